@@ -1,0 +1,63 @@
+package payout
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// Asset is something a chain can pay: its native coin (Token nil) or an
+// ERC-20 token.
+type Asset struct {
+	Symbol   string
+	Token    *common.Address // nil for the native coin
+	Decimals uint8
+}
+
+// Native reports whether the asset is the chain's native coin.
+func (a Asset) Native() bool { return a.Token == nil }
+
+// Chain is a configured chain as the domain sees it.
+type Chain struct {
+	Name          string
+	ChainID       uint64
+	Confirmations uint64
+	Assets        map[string]Asset // by symbol
+	HotWallet     common.Address   // the sender of this chain's payouts
+}
+
+// Catalog is the set of chains payouts may be made on.
+type Catalog struct {
+	Chains map[string]Chain // by name
+}
+
+// Lookup finds a chain and an asset on it, with errors that name the field.
+func (c *Catalog) Lookup(chain, asset string) (Chain, Asset, error) {
+	ch, ok := c.Chains[chain]
+	if !ok {
+		return Chain{}, Asset{}, &FieldError{Field: "chain", Code: CodeUnknownChain,
+			Message: fmt.Sprintf("chain %q is not configured (known: %s)", truncate(chain, 64), strings.Join(c.chainNames(), ", "))}
+	}
+	a, ok := ch.Assets[asset]
+	if !ok {
+		names := make([]string, 0, len(ch.Assets))
+		for s := range ch.Assets {
+			names = append(names, s)
+		}
+		sort.Strings(names)
+		return Chain{}, Asset{}, &FieldError{Field: "asset", Code: CodeUnknownAsset,
+			Message: fmt.Sprintf("asset %q is not configured on chain %q (known: %s)", truncate(asset, 64), chain, strings.Join(names, ", "))}
+	}
+	return ch, a, nil
+}
+
+func (c *Catalog) chainNames() []string {
+	names := make([]string, 0, len(c.Chains))
+	for n := range c.Chains {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}

@@ -1,0 +1,95 @@
+package payout
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Code is a stable, snake_case error code that clients may branch on.
+type Code string
+
+// The error codes Sluice answers with. They never change meaning.
+const (
+	CodeInvalidRequest        Code = "invalid_request"
+	CodeMalformedJSON         Code = "malformed_json"
+	CodeUnknownField          Code = "unknown_field"
+	CodeBodyTooLarge          Code = "body_too_large"
+	CodeUnsupportedMediaType  Code = "unsupported_media_type"
+	CodeUnauthorized          Code = "unauthorized"
+	CodeNotFound              Code = "not_found"
+	CodeMethodNotAllowed      Code = "method_not_allowed"
+	CodeInvalidAddress        Code = "invalid_address"
+	CodeInvalidChecksum       Code = "invalid_address_checksum"
+	CodeZeroAddress           Code = "zero_address"
+	CodeInvalidAmount         Code = "invalid_amount"
+	CodeAmountTooLarge        Code = "amount_too_large"
+	CodeUnknownChain          Code = "unknown_chain"
+	CodeUnknownAsset          Code = "unknown_asset"
+	CodeInvalidExternalID     Code = "invalid_external_id"
+	CodeInvalidMetadata       Code = "invalid_metadata"
+	CodeIdempotencyKeyMissing Code = "idempotency_key_missing"
+	CodeIdempotencyKeyInvalid Code = "idempotency_key_invalid"
+	CodeIdempotencyInFlight   Code = "idempotency_key_in_use"
+	CodeIdempotencyMismatch   Code = "idempotency_key_reused"
+	CodeDuplicateExternalID   Code = "duplicate_external_id"
+	CodeNotCancellable        Code = "payout_not_cancellable"
+	CodeInvalidCursor         Code = "invalid_cursor"
+	CodeInvalidLimit          Code = "invalid_limit"
+	CodeInvalidStatus         Code = "invalid_status"
+	CodeInternal              Code = "internal_error"
+	CodeUnavailable           Code = "service_unavailable"
+
+	// Failure codes set on a payout that ends failed.
+	FailureWouldRevert       Code = "transfer_would_revert"
+	FailureInsufficientFunds Code = "insufficient_funds"
+	FailureRevertedOnChain   Code = "reverted_on_chain"
+	FailureInvalidTx         Code = "invalid_transaction"
+)
+
+// Sentinel errors that callers branch on.
+var (
+	ErrNotFound        = errors.New("not found")
+	ErrNotCancellable  = errors.New("payout is not cancellable in its status")
+	ErrLeaseHeld       = errors.New("lease held by another owner")
+	ErrNonceConflict   = errors.New("nonce already used for this sender")
+	ErrIdempotencyBusy = errors.New("idempotency key in use by a request in flight")
+)
+
+// FieldError says which field of a request is wrong and why.
+type FieldError struct {
+	Field   string // JSON field name, e.g. "amount"
+	Code    Code
+	Message string // safe to show to the client; names the value where useful
+}
+
+func (e *FieldError) Error() string { return fmt.Sprintf("%s: %s", e.Field, e.Message) }
+
+// DuplicateExternalIDError is returned when a payout's external_id is taken.
+type DuplicateExternalIDError struct {
+	ExternalID string
+	ExistingID string // the payout that already has it
+}
+
+func (e *DuplicateExternalIDError) Error() string {
+	return fmt.Sprintf("external_id %q is already used by payout %s", e.ExternalID, e.ExistingID)
+}
+
+// IdempotencyConflictError is returned by Store.CreatePayout when the
+// idempotency key was used before; Existing is what was stored then.
+type IdempotencyConflictError struct {
+	Existing *IdempotencyRecord
+}
+
+func (e *IdempotencyConflictError) Error() string {
+	return fmt.Sprintf("idempotency key %q was used before", e.Existing.Key)
+}
+
+// StaleError is returned by Store.SubmitAttempts when some payouts left
+// `queued` (e.g. were cancelled) after they were read; nothing was written.
+type StaleError struct {
+	PayoutIDs []string
+}
+
+func (e *StaleError) Error() string {
+	return fmt.Sprintf("%d payout(s) are no longer queued", len(e.PayoutIDs))
+}

@@ -1,0 +1,199 @@
+package payout
+
+import (
+	"encoding/json"
+	"math/big"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// Payout is one payment of an asset to one address.
+type Payout struct {
+	ID         string
+	Status     Status
+	Chain      string // configured chain name, e.g. "sandbox"
+	ChainID    uint64
+	Asset      string // asset symbol on that chain, e.g. "ETH", "SUSD"
+	To         common.Address
+	Amount     *big.Int // base units
+	ExternalID string   // the caller's business key; "" when none
+	Metadata   map[string]string
+	Sender     common.Address // the hot wallet that pays it
+
+	TxHash      *common.Hash // the attempt that mined (or the latest one sent)
+	Nonce       *uint64
+	BlockNumber uint64 // 0 until mined
+	BlockHash   *common.Hash
+	Fee         *big.Int // wei paid: gasUsed × effectiveGasPrice, once mined
+	ReceiptOK   bool     // the mined receipt's status was 1; meaningful once BlockNumber != 0
+
+	FailureCode    Code
+	FailureMessage string
+
+	Version   int64 // bumped on every change; events carry it as their sequence
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// wirePayout is the payout's JSON form in the API and in events.
+type wirePayout struct {
+	ID             string            `json:"id"`
+	Object         string            `json:"object"`
+	Status         Status            `json:"status"`
+	Chain          string            `json:"chain"`
+	ChainID        uint64            `json:"chain_id"`
+	Asset          string            `json:"asset"`
+	To             string            `json:"to"`
+	Amount         string            `json:"amount"`
+	ExternalID     *string           `json:"external_id"`
+	Metadata       map[string]string `json:"metadata"`
+	From           string            `json:"from"`
+	TxHash         *string           `json:"tx_hash"`
+	Nonce          *uint64           `json:"nonce"`
+	BlockNumber    *uint64           `json:"block_number"`
+	Fee            *string           `json:"fee"`
+	FailureCode    *string           `json:"failure_code"`
+	FailureMessage *string           `json:"failure_message"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+}
+
+// MarshalJSON writes the payout as the API shows it: amounts as decimal
+// strings, addresses checksummed, unknown values as null.
+func (p *Payout) MarshalJSON() ([]byte, error) {
+	w := wirePayout{
+		ID: p.ID, Object: "payout", Status: p.Status, Chain: p.Chain, ChainID: p.ChainID,
+		Asset: p.Asset, To: p.To.Hex(), Amount: p.Amount.String(), Metadata: p.Metadata,
+		From: p.Sender.Hex(), Nonce: p.Nonce,
+		CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
+	}
+	if w.Metadata == nil {
+		w.Metadata = map[string]string{}
+	}
+	if p.ExternalID != "" {
+		w.ExternalID = &p.ExternalID
+	}
+	if p.TxHash != nil {
+		s := p.TxHash.Hex()
+		w.TxHash = &s
+	}
+	if p.BlockNumber != 0 {
+		w.BlockNumber = &p.BlockNumber
+	}
+	if p.Fee != nil {
+		s := p.Fee.String()
+		w.Fee = &s
+	}
+	if p.FailureCode != "" {
+		s := string(p.FailureCode)
+		w.FailureCode = &s
+		w.FailureMessage = &p.FailureMessage
+	}
+	return json.Marshal(w)
+}
+
+// UnmarshalJSON reads the API form back (used by clients and tests).
+func (p *Payout) UnmarshalJSON(b []byte) error {
+	var w wirePayout
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*p = Payout{
+		ID: w.ID, Status: w.Status, Chain: w.Chain, ChainID: w.ChainID, Asset: w.Asset,
+		To: common.HexToAddress(w.To), Metadata: w.Metadata, Sender: common.HexToAddress(w.From),
+		Nonce: w.Nonce, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+	}
+	p.Amount, _ = new(big.Int).SetString(w.Amount, 10)
+	if w.ExternalID != nil {
+		p.ExternalID = *w.ExternalID
+	}
+	if w.TxHash != nil {
+		h := common.HexToHash(*w.TxHash)
+		p.TxHash = &h
+	}
+	if w.BlockNumber != nil {
+		p.BlockNumber = *w.BlockNumber
+	}
+	if w.Fee != nil {
+		p.Fee, _ = new(big.Int).SetString(*w.Fee, 10)
+	}
+	if w.FailureCode != nil {
+		p.FailureCode = Code(*w.FailureCode)
+	}
+	if w.FailureMessage != nil {
+		p.FailureMessage = *w.FailureMessage
+	}
+	return nil
+}
+
+// Attempt is one signed transaction sent for a payout. A payout may have
+// several attempts for the same nonce (fee replacements); whichever mines
+// settles it.
+type Attempt struct {
+	ID                   int64
+	PayoutID             string
+	ChainID              uint64
+	Sender               common.Address
+	Nonce                uint64
+	TxHash               common.Hash
+	RawTx                []byte // the signed transaction, stored before it is broadcast
+	GasLimit             uint64
+	MaxFeePerGas         *big.Int
+	MaxPriorityFeePerGas *big.Int
+	CreatedAt            time.Time
+}
+
+// Receipt is what the chain says about a mined attempt.
+type Receipt struct {
+	PayoutID          string
+	TxHash            common.Hash
+	BlockNumber       uint64
+	BlockHash         common.Hash
+	GasUsed           uint64
+	EffectiveGasPrice *big.Int
+	Success           bool // receipt status 1
+}
+
+// Fee is what the receipt cost: gasUsed × effectiveGasPrice.
+func (r Receipt) Fee() *big.Int {
+	return new(big.Int).Mul(new(big.Int).SetUint64(r.GasUsed), r.EffectiveGasPrice)
+}
+
+// Failure ends a queued payout before any nonce was used.
+type Failure struct {
+	PayoutID string
+	Code     Code
+	Message  string
+}
+
+// Event is an outbox row: written in the same database transaction as the
+// state change it reports, delivered later.
+type Event struct {
+	Seq       int64  // global, increasing position (for streaming)
+	ID        string // "evt_..."
+	Type      string // e.g. "payout.completed"
+	ObjectID  string
+	ObjectSeq int64           // the object's Version at that change
+	Data      json.RawMessage // the object as the API shows it
+	CreatedAt time.Time
+}
+
+// IdempotencyRecord is a stored answer to a request with an Idempotency-Key.
+type IdempotencyRecord struct {
+	Scope          string // the API key's id: keys are per API key
+	Key            string
+	Fingerprint    string // hash of method, path and body
+	ResponseStatus int
+	ResponseBody   []byte
+	CreatedAt      time.Time
+}
+
+// ListFilter selects payouts for ListPayouts. Results are newest first.
+type ListFilter struct {
+	Status        Status // "" for any
+	ExternalID    string // "" for any
+	StartingAfter string // a payout id: return older ones
+	EndingBefore  string // a payout id: return newer ones
+	Limit         int    // 1..100
+}

@@ -1,0 +1,95 @@
+package payout
+
+import (
+	"context"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// Store persists payouts, their attempts and their events. Every method that
+// changes a payout writes its event in the same database transaction, and
+// every method is atomic: on error nothing was written.
+//
+// Two adapters implement it (SQLite and PostgreSQL, package store); one
+// conformance suite checks both.
+type Store interface {
+	// CreatePayout stores a new queued payout (Version 1) with its
+	// payout.created event and, when idem is not nil, the idempotency record
+	// holding the response, all in one transaction. p.CreatedAt and
+	// p.UpdatedAt are set by the caller. It returns
+	// *IdempotencyConflictError when (idem.Scope, idem.Key) exists, and
+	// *DuplicateExternalIDError when p.ExternalID is taken.
+	CreatePayout(ctx context.Context, p *Payout, idem *IdempotencyRecord) error
+	// GetPayout returns ErrNotFound when there is no such payout.
+	GetPayout(ctx context.Context, id string) (*Payout, error)
+	// ListPayouts returns payouts newest first and whether more exist
+	// beyond the page in the direction of travel.
+	ListPayouts(ctx context.Context, f ListFilter) ([]*Payout, bool, error)
+	// CancelPayout moves a queued payout to cancelled. It returns
+	// ErrNotFound, or ErrNotCancellable when the payout is not queued.
+	CancelPayout(ctx context.Context, id string) (*Payout, error)
+	// GetIdempotency returns ErrNotFound when the key was never used.
+	GetIdempotency(ctx context.Context, scope, key string) (*IdempotencyRecord, error)
+	// DeleteIdempotencyBefore removes records created before t and says how
+	// many it removed.
+	DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int64, error)
+
+	// AcquireLease takes or renews the lease that makes owner the only
+	// sender for (chainID, sender) until now+ttl. It returns ErrLeaseHeld
+	// when another owner holds an unexpired lease.
+	AcquireLease(ctx context.Context, chainID uint64, sender common.Address, owner string, ttl time.Duration) error
+	// ReleaseLease gives the lease up if owner holds it.
+	ReleaseLease(ctx context.Context, chainID uint64, sender common.Address, owner string) error
+
+	// QueuedPayouts returns up to limit queued payouts of a sender, oldest first.
+	QueuedPayouts(ctx context.Context, chainID uint64, sender common.Address, limit int) ([]*Payout, error)
+	// FailQueued moves queued payouts to failed before any nonce was used.
+	// Payouts no longer queued are left alone.
+	FailQueued(ctx context.Context, failures []Failure) error
+	// MaxNonce returns the highest nonce ever allocated for a sender, and
+	// false when none was.
+	MaxNonce(ctx context.Context, chainID uint64, sender common.Address) (uint64, bool, error)
+	// SubmitAttempts stores signed first attempts, allocating their nonces
+	// (unique per chain and sender), and moves their payouts from queued to
+	// submitted, in one transaction. When any payout is no longer queued it
+	// writes nothing and returns *StaleError naming them; a nonce already
+	// allocated gives ErrNonceConflict.
+	SubmitAttempts(ctx context.Context, attempts []*Attempt) error
+	// InFlightAttempts returns every attempt of the sender's payouts that
+	// are submitted (signed, not yet seen mined), oldest nonce first.
+	InFlightAttempts(ctx context.Context, chainID uint64, sender common.Address) ([]*Attempt, error)
+	// ConfirmingPayouts returns the sender's payouts that are mined and
+	// waiting for confirmations.
+	ConfirmingPayouts(ctx context.Context, chainID uint64, sender common.Address) ([]*Payout, error)
+	// MarkMined records receipts and moves their payouts from submitted to
+	// confirming, with tx hash, block, fee and outcome.
+	MarkMined(ctx context.Context, receipts []Receipt) error
+	// MarkReorged moves confirming payouts whose block left the canonical
+	// chain back to submitted, clearing block and fee.
+	MarkReorged(ctx context.Context, payoutIDs []string) error
+	// Finalize moves confirming payouts to completed, or to failed with
+	// FailureRevertedOnChain (fee kept) when their receipt failed.
+	Finalize(ctx context.Context, payoutIDs []string) error
+
+	// CountByStatus counts payouts per status.
+	CountByStatus(ctx context.Context) (map[Status]int64, error)
+	// ListEvents returns events with Seq > afterSeq, oldest first.
+	ListEvents(ctx context.Context, afterSeq int64, limit int) ([]Event, error)
+	// ListAttempts returns every attempt of a payout, oldest first.
+	ListAttempts(ctx context.Context, payoutID string) ([]*Attempt, error)
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+}
+
+// Signer signs 32-byte digests for one address.
+type Signer interface {
+	// Address is the account the signer signs for.
+	Address() common.Address
+	// SignDigest returns a 65-byte [R || S || V] signature with V in {0, 1}
+	// and a low S.
+	SignDigest(ctx context.Context, digest [32]byte) ([]byte, error)
+}
