@@ -1,0 +1,288 @@
+// Package config reads Sluice's YAML configuration, applies SLUICE_…
+// environment overrides, fills defaults and validates it, naming the field
+// of every problem. The annotated example is sluice.example.yaml at the
+// repository root.
+package config
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration of `sluice serve`.
+type Config struct {
+	// Database is "sqlite:PATH" (default "sqlite:DATA_DIR/sluice.db") or a
+	// "postgres://" URL.
+	Database string `yaml:"database"`
+	// HTTP is the API's listen address. Default "127.0.0.1:8080".
+	HTTP string `yaml:"http"`
+	// DataDir holds the SQLite database and other local state. Default "./sluice-data".
+	DataDir string `yaml:"data_dir"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string `yaml:"log_level"`
+	// LogFormat is text or json. Default text.
+	LogFormat string `yaml:"log_format"`
+	// Chains are the chains payouts can be made on.
+	Chains []Chain `yaml:"chains"`
+	// APIKeys may call the API. Only their SHA-256 hashes are configured.
+	APIKeys []APIKey `yaml:"api_keys"`
+	// Engine tunes the sender.
+	Engine Engine `yaml:"engine"`
+}
+
+// Chain is one EVM chain.
+type Chain struct {
+	// Name is how payouts name the chain, e.g. "sandbox" or "ethereum".
+	Name string `yaml:"name"`
+	// ChainID must match what every upstream reports.
+	ChainID uint64 `yaml:"chain_id"`
+	// Confirmations a payout waits for before it is completed. Default 12.
+	Confirmations uint64 `yaml:"confirmations"`
+	// Upstreams are the JSON-RPC nodes of the chain; the first is used.
+	Upstreams []Upstream `yaml:"upstreams"`
+	// NativeSymbol is the symbol of the chain's coin. Default "ETH".
+	NativeSymbol string `yaml:"native_symbol"`
+	// NativeDecimals of the chain's coin. Default 18.
+	NativeDecimals *uint8 `yaml:"native_decimals"`
+	// Tokens are the ERC-20 tokens payouts may be made in.
+	Tokens []Token `yaml:"tokens"`
+	// HotWallets send this chain's payouts; one is supported today.
+	HotWallets []HotWallet `yaml:"hot_wallets"`
+}
+
+// Upstream is one JSON-RPC node.
+type Upstream struct {
+	// URL of the node's JSON-RPC endpoint (http, https, ws or wss).
+	URL string `yaml:"url"`
+}
+
+// Token is an ERC-20 token.
+type Token struct {
+	Symbol   string `yaml:"symbol"`
+	Address  string `yaml:"address"`
+	Decimals uint8  `yaml:"decimals"`
+}
+
+// HotWallet is an address that pays, and the signer that holds its key.
+type HotWallet struct {
+	// Address of the wallet; the signer must sign for it.
+	Address string `yaml:"address"`
+	// Signer holds the key.
+	Signer Signer `yaml:"signer"`
+}
+
+// Signer says where a wallet's key lives.
+type Signer struct {
+	// Type is "keystore" (a go-ethereum keystore v3 file).
+	Type string `yaml:"type"`
+	// Keystore is the path of the keystore file.
+	Keystore string `yaml:"keystore"`
+	// PassphraseFile holds the keystore's passphrase (mode 0600).
+	PassphraseFile string `yaml:"passphrase_file"`
+	// PassphraseEnv names an environment variable holding the passphrase;
+	// used when PassphraseFile is empty. Default SLUICE_KEYSTORE_PASSPHRASE.
+	PassphraseEnv string `yaml:"passphrase_env"`
+}
+
+// APIKey is one API key, stored only as the SHA-256 of its secret.
+type APIKey struct {
+	// Name is a label for logs, e.g. "backoffice".
+	Name string `yaml:"name"`
+	// SHA256 is the hex SHA-256 of the secret key (`sluice apikey hash` prints it).
+	SHA256 string `yaml:"sha256"`
+}
+
+// Engine tunes the sending loop.
+type Engine struct {
+	// BatchSize is how many queued payouts one round claims. Default 500.
+	BatchSize int `yaml:"batch_size"`
+	// Poll is how often the sender looks for new blocks. Default 250ms.
+	Poll time.Duration `yaml:"poll"`
+	// LeaseTTL is how long a sender's lease lasts without renewal. Default 15s.
+	LeaseTTL time.Duration `yaml:"lease_ttl"`
+}
+
+// Load reads a YAML file, applies environment overrides (SLUICE_…), fills
+// defaults and validates.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return Parse(b, os.Environ())
+}
+
+// Parse is Load on bytes and an explicit environment (KEY=VALUE strings).
+func Parse(b []byte, environ []string) (*Config, error) {
+	var c Config
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, errEOF) {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := applyEnv(&c, environ); err != nil {
+		return nil, err
+	}
+	c.setDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+func (c *Config) setDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "./sluice-data"
+	}
+	if c.Database == "" {
+		c.Database = "sqlite:" + strings.TrimRight(c.DataDir, "/") + "/sluice.db"
+	}
+	if c.HTTP == "" {
+		c.HTTP = "127.0.0.1:8080"
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	if c.LogFormat == "" {
+		c.LogFormat = "text"
+	}
+	for i := range c.Chains {
+		ch := &c.Chains[i]
+		if ch.Confirmations == 0 {
+			ch.Confirmations = 12
+		}
+		if ch.NativeSymbol == "" {
+			ch.NativeSymbol = "ETH"
+		}
+		if ch.NativeDecimals == nil {
+			d := uint8(18)
+			ch.NativeDecimals = &d
+		}
+		for j := range ch.HotWallets {
+			s := &ch.HotWallets[j].Signer
+			if s.PassphraseEnv == "" && s.PassphraseFile == "" {
+				s.PassphraseEnv = "SLUICE_KEYSTORE_PASSPHRASE"
+			}
+		}
+	}
+}
+
+// Validate checks every field and names the first wrong one.
+func (c *Config) Validate() error {
+	if !strings.HasPrefix(c.Database, "sqlite:") && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		return fieldErr("database", "must be sqlite:PATH or a postgres:// URL")
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fieldErr("log_level", fmt.Sprintf("%q is not one of debug, info, warn, error", c.LogLevel))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		return fieldErr("log_format", fmt.Sprintf("%q is not text or json", c.LogFormat))
+	}
+	if len(c.Chains) == 0 {
+		return fieldErr("chains", "at least one chain is required")
+	}
+	names := map[string]bool{}
+	for i := range c.Chains {
+		if err := c.Chains[i].validate(fmt.Sprintf("chains[%d]", i)); err != nil {
+			return err
+		}
+		if names[c.Chains[i].Name] {
+			return fieldErr(fmt.Sprintf("chains[%d].name", i), fmt.Sprintf("%q is used twice", c.Chains[i].Name))
+		}
+		names[c.Chains[i].Name] = true
+	}
+	if len(c.APIKeys) == 0 {
+		return fieldErr("api_keys", "at least one API key is required")
+	}
+	for i, k := range c.APIKeys {
+		if _, err := k.Hash(); err != nil {
+			return fieldErr(fmt.Sprintf("api_keys[%d].sha256", i), err.Error())
+		}
+	}
+	return nil
+}
+
+func (ch *Chain) validate(at string) error {
+	if ch.Name == "" {
+		return fieldErr(at+".name", "is required")
+	}
+	if ch.ChainID == 0 {
+		return fieldErr(at+".chain_id", "is required")
+	}
+	if len(ch.Upstreams) == 0 || ch.Upstreams[0].URL == "" {
+		return fieldErr(at+".upstreams", "at least one upstream with a url is required")
+	}
+	symbols := map[string]bool{ch.NativeSymbol: true}
+	for j, t := range ch.Tokens {
+		f := fmt.Sprintf("%s.tokens[%d]", at, j)
+		if t.Symbol == "" || symbols[t.Symbol] {
+			return fieldErr(f+".symbol", fmt.Sprintf("%q is empty or used twice", t.Symbol))
+		}
+		symbols[t.Symbol] = true
+		if !common.IsHexAddress(t.Address) {
+			return fieldErr(f+".address", fmt.Sprintf("%q is not an address", t.Address))
+		}
+	}
+	if len(ch.HotWallets) != 1 {
+		return fieldErr(at+".hot_wallets", "exactly one hot wallet is supported")
+	}
+	for j, w := range ch.HotWallets {
+		f := fmt.Sprintf("%s.hot_wallets[%d]", at, j)
+		if !common.IsHexAddress(w.Address) {
+			return fieldErr(f+".address", fmt.Sprintf("%q is not an address", w.Address))
+		}
+		if w.Signer.Type != "keystore" {
+			return fieldErr(f+".signer.type", fmt.Sprintf("%q is not a known signer type (keystore)", w.Signer.Type))
+		}
+		if w.Signer.Keystore == "" {
+			return fieldErr(f+".signer.keystore", "is required")
+		}
+	}
+	return nil
+}
+
+// Hash decodes the key's SHA-256.
+func (k APIKey) Hash() ([32]byte, error) {
+	var h [32]byte
+	b, err := hex.DecodeString(strings.TrimPrefix(k.SHA256, "sha256:"))
+	if err != nil || len(b) != 32 {
+		return h, errors.New("must be 64 hex digits (the SHA-256 of the key)")
+	}
+	copy(h[:], b)
+	return h, nil
+}
+
+// Passphrase reads the keystore passphrase from the file or the environment.
+func (s Signer) Passphrase() (string, error) {
+	if s.PassphraseFile != "" {
+		b, err := os.ReadFile(s.PassphraseFile)
+		if err != nil {
+			return "", fmt.Errorf("read passphrase file: %w", err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	v, ok := os.LookupEnv(s.PassphraseEnv)
+	if !ok {
+		return "", fmt.Errorf("passphrase: $%s is not set and no passphrase_file is configured", s.PassphraseEnv)
+	}
+	return v, nil
+}
+
+// FieldError names the configuration field that is wrong.
+type FieldError struct {
+	Field, Problem string
+}
+
+func (e *FieldError) Error() string { return "config: " + e.Field + ": " + e.Problem }
+
+func fieldErr(field, problem string) error { return &FieldError{Field: field, Problem: problem} }

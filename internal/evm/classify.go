@@ -1,0 +1,102 @@
+package evm
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"syscall"
+)
+
+// ErrorKind is what a node error means for the sender.
+type ErrorKind string
+
+// The kinds of node errors. Deterministic kinds are answers about the
+// transaction; the others are about the node or the network.
+const (
+	KindNone                   ErrorKind = ""
+	KindNonceTooLow            ErrorKind = "nonce_too_low"
+	KindAlreadyKnown           ErrorKind = "already_known"
+	KindReplacementUnderpriced ErrorKind = "replacement_underpriced"
+	KindUnderpriced            ErrorKind = "underpriced"
+	KindNonceTooHigh           ErrorKind = "nonce_too_high"
+	KindInsufficientFunds      ErrorKind = "insufficient_funds"
+	KindIntrinsicGas           ErrorKind = "intrinsic_gas_too_low"
+	KindFeeCapTooLow           ErrorKind = "fee_cap_too_low"
+	KindExecutionReverted      ErrorKind = "execution_reverted"
+	KindGasLimit               ErrorKind = "exceeds_gas_limit"
+	KindPoolFull               ErrorKind = "txpool_full"
+	KindRateLimited            ErrorKind = "rate_limited"
+	KindTimeout                ErrorKind = "timeout"
+	KindConnectionRefused      ErrorKind = "connection_refused"
+	KindTransport              ErrorKind = "transport"
+	KindUnknown                ErrorKind = "unknown"
+)
+
+// rule matches a lower-cased node message. Order matters: more specific
+// phrases come first ("replacement transaction underpriced" before
+// "underpriced").
+type rule struct {
+	contains      string
+	kind          ErrorKind
+	deterministic bool
+}
+
+// rules is the one classification table, shared by the sender and the
+// upstream pool. Messages are geth's, Nethermind's, Erigon's and common
+// providers'.
+var rules = []rule{
+	{"already known", KindAlreadyKnown, true},
+	{"known transaction", KindAlreadyKnown, true},
+	{"already imported", KindAlreadyKnown, true},
+	{"nonce too low", KindNonceTooLow, true},
+	{"oldnonce", KindNonceTooLow, true},
+	{"nonce too high", KindNonceTooHigh, true},
+	{"replacement transaction underpriced", KindReplacementUnderpriced, true},
+	{"replacement fee too low", KindReplacementUnderpriced, true},
+	{"transaction underpriced", KindUnderpriced, true},
+	{"max fee per gas less than block base fee", KindFeeCapTooLow, true},
+	{"insufficient funds", KindInsufficientFunds, true},
+	{"intrinsic gas too low", KindIntrinsicGas, true},
+	{"execution reverted", KindExecutionReverted, true},
+	{"exceeds block gas limit", KindGasLimit, true},
+	{"gas limit too high", KindGasLimit, true},
+	{"txpool is full", KindPoolFull, false},
+	{"transaction pool limit", KindPoolFull, false},
+	{"too many requests", KindRateLimited, false},
+	{"rate limit", KindRateLimited, false},
+	{"exceeded", KindRateLimited, false}, // "daily request count exceeded", "capacity exceeded"
+	{"connection refused", KindConnectionRefused, false},
+	{"timeout", KindTimeout, false},
+	{"deadline exceeded", KindTimeout, false},
+}
+
+// Classify returns the kind of a node error and whether it is
+// deterministic: an answer about the transaction that another node would
+// give too, so it must not trigger failover.
+func Classify(err error) (ErrorKind, bool) {
+	if err == nil {
+		return KindNone, true
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return KindTimeout, false
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return KindConnectionRefused, false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return KindTimeout, false
+	}
+	msg := strings.ToLower(err.Error())
+	for _, r := range rules {
+		if strings.Contains(msg, r.contains) {
+			return r.kind, r.deterministic
+		}
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return KindTransport, false
+	}
+	return KindUnknown, false
+}

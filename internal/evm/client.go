@@ -1,0 +1,222 @@
+package evm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// maxBatch is the most calls sent in one JSON-RPC batch; providers often
+// refuse larger ones (geth's default limit is 1,000).
+const maxBatch = 200
+
+// Metrics counts JSON-RPC calls by method and outcome.
+type Metrics struct {
+	calls    *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewMetrics registers the client's metrics on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_rpc_calls_total", Help: "JSON-RPC calls by chain, method and outcome (ok or an error kind).",
+		}, []string{"chain", "method", "outcome"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sluice_rpc_duration_seconds", Help: "JSON-RPC request latency by chain and method (a batch counts once).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}, []string{"chain", "method"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.calls, m.duration)
+	}
+	return m
+}
+
+// Client talks JSON-RPC to one chain, batching where a payout engine makes
+// many alike calls (estimates, broadcasts, receipts).
+type Client struct {
+	rpc     *rpc.Client
+	chain   string
+	metrics *Metrics
+}
+
+// Dial connects to an upstream. chain names it in metrics.
+func Dial(ctx context.Context, url, chain string, m *Metrics) (*Client, error) {
+	c, err := rpc.DialContext(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s upstream: %w", chain, err)
+	}
+	if m == nil {
+		m = NewMetrics(nil)
+	}
+	return &Client{rpc: c, chain: chain, metrics: m}, nil
+}
+
+// Close closes the connection.
+func (c *Client) Close() { c.rpc.Close() }
+
+func (c *Client) observe(method string, start time.Time, n int, err error) {
+	c.metrics.duration.WithLabelValues(c.chain, method).Observe(time.Since(start).Seconds())
+	outcome := "ok"
+	if err != nil {
+		kind, _ := Classify(err)
+		outcome = string(kind)
+	}
+	c.metrics.calls.WithLabelValues(c.chain, method, outcome).Add(float64(n))
+}
+
+func (c *Client) call(ctx context.Context, result any, method string, args ...any) error {
+	start := time.Now()
+	err := c.rpc.CallContext(ctx, result, method, args...)
+	c.observe(method, start, 1, err)
+	return err
+}
+
+// batch sends calls in chunks of maxBatch. A transport failure of a chunk
+// is returned as the error; per-call errors stay in each element.
+func (c *Client) batch(ctx context.Context, method string, elems []rpc.BatchElem) error {
+	for i := 0; i < len(elems); i += maxBatch {
+		chunk := elems[i:min(i+maxBatch, len(elems))]
+		start := time.Now()
+		err := c.rpc.BatchCallContext(ctx, chunk)
+		c.observe(method, start, len(chunk), err)
+		if err != nil {
+			return fmt.Errorf("%s batch: %w", method, err)
+		}
+		for _, e := range chunk {
+			if e.Error != nil {
+				kind, _ := Classify(e.Error)
+				c.metrics.calls.WithLabelValues(c.chain, method, string(kind)).Inc()
+			}
+		}
+	}
+	return nil
+}
+
+// ChainID asks the node which chain it is on.
+func (c *Client) ChainID(ctx context.Context) (uint64, error) {
+	var id hexutil.Big
+	if err := c.call(ctx, &id, "eth_chainId"); err != nil {
+		return 0, err
+	}
+	return id.ToInt().Uint64(), nil
+}
+
+// Header returns the header at number, or the latest when number is nil.
+func (c *Client) Header(ctx context.Context, number *uint64) (*types.Header, error) {
+	tag := "latest"
+	if number != nil {
+		tag = hexutil.EncodeUint64(*number)
+	}
+	var h *types.Header
+	if err := c.call(ctx, &h, "eth_getBlockByNumber", tag, false); err != nil {
+		return nil, err
+	}
+	if h == nil {
+		return nil, fmt.Errorf("block %s: %w", tag, ErrNotFound)
+	}
+	return h, nil
+}
+
+// ErrNotFound means the node does not know the block or transaction.
+var ErrNotFound = errors.New("not found")
+
+// Nonce returns the account's nonce at "latest" or "pending".
+func (c *Client) Nonce(ctx context.Context, account common.Address, tag string) (uint64, error) {
+	var n hexutil.Uint64
+	err := c.call(ctx, &n, "eth_getTransactionCount", account, tag)
+	return uint64(n), err
+}
+
+// Balance returns the account's native balance at the latest block.
+func (c *Client) Balance(ctx context.Context, account common.Address) (*big.Int, error) {
+	var b hexutil.Big
+	err := c.call(ctx, &b, "eth_getBalance", account, "latest")
+	return b.ToInt(), err
+}
+
+// SuggestTip asks the node for a priority fee (eth_maxPriorityFeePerGas).
+func (c *Client) SuggestTip(ctx context.Context) (*big.Int, error) {
+	var t hexutil.Big
+	err := c.call(ctx, &t, "eth_maxPriorityFeePerGas")
+	return t.ToInt(), err
+}
+
+func callArg(call Call) map[string]any {
+	arg := map[string]any{"from": call.From, "to": call.To, "value": (*hexutil.Big)(call.Value)}
+	if len(call.Data) > 0 {
+		arg["input"] = hexutil.Bytes(call.Data)
+	}
+	return arg
+}
+
+// EstimateGas estimates every call against the latest block. A call that
+// would revert gets its error (KindExecutionReverted) in errs.
+func (c *Client) EstimateGas(ctx context.Context, calls []Call) (gas []uint64, errs []error, err error) {
+	elems := make([]rpc.BatchElem, len(calls))
+	results := make([]hexutil.Uint64, len(calls))
+	for i, call := range calls {
+		elems[i] = rpc.BatchElem{Method: "eth_estimateGas", Args: []any{callArg(call), "latest"}, Result: &results[i]}
+	}
+	if err := c.batch(ctx, "eth_estimateGas", elems); err != nil {
+		return nil, nil, err
+	}
+	gas, errs = make([]uint64, len(calls)), make([]error, len(calls))
+	for i := range elems {
+		gas[i], errs[i] = uint64(results[i]), elems[i].Error
+	}
+	return gas, errs, nil
+}
+
+// SendRaw broadcasts signed transactions; errs holds each node answer.
+func (c *Client) SendRaw(ctx context.Context, raws [][]byte) (errs []error, err error) {
+	elems := make([]rpc.BatchElem, len(raws))
+	for i, raw := range raws {
+		elems[i] = rpc.BatchElem{Method: "eth_sendRawTransaction", Args: []any{hexutil.Bytes(raw)}, Result: new(common.Hash)}
+	}
+	if err := c.batch(ctx, "eth_sendRawTransaction", elems); err != nil {
+		return nil, err
+	}
+	errs = make([]error, len(raws))
+	for i := range elems {
+		errs[i] = elems[i].Error
+	}
+	return errs, nil
+}
+
+// BlockReceipts returns every receipt of a block (eth_getBlockReceipts).
+func (c *Client) BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error) {
+	var rs []*types.Receipt
+	if err := c.call(ctx, &rs, "eth_getBlockReceipts", hexutil.EncodeUint64(number)); err != nil {
+		return nil, err
+	}
+	return rs, nil
+}
+
+// Receipts looks receipts up by transaction hash; a transaction not mined
+// (or unknown) has a nil receipt.
+func (c *Client) Receipts(ctx context.Context, hashes []common.Hash) ([]*types.Receipt, error) {
+	elems := make([]rpc.BatchElem, len(hashes))
+	out := make([]*types.Receipt, len(hashes))
+	for i, h := range hashes {
+		elems[i] = rpc.BatchElem{Method: "eth_getTransactionReceipt", Args: []any{h}, Result: &out[i]}
+	}
+	if err := c.batch(ctx, "eth_getTransactionReceipt", elems); err != nil {
+		return nil, err
+	}
+	for i := range elems {
+		if elems[i].Error != nil {
+			return nil, fmt.Errorf("receipt %s: %w", hashes[i].Hex(), elems[i].Error)
+		}
+	}
+	return out, nil
+}

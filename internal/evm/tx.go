@@ -1,0 +1,101 @@
+package evm
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"errors"
+	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+)
+
+// transferSelector is the first four bytes of keccak256("transfer(address,uint256)").
+var transferSelector = []byte{0xa9, 0x05, 0x9c, 0xbb}
+
+// ERC20TransferData encodes transfer(to, amount) call data.
+func ERC20TransferData(to common.Address, amount *big.Int) []byte {
+	data := make([]byte, 4+32+32)
+	copy(data, transferSelector)
+	copy(data[4+12:4+32], to.Bytes())
+	amount.FillBytes(data[4+32:])
+	return data
+}
+
+// Call is what a payout asks the chain to do: the account and value the
+// transaction targets, and its call data.
+type Call struct {
+	From  common.Address
+	To    common.Address
+	Value *big.Int
+	Data  []byte
+}
+
+// TransferCall builds the call for paying amount of an asset to a
+// recipient: a plain value transfer for the native coin (token nil), or an
+// ERC-20 transfer on the token contract.
+func TransferCall(from common.Address, token *common.Address, to common.Address, amount *big.Int) Call {
+	if token == nil {
+		return Call{From: from, To: to, Value: new(big.Int).Set(amount)}
+	}
+	return Call{From: from, To: *token, Value: new(big.Int), Data: ERC20TransferData(to, amount)}
+}
+
+// Fees are the EIP-1559 fee fields of a transaction.
+type Fees struct {
+	MaxFeePerGas         *big.Int
+	MaxPriorityFeePerGas *big.Int
+}
+
+// DigestSigner signs a 32-byte digest, returning [R || S || V] with V in {0, 1}.
+type DigestSigner interface {
+	SignDigest(ctx context.Context, digest [32]byte) ([]byte, error)
+}
+
+// ErrWrongSender means a signature recovered to another address than the
+// wallet's: the signer holds a different key. Nothing may be stored.
+var ErrWrongSender = errors.New("signature recovers to the wrong sender")
+
+// SignTransfer builds the dynamic-fee transaction for a call at a nonce,
+// signs its digest and checks that the signature recovers to call.From.
+func SignTransfer(ctx context.Context, s DigestSigner, chainID *big.Int, nonce, gas uint64, fees Fees, c Call) (*types.Transaction, error) {
+	to := c.To
+	tx := types.NewTx(&types.DynamicFeeTx{
+		ChainID: chainID, Nonce: nonce, GasTipCap: fees.MaxPriorityFeePerGas, GasFeeCap: fees.MaxFeePerGas,
+		Gas: gas, To: &to, Value: c.Value, Data: c.Data,
+	})
+	signer := types.LatestSignerForChainID(chainID)
+	digest := signer.Hash(tx)
+	sig, err := s.SignDigest(ctx, digest)
+	if err != nil {
+		return nil, fmt.Errorf("sign nonce %d: %w", nonce, err)
+	}
+	signed, err := tx.WithSignature(signer, sig)
+	if err != nil {
+		return nil, fmt.Errorf("attach signature: %w", err)
+	}
+	from, err := types.Sender(signer, signed)
+	if err != nil {
+		return nil, fmt.Errorf("recover sender: %w", err)
+	}
+	if from != c.From {
+		return nil, fmt.Errorf("%w: got %s, want %s", ErrWrongSender, from.Hex(), c.From.Hex())
+	}
+	return signed, nil
+}
+
+// KeySigner signs with an in-memory private key. The keystore backend uses
+// it after decrypting; tests use it directly.
+type KeySigner struct {
+	Key *ecdsa.PrivateKey
+}
+
+// SignDigest signs with secp256k1; go-ethereum's signatures are low-S.
+func (k KeySigner) SignDigest(_ context.Context, digest [32]byte) ([]byte, error) {
+	return crypto.Sign(digest[:], k.Key)
+}
+
+// Address is the key's account.
+func (k KeySigner) Address() common.Address { return crypto.PubkeyToAddress(k.Key.PublicKey) }

@@ -1,0 +1,137 @@
+// Package signer holds the backends that sign payout transactions for a hot
+// wallet. Each implements payout.Signer: it signs a 32-byte digest and
+// returns [R || S || V] with a low S; the engine recovers the sender from
+// every signature before anything is stored.
+package signer
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ethereum/go-ethereum/accounts/keystore"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// Keystore signs with a key decrypted from a go-ethereum keystore v3 file.
+// The key lives encrypted at rest and only in memory once opened.
+type Keystore struct {
+	key  *ecdsa.PrivateKey
+	addr common.Address
+}
+
+var _ payout.Signer = (*Keystore)(nil)
+
+// OpenKeystore decrypts a keystore v3 file. The error never contains the
+// passphrase.
+func OpenKeystore(path, passphrase string) (*Keystore, error) {
+	blob, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read keystore: %w", err)
+	}
+	k, err := keystore.DecryptKey(blob, passphrase)
+	if err != nil {
+		if errors.Is(err, keystore.ErrDecrypt) {
+			return nil, fmt.Errorf("keystore %s: wrong passphrase", path)
+		}
+		return nil, fmt.Errorf("keystore %s: %w", path, err)
+	}
+	return &Keystore{key: k.PrivateKey, addr: k.Address}, nil
+}
+
+// CreateKeystore generates a new key and writes it encrypted (scrypt with
+// go-ethereum's standard parameters) to a new file in dir with mode 0600.
+func CreateKeystore(dir, passphrase string) (string, *Keystore, error) {
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		return "", nil, fmt.Errorf("generate key: %w", err)
+	}
+	return WriteKeystore(dir, key, passphrase)
+}
+
+// WriteKeystore encrypts an existing key into a new keystore file in dir.
+func WriteKeystore(dir string, key *ecdsa.PrivateKey, passphrase string) (string, *Keystore, error) {
+	addr := crypto.PubkeyToAddress(key.PublicKey)
+	k := &keystore.Key{Address: addr, PrivateKey: key}
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	copy(k.Id[:], id[:])
+	blob, err := keystore.EncryptKey(k, passphrase, keystore.StandardScryptN, keystore.StandardScryptP)
+	if err != nil {
+		return "", nil, fmt.Errorf("encrypt key: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", nil, fmt.Errorf("create keystore dir: %w", err)
+	}
+	name := fmt.Sprintf("UTC--%s--%s", time.Now().UTC().Format("2006-01-02T15-04-05.000000000Z"), hex.EncodeToString(addr[:]))
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, blob, 0o600); err != nil {
+		return "", nil, fmt.Errorf("write keystore: %w", err)
+	}
+	return path, &Keystore{key: key, addr: addr}, nil
+}
+
+// Address is the wallet's account.
+func (k *Keystore) Address() common.Address { return k.addr }
+
+// SignDigest signs with secp256k1 (low S, V in {0, 1}).
+func (k *Keystore) SignDigest(_ context.Context, digest [32]byte) ([]byte, error) {
+	return crypto.Sign(digest[:], k.key)
+}
+
+// PrivateKey exposes the key to the sandbox, which deploys its test token
+// with it. Nothing else should need it.
+func (k *Keystore) PrivateKey() *ecdsa.PrivateKey { return k.key }
+
+// Metrics counts signatures by backend and outcome.
+type Metrics struct {
+	signatures *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
+}
+
+// NewMetrics registers signer metrics on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		signatures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_signer_signatures_total", Help: "Signatures by signer backend and outcome.",
+		}, []string{"backend", "outcome"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sluice_signer_duration_seconds", Help: "Signing latency by backend.",
+			Buckets: prometheus.ExponentialBuckets(0.00002, 2, 16),
+		}, []string{"backend"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.signatures, m.latency)
+	}
+	return m
+}
+
+// Instrumented wraps a signer so that every signature is counted and timed.
+type Instrumented struct {
+	payout.Signer
+	Backend string
+	Metrics *Metrics
+}
+
+// SignDigest signs through the wrapped signer and records the outcome.
+func (s Instrumented) SignDigest(ctx context.Context, digest [32]byte) ([]byte, error) {
+	start := time.Now()
+	sig, err := s.Signer.SignDigest(ctx, digest)
+	s.Metrics.latency.WithLabelValues(s.Backend).Observe(time.Since(start).Seconds())
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	s.Metrics.signatures.WithLabelValues(s.Backend, outcome).Inc()
+	return sig, err
+}

@@ -1,0 +1,52 @@
+package txm
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Metrics are the sender's Prometheus metrics.
+type Metrics struct {
+	attempts       *prometheus.CounterVec
+	broadcasts     *prometheus.CounterVec
+	transitions    *prometheus.CounterVec
+	acceptToFinal  *prometheus.HistogramVec
+	inFlight       *prometheus.GaugeVec
+	roundDuration  *prometheus.HistogramVec
+	lastHead       *prometheus.GaugeVec
+	sendLoopErrors *prometheus.CounterVec
+}
+
+// NewMetrics registers the sender's metrics on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_attempts_total", Help: "Signed transaction attempts stored, by chain.",
+		}, []string{"chain"}),
+		broadcasts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_broadcasts_total", Help: "Transactions broadcast, by chain and node answer (ok or an error kind).",
+		}, []string{"chain", "outcome"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_payout_transitions_total", Help: "Payout status changes made by the sender, by chain and new status.",
+		}, []string{"chain", "status"}),
+		acceptToFinal: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sluice_payout_accept_to_final_seconds", Help: "Time from a payout's acceptance to its terminal state, by chain and status.",
+			Buckets: prometheus.ExponentialBuckets(0.25, 2, 14),
+		}, []string{"chain", "status"}),
+		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_sender_in_flight", Help: "Payouts signed and broadcast but not yet mined, by chain and sender.",
+		}, []string{"chain", "sender"}),
+		roundDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sluice_sender_round_seconds", Help: "Duration of the sender's rounds, by step (send, track).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"chain", "step"}),
+		lastHead: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_chain_head", Help: "The latest block number the sender has seen, by chain.",
+		}, []string{"chain"}),
+		sendLoopErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_sender_errors_total", Help: "Errors in the sender loop, by chain and step.",
+		}, []string{"chain", "step"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.attempts, m.broadcasts, m.transitions, m.acceptToFinal, m.inFlight,
+			m.roundDuration, m.lastHead, m.sendLoopErrors)
+	}
+	return m
+}

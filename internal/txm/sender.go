@@ -1,0 +1,247 @@
+package txm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// Chain is what a sender needs from a chain's node; *evm.Client has it.
+type Chain interface {
+	ChainID(ctx context.Context) (uint64, error)
+	Header(ctx context.Context, number *uint64) (*types.Header, error)
+	Nonce(ctx context.Context, account common.Address, tag string) (uint64, error)
+	SuggestTip(ctx context.Context) (*big.Int, error)
+	EstimateGas(ctx context.Context, calls []evm.Call) ([]uint64, []error, error)
+	SendRaw(ctx context.Context, raws [][]byte) ([]error, error)
+	BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error)
+	Receipts(ctx context.Context, hashes []common.Hash) ([]*types.Receipt, error)
+}
+
+// Config configures one sender. Zero durations and sizes take the defaults
+// named on each field.
+type Config struct {
+	Chain  payout.Chain  // the chain, its assets and confirmations
+	Store  payout.Store  // the source of truth
+	Client Chain         // the chain's node (or pool of nodes)
+	Signer payout.Signer // the hot wallet; its address is the sender
+	Owner  string        // this engine instance's id, for the lease
+
+	BatchSize        int           // payouts claimed per round; default 500
+	Poll             time.Duration // how often to look for new heads and work; default 250ms
+	LeaseTTL         time.Duration // lease lifetime, renewed every third of it; default 15s
+	RebroadcastAfter uint64        // blocks without a receipt before an attempt is sent again; default 3
+	StepTimeout      time.Duration // deadline of each step of the loop; default 30s
+
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+func (c *Config) setDefaults() {
+	if c.BatchSize <= 0 {
+		c.BatchSize = 500
+	}
+	if c.Poll <= 0 {
+		c.Poll = 250 * time.Millisecond
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 15 * time.Second
+	}
+	if c.RebroadcastAfter == 0 {
+		c.RebroadcastAfter = 3
+	}
+	if c.StepTimeout <= 0 {
+		c.StepTimeout = 30 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(nil)
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("txm: Store is required")
+	case c.Client == nil:
+		return errors.New("txm: Client is required")
+	case c.Signer == nil:
+		return errors.New("txm: Signer is required")
+	case c.Owner == "":
+		return errors.New("txm: Owner is required")
+	case c.Chain.ChainID == 0:
+		return errors.New("txm: Chain.ChainID is required")
+	}
+	return nil
+}
+
+// Sender drives the payouts of one (chain, hot wallet).
+type Sender struct {
+	cfg    Config
+	sender common.Address
+	log    *slog.Logger
+	wake   chan struct{}
+
+	startStop sync.Mutex
+	cancel    context.CancelFunc
+	done      chan struct{}
+
+	// The fields below belong to the loop goroutine alone.
+	st *loopState
+}
+
+// New checks the config and returns a stopped sender.
+func New(cfg Config) (*Sender, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	addr := cfg.Signer.Address()
+	return &Sender{
+		cfg: cfg, sender: addr, wake: make(chan struct{}, 1),
+		log: cfg.Logger.With("component", "txm", "chain", cfg.Chain.Name, "sender", addr.Hex()),
+	}, nil
+}
+
+// Start runs the loop until Stop or until ctx ends.
+func (s *Sender) Start(ctx context.Context) {
+	s.startStop.Lock()
+	defer s.startStop.Unlock()
+	if s.done != nil {
+		return
+	}
+	ctx, s.cancel = context.WithCancel(ctx)
+	s.done = make(chan struct{})
+	go func() {
+		defer close(s.done)
+		s.run(ctx)
+	}()
+}
+
+// Stop ends the loop, waits for it, and gives the lease up.
+func (s *Sender) Stop() {
+	s.startStop.Lock()
+	defer s.startStop.Unlock()
+	if s.done == nil {
+		return
+	}
+	s.cancel()
+	<-s.done
+	s.done = nil
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.ReleaseLease(ctx, s.cfg.Chain.ChainID, s.sender, s.cfg.Owner); err != nil {
+		s.log.Warn("release lease", "err", err)
+	}
+}
+
+// Wake tells the loop that new payouts may be queued.
+func (s *Sender) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run acquires the lease, recovers, then serves until the lease is lost or
+// ctx ends; on any error it starts over after a pause.
+func (s *Sender) run(ctx context.Context) {
+	backoff := s.cfg.Poll
+	for ctx.Err() == nil {
+		err := s.session(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, payout.ErrLeaseHeld) {
+			s.log.Debug("lease held by another instance; waiting")
+		} else if err != nil {
+			s.log.Error("sender stopped; restarting", "err", err)
+			s.cfg.Metrics.sendLoopErrors.WithLabelValues(s.cfg.Chain.Name, "session").Inc()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+// session holds the lease for as long as it can and sends.
+func (s *Sender) session(ctx context.Context) error {
+	st := newLoopState()
+	s.st = st
+	if err := s.renewLease(ctx); err != nil {
+		return err
+	}
+	if err := s.step(ctx, "recover", s.recover); err != nil {
+		return err
+	}
+	s.log.Info("sender ready", "next_nonce", st.nextNonce, "in_flight", len(st.flights), "confirming", len(st.confirming))
+	tick := time.NewTicker(s.cfg.Poll)
+	defer tick.Stop()
+	renew := time.NewTicker(s.cfg.LeaseTTL / 3)
+	defer renew.Stop()
+	for {
+		if err := s.step(ctx, "send", s.sendQueued); err != nil {
+			return err
+		}
+		if err := s.step(ctx, "track", s.track); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-renew.C:
+			if err := s.renewLease(ctx); err != nil {
+				return err
+			}
+		case <-s.wake:
+		case <-tick.C:
+		}
+	}
+}
+
+// step runs one part of the loop with its own deadline and metrics.
+func (s *Sender) step(ctx context.Context, name string, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
+	defer cancel()
+	start := time.Now()
+	err := f(ctx)
+	s.cfg.Metrics.roundDuration.WithLabelValues(s.cfg.Chain.Name, name).Observe(time.Since(start).Seconds())
+	if err != nil && !errors.Is(err, context.Canceled) {
+		s.cfg.Metrics.sendLoopErrors.WithLabelValues(s.cfg.Chain.Name, name).Inc()
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return err
+}
+
+func (s *Sender) renewLease(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.AcquireLease(ctx, s.cfg.Chain.ChainID, s.sender, s.cfg.Owner, s.cfg.LeaseTTL); err != nil {
+		return fmt.Errorf("lease: %w", err)
+	}
+	if s.st != nil {
+		s.st.leaseUntil = time.Now().Add(s.cfg.LeaseTTL)
+	}
+	return nil
+}
+
+// leaseValid reports whether the lease surely still holds for a write that
+// takes up to the step timeout.
+func (s *Sender) leaseValid() bool {
+	return time.Until(s.st.leaseUntil) > s.cfg.LeaseTTL/3
+}

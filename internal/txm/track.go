@@ -1,0 +1,218 @@
+package txm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// maxScan is how many blocks the tracker reads receipts of block by block;
+// further behind it looks receipts up by hash instead.
+const maxScan = 64
+
+// maxRebroadcast bounds how many transactions one round re-sends.
+const maxRebroadcast = 2000
+
+// track follows the chain: receipts of new blocks, confirmations and reorgs
+// of mined payouts, and re-broadcasts of attempts that are not being mined.
+func (s *Sender) track(ctx context.Context) error {
+	st := s.st
+	head, err := s.cfg.Client.Header(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("head: %w", err)
+	}
+	n := head.Number.Uint64()
+	s.cfg.Metrics.lastHead.WithLabelValues(s.cfg.Chain.Name).Set(float64(n))
+	if n > st.lastScanned {
+		if err := s.scan(ctx, n); err != nil {
+			return err
+		}
+		st.head = n
+	}
+	if err := s.checkConfirmations(ctx); err != nil {
+		return err
+	}
+	s.rebroadcast(ctx)
+	s.cfg.Metrics.inFlight.WithLabelValues(s.cfg.Chain.Name, s.sender.Hex()).Set(float64(len(st.flights)))
+	return nil
+}
+
+// scan matches the receipts of blocks after lastScanned up to head.
+func (s *Sender) scan(ctx context.Context, head uint64) error {
+	st := s.st
+	if len(st.byHash) == 0 {
+		st.lastScanned = head
+		return nil
+	}
+	if head-st.lastScanned > maxScan {
+		if err := s.lookupInFlightReceipts(ctx); err != nil {
+			return err
+		}
+		st.lastScanned = head
+		return nil
+	}
+	for b := st.lastScanned + 1; b <= head; b++ {
+		receipts, err := s.cfg.Client.BlockReceipts(ctx, b)
+		if err != nil {
+			return fmt.Errorf("receipts of block %d: %w", b, err)
+		}
+		if err := s.recordReceipts(ctx, receipts); err != nil {
+			return err
+		}
+		st.lastScanned = b
+	}
+	return nil
+}
+
+// recordReceipts stores the receipts that belong to attempts in flight and
+// moves their payouts to confirming.
+func (s *Sender) recordReceipts(ctx context.Context, receipts []*types.Receipt) error {
+	st := s.st
+	var found []payout.Receipt
+	for _, r := range receipts {
+		if r == nil {
+			continue
+		}
+		f, ok := st.byHash[r.TxHash]
+		if !ok {
+			continue
+		}
+		found = append(found, payout.Receipt{
+			PayoutID: f.payoutID, TxHash: r.TxHash, BlockNumber: r.BlockNumber.Uint64(), BlockHash: r.BlockHash,
+			GasUsed: r.GasUsed, EffectiveGasPrice: r.EffectiveGasPrice, Success: r.Status == types.ReceiptStatusSuccessful,
+		})
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	if err := s.cfg.Store.MarkMined(ctx, found); err != nil {
+		return fmt.Errorf("mark mined: %w", err)
+	}
+	for _, r := range found {
+		f := st.flights[r.PayoutID]
+		st.removeFlight(f)
+		st.confirming[r.PayoutID] = &mined{payoutID: r.PayoutID, createdAt: f.createdAt,
+			blockNumber: r.BlockNumber, blockHash: r.BlockHash, flight: f}
+		s.log.Debug("payout mined", "payout_id", r.PayoutID, "tx_hash", r.TxHash.Hex(), "block", r.BlockNumber, "success", r.Success)
+	}
+	s.cfg.Metrics.transitions.WithLabelValues(s.cfg.Chain.Name, string(payout.StatusConfirming)).Add(float64(len(found)))
+	return nil
+}
+
+// checkConfirmations re-checks that every mined payout's block is still
+// canonical, sends reorged ones back, and finalizes those with enough
+// confirmations.
+func (s *Sender) checkConfirmations(ctx context.Context) error {
+	st := s.st
+	if len(st.confirming) == 0 {
+		return nil
+	}
+	canonical := map[uint64]common.Hash{}
+	var final, reorged []*mined
+	for _, m := range st.confirming {
+		hash, ok := canonical[m.blockNumber]
+		if !ok {
+			h, err := s.cfg.Client.Header(ctx, &m.blockNumber)
+			if errors.Is(err, evm.ErrNotFound) {
+				continue // the node is behind; look again next round
+			} else if err != nil {
+				return fmt.Errorf("header %d: %w", m.blockNumber, err)
+			}
+			hash = h.Hash()
+			canonical[m.blockNumber] = hash
+		}
+		switch {
+		case hash != m.blockHash:
+			reorged = append(reorged, m)
+		case st.head+1 >= m.blockNumber+max(s.cfg.Chain.Confirmations, 1):
+			final = append(final, m)
+		}
+	}
+	if err := s.reorged(ctx, reorged); err != nil {
+		return err
+	}
+	return s.finalize(ctx, final)
+}
+
+// reorged sends payouts whose block left the chain back to submitted and
+// re-broadcasts their signed transactions.
+func (s *Sender) reorged(ctx context.Context, ms []*mined) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.payoutID
+	}
+	if err := s.cfg.Store.MarkReorged(ctx, ids); err != nil {
+		return fmt.Errorf("mark reorged: %w", err)
+	}
+	for _, m := range ms {
+		delete(s.st.confirming, m.payoutID)
+		f := m.flight
+		if f == nil {
+			attempts, err := s.cfg.Store.ListAttempts(ctx, m.payoutID)
+			if err != nil {
+				return fmt.Errorf("attempts of %s: %w", m.payoutID, err)
+			}
+			f = &flight{payoutID: m.payoutID, createdAt: m.createdAt, attempts: attempts}
+		}
+		f.lastSent = 0
+		s.st.addFlight(f)
+		s.log.Warn("payout's block was reorged away; re-broadcasting", "payout_id", m.payoutID, "block", m.blockNumber)
+	}
+	s.cfg.Metrics.transitions.WithLabelValues(s.cfg.Chain.Name, string(payout.StatusSubmitted)).Add(float64(len(ms)))
+	return nil
+}
+
+// finalize completes (or fails, when reverted) confirmed payouts.
+func (s *Sender) finalize(ctx context.Context, ms []*mined) error {
+	if len(ms) == 0 {
+		return nil
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = m.payoutID
+	}
+	if err := s.cfg.Store.Finalize(ctx, ids); err != nil {
+		return fmt.Errorf("finalize: %w", err)
+	}
+	now := time.Now()
+	for _, m := range ms {
+		delete(s.st.confirming, m.payoutID)
+		p, err := s.cfg.Store.GetPayout(ctx, m.payoutID)
+		if err != nil {
+			return fmt.Errorf("read finalized payout: %w", err)
+		}
+		s.cfg.Metrics.transitions.WithLabelValues(s.cfg.Chain.Name, string(p.Status)).Inc()
+		s.cfg.Metrics.acceptToFinal.WithLabelValues(s.cfg.Chain.Name, string(p.Status)).Observe(now.Sub(p.CreatedAt).Seconds())
+		s.log.Info("payout "+string(p.Status), "payout_id", p.ID, "tx_hash", p.TxHash.Hex(),
+			"block", p.BlockNumber, "fee", p.Fee.String(), "failure_code", p.FailureCode)
+	}
+	return nil
+}
+
+// rebroadcast re-sends attempts that were never sent or that have not been
+// mined for RebroadcastAfter blocks (a node may have dropped them).
+func (s *Sender) rebroadcast(ctx context.Context) {
+	var due []*flight
+	for _, f := range s.st.flights {
+		if f.lastSent == 0 || s.st.head >= f.lastSent+s.cfg.RebroadcastAfter {
+			due = append(due, f)
+			if len(due) == maxRebroadcast {
+				break
+			}
+		}
+	}
+	if len(due) > 0 {
+		s.log.Debug("re-broadcasting", "count", len(due))
+		s.broadcast(ctx, due)
+	}
+}
