@@ -1,0 +1,97 @@
+package evm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"syscall"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+)
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		err           error
+		kind          ErrorKind
+		deterministic bool
+	}{
+		{errors.New("nonce too low: next nonce 5, tx nonce 3"), KindNonceTooLow, true},
+		{errors.New("already known"), KindAlreadyKnown, true},
+		{errors.New("replacement transaction underpriced"), KindReplacementUnderpriced, true},
+		{errors.New("transaction underpriced: tip needed 1, tip permitted 0"), KindUnderpriced, true},
+		{errors.New("insufficient funds for gas * price + value: balance 0"), KindInsufficientFunds, true},
+		{errors.New("execution reverted: ERC20: transfer amount exceeds balance"), KindExecutionReverted, true},
+		{errors.New("intrinsic gas too low: gas 1, minimum needed 21000"), KindIntrinsicGas, true},
+		{errors.New("429 Too Many Requests"), KindRateLimited, false},
+		{fmt.Errorf("post: %w", context.DeadlineExceeded), KindTimeout, false},
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, KindConnectionRefused, false},
+		{errors.New("something odd"), KindUnknown, false},
+	}
+	for _, tt := range tests {
+		kind, det := Classify(tt.err)
+		if kind != tt.kind || det != tt.deterministic {
+			t.Errorf("Classify(%v) = %s, %v; want %s, %v", tt.err, kind, det, tt.kind, tt.deterministic)
+		}
+	}
+	if k, det := Classify(nil); k != KindNone || !det {
+		t.Errorf("Classify(nil) = %s, %v", k, det)
+	}
+}
+
+func TestERC20TransferData(t *testing.T) {
+	to := common.HexToAddress("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")
+	data := ERC20TransferData(to, big.NewInt(1500000))
+	want := "a9059cbb" + "0000000000000000000000005aaeb6053f3e94c9b9a09f33669435e7ef1beaed" +
+		"000000000000000000000000000000000000000000000000000000000016e360"
+	if got := common.Bytes2Hex(data); got != want {
+		t.Errorf("data = %s\nwant   %s", got, want)
+	}
+	if sel := crypto.Keccak256([]byte("transfer(address,uint256)"))[:4]; common.Bytes2Hex(sel) != "a9059cbb" {
+		t.Errorf("selector = %x", sel)
+	}
+}
+
+func TestSignTransferChecksSender(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	s := KeySigner{Key: key}
+	call := TransferCall(s.Address(), nil, common.HexToAddress("0x01"), big.NewInt(5))
+	fees := Fees{MaxFeePerGas: big.NewInt(100), MaxPriorityFeePerGas: big.NewInt(1)}
+	tx, err := SignTransfer(context.Background(), s, big.NewInt(1337), 4, 21000, fees, call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, err := types.Sender(types.LatestSignerForChainID(big.NewInt(1337)), tx)
+	if err != nil || from != s.Address() || tx.Nonce() != 4 || tx.Value().Int64() != 5 || tx.Type() != types.DynamicFeeTxType {
+		t.Fatalf("signed tx wrong: from %s nonce %d value %s type %d err %v", from.Hex(), tx.Nonce(), tx.Value(), tx.Type(), err)
+	}
+
+	other, _ := crypto.GenerateKey()
+	_, err = SignTransfer(context.Background(), KeySigner{Key: other}, big.NewInt(1337), 4, 21000, fees, call)
+	if !errors.Is(err, ErrWrongSender) {
+		t.Errorf("signing with another key: err = %v, want ErrWrongSender", err)
+	}
+
+	token := common.HexToAddress("0x0000000000000000000000000000000000000b0b")
+	tc := TransferCall(s.Address(), &token, common.HexToAddress("0x02"), big.NewInt(7))
+	if tc.To != token || tc.Value.Sign() != 0 || len(tc.Data) != 68 {
+		t.Errorf("token call = %+v", tc)
+	}
+}
+
+func BenchmarkSignTransfer(b *testing.B) {
+	key, _ := crypto.GenerateKey()
+	s := KeySigner{Key: key}
+	call := TransferCall(s.Address(), nil, common.HexToAddress("0x01"), big.NewInt(5))
+	fees := Fees{MaxFeePerGas: big.NewInt(100), MaxPriorityFeePerGas: big.NewInt(1)}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := SignTransfer(context.Background(), s, big.NewInt(1337), uint64(i), 21000, fees, call); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
