@@ -1,0 +1,214 @@
+package httpapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// createPayout handles POST /v1/payouts. The happy path makes one Store
+// call, which stores the payout, its event and the idempotency record with
+// the response body marshalled here once.
+func (s *Server) createPayout(w http.ResponseWriter, r *http.Request) {
+	key, err := idempotencyKey(r.Header)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	scope := reqInfoFrom(r.Context()).key.ID
+	slot := scope + "\x00" + key
+	if !s.inflight.acquire(slot) {
+		s.fail(w, r, errInFlight)
+		return
+	}
+	defer s.inflight.release(slot)
+
+	fp := fingerprint(r.Method, r.URL.Path, body)
+	now := s.now().UTC().Truncate(time.Microsecond) // as the store keeps it
+	p, err := s.parseCreate(body, now)
+	if err != nil {
+		s.refuseCreate(w, r, scope, key, fp, err)
+		return
+	}
+	s.storeCreate(w, r, p, &payout.IdempotencyRecord{
+		Scope: scope, Key: key, Fingerprint: fp, ResponseStatus: http.StatusCreated, CreatedAt: now,
+	})
+}
+
+// storeCreate stores a valid payout and answers 201, or the stored answer
+// when the key turns out to be used (e.g. by another instance).
+func (s *Server) storeCreate(w http.ResponseWriter, r *http.Request, p *payout.Payout, rec *payout.IdempotencyRecord) {
+	out, err := p.MarshalJSON()
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("marshal payout: %w", err))
+		return
+	}
+	rec.ResponseBody = append(out, '\n')
+	err = s.store.CreatePayout(r.Context(), p, rec)
+	var conflict *payout.IdempotencyConflictError
+	switch {
+	case errors.As(err, &conflict):
+		s.answerRecord(w, r, conflict.Existing, rec.Fingerprint)
+	case err != nil:
+		s.fail(w, r, err)
+	default:
+		if s.created != nil {
+			s.created()
+		}
+		w.Header().Set("Location", "/v1/payouts/"+p.ID)
+		writeBody(w, "application/json", http.StatusCreated, rec.ResponseBody)
+	}
+}
+
+// refuseCreate answers a request that cannot be stored as it is. A key
+// that already has a record is answered from it; otherwise the problem is
+// answered and nothing is recorded, so the client may fix the request and
+// retry with the same key.
+func (s *Server) refuseCreate(w http.ResponseWriter, r *http.Request, scope, key, fp string, cause error) {
+	rec, err := s.priorRecord(r.Context(), scope, key)
+	switch {
+	case err != nil:
+		s.fail(w, r, err)
+	case rec != nil:
+		s.answerRecord(w, r, rec, fp)
+	default:
+		s.fail(w, r, cause)
+	}
+}
+
+// getPayout handles GET /v1/payouts/{id}.
+func (s *Server) getPayout(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !plausibleID(id) {
+		s.fail(w, r, payout.ErrNotFound)
+		return
+	}
+	p, err := s.store.GetPayout(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writePayout(w, r, http.StatusOK, p)
+}
+
+// cancelPayout handles POST /v1/payouts/{id}/cancel: only a queued payout
+// can be cancelled, since nothing has been signed for it yet.
+func (s *Server) cancelPayout(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !plausibleID(id) {
+		s.fail(w, r, payout.ErrNotFound)
+		return
+	}
+	p, err := s.store.CancelPayout(r.Context(), id)
+	if errors.Is(err, payout.ErrNotCancellable) {
+		err = s.notCancellable(r, id)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.writePayout(w, r, http.StatusOK, p)
+}
+
+// notCancellable explains a refused cancellation with the payout's status.
+func (s *Server) notCancellable(r *http.Request, id string) error {
+	p, err := s.store.GetPayout(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	return newError(payout.CodeNotCancellable, "payout %s is %s; only queued payouts can be cancelled", id, p.Status)
+}
+
+func (s *Server) writePayout(w http.ResponseWriter, r *http.Request, status int, p *payout.Payout) {
+	out, err := p.MarshalJSON()
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("marshal payout: %w", err))
+		return
+	}
+	writeBody(w, "application/json", status, append(out, '\n'))
+}
+
+// plausibleID rejects ids that cannot exist before asking the store.
+func plausibleID(id string) bool {
+	return strings.HasPrefix(id, "po_") && len(id) <= 64
+}
+
+// payoutList is a Stripe-style page of payouts.
+type payoutList struct {
+	Object  string           `json:"object"`
+	Data    []*payout.Payout `json:"data"`
+	HasMore bool             `json:"has_more"`
+	URL     string           `json:"url"`
+}
+
+// listPayouts handles GET /v1/payouts: newest first, limit 1-100 (default
+// 10), paged with starting_after (older) or ending_before (newer).
+func (s *Server) listPayouts(w http.ResponseWriter, r *http.Request) {
+	f, err := listFilter(r.URL.Query())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	ps, more, err := s.store.ListPayouts(r.Context(), f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if ps == nil {
+		ps = []*payout.Payout{}
+	}
+	writeJSON(w, "application/json", http.StatusOK, payoutList{Object: "list", Data: ps, HasMore: more, URL: "/v1/payouts"})
+}
+
+// Page sizes of GET /v1/payouts.
+const (
+	defaultLimit = 10
+	maxLimit     = 100
+)
+
+// listFilter reads and checks the list query.
+func listFilter(q url.Values) (payout.ListFilter, error) {
+	f := payout.ListFilter{Status: payout.Status(q.Get("status")), ExternalID: q.Get("external_id"),
+		StartingAfter: q.Get("starting_after"), EndingBefore: q.Get("ending_before"), Limit: defaultLimit}
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxLimit {
+			return f, newError(payout.CodeInvalidLimit, "limit must be a whole number from 1 to %d, got %q", maxLimit, truncate(v, 32))
+		}
+		f.Limit = n
+	}
+	if f.Status != "" && !f.Status.Valid() {
+		return f, newError(payout.CodeInvalidStatus, "status %q is not one of %s", truncate(string(f.Status), 32), statusNames())
+	}
+	if len(f.ExternalID) > payout.MaxExternalIDLen {
+		return f, newError(payout.CodeInvalidExternalID, "external_id is longer than %d characters", payout.MaxExternalIDLen)
+	}
+	if f.StartingAfter != "" && f.EndingBefore != "" {
+		return f, newError(payout.CodeInvalidCursor, "use starting_after or ending_before, not both")
+	}
+	for name, v := range map[string]string{"starting_after": f.StartingAfter, "ending_before": f.EndingBefore} {
+		if v != "" && !plausibleID(v) {
+			return f, newError(payout.CodeInvalidCursor, "%s must be a payout id (po_…), got %q", name, truncate(v, 64))
+		}
+	}
+	return f, nil
+}
+
+func statusNames() string {
+	names := make([]string, len(payout.Statuses))
+	for i, st := range payout.Statuses {
+		names[i] = string(st)
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// Config is what a Server needs. Store, Catalog and at least one API key
+// are required; the other fields have defaults.
+type Config struct {
+	// Store holds payouts and idempotency records. Required.
+	Store payout.Store
+	// Catalog lists the chains and assets payouts may use. Required.
+	Catalog *payout.Catalog
+	// APIKeys are the keys that may call /v1, stored as SHA-256 hashes of
+	// the secret keys (see HashAPIKey). At least one is required.
+	APIKeys []APIKey
+	// Logger receives request logs and the causes of internal errors.
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// Registry serves /metrics and receives the API's metrics.
+	// Default: a new registry.
+	Registry *prometheus.Registry
+	// Ready holds the checks of /readyz by name (database, upstreams,
+	// signers). A "database" check pinging Store is added when absent.
+	Ready map[string]func(context.Context) error
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+	// OnPayoutCreated, when not nil, is called after a payout is stored,
+	// to wake its sender. It must not block.
+	OnPayoutCreated func()
+	// Version is reported by /healthz and /readyz. Default: "dev".
+	Version string
+}
+
+// Server is the REST API. Build it with New and serve Handler().
+type Server struct {
+	store    payout.Store
+	catalog  *payout.Catalog
+	keys     []APIKey
+	log      *slog.Logger
+	registry *prometheus.Registry
+	metrics  *metrics
+	ready    map[string]func(context.Context) error
+	now      func() time.Time
+	created  func()
+	version  string
+
+	ids      *payout.IDGenerator // payout ids
+	reqIDs   *payout.IDGenerator // request ids
+	inflight inflightSet
+	chains   []byte // the GET /v1/chains answer; the catalog does not change
+	handler  http.Handler
+}
+
+// New checks cfg, fills its defaults and builds the API.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registry)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: metrics: %w", err)
+	}
+	s := &Server{
+		store: cfg.Store, catalog: cfg.Catalog, keys: cfg.APIKeys, log: cfg.Logger.With("component", "httpapi"),
+		registry: cfg.Registry, metrics: m, ready: cfg.Ready, now: cfg.Now, created: cfg.OnPayoutCreated,
+		version: cfg.Version, ids: payout.DefaultIDs, reqIDs: &payout.IDGenerator{},
+		inflight: inflightSet{keys: map[string]struct{}{}},
+	}
+	if s.chains, err = chainsBody(cfg.Catalog); err != nil {
+		return nil, fmt.Errorf("httpapi: chains: %w", err)
+	}
+	s.handler = s.observe(s.routes())
+	return s, nil
+}
+
+// fill validates the config and sets defaults; errors name the field.
+func (c *Config) fill() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("httpapi: Config.Store is required")
+	case c.Catalog == nil || len(c.Catalog.Chains) == 0:
+		return errors.New("httpapi: Config.Catalog needs at least one chain")
+	case len(c.APIKeys) == 0:
+		return errors.New("httpapi: Config.APIKeys needs at least one key")
+	}
+	seen := map[string]bool{}
+	for i, k := range c.APIKeys {
+		if k.ID == "" || seen[k.ID] || k.Hash == ([32]byte{}) {
+			return fmt.Errorf("httpapi: Config.APIKeys[%d]: needs a unique ID and a hash", i)
+		}
+		seen[k.ID] = true
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Version == "" {
+		c.Version = "dev"
+	}
+	ready := make(map[string]func(context.Context) error, len(c.Ready)+1)
+	for name, check := range c.Ready {
+		ready[name] = check
+	}
+	if _, ok := ready["database"]; !ok {
+		ready["database"] = c.Store.Ping
+	}
+	c.Ready = ready
+	return nil
+}
+
+// Handler returns the API's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// routes registers every endpoint. Each path also gets a fallback that
+// answers 405 with Allow for the methods it does not serve.
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+	route := func(path string, methods map[string]http.HandlerFunc) {
+		allow := ""
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			if h, ok := methods[m]; ok {
+				mux.Handle(m+" "+path, h)
+				allow += ", " + m
+			}
+		}
+		if methods[http.MethodGet] != nil {
+			allow += ", HEAD"
+		}
+		mux.HandleFunc(path, s.methodNotAllowed(allow[2:]))
+	}
+	route("/v1/payouts", map[string]http.HandlerFunc{"POST": s.auth(s.createPayout), "GET": s.auth(s.listPayouts)})
+	route("/v1/payouts/{id}", map[string]http.HandlerFunc{"GET": s.auth(s.getPayout)})
+	route("/v1/payouts/{id}/cancel", map[string]http.HandlerFunc{"POST": s.auth(s.cancelPayout)})
+	route("/v1/chains", map[string]http.HandlerFunc{"GET": s.auth(s.listChains)})
+	route("/healthz", map[string]http.HandlerFunc{"GET": s.healthz})
+	route("/readyz", map[string]http.HandlerFunc{"GET": s.readyz})
+	metrics := promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})
+	route("/metrics", map[string]http.HandlerFunc{"GET": metrics.ServeHTTP})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, newError(payout.CodeNotFound, "no route for %s %s", r.Method, truncate(r.URL.Path, 100)))
+	})
+	return mux
+}
+
+func (s *Server) methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		s.fail(w, r, newError(payout.CodeMethodNotAllowed, "%s is not allowed here; allowed: %s", truncate(r.Method, 16), allow))
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
