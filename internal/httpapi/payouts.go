@@ -191,9 +191,6 @@ func listFilter(q url.Values) (payout.ListFilter, error) {
 	if f.Status != "" && !f.Status.Valid() {
 		return f, newError(payout.CodeInvalidStatus, "status %q is not one of %s", truncate(string(f.Status), 32), statusNames())
 	}
-	if len(f.ExternalID) > payout.MaxExternalIDLen {
-		return f, newError(payout.CodeInvalidExternalID, "external_id is longer than %d characters", payout.MaxExternalIDLen)
-	}
 	if f.StartingAfter != "" && f.EndingBefore != "" {
 		return f, newError(payout.CodeInvalidCursor, "use starting_after or ending_before, not both")
 	}
