@@ -1,0 +1,154 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// maxGroup bounds the CreatePayout calls that share one transaction.
+const maxGroup = 256
+
+// groupTimeout bounds one group's transaction; it does not belong to any
+// one caller, so no caller's context can cancel the others' writes.
+const groupTimeout = 30 * time.Second
+
+// errClosed is returned to calls made after Close.
+var errClosed = errors.New("store: closed")
+
+// groupCommitter gathers concurrent CreatePayout calls into one SQLite
+// transaction: one writer goroutine takes every call waiting when it is
+// free, runs each in a savepoint and commits once. With a single write
+// connection a commit costs the same for one payout or hundreds, so this
+// turns the commit rate into the payout rate's ceiling no more.
+type groupCommitter struct {
+	db    *DB
+	reqs  chan *createReq
+	quit  chan struct{}
+	wg    sync.WaitGroup
+	group []*createReq // owned by the writer goroutine
+}
+
+type createReq struct {
+	ctx  context.Context
+	p    *payout.Payout
+	idem *payout.IdempotencyRecord
+	done chan error
+}
+
+func newGroupCommitter(db *DB) *groupCommitter {
+	g := &groupCommitter{db: db, reqs: make(chan *createReq), quit: make(chan struct{})}
+	g.wg.Add(1)
+	go g.run()
+	return g
+}
+
+// stop ends the writer after its current group; later calls get errClosed.
+func (g *groupCommitter) stop() {
+	close(g.quit)
+	g.wg.Wait()
+}
+
+// submit hands a call to the writer and waits for its outcome. Once taken,
+// a call is waited for even if ctx ends, so the caller never reports a
+// failure for a payout that was in fact stored.
+func (g *groupCommitter) submit(ctx context.Context, p *payout.Payout, idem *payout.IdempotencyRecord) (err error) {
+	defer g.db.track("create_payout")(&err)
+	r := &createReq{ctx: ctx, p: p, idem: idem, done: make(chan error, 1)}
+	select {
+	case g.reqs <- r:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-g.quit:
+		return errClosed
+	}
+	return <-r.done
+}
+
+func (g *groupCommitter) run() {
+	defer g.wg.Done()
+	for {
+		select {
+		case r := <-g.reqs:
+			g.group = append(g.group[:0], r)
+			g.gather()
+			g.commit()
+		case <-g.quit:
+			return
+		}
+	}
+}
+
+// gather takes every call already waiting, up to maxGroup.
+func (g *groupCommitter) gather() {
+	for len(g.group) < maxGroup {
+		select {
+		case r := <-g.reqs:
+			g.group = append(g.group, r)
+		default:
+			return
+		}
+	}
+}
+
+// commit runs the group in one transaction and answers every call.
+func (g *groupCommitter) commit() {
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	defer cancel()
+	results := make([]error, len(g.group))
+	err := g.db.withTx(ctx, "create_payout_group", func(tx *sql.Tx, now time.Time) error {
+		for i, r := range g.group {
+			results[i] = g.one(ctx, tx, now, r)
+			if errors.Is(results[i], errAbort) {
+				return results[i]
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		g.db.log.Error("group commit failed", "payouts", len(g.group), "err", err)
+	}
+	for i, r := range g.group {
+		if err != nil {
+			results[i] = err // nothing was committed
+		}
+		r.done <- results[i]
+		g.group[i] = nil
+	}
+}
+
+// The savepoint that isolates one call within a group.
+const (
+	savepoint           = "SAVEPOINT create_payout"
+	rollbackToSavepoint = "ROLLBACK TO create_payout"
+	releaseSavepoint    = "RELEASE create_payout"
+)
+
+// errAbort marks a failure that leaves the group's transaction unusable.
+var errAbort = errors.New("group transaction aborted")
+
+// one runs one call inside a savepoint, undoing only its own writes when
+// it fails.
+func (g *groupCommitter) one(ctx context.Context, tx *sql.Tx, now time.Time, r *createReq) error {
+	if err := r.ctx.Err(); err != nil {
+		return err // the caller gave up before its turn: write nothing
+	}
+	if _, err := g.db.execTx(ctx, tx, savepoint); err != nil {
+		return fmt.Errorf("%w: savepoint: %w", errAbort, err)
+	}
+	err := g.db.createInTx(ctx, tx, now, r.p, r.idem)
+	if err != nil {
+		if _, rbErr := g.db.execTx(ctx, tx, rollbackToSavepoint); rbErr != nil {
+			return fmt.Errorf("%w: rollback to savepoint: %w", errAbort, rbErr)
+		}
+	}
+	if _, relErr := g.db.execTx(ctx, tx, releaseSavepoint); relErr != nil {
+		return fmt.Errorf("%w: release savepoint: %w", errAbort, relErr)
+	}
+	return err
+}

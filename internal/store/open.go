@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"runtime"
+	"strings"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
+)
+
+// sqlitePragmas come in the order SQLite needs them: busy_timeout first so
+// that the others wait for a lock instead of failing, then WAL, foreign keys
+// and the durability level (NORMAL is durable in WAL mode except for the
+// last transactions before a power loss, never corrupt).
+const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+
+// openSQLite opens a single-connection pool for writes, whose transactions
+// take the write lock at BEGIN, and a separate pool of read-only connections.
+func (db *DB) openSQLite(ctx context.Context, path string) error {
+	db.d = sqliteDialect
+	path = strings.TrimPrefix(path, "//")
+	if path == "" {
+		return errors.New("store: sqlite url needs a path: sqlite:PATH")
+	}
+	if path == ":memory:" {
+		return errors.New("store: sqlite in memory is not supported: use a file in a temporary directory")
+	}
+	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + sqlitePragmas
+	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
+	if err != nil {
+		return fmt.Errorf("store: open sqlite: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	db.write = w
+	if err := w.PingContext(ctx); err != nil {
+		_ = w.Close()
+		return fmt.Errorf("store: open sqlite: %w", err)
+	}
+	r, err := sql.Open("sqlite", base+"&_pragma=query_only(1)")
+	if err != nil {
+		_ = w.Close()
+		return fmt.Errorf("store: open sqlite readers: %w", err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	db.read = r
+	return nil
+}
+
+// hotStatements are the write statements worth preparing once.
+func (q *queries) hotStatements() []string {
+	return []string{q.insertPayout, q.payoutByExtID, q.updatePayout, q.lockPayout, q.insertEvent,
+		q.insertIdem, q.selectIdem, q.acquireLease, q.releaseLease, q.insertNonce, q.insertAttempt,
+		savepoint, rollbackToSavepoint, releaseSavepoint}
+}
+
+// startSQLiteWriter prepares the hot statements and starts the group
+// committer, once the schema exists.
+func (db *DB) startSQLiteWriter(ctx context.Context) error {
+	stmts, err := prepareStmts(ctx, db.write, db.d.q.hotStatements()...)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	db.stmts = stmts
+	db.creates = newGroupCommitter(db)
+	return nil
+}
+
+// openPostgres opens one pool through pgx's database/sql driver. The URL is
+// never logged: it may hold a password.
+func (db *DB) openPostgres(ctx context.Context, dsn string) error {
+	db.d = postgresDialect
+	p, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return errors.New("store: open postgres: invalid url") // the error may quote the password
+	}
+	p.SetMaxOpenConns(max(8, 4*runtime.GOMAXPROCS(0)))
+	p.SetMaxIdleConns(max(8, 4*runtime.GOMAXPROCS(0)))
+	if err := p.PingContext(ctx); err != nil {
+		_ = p.Close()
+		return fmt.Errorf("store: connect postgres: %w", err)
+	}
+	db.write, db.read = p, p
+	return nil
+}

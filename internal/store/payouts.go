@@ -1,0 +1,204 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// CreatePayout stores a new queued payout with its payout.created event and,
+// when idem is not nil, its idempotency record, in one transaction. It sets
+// p.Version to 1 and keeps p's times in UTC at microsecond precision, as
+// they are stored. On SQLite concurrent calls share one transaction, each in
+// its own savepoint, so that one call's conflict does not fail the others.
+func (db *DB) CreatePayout(ctx context.Context, p *payout.Payout, idem *payout.IdempotencyRecord) error {
+	if err := prepareNew(p); err != nil {
+		return err
+	}
+	if db.creates != nil {
+		return db.creates.submit(ctx, p, idem)
+	}
+	return db.withTx(ctx, "create_payout", func(tx *sql.Tx, now time.Time) error {
+		return db.createInTx(ctx, tx, now, p, idem)
+	})
+}
+
+// prepareNew checks that p can be stored as a new payout and normalises it.
+func prepareNew(p *payout.Payout) error {
+	switch {
+	case p == nil:
+		return errors.New("store: create payout: nil payout")
+	case p.ID == "":
+		return errors.New("store: create payout: empty id")
+	case p.Amount == nil || p.Amount.Sign() <= 0:
+		return fmt.Errorf("store: create payout %s: amount must be positive", p.ID)
+	case p.Status != "" && p.Status != payout.StatusQueued:
+		return fmt.Errorf("store: create payout %s: status %q, want queued", p.ID, p.Status)
+	case p.CreatedAt.IsZero():
+		return fmt.Errorf("store: create payout %s: created_at is not set", p.ID)
+	}
+	p.Status, p.Version = payout.StatusQueued, 1
+	p.CreatedAt = p.CreatedAt.UTC().Truncate(time.Microsecond)
+	if p.UpdatedAt.IsZero() {
+		p.UpdatedAt = p.CreatedAt
+	}
+	p.UpdatedAt = p.UpdatedAt.UTC().Truncate(time.Microsecond)
+	return nil
+}
+
+// createInTx writes the idempotency record first so that a replayed key
+// is found before anything else is tried, then the payout and its event.
+func (db *DB) createInTx(ctx context.Context, tx *sql.Tx, now time.Time, p *payout.Payout, idem *payout.IdempotencyRecord) error {
+	if idem != nil {
+		if err := db.insertIdem(ctx, tx, now, idem); err != nil {
+			return err
+		}
+	}
+	meta, err := metadataText(p.Metadata)
+	if err != nil {
+		return fmt.Errorf("store: encode metadata: %w", err)
+	}
+	res, err := db.execTx(ctx, tx, db.d.q.insertPayout, p.ID, string(p.Status), p.Chain, int64(p.ChainID),
+		p.Asset, addrText(p.To), p.Amount.String(), nullString(p.ExternalID), meta, addrText(p.Sender),
+		p.Version, db.d.time(p.CreatedAt), db.d.time(p.UpdatedAt))
+	if err != nil {
+		return db.wrap("insert payout", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return db.duplicateExternalID(ctx, tx, p.ExternalID, err)
+	}
+	return db.insertEvent(ctx, tx, now, payout.EventCreated, p)
+}
+
+// duplicateExternalID explains an insert that did nothing: its external_id
+// belongs to an existing payout.
+func (db *DB) duplicateExternalID(ctx context.Context, tx *sql.Tx, extID string, err error) error {
+	if err != nil {
+		return db.wrap("insert payout", err)
+	}
+	var existing string
+	if err := db.queryRowTx(ctx, tx, db.d.q.payoutByExtID, extID).Scan(&existing); err != nil {
+		return db.wrap("find external id", err)
+	}
+	return &payout.DuplicateExternalIDError{ExternalID: extID, ExistingID: existing}
+}
+
+// GetPayout returns payout.ErrNotFound when there is no such payout.
+func (db *DB) GetPayout(ctx context.Context, id string) (_ *payout.Payout, err error) {
+	defer db.track("get_payout")(&err)
+	p, err := scanPayout(db.read.QueryRowContext(ctx, db.d.q.selectPayout, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, payout.ErrNotFound
+	}
+	return p, db.wrap("get payout", err)
+}
+
+// Page sizes of ListPayouts.
+const (
+	DefaultListLimit = 10
+	MaxListLimit     = 100
+)
+
+// ListPayouts returns payouts newest first. StartingAfter pages towards
+// older payouts, EndingBefore towards newer ones; the bool says whether
+// more exist beyond the page in that direction. A Limit outside
+// 1..MaxListLimit is clamped (DefaultListLimit when not positive).
+func (db *DB) ListPayouts(ctx context.Context, f payout.ListFilter) (_ []*payout.Payout, _ bool, err error) {
+	defer db.track("list_payouts")(&err)
+	var (
+		where []string
+		args  []any
+	)
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, cond+" "+db.d.bind(len(args)))
+	}
+	if f.Status != "" {
+		add("status =", string(f.Status))
+	}
+	if f.ExternalID != "" {
+		add("external_id =", f.ExternalID)
+	}
+	if f.StartingAfter != "" {
+		add("id <", f.StartingAfter)
+	}
+	if f.EndingBefore != "" {
+		add("id >", f.EndingBefore)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	forward := f.EndingBefore != "" && f.StartingAfter == "" // walking towards newer payouts
+	var b strings.Builder
+	b.WriteString("SELECT " + db.d.q.payoutCols + " FROM payouts")
+	if len(where) > 0 {
+		b.WriteString(" WHERE " + strings.Join(where, " AND "))
+	}
+	b.WriteString(map[bool]string{false: " ORDER BY id DESC", true: " ORDER BY id ASC"}[forward])
+	args = append(args, limit+1)
+	b.WriteString(" LIMIT " + db.d.bind(len(args)))
+	rows, err := db.read.QueryContext(ctx, b.String(), args...)
+	if err != nil {
+		return nil, false, db.wrap("list payouts", err)
+	}
+	ps, err := collect(rows, scanPayout)
+	if err != nil {
+		return nil, false, db.wrap("list payouts", err)
+	}
+	more := len(ps) > limit
+	ps = ps[:min(len(ps), limit)]
+	if forward {
+		slices.Reverse(ps)
+	}
+	return ps, more, nil
+}
+
+// CancelPayout moves a queued payout to cancelled. It returns
+// payout.ErrNotFound, or payout.ErrNotCancellable when the payout is not
+// queued (a concurrent SubmitAttempts either sees the cancellation or wins).
+func (db *DB) CancelPayout(ctx context.Context, id string) (*payout.Payout, error) {
+	var out *payout.Payout
+	err := db.withTx(ctx, "cancel_payout", func(tx *sql.Tx, now time.Time) error {
+		p, err := scanPayout(db.queryRowTx(ctx, tx, db.d.q.lockPayout, id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return payout.ErrNotFound
+		}
+		if err != nil {
+			return db.wrap("lock payout", err)
+		}
+		if p.Status != payout.StatusQueued {
+			return payout.ErrNotCancellable
+		}
+		p.Status = payout.StatusCancelled
+		if err := db.save(ctx, tx, now, p); err != nil {
+			return err
+		}
+		out = p
+		return nil
+	})
+	return out, err
+}
+
+// save writes p's new state, bumping its version, and the event for the
+// status it is now in. p must have been read in tx (locked on PostgreSQL).
+func (db *DB) save(ctx context.Context, tx *sql.Tx, now time.Time, p *payout.Payout) error {
+	prev := p.Version
+	p.Version++
+	p.UpdatedAt = now
+	res, err := db.execTx(ctx, tx, db.d.q.updatePayout, db.d.stateArgs(p, prev)...)
+	if err != nil {
+		return db.wrap("update payout", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return fmt.Errorf("store: update payout %s: version %d changed concurrently (%d rows, %v)", p.ID, prev, n, err)
+	}
+	return db.insertEvent(ctx, tx, now, p.Status.EventType(), p)
+}

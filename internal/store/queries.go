@@ -1,0 +1,38 @@
+package store
+
+// queries holds every static statement of one dialect. Statements whose
+// shape depends on their arguments (IN lists, list filters) are built from
+// these pieces by the methods that use them.
+type queries struct {
+	payoutCols    string // the columns scanPayout reads, in order
+	attemptCols   string // the columns scanAttempt reads, in order
+	insertPayout  string
+	selectPayout  string // by id
+	lockPayout    string // by id, locked until commit
+	payoutByExtID string
+	updatePayout  string // state columns by id and previous version
+	countByStatus string
+
+	insertEvent string
+	listEvents  string
+
+	insertIdem       string
+	selectIdem       string
+	deleteIdemBefore string
+
+	acquireLease string
+	releaseLease string
+
+	queuedPayouts     string
+	confirmingPayouts string
+	maxNonce          string
+	insertNonce       string // does nothing when the nonce is taken
+	insertAttempt     string // returns the attempt id
+	inFlightAttempts  string
+	listAttempts      string
+
+	createMigrations string
+	migrationVersion string
+	insertMigration  string
+	lockMigrations   string // "" when the write transaction already excludes others
+}

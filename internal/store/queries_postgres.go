@@ -1,0 +1,76 @@
+package store
+
+import (
+	"strconv"
+	"time"
+)
+
+// postgresDialect stores times as timestamptz and amounts as NUMERIC(78,0).
+var postgresDialect = &dialect{
+	name:      "postgres",
+	q:         postgresQueries,
+	bind:      func(n int) string { return "$" + strconv.Itoa(n) },
+	time:      func(t time.Time) any { return t.UTC() },
+	forUpdate: " FOR UPDATE",
+}
+
+const postgresPayoutCols = `id, status, chain, chain_id, asset, to_address, amount::text, external_id,
+	metadata, sender, tx_hash, nonce, block_number, block_hash, fee::text, receipt_ok,
+	failure_code, failure_message, version, created_at, updated_at`
+
+const postgresAttemptCols = `id, payout_id, chain_id, sender, nonce, tx_hash, raw_tx, gas_limit,
+	max_fee_per_gas::text, max_priority_fee_per_gas::text, created_at`
+
+var postgresQueries = queries{
+	payoutCols:  postgresPayoutCols,
+	attemptCols: postgresAttemptCols,
+	insertPayout: `INSERT INTO payouts (id, status, chain, chain_id, asset, to_address, amount,
+		external_id, metadata, sender, version, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, $9, $10, $11, $12, $13)
+		ON CONFLICT (external_id) WHERE external_id IS NOT NULL DO NOTHING`,
+	selectPayout:  `SELECT ` + postgresPayoutCols + ` FROM payouts WHERE id = $1`,
+	lockPayout:    `SELECT ` + postgresPayoutCols + ` FROM payouts WHERE id = $1 FOR UPDATE`,
+	payoutByExtID: `SELECT id FROM payouts WHERE external_id = $1`,
+	updatePayout: `UPDATE payouts SET status = $1, tx_hash = $2, nonce = $3, block_number = $4,
+		block_hash = $5, fee = $6::numeric, receipt_ok = $7, failure_code = $8, failure_message = $9,
+		version = $10, updated_at = $11 WHERE id = $12 AND version = $13`,
+	countByStatus: `SELECT status, COUNT(*) FROM payouts GROUP BY status`,
+
+	insertEvent: `INSERT INTO events (id, type, object_id, object_seq, data, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6)`,
+	listEvents: `SELECT seq, id, type, object_id, object_seq, data, created_at FROM events
+		WHERE seq > $1 ORDER BY seq LIMIT $2`,
+
+	insertIdem: `INSERT INTO idempotency (scope, key, fingerprint, response_status, response_body, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING`,
+	selectIdem: `SELECT scope, key, fingerprint, response_status, response_body, created_at
+		FROM idempotency WHERE scope = $1 AND key = $2`,
+	deleteIdemBefore: `DELETE FROM idempotency WHERE created_at < $1`,
+
+	acquireLease: `INSERT INTO leases (chain_id, sender, owner, expires_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (chain_id, sender) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+		WHERE leases.owner = excluded.owner OR leases.expires_at <= $5`,
+	releaseLease: `DELETE FROM leases WHERE chain_id = $1 AND sender = $2 AND owner = $3`,
+
+	queuedPayouts: `SELECT ` + postgresPayoutCols + ` FROM payouts
+		WHERE chain_id = $1 AND sender = $2 AND status = 'queued' ORDER BY created_at, id LIMIT $3`,
+	confirmingPayouts: `SELECT ` + postgresPayoutCols + ` FROM payouts
+		WHERE chain_id = $1 AND sender = $2 AND status = 'confirming' ORDER BY created_at, id`,
+	maxNonce:    `SELECT MAX(nonce) FROM nonces WHERE chain_id = $1 AND sender = $2`,
+	insertNonce: `INSERT INTO nonces (chain_id, sender, nonce, payout_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
+	insertAttempt: `INSERT INTO attempts (payout_id, chain_id, sender, nonce, tx_hash, raw_tx, gas_limit,
+		max_fee_per_gas, max_priority_fee_per_gas, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric, $9::numeric, $10) RETURNING id`,
+	inFlightAttempts: `SELECT a.id, a.payout_id, a.chain_id, a.sender, a.nonce, a.tx_hash, a.raw_tx,
+		a.gas_limit, a.max_fee_per_gas::text, a.max_priority_fee_per_gas::text, a.created_at
+		FROM payouts p JOIN attempts a ON a.payout_id = p.id
+		WHERE p.chain_id = $1 AND p.sender = $2 AND p.status = 'submitted' ORDER BY a.nonce, a.id`,
+	listAttempts: `SELECT ` + postgresAttemptCols + ` FROM attempts WHERE payout_id = $1 ORDER BY id`,
+
+	createMigrations: `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)`,
+	migrationVersion: `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`,
+	insertMigration:  `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)`,
+	// Keyed by schema so tests migrating their own schemas do not wait on each other.
+	lockMigrations: `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.sluice_migrations'))`,
+}

@@ -1,0 +1,300 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// idChunk bounds the ids in one IN list, well under both databases'
+// parameter limits.
+const idChunk = 500
+
+// lockMany reads the payouts with the given ids in tx, in id order (locked
+// until commit on PostgreSQL, so concurrent batches cannot deadlock).
+// Unknown ids are absent from the map.
+func (db *DB) lockMany(ctx context.Context, tx *sql.Tx, ids []string) (map[string]*payout.Payout, error) {
+	ids = sortedUnique(ids)
+	out := make(map[string]*payout.Payout, len(ids))
+	for chunk := range slices.Chunk(ids, idChunk) {
+		q := "SELECT " + db.d.q.payoutCols + " FROM payouts WHERE id IN (" +
+			db.d.placeholders(1, len(chunk)) + ") ORDER BY id" + db.d.forUpdate
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		rows, err := tx.QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, db.wrap("lock payouts", err)
+		}
+		ps, err := collect(rows, scanPayout)
+		if err != nil {
+			return nil, db.wrap("lock payouts", err)
+		}
+		for _, p := range ps {
+			out[p.ID] = p
+		}
+	}
+	return out, nil
+}
+
+func sortedUnique(ids []string) []string {
+	s := slices.Clone(ids)
+	slices.Sort(s)
+	return slices.Compact(s)
+}
+
+// transition applies change to each payout of ids in one transaction and
+// saves those it changed with their events; change returns false to leave
+// a payout alone. Unknown ids are ignored.
+func (db *DB) transition(ctx context.Context, op string, ids []string, change func(p *payout.Payout, now time.Time) bool) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return db.withTx(ctx, op, func(tx *sql.Tx, now time.Time) error {
+		ps, err := db.lockMany(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		for _, id := range sortedUnique(ids) {
+			if p := ps[id]; p != nil && change(p, now) {
+				if err := db.save(ctx, tx, now, p); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// QueuedPayouts returns up to limit (100 when not positive) queued payouts
+// of a sender, oldest first.
+func (db *DB) QueuedPayouts(ctx context.Context, chainID uint64, sender common.Address, limit int) (_ []*payout.Payout, err error) {
+	defer db.track("queued_payouts")(&err)
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := db.read.QueryContext(ctx, db.d.q.queuedPayouts, int64(chainID), addrText(sender), limit)
+	if err != nil {
+		return nil, db.wrap("queued payouts", err)
+	}
+	ps, err := collect(rows, scanPayout)
+	return ps, db.wrap("queued payouts", err)
+}
+
+// ConfirmingPayouts returns the sender's payouts that are mined and waiting
+// for confirmations, oldest first.
+func (db *DB) ConfirmingPayouts(ctx context.Context, chainID uint64, sender common.Address) (_ []*payout.Payout, err error) {
+	defer db.track("confirming_payouts")(&err)
+	rows, err := db.read.QueryContext(ctx, db.d.q.confirmingPayouts, int64(chainID), addrText(sender))
+	if err != nil {
+		return nil, db.wrap("confirming payouts", err)
+	}
+	ps, err := collect(rows, scanPayout)
+	return ps, db.wrap("confirming payouts", err)
+}
+
+// FailQueued moves queued payouts to failed before any nonce was used.
+// Payouts no longer queued, and unknown ids, are left alone.
+func (db *DB) FailQueued(ctx context.Context, failures []payout.Failure) error {
+	byID := make(map[string]payout.Failure, len(failures))
+	ids := make([]string, 0, len(failures))
+	for _, f := range failures {
+		if _, dup := byID[f.PayoutID]; !dup {
+			byID[f.PayoutID] = f
+			ids = append(ids, f.PayoutID)
+		}
+	}
+	return db.transition(ctx, "fail_queued", ids, func(p *payout.Payout, _ time.Time) bool {
+		if p.Status != payout.StatusQueued {
+			return false
+		}
+		f := byID[p.ID]
+		p.Status, p.FailureCode, p.FailureMessage = payout.StatusFailed, f.Code, f.Message
+		return true
+	})
+}
+
+// MaxNonce returns the highest nonce ever allocated for a sender, and false
+// when none was.
+func (db *DB) MaxNonce(ctx context.Context, chainID uint64, sender common.Address) (_ uint64, _ bool, err error) {
+	defer db.track("max_nonce")(&err)
+	var n sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, db.d.q.maxNonce, int64(chainID), addrText(sender)).Scan(&n); err != nil {
+		return 0, false, db.wrap("max nonce", err)
+	}
+	return uint64(n.Int64), n.Valid, nil
+}
+
+// InFlightAttempts returns every attempt of the sender's submitted payouts,
+// oldest nonce first.
+func (db *DB) InFlightAttempts(ctx context.Context, chainID uint64, sender common.Address) (_ []*payout.Attempt, err error) {
+	defer db.track("in_flight_attempts")(&err)
+	rows, err := db.read.QueryContext(ctx, db.d.q.inFlightAttempts, int64(chainID), addrText(sender))
+	if err != nil {
+		return nil, db.wrap("in-flight attempts", err)
+	}
+	as, err := collect(rows, scanAttempt)
+	return as, db.wrap("in-flight attempts", err)
+}
+
+// ListAttempts returns every attempt of a payout, oldest first.
+func (db *DB) ListAttempts(ctx context.Context, payoutID string) (_ []*payout.Attempt, err error) {
+	defer db.track("list_attempts")(&err)
+	rows, err := db.read.QueryContext(ctx, db.d.q.listAttempts, payoutID)
+	if err != nil {
+		return nil, db.wrap("list attempts", err)
+	}
+	as, err := collect(rows, scanAttempt)
+	return as, db.wrap("list attempts", err)
+}
+
+// SubmitAttempts stores signed first attempts with their nonces and moves
+// their payouts from queued to submitted, in one transaction. When a payout
+// is no longer queued it writes nothing and returns *payout.StaleError; a
+// nonce already allocated gives an error wrapping payout.ErrNonceConflict.
+// It sets each attempt's ID (and CreatedAt when zero).
+func (db *DB) SubmitAttempts(ctx context.Context, attempts []*payout.Attempt) error {
+	if len(attempts) == 0 {
+		return nil
+	}
+	ids, err := attemptPayoutIDs(attempts)
+	if err != nil {
+		return err
+	}
+	return db.withTx(ctx, "submit_attempts", func(tx *sql.Tx, now time.Time) error {
+		ps, err := db.lockMany(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		var stale []string
+		for _, id := range sortedUnique(ids) {
+			if p := ps[id]; p == nil || p.Status != payout.StatusQueued {
+				stale = append(stale, id)
+			}
+		}
+		if len(stale) > 0 {
+			return &payout.StaleError{PayoutIDs: stale}
+		}
+		for _, a := range attempts {
+			if err := db.submitOne(ctx, tx, now, ps[a.PayoutID], a); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// attemptPayoutIDs checks that attempts are complete and name each payout once.
+func attemptPayoutIDs(attempts []*payout.Attempt) ([]string, error) {
+	ids := make([]string, 0, len(attempts))
+	seen := make(map[string]bool, len(attempts))
+	for _, a := range attempts {
+		switch {
+		case a == nil || a.PayoutID == "":
+			return nil, errors.New("store: submit attempts: attempt without payout id")
+		case seen[a.PayoutID]:
+			return nil, fmt.Errorf("store: submit attempts: payout %s has two first attempts", a.PayoutID)
+		case a.MaxFeePerGas == nil || a.MaxPriorityFeePerGas == nil:
+			return nil, fmt.Errorf("store: submit attempts: payout %s: fee caps are not set", a.PayoutID)
+		case len(a.RawTx) == 0:
+			return nil, fmt.Errorf("store: submit attempts: payout %s: no signed transaction", a.PayoutID)
+		}
+		seen[a.PayoutID] = true
+		ids = append(ids, a.PayoutID)
+	}
+	return ids, nil
+}
+
+// submitOne allocates a's nonce, stores a and moves p to submitted.
+func (db *DB) submitOne(ctx context.Context, tx *sql.Tx, now time.Time, p *payout.Payout, a *payout.Attempt) error {
+	if a.ChainID != p.ChainID || a.Sender != p.Sender {
+		return fmt.Errorf("store: submit attempts: payout %s is sent by %s on chain %d, not %s on chain %d",
+			p.ID, p.Sender.Hex(), p.ChainID, a.Sender.Hex(), a.ChainID)
+	}
+	res, err := db.execTx(ctx, tx, db.d.q.insertNonce, int64(a.ChainID), addrText(a.Sender), int64(a.Nonce), p.ID)
+	if err != nil {
+		return db.wrap("allocate nonce", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		if err != nil {
+			return db.wrap("allocate nonce", err)
+		}
+		return fmt.Errorf("store: nonce %d of %s on chain %d: %w", a.Nonce, a.Sender.Hex(), a.ChainID, payout.ErrNonceConflict)
+	}
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = now
+	}
+	a.CreatedAt = a.CreatedAt.UTC().Truncate(time.Microsecond)
+	err = db.queryRowTx(ctx, tx, db.d.q.insertAttempt, p.ID, int64(a.ChainID), addrText(a.Sender), int64(a.Nonce),
+		hashText(a.TxHash), a.RawTx, int64(a.GasLimit), a.MaxFeePerGas.String(), a.MaxPriorityFeePerGas.String(),
+		db.d.time(a.CreatedAt)).Scan(&a.ID)
+	if err != nil {
+		return db.wrap("insert attempt", err)
+	}
+	nonce, hash := a.Nonce, a.TxHash
+	p.Status, p.Nonce, p.TxHash = payout.StatusSubmitted, &nonce, &hash
+	return db.save(ctx, tx, now, p)
+}
+
+// MarkMined records receipts and moves their payouts from submitted to
+// confirming with tx hash, block, fee and outcome. Payouts not submitted
+// (e.g. already marked) are left alone.
+func (db *DB) MarkMined(ctx context.Context, receipts []payout.Receipt) error {
+	byID := make(map[string]payout.Receipt, len(receipts))
+	ids := make([]string, 0, len(receipts))
+	for _, r := range receipts {
+		if r.EffectiveGasPrice == nil {
+			return fmt.Errorf("store: mark mined: payout %s: receipt without effective gas price", r.PayoutID)
+		}
+		byID[r.PayoutID] = r
+		ids = append(ids, r.PayoutID)
+	}
+	return db.transition(ctx, "mark_mined", ids, func(p *payout.Payout, _ time.Time) bool {
+		if p.Status != payout.StatusSubmitted {
+			return false
+		}
+		r := byID[p.ID]
+		hash, block := r.TxHash, r.BlockHash
+		p.Status, p.TxHash, p.BlockNumber, p.BlockHash = payout.StatusConfirming, &hash, r.BlockNumber, &block
+		p.Fee, p.ReceiptOK = r.Fee(), r.Success
+		return true
+	})
+}
+
+// MarkReorged moves confirming payouts whose block left the canonical chain
+// back to submitted, clearing block, fee and outcome. Others are left alone.
+func (db *DB) MarkReorged(ctx context.Context, payoutIDs []string) error {
+	return db.transition(ctx, "mark_reorged", payoutIDs, func(p *payout.Payout, _ time.Time) bool {
+		if p.Status != payout.StatusConfirming {
+			return false
+		}
+		p.Status, p.BlockNumber, p.BlockHash, p.Fee, p.ReceiptOK = payout.StatusSubmitted, 0, nil, nil, false
+		return true
+	})
+}
+
+// Finalize moves confirming payouts to completed, or to failed with
+// payout.FailureRevertedOnChain (fee kept) when their receipt failed.
+// Others are left alone.
+func (db *DB) Finalize(ctx context.Context, payoutIDs []string) error {
+	return db.transition(ctx, "finalize", payoutIDs, func(p *payout.Payout, _ time.Time) bool {
+		if p.Status != payout.StatusConfirming {
+			return false
+		}
+		if p.ReceiptOK {
+			p.Status = payout.StatusCompleted
+			return true
+		}
+		p.Status, p.FailureCode = payout.StatusFailed, payout.FailureRevertedOnChain
+		p.FailureMessage = "the transaction was mined but reverted; its fee was paid"
+		return true
+	})
+}

@@ -1,0 +1,182 @@
+// Package store persists Sluice's payouts, their attempts and nonces, the
+// event outbox, idempotency records and sender leases in SQLite or
+// PostgreSQL. It implements payout.Store; the conformance suite in
+// package storetest checks both dialects against the same expectations.
+//
+// Every method runs in one database transaction and writes the events of
+// the state changes it makes in that transaction. On SQLite all writes go
+// through one connection (concurrent CreatePayout calls are gathered into
+// one transaction by a group committer) and reads use a separate pool; on
+// PostgreSQL one pool serves both.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// Options configures a DB. The zero value is usable.
+type Options struct {
+	// Logger receives the store's few logs (migrations applied, group
+	// commit failures). Default: slog.Default().
+	Logger *slog.Logger
+	// Now is the clock, read once per transaction. Default: time.Now.
+	Now func() time.Time
+	// Registerer, when not nil, receives the store's metrics: transaction
+	// durations and errors by operation.
+	Registerer prometheus.Registerer
+}
+
+// DB is a SQLite or PostgreSQL database holding Sluice's state.
+type DB struct {
+	d       *dialect
+	write   *sql.DB // SQLite: a single connection; PostgreSQL: the pool
+	read    *sql.DB // SQLite: a pool of read-only connections; PostgreSQL: write
+	stmts   *stmtCache
+	log     *slog.Logger
+	now     func() time.Time
+	metrics *metrics
+	creates *groupCommitter // nil when CreatePayout runs one transaction per call
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ payout.Store = (*DB)(nil)
+
+// Open connects to the database named by url, either "sqlite:PATH" or a
+// "postgres://" (or "postgresql://") URL, and applies pending migrations.
+func Open(ctx context.Context, url string, opts Options) (*DB, error) {
+	db := &DB{log: opts.Logger, now: opts.Now}
+	if db.log == nil {
+		db.log = slog.Default()
+	}
+	db.log = db.log.With("component", "store")
+	if db.now == nil {
+		db.now = time.Now
+	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("store: metrics: %w", err)
+	}
+	db.metrics = m
+	switch {
+	case strings.HasPrefix(url, "sqlite:"):
+		err = db.openSQLite(ctx, strings.TrimPrefix(url, "sqlite:"))
+	case strings.HasPrefix(url, "postgres://"), strings.HasPrefix(url, "postgresql://"):
+		err = db.openPostgres(ctx, url)
+	default:
+		return nil, errors.New("store: database url must start with sqlite: or postgres://")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := db.migrate(ctx); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	if db.d.cacheStmts {
+		if err := db.startSQLiteWriter(ctx); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
+	}
+	return db, nil
+}
+
+// Dialect names the database: "sqlite" or "postgres".
+func (db *DB) Dialect() string { return db.d.name }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.write.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping: %w", err)
+	}
+	return nil
+}
+
+// Close stops the group committer and closes the pools. Calls after the
+// first return the first's result.
+func (db *DB) Close() error {
+	db.closeOnce.Do(func() { db.closeErr = db.close() })
+	return db.closeErr
+}
+
+func (db *DB) close() error {
+	if db.creates != nil {
+		db.creates.stop()
+	}
+	if db.stmts != nil {
+		db.stmts.close()
+	}
+	var errs []error
+	if db.read != nil && db.read != db.write {
+		errs = append(errs, db.read.Close())
+	}
+	if db.write != nil {
+		errs = append(errs, db.write.Close())
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("store: close: %w", err)
+	}
+	return nil
+}
+
+// clock reads the injected clock once, as UTC truncated to the microsecond
+// that both databases keep.
+func (db *DB) clock() time.Time { return db.now().UTC().Truncate(time.Microsecond) }
+
+// withTx runs fn in a write transaction with one reading of the clock. The
+// transaction is rolled back unless fn returns nil and the commit succeeds.
+// PostgreSQL deadlocks and serialization failures are retried.
+func (db *DB) withTx(ctx context.Context, op string, fn func(tx *sql.Tx, now time.Time) error) (err error) {
+	start := time.Now()
+	defer func() { db.metrics.observe(op, start, err) }()
+	for try := 1; ; try++ {
+		err = db.tryTx(ctx, fn)
+		if err == nil || try == 3 || !db.d.retryable(err) {
+			return err
+		}
+		db.log.DebugContext(ctx, "retrying transaction", "op", op, "try", try, "err", err)
+	}
+}
+
+func (db *DB) tryTx(ctx context.Context, fn func(tx *sql.Tx, now time.Time) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: begin: %w", db.d.interpret(err))
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := fn(tx, db.clock()); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: commit: %w", db.d.interpret(err))
+	}
+	return nil
+}
+
+// track starts timing op; the returned function records its duration and
+// outcome: defer db.track("op")(&err).
+func (db *DB) track(op string) func(*error) {
+	start := time.Now()
+	return func(err *error) { db.metrics.observe(op, start, *err) }
+}
+
+// wrap gives a driver error short context; domain errors pass unchanged.
+func (db *DB) wrap(what string, err error) error {
+	if err == nil || isDomain(err) {
+		return err
+	}
+	return fmt.Errorf("store: %s: %w", what, db.d.interpret(err))
+}

@@ -1,0 +1,227 @@
+package store_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/store"
+	"github.com/sluicepay/sluice/internal/store/storetest"
+)
+
+// postgresEnv names the PostgreSQL server the tests use when it is set,
+// e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
+const postgresEnv = "SLUICE_TEST_DATABASE_URL"
+
+func TestSQLite(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) payout.Store { return openSQLite(t) })
+}
+
+func TestPostgres(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) payout.Store { return openPostgres(t) })
+}
+
+// openSQLite opens a store on a new file in a temporary directory.
+func openSQLite(t testing.TB) *store.DB {
+	t.Helper()
+	return openURL(t, "sqlite:"+filepath.Join(t.TempDir(), "sluice.db"))
+}
+
+// openPostgres opens a store on a new schema, dropped at cleanup. It skips
+// the test when SLUICE_TEST_DATABASE_URL is not set.
+func openPostgres(t testing.TB) *store.DB {
+	t.Helper()
+	return openURL(t, postgresSchema(t))
+}
+
+func openURL(t testing.TB, u string) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), u, store.Options{Logger: quiet})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	return db
+}
+
+var schemaSeq atomic.Int64
+
+// postgresSchema creates a schema for one test and returns a URL whose
+// connections use it.
+func postgresSchema(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(postgresEnv)
+	if base == "" {
+		t.Skipf("%s is not set", postgresEnv)
+	}
+	schema := fmt.Sprintf("sluice_test_%d_%d", os.Getpid(), schemaSeq.Add(1))
+	admin, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = admin.Close() })
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("create schema: %v", err)
+	}
+	// Registered after the store's Close (cleanups run last first).
+	t.Cleanup(func() {
+		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func TestOpen(t *testing.T) {
+	dir := t.TempDir()
+	tests := []struct {
+		name    string
+		url     string
+		wantErr string
+	}{
+		{"unknown scheme", "mysql://x", "must start with"},
+		{"no path", "sqlite:", "needs a path"},
+		{"memory", "sqlite::memory:", "not supported"},
+		{"bad postgres", "postgres://u:secret@127.0.0.1:1/x?connect_timeout=1", "connect postgres"},
+		{"triple slash", "sqlite://" + filepath.Join(dir, "a.db"), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := store.Open(context.Background(), tc.url, store.Options{})
+			if err == nil {
+				defer db.Close()
+			}
+			if got := errString(err); tc.wantErr == "" && err != nil || !strings.Contains(got, tc.wantErr) {
+				t.Fatalf("Open(%q) err = %v, want containing %q", tc.url, err, tc.wantErr)
+			}
+			if strings.Contains(errString(err), "secret") {
+				t.Errorf("error shows the password: %v", err)
+			}
+		})
+	}
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// TestMigrations checks that migrations apply once, survive a reopen and
+// are recorded, on every dialect available.
+func TestMigrations(t *testing.T) {
+	for _, d := range dialects(t) {
+		t.Run(d.name, func(t *testing.T) {
+			u := d.url(t)
+			// Concurrent migrators wait for each other and apply everything once.
+			var wg sync.WaitGroup
+			dbs := make([]*store.DB, 4)
+			errs := make([]error, len(dbs))
+			for i := range dbs {
+				wg.Go(func() { dbs[i], errs[i] = store.Open(context.Background(), u, store.Options{}) })
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if err != nil {
+					t.Fatalf("Open %d: %v", i, err)
+				}
+				defer dbs[i].Close()
+			}
+			for _, db := range dbs {
+				v, err := db.MigrationVersion(context.Background())
+				if err != nil || v != 1 {
+					t.Errorf("MigrationVersion = %d, %v; want 1", v, err)
+				}
+				if db.Dialect() != d.name {
+					t.Errorf("Dialect = %q, want %q", db.Dialect(), d.name)
+				}
+			}
+		})
+	}
+}
+
+type dialectCase struct {
+	name string
+	url  func(t testing.TB) string
+}
+
+func dialects(t testing.TB) []dialectCase {
+	out := []dialectCase{{"sqlite", func(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "m.db") }}}
+	if os.Getenv(postgresEnv) != "" {
+		out = append(out, dialectCase{"postgres", postgresSchema})
+	}
+	return out
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	u := "sqlite:" + filepath.Join(t.TempDir(), "m.db")
+	var dbs []*store.DB
+	for range 2 { // a second DB on the same registry reuses the collectors
+		db, err := store.Open(context.Background(), u, store.Options{Registerer: reg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		dbs = append(dbs, db)
+	}
+	ctx := context.Background()
+	p := &payout.Payout{ID: "po_metrics", Chain: "sandbox", ChainID: 1, Asset: "ETH", Amount: big.NewInt(1),
+		To: common.HexToAddress("0x01"), Sender: common.HexToAddress("0x02"), CreatedAt: time.Now()}
+	if err := dbs[0].CreatePayout(ctx, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dbs[1].GetPayout(ctx, "po_missing"); err == nil {
+		t.Fatal("GetPayout(missing) succeeded")
+	}
+	if err := dbs[0].Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = dbs[0].GetPayout(ctx, p.ID) // fails: closed
+	got := map[string]float64{}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName() + "/" + m.GetLabel()[0].GetValue()
+			got[key] = m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	want := map[string]float64{
+		"sluice_store_operation_duration_seconds/create_payout": 1,
+		"sluice_store_operation_duration_seconds/get_payout":    2,
+		"sluice_store_errors_total/get_payout":                  1, // not found is no error; closed is
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+}
+
+// quiet drops the store's logs in tests.
+var quiet = slog.New(slog.DiscardHandler)
