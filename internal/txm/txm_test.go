@@ -1,0 +1,268 @@
+package txm_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"fmt"
+	"math/big"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/sandbox"
+	"github.com/sluicepay/sluice/internal/store"
+	"github.com/sluicepay/sluice/internal/txm"
+)
+
+// env is a real dev chain, a real SQLite store and a sender between them.
+type env struct {
+	t      *testing.T
+	chain  *sandbox.Chain
+	store  payout.Store
+	client *evm.Client
+	eth    *ethclient.Client
+	key    *ecdsa.PrivateKey
+	dom    payout.Chain
+	ids    *payout.IDGenerator
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := context.Background()
+	key, _ := crypto.GenerateKey()
+	chain, err := sandbox.Start(ctx, sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { chain.Close() })
+	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "sluice.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	client, err := evm.Dial(ctx, chain.RPCURL(), "sandbox", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	eth, err := ethclient.Dial(chain.RPCURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(eth.Close)
+	susd := chain.SUSD()
+	wallet := crypto.PubkeyToAddress(key.PublicKey)
+	dom := payout.Chain{Name: "sandbox", ChainID: chain.ChainID(), Confirmations: 2, HotWallet: wallet,
+		Assets: map[string]payout.Asset{"ETH": {Symbol: "ETH", Decimals: 18}, "SUSD": {Symbol: "SUSD", Token: &susd, Decimals: 6}}}
+	return &env{t: t, chain: chain, store: st, client: client, eth: eth, key: key, dom: dom, ids: &payout.IDGenerator{}}
+}
+
+func (e *env) sender(owner string) *txm.Sender {
+	e.t.Helper()
+	s, err := txm.New(txm.Config{Chain: e.dom, Store: e.store, Client: e.client, Signer: evm.KeySigner{Key: e.key},
+		Owner: owner, Poll: 20 * time.Millisecond, LeaseTTL: 3 * time.Second})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+func (e *env) create(asset string, to common.Address, amount *big.Int) *payout.Payout {
+	e.t.Helper()
+	now := time.Now()
+	p := &payout.Payout{ID: e.ids.New("po_", now), Status: payout.StatusQueued, Chain: "sandbox", ChainID: e.dom.ChainID,
+		Asset: asset, To: to, Amount: amount, Sender: e.dom.HotWallet, Version: 1, CreatedAt: now, UpdatedAt: now}
+	if err := e.store.CreatePayout(context.Background(), p, nil); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+// mineUntil commits blocks until every payout is terminal or time runs out.
+func (e *env) mineUntil(ids []string, timeout time.Duration) map[string]*payout.Payout {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := map[string]*payout.Payout{}
+		done := true
+		for _, id := range ids {
+			p, err := e.store.GetPayout(context.Background(), id)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			got[id] = p
+			done = done && p.Status.Terminal()
+		}
+		if done {
+			return got
+		}
+		if time.Now().After(deadline) {
+			for id, p := range got {
+				e.t.Logf("%s: %s", id, p.Status)
+			}
+			e.t.Fatalf("payouts not terminal after %s", timeout)
+		}
+		time.Sleep(60 * time.Millisecond)
+		e.chain.Commit()
+	}
+}
+
+func (e *env) tokenBalance(holder common.Address) *big.Int {
+	e.t.Helper()
+	data := append(common.FromHex("0x70a08231"), common.LeftPadBytes(holder.Bytes(), 32)...)
+	susd := e.chain.SUSD()
+	out, err := e.eth.CallContract(context.Background(), ethereumCall(susd, data), nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return new(big.Int).SetBytes(out)
+}
+
+func TestPaysNativeAndTokenEndToEnd(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var ids []string
+	want := map[common.Address]*big.Int{}
+	for i := range 40 {
+		to := common.BigToAddress(big.NewInt(int64(0x10000 + i)))
+		asset, amount := "ETH", big.NewInt(int64(1e15+i))
+		if i%2 == 1 {
+			asset, amount = "SUSD", big.NewInt(int64(1_500_000+i))
+		}
+		want[to] = amount
+		ids = append(ids, e.create(asset, to, amount).ID)
+	}
+	s := e.sender("a")
+	s.Start(ctx)
+	defer s.Stop()
+	got := e.mineUntil(ids, 60*time.Second)
+
+	for i, id := range ids {
+		p := got[id]
+		if p.Status != payout.StatusCompleted || p.TxHash == nil || p.Fee == nil || p.Fee.Sign() <= 0 {
+			t.Fatalf("payout %d = %s tx %v fee %v (%s)", i, p.Status, p.TxHash, p.Fee, p.FailureMessage)
+		}
+		r, err := e.eth.TransactionReceipt(ctx, *p.TxHash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fee := new(big.Int).Mul(new(big.Int).SetUint64(r.GasUsed), r.EffectiveGasPrice); fee.Cmp(p.Fee) != 0 {
+			t.Errorf("payout %d fee = %s, receipt says %s", i, p.Fee, fee)
+		}
+		if r.BlockNumber.Uint64() != p.BlockNumber {
+			t.Errorf("payout %d block = %d, receipt says %d", i, p.BlockNumber, r.BlockNumber)
+		}
+		var bal *big.Int
+		if p.Asset == "ETH" {
+			bal, _ = e.eth.BalanceAt(ctx, p.To, nil)
+		} else {
+			bal = e.tokenBalance(p.To)
+		}
+		if bal.Cmp(want[p.To]) != 0 {
+			t.Errorf("recipient %s holds %s %s, want %s", p.To.Hex(), bal, p.Asset, want[p.To])
+		}
+	}
+	// Every change wrote its event, in order, per payout.
+	evs, err := e.store.ListEvents(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string][]string{}
+	for _, ev := range evs {
+		seen[ev.ObjectID] = append(seen[ev.ObjectID], ev.Type)
+	}
+	wantTypes := fmt.Sprint([]string{"payout.created", "payout.submitted", "payout.confirming", "payout.completed"})
+	for _, id := range ids {
+		if fmt.Sprint(seen[id]) != wantTypes {
+			t.Errorf("events of %s = %v, want %s", id, seen[id], wantTypes)
+		}
+	}
+}
+
+func TestWouldRevertFailsBeforeANonceIsUsed(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	tooMuch := new(big.Int).Mul(big.NewInt(2), new(big.Int).Exp(big.NewInt(10), big.NewInt(15), nil))
+	p := e.create("SUSD", common.HexToAddress("0x0000000000000000000000000000000000001234"), tooMuch)
+	before, _ := e.eth.NonceAt(ctx, e.dom.HotWallet, nil)
+	s := e.sender("a")
+	s.Start(ctx)
+	defer s.Stop()
+	got := e.mineUntil([]string{p.ID}, 20*time.Second)[p.ID]
+	if got.Status != payout.StatusFailed || got.FailureCode != payout.FailureWouldRevert || got.TxHash != nil {
+		t.Fatalf("payout = %s %s tx %v", got.Status, got.FailureCode, got.TxHash)
+	}
+	if _, ok, _ := e.store.MaxNonce(ctx, e.dom.ChainID, e.dom.HotWallet); ok {
+		t.Error("a nonce was allocated for a payout that failed simulation")
+	}
+	e.chain.Commit()
+	if after, _ := e.eth.NonceAt(ctx, e.dom.HotWallet, nil); after != before {
+		t.Errorf("chain nonce moved from %d to %d", before, after)
+	}
+}
+
+func TestRevertOnChainRecordsFee(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// Each alone fits the balance (10^15); together they do not. Both
+	// simulate fine against the same block, so the second reverts on chain.
+	big6 := new(big.Int).Mul(big.NewInt(6), new(big.Int).Exp(big.NewInt(10), big.NewInt(14), nil))
+	a := e.create("SUSD", common.HexToAddress("0x000000000000000000000000000000000000a001"), big6)
+	b := e.create("SUSD", common.HexToAddress("0x000000000000000000000000000000000000a002"), big6)
+	s := e.sender("a")
+	s.Start(ctx)
+	defer s.Stop()
+	got := e.mineUntil([]string{a.ID, b.ID}, 30*time.Second)
+	if got[a.ID].Status != payout.StatusCompleted {
+		t.Fatalf("first = %s %s", got[a.ID].Status, got[a.ID].FailureMessage)
+	}
+	pb := got[b.ID]
+	if pb.Status != payout.StatusFailed || pb.FailureCode != payout.FailureRevertedOnChain || pb.Fee == nil || pb.Fee.Sign() <= 0 || pb.TxHash == nil {
+		t.Fatalf("second = %s %s fee %v tx %v", pb.Status, pb.FailureCode, pb.Fee, pb.TxHash)
+	}
+	if bal := e.tokenBalance(pb.To); bal.Sign() != 0 {
+		t.Errorf("reverted recipient holds %s", bal)
+	}
+}
+
+func TestRestartResumesWithoutPayingTwice(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	var ids []string
+	for i := range 30 {
+		ids = append(ids, e.create("ETH", common.BigToAddress(big.NewInt(int64(0x20000+i))), big.NewInt(1000)).ID)
+	}
+	s1 := e.sender("first")
+	s1.Start(ctx)
+	// Wait until everything is signed and sent, then stop before any block.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n, _ := e.store.CountByStatus(ctx)
+		if n[payout.StatusSubmitted] == 30 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not submitted: %v", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s1.Stop()
+	// A new owner (another instance, or the same one restarted) takes over.
+	s2 := e.sender("second")
+	s2.Start(ctx)
+	defer s2.Stop()
+	got := e.mineUntil(ids, 30*time.Second)
+	for _, id := range ids {
+		p := got[id]
+		bal, _ := e.eth.BalanceAt(ctx, p.To, nil)
+		if p.Status != payout.StatusCompleted || bal.Int64() != 1000 {
+			t.Errorf("%s: %s, recipient holds %s wei, want 1000", id, p.Status, bal)
+		}
+	}
+}
