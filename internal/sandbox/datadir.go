@@ -144,7 +144,7 @@ func (d *dataDir) check(want meta) error {
 func (d *dataDir) checkGenesis(h common.Hash) error {
 	if h != d.meta.GenesisHash {
 		return d.refuse(fmt.Sprintf("its genesis block is %s but this build makes %s "+
-			"(the go-ethereum dev chain configuration changed)", d.meta.GenesisHash, h), nil)
+			"(the dev chain configuration changed since it was made, or meta.json was edited)", d.meta.GenesisHash, h), nil)
 	}
 	return nil
 }
@@ -158,10 +158,10 @@ func (d *dataDir) initialise(want meta, mustExist bool) error {
 	}
 	for _, e := range entries {
 		switch {
-		case e.Name() == lockFile, e.Name() == metaFile+".tmp":
-			continue // left by a crash before meta.json was in place
-		case e.Name() == journalFile && emptyJournal(d.journalPath()):
+		case e.Name() == lockFile:
 			continue
+		case e.Name() == metaFile+".tmp", e.Name() == journalFile && emptyJournal(d.journalPath()):
+			continue // a crash during a previous initialise left them
 		}
 		return d.refuse(fmt.Sprintf("%s/%s exists but %s/%s does not: this is not a chain this version can restore",
 			chainSubdir, e.Name(), chainSubdir, metaFile), nil)

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"crypto/ecdsa"
+	"encoding/json"
 	"math/big"
 	"testing"
 	"time"
@@ -120,7 +121,7 @@ func callUint(t *testing.T, cl *ethclient.Client, token common.Address, method s
 	return vals[0].(*big.Int)
 }
 
-func susdTransferData(t *testing.T, to common.Address, amount *big.Int) []byte {
+func susdTransferData(t testing.TB, to common.Address, amount *big.Int) []byte {
 	t.Helper()
 	a := contracts.SUSDABI()
 	data, err := a.Pack("transfer", to, amount)
@@ -129,3 +130,5 @@ func susdTransferData(t *testing.T, to common.Address, amount *big.Int) []byte {
 	}
 	return data
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -99,6 +99,7 @@ type Chain struct {
 	journal *journal // nil for an in-memory chain
 	failed  error    // set when a block could not be journalled: no more blocks
 	closed  bool
+	started bool // the node runs, so closing it stops the eth service
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -174,6 +175,7 @@ func (c *Chain) start(ctx context.Context) error {
 	if err := c.stack.Start(); err != nil {
 		return fmt.Errorf("sandbox: start node (rpc %s): %w", c.cfg.RPCAddr, err)
 	}
+	c.started = true
 	c.client = ethclient.NewClient(c.stack.Attach())
 	if c.beacon, err = catalyst.NewSimulatedBeacon(0, common.Address{}, c.eth); err != nil {
 		return fmt.Errorf("sandbox: start simulated beacon: %w", err)
@@ -213,6 +215,13 @@ func (c *Chain) shutdown() error {
 	}
 	if c.beacon != nil {
 		errs = append(errs, c.beacon.Stop())
+	}
+	if c.eth != nil && !c.started {
+		// node.Close stops only started services, and the blockchain's
+		// background indexer must not outlive the database: geth exits the
+		// process when a write to a closed database fails.
+		c.eth.TxPool().Close()
+		c.eth.BlockChain().Stop()
 	}
 	if c.stack != nil {
 		errs = append(errs, c.stack.Close())
