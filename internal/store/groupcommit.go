@@ -5,14 +5,17 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"time"
-
-	"github.com/sluicepay/sluice/internal/payout"
 )
 
 // maxGroup bounds the CreatePayout calls that share one transaction.
 const maxGroup = 256
+
+// gatherYields is how many times the writer yields without a new call
+// before it commits what it has.
+const gatherYields = 2
 
 // groupTimeout bounds one group's transaction; it does not belong to any
 // one caller, so no caller's context can cancel the others' writes.
@@ -36,8 +39,7 @@ type groupCommitter struct {
 
 type createReq struct {
 	ctx  context.Context
-	p    *payout.Payout
-	idem *payout.IdempotencyRecord
+	row  *newRow
 	done chan error
 }
 
@@ -57,9 +59,9 @@ func (g *groupCommitter) stop() {
 // submit hands a call to the writer and waits for its outcome. Once taken,
 // a call is waited for even if ctx ends, so the caller never reports a
 // failure for a payout that was in fact stored.
-func (g *groupCommitter) submit(ctx context.Context, p *payout.Payout, idem *payout.IdempotencyRecord) (err error) {
+func (g *groupCommitter) submit(ctx context.Context, row *newRow) (err error) {
 	defer g.db.track("create_payout")(&err)
-	r := &createReq{ctx: ctx, p: p, idem: idem, done: make(chan error, 1)}
+	r := &createReq{ctx: ctx, row: row, done: make(chan error, 1)}
 	select {
 	case g.reqs <- r:
 	case <-ctx.Done():
@@ -84,14 +86,18 @@ func (g *groupCommitter) run() {
 	}
 }
 
-// gather takes every call already waiting, up to maxGroup.
+// gather takes every call already waiting, up to maxGroup. When none is
+// waiting it yields to let callers that are about to send do so: a larger
+// group costs one commit all the same.
 func (g *groupCommitter) gather() {
-	for len(g.group) < maxGroup {
+	for idle := 0; len(g.group) < maxGroup && idle < gatherYields; {
 		select {
 		case r := <-g.reqs:
 			g.group = append(g.group, r)
+			idle = 0
 		default:
-			return
+			idle++
+			runtime.Gosched()
 		}
 	}
 }
@@ -101,6 +107,7 @@ func (g *groupCommitter) commit() {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
 	results := make([]error, len(g.group))
+	g.db.metrics.groupSize.Observe(float64(len(g.group)))
 	err := g.db.withTx(ctx, "create_payout_group", func(tx *sql.Tx, now time.Time) error {
 		for i, r := range g.group {
 			results[i] = g.one(ctx, tx, now, r)
@@ -141,7 +148,7 @@ func (g *groupCommitter) one(ctx context.Context, tx *sql.Tx, now time.Time, r *
 	if _, err := g.db.execTx(ctx, tx, savepoint); err != nil {
 		return fmt.Errorf("%w: savepoint: %w", errAbort, err)
 	}
-	err := g.db.createInTx(ctx, tx, now, r.p, r.idem)
+	err := g.db.createInTx(ctx, tx, now, r.row)
 	if err != nil {
 		if _, rbErr := g.db.execTx(ctx, tx, rollbackToSavepoint); rbErr != nil {
 			return fmt.Errorf("%w: rollback to savepoint: %w", errAbort, rbErr)
@@ -152,3 +159,4 @@ func (g *groupCommitter) one(ctx context.Context, tx *sql.Tx, now time.Time, r *
 	}
 	return err
 }
+

@@ -9,8 +9,9 @@ import (
 
 // metrics are the store's Prometheus collectors.
 type metrics struct {
-	duration *prometheus.HistogramVec
-	errors   *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	errors    *prometheus.CounterVec
+	groupSize prometheus.Histogram
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -25,6 +26,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Store operations that failed, by operation; outcomes the Store contract names " +
 				"(not found, conflicts, stale, lease held) are not errors.",
 		}, []string{"op"}),
+		groupSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "sluice", Subsystem: "store", Name: "group_commit_size",
+			Help:    "CreatePayout calls committed together in one SQLite transaction.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -34,6 +40,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.errors, err = register(reg, m.errors); err != nil {
+		return nil, err
+	}
+	if m.groupSize, err = register(reg, m.groupSize); err != nil {
 		return nil, err
 	}
 	return m, nil

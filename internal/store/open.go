@@ -16,9 +16,10 @@ import (
 // sqlitePragmas come in the order SQLite needs them: busy_timeout first so
 // that the others wait for a lock instead of failing, then WAL, foreign keys
 // and the durability level (NORMAL is durable in WAL mode except for the
-// last transactions before a power loss, never corrupt).
+// last transactions before a power loss, never corrupt). temp_store=MEMORY
+// keeps the savepoint journals of group commit off the disk.
 const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)"
 
 // openSQLite opens a single-connection pool for writes, whose transactions
 // take the write lock at BEGIN, and a separate pool of read-only connections.
@@ -66,13 +67,15 @@ func (q *queries) hotStatements() []string {
 
 // startSQLiteWriter prepares the hot statements and starts the group
 // committer, once the schema exists.
-func (db *DB) startSQLiteWriter(ctx context.Context) error {
+func (db *DB) startSQLiteWriter(ctx context.Context, group bool) error {
 	stmts, err := prepareStmts(ctx, db.write, db.d.q.hotStatements()...)
 	if err != nil {
 		return fmt.Errorf("store: %w", err)
 	}
 	db.stmts = stmts
-	db.creates = newGroupCommitter(db)
+	if group {
+		db.creates = newGroupCommitter(db)
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -18,30 +19,42 @@ import (
 // they are stored. On SQLite concurrent calls share one transaction, each in
 // its own savepoint, so that one call's conflict does not fail the others.
 func (db *DB) CreatePayout(ctx context.Context, p *payout.Payout, idem *payout.IdempotencyRecord) error {
-	if err := prepareNew(p); err != nil {
+	row, err := db.encodeNew(p, idem)
+	if err != nil {
 		return err
 	}
 	if db.creates != nil {
-		return db.creates.submit(ctx, p, idem)
+		return db.creates.submit(ctx, row)
 	}
 	return db.withTx(ctx, "create_payout", func(tx *sql.Tx, now time.Time) error {
-		return db.createInTx(ctx, tx, now, p, idem)
+		return db.createInTx(ctx, tx, now, row)
 	})
 }
 
-// prepareNew checks that p can be stored as a new payout and normalises it.
-func prepareNew(p *payout.Payout) error {
+// newRow is a CreatePayout call encoded before its transaction, so that
+// SQLite's single writer only runs statements.
+type newRow struct {
+	p         *payout.Payout
+	idem      *payout.IdempotencyRecord
+	args      []any // insertPayout's
+	eventID   string
+	eventData string
+}
+
+// encodeNew checks that p can be stored as a new payout, normalises it and
+// encodes its row and its event.
+func (db *DB) encodeNew(p *payout.Payout, idem *payout.IdempotencyRecord) (*newRow, error) {
 	switch {
 	case p == nil:
-		return errors.New("store: create payout: nil payout")
+		return nil, errors.New("store: create payout: nil payout")
 	case p.ID == "":
-		return errors.New("store: create payout: empty id")
+		return nil, errors.New("store: create payout: empty id")
 	case p.Amount == nil || p.Amount.Sign() <= 0:
-		return fmt.Errorf("store: create payout %s: amount must be positive", p.ID)
+		return nil, fmt.Errorf("store: create payout %s: amount must be positive", p.ID)
 	case p.Status != "" && p.Status != payout.StatusQueued:
-		return fmt.Errorf("store: create payout %s: status %q, want queued", p.ID, p.Status)
+		return nil, fmt.Errorf("store: create payout %s: status %q, want queued", p.ID, p.Status)
 	case p.CreatedAt.IsZero():
-		return fmt.Errorf("store: create payout %s: created_at is not set", p.ID)
+		return nil, fmt.Errorf("store: create payout %s: created_at is not set", p.ID)
 	}
 	p.Status, p.Version = payout.StatusQueued, 1
 	p.CreatedAt = p.CreatedAt.UTC().Truncate(time.Microsecond)
@@ -49,31 +62,38 @@ func prepareNew(p *payout.Payout) error {
 		p.UpdatedAt = p.CreatedAt
 	}
 	p.UpdatedAt = p.UpdatedAt.UTC().Truncate(time.Microsecond)
-	return nil
+	meta, err := metadataText(p.Metadata)
+	if err != nil {
+		return nil, fmt.Errorf("store: encode metadata: %w", err)
+	}
+	data, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("store: encode event: %w", err)
+	}
+	return &newRow{p: p, idem: idem, eventID: payout.DefaultIDs.New("evt_", db.clock()), eventData: string(data),
+		args: []any{p.ID, string(p.Status), p.Chain, int64(p.ChainID), p.Asset, addrText(p.To), p.Amount.String(),
+			nullString(p.ExternalID), meta, addrText(p.Sender), p.Version, db.d.time(p.CreatedAt), db.d.time(p.UpdatedAt)},
+	}, nil
 }
 
 // createInTx writes the idempotency record first so that a replayed key
 // is found before anything else is tried, then the payout and its event.
-func (db *DB) createInTx(ctx context.Context, tx *sql.Tx, now time.Time, p *payout.Payout, idem *payout.IdempotencyRecord) error {
-	if idem != nil {
-		if err := db.insertIdem(ctx, tx, now, idem); err != nil {
+func (db *DB) createInTx(ctx context.Context, tx *sql.Tx, now time.Time, r *newRow) error {
+	if r.idem != nil {
+		if err := db.insertIdem(ctx, tx, now, r.idem); err != nil {
 			return err
 		}
 	}
-	meta, err := metadataText(p.Metadata)
-	if err != nil {
-		return fmt.Errorf("store: encode metadata: %w", err)
-	}
-	res, err := db.execTx(ctx, tx, db.d.q.insertPayout, p.ID, string(p.Status), p.Chain, int64(p.ChainID),
-		p.Asset, addrText(p.To), p.Amount.String(), nullString(p.ExternalID), meta, addrText(p.Sender),
-		p.Version, db.d.time(p.CreatedAt), db.d.time(p.UpdatedAt))
+	res, err := db.execTx(ctx, tx, db.d.q.insertPayout, r.args...)
 	if err != nil {
 		return db.wrap("insert payout", err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		return db.duplicateExternalID(ctx, tx, p.ExternalID, err)
+		return db.duplicateExternalID(ctx, tx, r.p.ExternalID, err)
 	}
-	return db.insertEvent(ctx, tx, now, payout.EventCreated, p)
+	_, err = db.execTx(ctx, tx, db.d.q.insertEvent, r.eventID, payout.EventCreated, r.p.ID, r.p.Version,
+		r.eventData, db.d.time(now))
+	return db.wrap("insert event", err)
 }
 
 // duplicateExternalID explains an insert that did nothing: its external_id

@@ -54,6 +54,10 @@ type DB struct {
 
 var _ payout.Store = (*DB)(nil)
 
+// groupCommit gathers concurrent CreatePayout calls into one transaction on
+// SQLite; benchmarks turn it off to compare.
+var groupCommit = true
+
 // Open connects to the database named by url, either "sqlite:PATH" or a
 // "postgres://" (or "postgresql://") URL, and applies pending migrations.
 func Open(ctx context.Context, url string, opts Options) (*DB, error) {
@@ -86,7 +90,7 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 		return nil, err
 	}
 	if db.d.cacheStmts {
-		if err := db.startSQLiteWriter(ctx); err != nil {
+		if err := db.startSQLiteWriter(ctx, groupCommit); err != nil {
 			_ = db.Close()
 			return nil, err
 		}
