@@ -180,7 +180,7 @@ func TestMetrics(t *testing.T) {
 	u := "sqlite:" + filepath.Join(t.TempDir(), "m.db")
 	var dbs []*store.DB
 	for range 2 { // a second DB on the same registry reuses the collectors
-		db, err := store.Open(context.Background(), u, store.Options{Registerer: reg})
+		db, err := store.Open(context.Background(), u, store.Options{Registerer: reg, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -207,7 +207,10 @@ func TestMetrics(t *testing.T) {
 	}
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
-			key := mf.GetName() + "/" + m.GetLabel()[0].GetValue()
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "/" + l.GetValue()
+			}
 			got[key] = m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
 		}
 	}
@@ -215,6 +218,7 @@ func TestMetrics(t *testing.T) {
 		"sluice_store_operation_duration_seconds/create_payout": 1,
 		"sluice_store_operation_duration_seconds/get_payout":    2,
 		"sluice_store_errors_total/get_payout":                  1, // not found is no error; closed is
+		"sluice_store_group_commit_size":                        1,
 	}
 	for k, v := range want {
 		if got[k] != v {
