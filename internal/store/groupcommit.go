@@ -159,4 +159,3 @@ func (g *groupCommitter) one(ctx context.Context, tx *sql.Tx, now time.Time, r *
 	}
 	return err
 }
-

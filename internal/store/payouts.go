@@ -131,6 +131,32 @@ const (
 // 1..MaxListLimit is clamped (DefaultListLimit when not positive).
 func (db *DB) ListPayouts(ctx context.Context, f payout.ListFilter) (_ []*payout.Payout, _ bool, err error) {
 	defer db.track("list_payouts")(&err)
+	limit := f.Limit
+	if limit <= 0 {
+		limit = DefaultListLimit
+	}
+	limit = min(limit, MaxListLimit)
+	forward := f.EndingBefore != "" && f.StartingAfter == "" // walking towards newer payouts
+	query, args := db.listQuery(f, forward, limit+1)
+	rows, err := db.read.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, false, db.wrap("list payouts", err)
+	}
+	ps, err := collect(rows, scanPayout)
+	if err != nil {
+		return nil, false, db.wrap("list payouts", err)
+	}
+	more := len(ps) > limit
+	ps = ps[:min(len(ps), limit)]
+	if forward {
+		slices.Reverse(ps)
+	}
+	return ps, more, nil
+}
+
+// listQuery builds ListPayouts' query: the filters, the cursors as id
+// bounds (ids sort in creation order), and the walking direction.
+func (db *DB) listQuery(f payout.ListFilter, forward bool, limit int) (string, []any) {
 	var (
 		where []string
 		args  []any
@@ -151,34 +177,17 @@ func (db *DB) ListPayouts(ctx context.Context, f payout.ListFilter) (_ []*payout
 	if f.EndingBefore != "" {
 		add("id >", f.EndingBefore)
 	}
-	limit := f.Limit
-	if limit <= 0 {
-		limit = DefaultListLimit
-	}
-	limit = min(limit, MaxListLimit)
-	forward := f.EndingBefore != "" && f.StartingAfter == "" // walking towards newer payouts
-	var b strings.Builder
-	b.WriteString("SELECT " + db.d.q.payoutCols + " FROM payouts")
+	q := "SELECT " + db.d.q.payoutCols + " FROM payouts"
 	if len(where) > 0 {
-		b.WriteString(" WHERE " + strings.Join(where, " AND "))
+		q += " WHERE " + strings.Join(where, " AND ")
 	}
-	b.WriteString(map[bool]string{false: " ORDER BY id DESC", true: " ORDER BY id ASC"}[forward])
-	args = append(args, limit+1)
-	b.WriteString(" LIMIT " + db.d.bind(len(args)))
-	rows, err := db.read.QueryContext(ctx, b.String(), args...)
-	if err != nil {
-		return nil, false, db.wrap("list payouts", err)
-	}
-	ps, err := collect(rows, scanPayout)
-	if err != nil {
-		return nil, false, db.wrap("list payouts", err)
-	}
-	more := len(ps) > limit
-	ps = ps[:min(len(ps), limit)]
 	if forward {
-		slices.Reverse(ps)
+		q += " ORDER BY id ASC"
+	} else {
+		q += " ORDER BY id DESC"
 	}
-	return ps, more, nil
+	args = append(args, limit)
+	return q + " LIMIT " + db.d.bind(len(args)), args
 }
 
 // CancelPayout moves a queued payout to cancelled. It returns
