@@ -10,6 +10,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
+	"github.com/ethereum/go-ethereum/core/rawdb"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/eth"
 	"github.com/ethereum/go-ethereum/eth/ethconfig"
@@ -132,6 +133,10 @@ func ethConfig(cfg *Config, genesis *core.Genesis) *ethconfig.Config {
 	c.SyncMode = ethconfig.FullSync
 	c.Miner.GasCeil = cfg.GasLimit
 	c.LogNoHistory = true // no background log indexer on a shared 2-core box
+	// In memory, the hash scheme without snapshots replays the journal about
+	// a quarter faster than the path scheme (measured: BenchmarkRestart).
+	c.StateScheme = rawdb.HashScheme
+	c.SnapshotCache = 0
 	c.TxPool.NoLocals = true
 	c.TxPool.Journal = ""
 	c.TxPool.AccountSlots = poolAccountSlots
