@@ -30,7 +30,7 @@ type FieldError struct {
 
 func (e *Error) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "sluice: %d %s: %s", e.Status, e.Code, e.Detail)
+	fmt.Fprintf(&b, "HTTP %d %s: %s", e.Status, e.Code, e.Detail)
 	for _, f := range e.Errors {
 		if f.Detail != e.Detail {
 			fmt.Fprintf(&b, "; %s", f.Detail)
