@@ -23,19 +23,41 @@ func (db *DB) insertEvent(ctx context.Context, tx *sql.Tx, now time.Time, typ st
 }
 
 // ListEvents returns events with Seq > afterSeq, oldest first; limit is
-// clamped to 1..1000 (100 when not positive).
-//
-// On PostgreSQL seq comes from a sequence taken at insert time, so a
-// transaction that commits late can make a lower seq appear after a higher
-// one was read; a streaming consumer should re-read a short window behind
-// its position (or wait on gaps) rather than trust seq as a commit order.
+// clamped to 1..1000 (100 when not positive). A reader that moves its
+// position to the last Seq it got never misses an event: on PostgreSQL,
+// where a sequence hands out seqs before commit, it first waits for the
+// transactions that hold one to end.
 func (db *DB) ListEvents(ctx context.Context, afterSeq int64, limit int) (_ []payout.Event, err error) {
 	defer db.track("list_events")(&err)
 	if limit <= 0 {
 		limit = 100
 	}
 	limit = min(limit, 1000)
-	rows, err := db.read.QueryContext(ctx, db.d.q.listEvents, afterSeq, limit)
+	if db.d.q.eventsBarrier == "" {
+		return db.listEvents(ctx, db.read, afterSeq, limit)
+	}
+	tx, err := db.read.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, db.wrap("list events", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if _, err := tx.ExecContext(ctx, db.d.q.eventsBarrier); err != nil {
+		return nil, db.wrap("list events: wait for writers", err)
+	}
+	evs, err := db.listEvents(ctx, tx, afterSeq, limit)
+	if err != nil {
+		return nil, err
+	}
+	return evs, db.wrap("list events", tx.Commit())
+}
+
+// querier is a *sql.DB or a *sql.Tx.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (db *DB) listEvents(ctx context.Context, q querier, afterSeq int64, limit int) ([]payout.Event, error) {
+	rows, err := q.QueryContext(ctx, db.d.q.listEvents, afterSeq, limit)
 	if err != nil {
 		return nil, db.wrap("list events", err)
 	}

@@ -15,6 +15,10 @@ type queries struct {
 
 	insertEvent string
 	listEvents  string
+	// eventsBarrier waits until every transaction that took a seq has
+	// ended, so that a reader never passes a seq that commits later; ""
+	// where writers are serialised anyway (SQLite).
+	eventsBarrier string
 
 	insertIdem       string
 	selectIdem       string

@@ -36,8 +36,13 @@ var postgresQueries = queries{
 		version = $10, updated_at = $11 WHERE id = $12 AND version = $13`,
 	countByStatus: `SELECT status, COUNT(*) FROM payouts GROUP BY status`,
 
+	// Writers take the outbox lock shared before the sequence gives them a
+	// seq; ListEvents takes it exclusively (eventsBarrier), so it reads only
+	// once every seq handed out before it belongs to an ended transaction.
 	insertEvent: `INSERT INTO events (id, type, object_id, object_seq, data, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
+		SELECT $1::text, $2::text, $3::text, $4::bigint, $5::text, $6::timestamptz
+		FROM (SELECT pg_advisory_xact_lock_shared(hashtext(current_schema() || '.sluice_outbox'))) AS outbox_lock`,
+	eventsBarrier: `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.sluice_outbox'))`,
 	listEvents: `SELECT seq, id, type, object_id, object_seq, data, created_at FROM events
 		WHERE seq > $1 ORDER BY seq LIMIT $2`,
 

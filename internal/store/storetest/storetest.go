@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) payout.Store) {
 		{"Reorged", testReorged},
 		{"EventsPerChange", testEventsPerChange},
 		{"ListEventsPaging", testListEventsPaging},
+		{"EventsNeverSkipped", testEventsNeverSkipped},
 		{"LargeBatches", testLargeBatches},
 		{"CountByStatus", testCountByStatus},
 		{"Ping", testPing},
