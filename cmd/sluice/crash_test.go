@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/ethclient"
+)
+
+// buildBinary builds the sluice binary once per test run.
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sluice-bin")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "sluice")
+		args := []string{"build", "-o", buildOnce.path}
+		if tags := os.Getenv("SLUICE_TEST_BUILD_TAGS"); tags != "" {
+			args = append(args, "-tags", tags)
+		}
+		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildOnce.err != nil {
+		t.Fatal(buildOnce.err)
+	}
+	return buildOnce.path
+}
+
+// proc is a sluice process whose output is kept for the test log.
+type proc struct {
+	cmd  *exec.Cmd
+	out  *lockedBuffer
+	done chan error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startProc starts the binary and waits until a line of its stdout contains
+// ready; it returns that line.
+func startProc(t *testing.T, bin string, ready string, args ...string) (*proc, string) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "SLUICE_KEYSTORE_PASSPHRASE=")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{cmd: cmd, out: &lockedBuffer{}, done: make(chan error, 1)}
+	cmd.Stderr = p.out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			p.out.Write([]byte(sc.Text() + "\n"))
+			lines <- sc.Text()
+		}
+		close(lines)
+		p.done <- cmd.Wait()
+	}()
+	timeout := time.After(60 * time.Second)
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("%s exited before it was ready:\n%s", args[0], p.out.String())
+			}
+			if strings.Contains(line, ready) {
+				go func() {
+					for range lines {
+					}
+				}()
+				return p, line
+			}
+		case <-timeout:
+			cmd.Process.Kill()
+			t.Fatalf("%s not ready after 60s:\n%s", args[0], p.out.String())
+		}
+	}
+}
+
+func (p *proc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+func (p *proc) stop() {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.kill()
+	}
+}
+
+type wanted struct {
+	asset  string
+	to     common.Address
+	amount *big.Int
+}
+
+// TestCrashSafetyWithRealProcesses runs `sluice devchain` and `sluice serve`
+// as separate processes, SIGKILLs the engine at random moments while 300
+// payouts go through it, and checks on chain that every recipient holds
+// exactly what it was sent.
+func TestCrashSafetyWithRealProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	chainProc, _ := startProc(t, bin, "Run the engine against it", "devchain", "--data-dir", dir, "--rpc", "127.0.0.1:0", "--block-time", "300ms")
+	defer chainProc.stop()
+	var info devInfo
+	readJSON(t, filepath.Join(dir, "devchain.json"), &info)
+	serveArgs := []string{"serve", "--config", filepath.Join(dir, "sluice.yaml"), "--http", "127.0.0.1:0"}
+
+	var mu sync.Mutex
+	engine, line := startProc(t, bin, "Sluice API at", serveArgs...)
+	apiURL := strings.TrimSpace(strings.TrimPrefix(line, "Sluice API at"))
+	currentURL := func() string { mu.Lock(); defer mu.Unlock(); return apiURL }
+
+	const n = 300
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := make([]wanted, n)
+	for i := range want {
+		want[i] = wanted{asset: "ETH", to: common.BigToAddress(big.NewInt(int64(0xC0000 + i))), amount: big.NewInt(1e12 + rng.Int64N(1e12))}
+		if i%3 == 0 {
+			want[i] = wanted{asset: "SUSD", to: want[i].to, amount: big.NewInt(1 + rng.Int64N(5e6))}
+		}
+	}
+
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				ids[i] = createWithRetry(t, currentURL, info.APIKey, want[i], fmt.Sprintf("crash-%d", i))
+				time.Sleep(150 * time.Millisecond) // spread the load over the kills
+			}
+		}()
+	}
+	go func() {
+		for i := range n {
+			work <- i
+		}
+		close(work)
+	}()
+
+	kills := 0
+	submitted := make(chan struct{})
+	go func() { wg.Wait(); close(submitted) }()
+	for kills < 6 {
+		time.Sleep(time.Duration(200+rng.IntN(900)) * time.Millisecond)
+		engine.kill()
+		kills++
+		var line string
+		engine, line = startProc(t, bin, "Sluice API at", serveArgs...)
+		mu.Lock()
+		apiURL = strings.TrimSpace(strings.TrimPrefix(line, "Sluice API at"))
+		mu.Unlock()
+	}
+	<-submitted
+	defer engine.stop()
+	if t.Failed() {
+		t.FailNow()
+	}
+	t.Logf("killed the engine %d times", kills)
+
+	defer func() {
+		if t.Failed() {
+			tail := func(s string) string {
+				var keep []string
+				for _, l := range strings.Split(s, "\n") {
+					if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") || strings.Contains(l, "sender ready") {
+						keep = append(keep, l)
+					}
+				}
+				s = strings.Join(keep, "\n")
+				return s[max(0, len(s)-8000):]
+			}
+			t.Logf("engine output:\n%s\ndev chain output:\n%s", tail(engine.out.String()), tail(chainProc.out.String()))
+		}
+	}()
+	waitAllCompleted(t, currentURL(), info.APIKey, ids, 60*time.Second)
+	checkBalances(t, info, want)
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// createWithRetry creates a payout, retrying with the same idempotency key
+// while the engine is down, and returns its id.
+func createWithRetry(t *testing.T, url func() string, key string, w wanted, idemKey string) string {
+	body := fmt.Sprintf(`{"chain":"sandbox","asset":%q,"to":%q,"amount":%q}`, w.asset, w.to.Hex(), w.amount.String())
+	deadline := time.Now().Add(90 * time.Second)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequest("POST", url()+"/v1/payouts", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Idempotency-Key", idemKey)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusCreated {
+			var p struct{ ID string }
+			json.Unmarshal(b, &p)
+			return p.ID
+		}
+		if resp.StatusCode != http.StatusConflict && resp.StatusCode < 500 {
+			t.Errorf("create %s: %d %s", idemKey, resp.StatusCode, b)
+			return ""
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Errorf("create %s: engine never answered", idemKey)
+	return ""
+}
+
+func waitAllCompleted(t *testing.T, url, key string, ids []string, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	pending := append([]string(nil), ids...)
+	for len(pending) > 0 {
+		var still []string
+		for _, id := range pending {
+			req, _ := http.NewRequest("GET", url+"/v1/payouts/"+id, nil)
+			req.Header.Set("Authorization", "Bearer "+key)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p struct {
+				Status      string `json:"status"`
+				FailureCode string `json:"failure_code"`
+			}
+			json.NewDecoder(resp.Body).Decode(&p)
+			resp.Body.Close()
+			switch p.Status {
+			case "completed":
+			case "failed", "cancelled":
+				t.Fatalf("payout %s ended %s (%s)", id, p.Status, p.FailureCode)
+			default:
+				still = append(still, id)
+			}
+		}
+		pending = still
+		if len(pending) > 0 {
+			if time.Now().After(deadline) {
+				req, _ := http.NewRequest("GET", url+"/v1/payouts/"+pending[0], nil)
+				req.Header.Set("Authorization", "Bearer "+key)
+				if resp, err := http.DefaultClient.Do(req); err == nil {
+					b, _ := io.ReadAll(resp.Body)
+					t.Logf("stuck: %s", b)
+				}
+				t.Fatalf("%d payouts not completed after %s, e.g. %s", len(pending), timeout, pending[0])
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+}
+
+func checkBalances(t *testing.T, info devInfo, want []wanted) {
+	t.Helper()
+	ctx := context.Background()
+	eth, err := ethclient.Dial(info.RPCURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eth.Close()
+	susd := common.HexToAddress(*info.Assets["SUSD"].Address)
+	for _, w := range want {
+		var got *big.Int
+		if w.asset == "ETH" {
+			got, err = eth.BalanceAt(ctx, w.to, nil)
+		} else {
+			data := append(common.FromHex("0x70a08231"), common.LeftPadBytes(w.to.Bytes(), 32)...)
+			var out []byte
+			out, err = eth.CallContract(ctx, ethereum.CallMsg{To: &susd, Data: data}, nil)
+			got = new(big.Int).SetBytes(out)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Cmp(w.amount) != 0 {
+			t.Errorf("%s holds %s %s, was sent %s", w.to.Hex(), got, w.asset, w.amount)
+		}
+	}
+}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sluicepay/sluice/internal/signer"
+)
+
+// devData is what the sandbox and the dev chain keep in their data dir: the
+// hot wallet's encrypted key, its passphrase (only when generated) and the
+// API key, so that a restart finds the same wallet and key.
+type devData struct {
+	dir            string
+	wallet         *signer.Keystore
+	keystorePath   string
+	passphraseFile string // "" when the passphrase came from the environment
+	apiKey         string
+	notes          []string // what was created, to tell the user
+}
+
+const passphraseEnv = "SLUICE_KEYSTORE_PASSPHRASE"
+
+// openDevData creates or reopens a data dir's wallet and API key. infoFile
+// (sandbox.json or devchain.json) holds the API key of an earlier run.
+func openDevData(dir, infoFile string, w io.Writer) (*devData, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	d := &devData{dir: dir}
+	pass, err := d.passphrase()
+	if err != nil {
+		return nil, err
+	}
+	if err := d.openWallet(pass); err != nil {
+		return nil, err
+	}
+	if err := d.loadAPIKey(filepath.Join(dir, infoFile)); err != nil {
+		return nil, err
+	}
+	for _, n := range d.notes {
+		fmt.Fprintln(w, n)
+	}
+	return d, nil
+}
+
+// passphrase comes from $SLUICE_KEYSTORE_PASSPHRASE, else from the data
+// dir's passphrase file, else is generated and stored with mode 0600.
+func (d *devData) passphrase() (string, error) {
+	if v := os.Getenv(passphraseEnv); v != "" {
+		return v, nil
+	}
+	path := filepath.Join(d.dir, "keystore", "passphrase")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		d.passphraseFile = path
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return "", fmt.Errorf("read passphrase: %w", err)
+	}
+	pass := randomHex(32)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", fmt.Errorf("create keystore dir: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(pass+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write passphrase: %w", err)
+	}
+	d.passphraseFile = path
+	d.notes = append(d.notes, fmt.Sprintf("No $%s set: generated a keystore passphrase and stored it in %s (mode 0600).", passphraseEnv, path))
+	return pass, nil
+}
+
+// openWallet decrypts the one keystore file in DIR/keystore, or creates it.
+func (d *devData) openWallet(pass string) error {
+	dir := filepath.Join(d.dir, "keystore")
+	files, err := filepath.Glob(filepath.Join(dir, "UTC--*"))
+	if err != nil {
+		return err
+	}
+	switch len(files) {
+	case 0:
+		path, ks, err := signer.CreateKeystore(dir, pass)
+		if err != nil {
+			return err
+		}
+		d.wallet, d.keystorePath = ks, path
+		d.notes = append(d.notes, fmt.Sprintf("Created hot wallet %s, key encrypted in %s.", ks.Address().Hex(), path))
+		return nil
+	case 1:
+		ks, err := signer.OpenKeystore(files[0], pass)
+		if err != nil {
+			return fmt.Errorf("%w (the passphrase is $%s or %s)", err, passphraseEnv, filepath.Join(dir, "passphrase"))
+		}
+		d.wallet, d.keystorePath = ks, files[0]
+		return nil
+	default:
+		return fmt.Errorf("%s holds %d keystore files; the sandbox expects exactly one", dir, len(files))
+	}
+}
+
+// loadAPIKey takes $SLUICE_API_KEY, else the key of the last run, else a
+// new sk_test_ key.
+func (d *devData) loadAPIKey(infoPath string) error {
+	if v := os.Getenv("SLUICE_API_KEY"); v != "" {
+		d.apiKey = v
+		return nil
+	}
+	var prev struct {
+		APIKey string `json:"api_key"`
+	}
+	b, err := os.ReadFile(infoPath)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &prev); err != nil {
+			return fmt.Errorf("read %s: %w", infoPath, err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("read %s: %w", infoPath, err)
+	}
+	d.apiKey = prev.APIKey
+	if d.apiKey == "" {
+		d.apiKey = "sk_test_" + randomHex(24)
+	}
+	return nil
+}
+
+// writeJSON writes v to DIR/name with mode 0600 (it holds the API key).
+func writeJSON(dir, name string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, name), append(b, '\n'), 0o600)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/sluicepay/sluice/internal/config"
+	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/httpapi"
+	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/signer"
+	"github.com/sluicepay/sluice/internal/store"
+	"github.com/sluicepay/sluice/internal/txm"
+)
+
+// engine is one running Sluice: the store, a sender per hot wallet and the
+// HTTP API. Tests start it on port 0.
+type engine struct {
+	log      *slog.Logger
+	store    *store.DB
+	clients  []*evm.Client
+	senders  []*txm.Sender
+	listener net.Listener
+	server   *http.Server
+	served   chan error
+}
+
+// engineOptions are the parts a caller may hand in already opened.
+type engineOptions struct {
+	Signers map[common.Address]payout.Signer // opened signers by address (the sandbox's)
+}
+
+// startEngine opens everything a config names, checks it (chain ids,
+// signer addresses), starts the senders and serves the API.
+func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts engineOptions) (_ *engine, err error) {
+	e := &engine{log: log, served: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			e.Close()
+		}
+	}()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	e.store, err = store.Open(ctx, cfg.Database, store.Options{Logger: log, Registerer: reg})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	reg.MustRegister(&statusCollector{store: e.store})
+	catalog := &payout.Catalog{Chains: map[string]payout.Chain{}}
+	ready := map[string]func(context.Context) error{"database": e.store.Ping}
+	rpcMetrics, txmMetrics, signerMetrics := evm.NewMetrics(reg), txm.NewMetrics(reg), signer.NewMetrics(reg)
+	owner := instanceID()
+	for _, ch := range cfg.Chains {
+		domain, client, sg, err := e.openChain(ctx, ch, rpcMetrics, signerMetrics, opts)
+		if err != nil {
+			return nil, err
+		}
+		catalog.Chains[ch.Name] = domain
+		ready["chain:"+ch.Name] = func(ctx context.Context) error { _, err := client.Header(ctx, nil); return err }
+		ready["signer:"+sg.Address().Hex()] = signerCheck(sg)
+		s, err := txm.New(txm.Config{
+			Chain: domain, Store: e.store, Client: client, Signer: sg, Owner: owner,
+			BatchSize: cfg.Engine.BatchSize, Poll: cfg.Engine.Poll, LeaseTTL: cfg.Engine.LeaseTTL,
+			Logger: log, Metrics: txmMetrics,
+		})
+		if err != nil {
+			return nil, err
+		}
+		e.senders = append(e.senders, s)
+	}
+	keys, err := apiKeys(cfg)
+	if err != nil {
+		return nil, err
+	}
+	api, err := httpapi.New(httpapi.Config{
+		Store: e.store, Catalog: catalog, APIKeys: keys, Logger: log, Registry: reg, Ready: ready,
+		Now: time.Now, OnPayoutCreated: e.wake, Version: version,
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range e.senders {
+		s.Start(context.WithoutCancel(ctx))
+	}
+	return e, e.serve(cfg.HTTP, api.Handler())
+}
+
+// openChain dials a chain's upstream, checks it is the configured chain,
+// and opens the hot wallet's signer.
+func (e *engine) openChain(ctx context.Context, ch config.Chain, m *evm.Metrics, sm *signer.Metrics, opts engineOptions) (payout.Chain, *evm.Client, payout.Signer, error) {
+	client, err := evm.Dial(ctx, ch.Upstreams[0].URL, ch.Name, m)
+	if err != nil {
+		return payout.Chain{}, nil, nil, err
+	}
+	e.clients = append(e.clients, client)
+	idCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	id, err := client.ChainID(idCtx)
+	if err != nil {
+		return payout.Chain{}, nil, nil, fmt.Errorf("chain %s: upstream does not answer: %w", ch.Name, err)
+	}
+	if id != ch.ChainID {
+		return payout.Chain{}, nil, nil, fmt.Errorf("chain %s: upstream is on chain id %d, the config says %d", ch.Name, id, ch.ChainID)
+	}
+	w := ch.HotWallets[0]
+	addr := common.HexToAddress(w.Address)
+	sg, ok := opts.Signers[addr]
+	if !ok {
+		pass, err := w.Signer.Passphrase()
+		if err != nil {
+			return payout.Chain{}, nil, nil, fmt.Errorf("chain %s hot wallet %s: %w", ch.Name, addr.Hex(), err)
+		}
+		ks, err := signer.OpenKeystore(w.Signer.Keystore, pass)
+		if err != nil {
+			return payout.Chain{}, nil, nil, fmt.Errorf("chain %s hot wallet %s: %w", ch.Name, addr.Hex(), err)
+		}
+		sg = ks
+	}
+	if sg.Address() != addr {
+		return payout.Chain{}, nil, nil, fmt.Errorf("chain %s: the signer holds the key of %s, not of hot wallet %s", ch.Name, sg.Address().Hex(), addr.Hex())
+	}
+	sg = signer.Instrumented{Signer: sg, Backend: w.Signer.Type, Metrics: sm}
+	return domainChain(ch, addr), client, sg, nil
+}
+
+// domainChain turns a configured chain into the domain's view of it.
+func domainChain(ch config.Chain, wallet common.Address) payout.Chain {
+	assets := map[string]payout.Asset{ch.NativeSymbol: {Symbol: ch.NativeSymbol, Decimals: *ch.NativeDecimals}}
+	for _, t := range ch.Tokens {
+		a := common.HexToAddress(t.Address)
+		assets[t.Symbol] = payout.Asset{Symbol: t.Symbol, Token: &a, Decimals: t.Decimals}
+	}
+	return payout.Chain{Name: ch.Name, ChainID: ch.ChainID, Confirmations: ch.Confirmations, Assets: assets, HotWallet: wallet}
+}
+
+func apiKeys(cfg *config.Config) ([]httpapi.APIKey, error) {
+	keys := make([]httpapi.APIKey, len(cfg.APIKeys))
+	for i, k := range cfg.APIKeys {
+		h, err := k.Hash()
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = httpapi.APIKey{ID: fmt.Sprintf("key_%x", h[:6]), Name: k.Name, Hash: h}
+	}
+	return keys, nil
+}
+
+// signerCheck signs a test digest and checks who signed it.
+func signerCheck(s payout.Signer) func(context.Context) error {
+	return func(ctx context.Context) error {
+		digest := crypto.Keccak256Hash([]byte("sluice readiness check"))
+		sig, err := s.SignDigest(ctx, digest)
+		if err != nil {
+			return err
+		}
+		pub, err := crypto.SigToPub(digest[:], sig)
+		if err != nil {
+			return err
+		}
+		if crypto.PubkeyToAddress(*pub) != s.Address() {
+			return errors.New("signature recovers to another address")
+		}
+		return nil
+	}
+}
+
+func (e *engine) serve(addr string, h http.Handler) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	e.listener = ln
+	e.server = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	go func() { e.served <- e.server.Serve(ln) }()
+	e.log.Info("API listening", "url", e.URL())
+	return nil
+}
+
+// URL is the API's base URL.
+func (e *engine) URL() string {
+	addr := e.listener.Addr().String()
+	if strings.HasPrefix(addr, "[::]") || strings.HasPrefix(addr, "0.0.0.0") {
+		_, port, _ := net.SplitHostPort(addr)
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
+	return "http://" + addr
+}
+
+func (e *engine) wake() {
+	for _, s := range e.senders {
+		s.Wake()
+	}
+}
+
+// Wait blocks until the HTTP server fails or ctx ends.
+func (e *engine) Wait(ctx context.Context) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-e.served:
+		return fmt.Errorf("http server: %w", err)
+	}
+}
+
+// Close stops serving, stops the senders and closes the database.
+func (e *engine) Close() error {
+	var errs []error
+	if e.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, e.server.Shutdown(ctx))
+		cancel()
+	}
+	for _, s := range e.senders {
+		s.Stop()
+	}
+	for _, c := range e.clients {
+		c.Close()
+	}
+	if e.store != nil {
+		errs = append(errs, e.store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// instanceID names this process in leases.
+func instanceID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomHex(4))
+}
+
+// statusCollector reports payouts by status, counted at scrape time.
+type statusCollector struct {
+	store payout.Store
+}
+
+var payoutsDesc = prometheus.NewDesc("sluice_payouts", "Payouts stored, by status.", []string{"status"}, nil)
+
+func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) { ch <- payoutsDesc }
+
+func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := c.store.CountByStatus(ctx)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(payoutsDesc, err)
+		return
+	}
+	for _, s := range payout.Statuses {
+		ch <- prometheus.MustNewConstMetric(payoutsDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
+	}
+}

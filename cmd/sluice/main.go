@@ -1,0 +1,81 @@
+// Command sluice is the payout engine's single binary: the sandbox, the dev
+// chain, the server and the API's command-line client. It parses flags,
+// wires the parts together and exits; the parts live in internal/.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `sluice: a payout engine for EVM chains
+
+Usage:
+  sluice sandbox  [--data-dir DIR] [--http ADDR] [--rpc ADDR] [--block-time D]
+                  start a dev chain with a funded hot wallet and the engine on it
+  sluice devchain [--data-dir DIR] [--rpc ADDR] [--block-time D]
+                  run only the dev chain; writes DIR/sluice.yaml for 'sluice serve'
+  sluice serve    --config FILE [--http ADDR] [--data-dir DIR]
+                  run the engine against the chains and database of a config file
+  sluice payout   create|get|list|cancel ...
+                  create and inspect payouts through the API ($SLUICE_API_URL, $SLUICE_API_KEY)
+  sluice apikey   hash
+                  print the SHA-256 of an API key read from stdin, for the config
+  sluice version
+
+Run 'sluice COMMAND --help' for a command's flags.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches to a command and turns its error into an exit code: 2 for
+// usage errors, 1 for others.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "sandbox":
+		err = runSandbox(ctx, args[1:], stdout, stderr)
+	case "devchain":
+		err = runDevchain(ctx, args[1:], stdout, stderr)
+	case "serve":
+		err = runServe(ctx, args[1:], stdout, stderr)
+	case "payout":
+		err = runPayout(ctx, args[1:], stdout, stderr)
+	case "apikey":
+		err = runAPIKey(args[1:], stdin, stdout)
+	case "version":
+		fmt.Fprintln(stdout, "sluice", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "sluice: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil, errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "sluice:", err)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "sluice:", err)
+		return 1
+	}
+}

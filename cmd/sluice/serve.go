@@ -1,0 +1,78 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/sluicepay/sluice/internal/config"
+)
+
+// runServe runs the engine from a config file.
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "the YAML config file (see sluice.example.yaml)")
+	httpAddr := fs.String("http", "", "listen address of the API (overrides the config's http)")
+	dataDir := fs.String("data-dir", "", "local state directory (overrides the config's data_dir)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: serve: %v", errUsage, err)
+	}
+	if *path == "" {
+		return fmt.Errorf("%w: serve needs --config FILE", errUsage)
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		return err
+	}
+	if *httpAddr != "" {
+		cfg.HTTP = *httpAddr
+	}
+	if *dataDir != "" {
+		cfg.DataDir = *dataDir
+	}
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	eng, err := startEngine(ctx, cfg, log, engineOptions{})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	fmt.Fprintf(stdout, "Sluice API at %s\n", eng.URL())
+	return eng.Wait(ctx)
+}
+
+// runAPIKey prints the SHA-256 of a key read from stdin, for api_keys.
+func runAPIKey(args []string, stdin io.Reader, stdout io.Writer) error {
+	if len(args) != 1 || args[0] != "hash" {
+		return fmt.Errorf("%w: sluice apikey hash < key-file", errUsage)
+	}
+	b, err := io.ReadAll(io.LimitReader(stdin, 4096))
+	if err != nil {
+		return err
+	}
+	key := strings.TrimSpace(string(b))
+	if key == "" {
+		return fmt.Errorf("%w: no key on stdin", errUsage)
+	}
+	fmt.Fprintf(stdout, "%x\n", sha256.Sum256([]byte(key)))
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func writeFile(path, content string) error {
+	return os.WriteFile(path, []byte(content), 0o600)
+}
