@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/big"
@@ -229,3 +230,70 @@ func TestMetrics(t *testing.T) {
 
 // quiet drops the store's logs in tests.
 var quiet = slog.New(slog.DiscardHandler)
+
+// fakeClock is a settable clock for Options.Now.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// TestInjectedClock checks that every time the store writes comes from
+// Options.Now: event times, updated_at and lease expiry.
+func TestInjectedClock(t *testing.T) {
+	for _, d := range dialects(t) {
+		t.Run(d.name, func(t *testing.T) {
+			clock := &fakeClock{t: time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.FixedZone("X", 3600))}
+			db, err := store.Open(context.Background(), d.url(t), store.Options{Now: clock.now, Logger: quiet})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			ctx := context.Background()
+			p := &payout.Payout{ID: "po_clock", Chain: "sandbox", ChainID: 1, Asset: "ETH", Amount: big.NewInt(1),
+				To: common.HexToAddress("0x01"), Sender: common.HexToAddress("0x02"), CreatedAt: clock.now()}
+			if err := db.CreatePayout(ctx, p, nil); err != nil {
+				t.Fatal(err)
+			}
+			clock.advance(time.Minute)
+			cancelled, err := db.CancelPayout(ctx, p.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			evs, err := db.ListEvents(ctx, 0, 10)
+			if err != nil || len(evs) != 2 {
+				t.Fatalf("ListEvents = %d events, %v; want 2", len(evs), err)
+			}
+			start := time.Date(2030, 1, 2, 2, 4, 5, 123456000, time.UTC)
+			got := []time.Time{evs[0].CreatedAt, evs[1].CreatedAt, cancelled.UpdatedAt, cancelled.CreatedAt}
+			want := []time.Time{start, start.Add(time.Minute), start.Add(time.Minute), start}
+			for i := range want {
+				if !got[i].Equal(want[i]) || got[i].Location() != time.UTC {
+					t.Errorf("time %d = %v, want %v in UTC", i, got[i], want[i])
+				}
+			}
+			if err := db.AcquireLease(ctx, 1, p.Sender, "a", time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			clock.advance(59 * time.Minute)
+			if err := db.AcquireLease(ctx, 1, p.Sender, "b", time.Hour); !errors.Is(err, payout.ErrLeaseHeld) {
+				t.Fatalf("b before expiry: err = %v, want ErrLeaseHeld", err)
+			}
+			clock.advance(time.Minute)
+			if err := db.AcquireLease(ctx, 1, p.Sender, "b", time.Hour); err != nil {
+				t.Errorf("b at expiry: %v", err)
+			}
+		})
+	}
+}
