@@ -1,11 +1,13 @@
 package httpapi
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +15,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicepay/sluice/internal/store"
 )
 
 // benchClients is how many clients send payouts at once.
@@ -24,9 +28,15 @@ const benchClients = 16
 //
 //	go test -run '^$' -bench CreatePayoutHTTP -benchtime 20000x ./internal/httpapi
 func BenchmarkCreatePayoutHTTP(b *testing.B) {
-	db := openStore(b)
+	reg := prometheus.NewRegistry()
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(b.TempDir(), "db"),
+		store.Options{Logger: slog.New(slog.DiscardHandler), Registerer: reg})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
 	api, err := New(Config{
-		Store: db, Catalog: testCatalog(), Registry: prometheus.NewRegistry(),
+		Store: db, Catalog: testCatalog(), Registry: reg,
 		APIKeys: []APIKey{{ID: "key_a", Hash: HashAPIKey(testKey)}},
 		Logger:  slog.New(slog.DiscardHandler), OnPayoutCreated: func() {},
 	})
@@ -58,6 +68,7 @@ func BenchmarkCreatePayoutHTTP(b *testing.B) {
 	wg.Wait()
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "payouts/s")
+	b.ReportMetric(meanGroupSize(b, reg), "payouts/commit")
 	if failed.Load() != 0 {
 		b.Fatalf("%d requests failed", failed.Load())
 	}
@@ -82,4 +93,20 @@ func postPayout(hc *http.Client, base, key string, i int64) error {
 		return fmt.Errorf("status %d: %s", resp.StatusCode, got)
 	}
 	return nil
+}
+
+// meanGroupSize reads how many payouts the store's group commits held on
+// average: fewer means more commits, the store's main cost.
+func meanGroupSize(b *testing.B, reg *prometheus.Registry) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == "sluice_store_group_commit_size" {
+			h := mf.GetMetric()[0].GetHistogram()
+			return h.GetSampleSum() / float64(max(1, h.GetSampleCount()))
+		}
+	}
+	return 0
 }

@@ -28,7 +28,7 @@ func readBody(r *http.Request) ([]byte, error) {
 	if r.ContentLength > MaxBodyBytes {
 		return nil, tooLarge()
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	body, err := readAll(io.LimitReader(r.Body, MaxBodyBytes+1), r.ContentLength)
 	if err != nil {
 		return nil, newError(payout.CodeMalformedJSON, "the body could not be read")
 	}
@@ -36,6 +36,25 @@ func readBody(r *http.Request) ([]byte, error) {
 		return nil, tooLarge()
 	}
 	return body, nil
+}
+
+// readAll reads r into a buffer of the announced size (plus one byte, to
+// see the end without growing), growing only when the size was unknown.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	buf := make([]byte, 0, max(size, 512)+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 func tooLarge() error {

@@ -86,7 +86,7 @@ func newEnv(t *testing.T, wrap func(payout.Store) payout.Store, ready map[string
 
 func openStore(t testing.TB) *store.DB {
 	t.Helper()
-	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "db"), store.Options{})
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "db"), store.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,12 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -233,14 +235,28 @@ func TestHashAPIKey(t *testing.T) {
 }
 
 // An error the API does not know is 500 internal_error, its cause logged
-// and not sent.
+// with the request id and not sent.
 func TestInternalErrorHidesCause(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, func(s payout.Store) payout.Store { return failingGet{s} }, nil)
+	var logs bytes.Buffer
+	api, err := New(Config{
+		Store: failingGet{openStore(t)}, Catalog: testCatalog(), Logger: slog.New(slog.NewJSONHandler(&logs, nil)),
+		APIKeys: []APIKey{{ID: "key_a", Hash: HashAPIKey(testKey)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, h: api.Handler()}
 	r := e.do("GET", "/v1/payouts/po_x", "")
 	p := r.problem(t)
 	if r.status != 500 || p.Code != payout.CodeInternal || strings.Contains(string(r.body), "disk on fire") {
 		t.Errorf("got %d %s %s, want 500 internal_error without the cause", r.status, p.Code, r.body)
+	}
+	if !strings.Contains(logs.String(), "disk on fire") || !strings.Contains(logs.String(), `"request_id":"`+p.RequestID+`"`) {
+		t.Errorf("the cause is not logged with the request id:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), testKey) {
+		t.Errorf("the log holds the API key:\n%s", logs.String())
 	}
 }
 
