@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -31,6 +33,9 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	}
 	if path == ":memory:" {
 		return errors.New("store: sqlite in memory is not supported: use a file in a temporary directory")
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("store: open sqlite: %w", err)
 	}
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?" + sqlitePragmas
 	w, err := sql.Open("sqlite", base+"&_txlock=immediate")
