@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -106,6 +107,7 @@ func (g *groupCommitter) gather() {
 func (g *groupCommitter) commit() {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
+	defer g.recoverGroup()
 	results := make([]error, len(g.group))
 	g.db.metrics.groupSize.Observe(float64(len(g.group)))
 	err := g.db.withTx(ctx, "create_payout_group", func(tx *sql.Tx, now time.Time) error {
@@ -126,6 +128,24 @@ func (g *groupCommitter) commit() {
 		}
 		r.done <- results[i]
 		g.group[i] = nil
+	}
+}
+
+// recoverGroup answers the calls of a group whose transaction panicked
+// (rolled back by then), so that a bug fails those calls instead of
+// leaving every later caller waiting for a writer that is gone.
+func (g *groupCommitter) recoverGroup() {
+	v := recover()
+	if v == nil {
+		return
+	}
+	err := fmt.Errorf("store: create payout: panic: %v", v)
+	g.db.log.Error("group commit panicked", "payouts", len(g.group), "err", err, "stack", string(debug.Stack()))
+	for i, r := range g.group {
+		if r != nil {
+			r.done <- err
+			g.group[i] = nil
+		}
 	}
 }
 
