@@ -79,6 +79,8 @@ func TestCreatePayoutRefused(t *testing.T) {
 		{name: "trailing data", body: validPayload + ` {}`, wantStatus: 400, wantCode: payout.CodeMalformedJSON},
 		{name: "trailing garbage", body: validPayload + `x`, wantStatus: 400, wantCode: payout.CodeMalformedJSON},
 		{name: "unknown field", body: strings.Replace(validPayload, `{`, `{"memo":"x",`, 1), wantStatus: 400, wantCode: payout.CodeUnknownField, wantFields: field("memo", payout.CodeUnknownField)},
+		{name: "field in capitals", body: strings.Replace(validPayload, `"chain"`, `"CHAIN"`, 1), wantStatus: 400, wantCode: payout.CodeUnknownField, wantFields: field("CHAIN", payout.CodeUnknownField)},
+		{name: "amount twice", body: strings.Replace(validPayload, `{`, `{"amount":"999999999",`, 1), wantStatus: 400, wantCode: payout.CodeMalformedJSON, wantFields: field("amount", payout.CodeMalformedJSON)},
 		{name: "too large", body: `{"chain":"` + strings.Repeat("a", MaxBodyBytes) + `"}`, wantStatus: 413, wantCode: payout.CodeBodyTooLarge},
 		{name: "text content type", body: validPayload, headers: []string{"Content-Type: text/plain"}, wantStatus: 415, wantCode: payout.CodeUnsupportedMediaType},
 		{name: "no content type", body: validPayload, headers: []string{"Content-Type:"}, wantStatus: 415, wantCode: payout.CodeUnsupportedMediaType},

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -105,6 +106,9 @@ func decodeCreate(body []byte) (*payout.CreateRequest, []*payout.FieldError, err
 	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
 		return nil, nil, newError(payout.CodeMalformedJSON, "unexpected data after the JSON object at byte %d", dec.InputOffset())
 	}
+	if err := checkKeys(body); err != nil {
+		return nil, nil, err
+	}
 	amount, fe := rawAmount(b.Amount)
 	if fe != nil {
 		fields = append(fields, fe)
@@ -112,6 +116,49 @@ func decodeCreate(body []byte) (*payout.CreateRequest, []*payout.FieldError, err
 	req := &payout.CreateRequest{Chain: b.Chain, Asset: b.Asset, To: b.To, Amount: amount,
 		ExternalID: b.ExternalID, Metadata: b.Metadata}
 	return req, fields, nil
+}
+
+// fieldNames are the create request's fields, as they must be spelled.
+var fieldNames = [...]string{"chain", "asset", "to", "amount", "external_id", "metadata"}
+
+// checkKeys refuses what encoding/json lets through: a key that matches a
+// field only when case is ignored, and a key given twice (JSON parsers
+// disagree on which one wins, and this one decides where money goes). The
+// body is already known to be one valid JSON object.
+func checkKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if _, err := dec.Token(); err != nil {
+		return nil // cannot happen: decodeCreate parsed it
+	}
+	var seen [len(fieldNames)]bool
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil
+		}
+		key, _ := tok.(string)
+		i := slices.Index(fieldNames[:], key)
+		switch {
+		case i < 0:
+			return unknownField(key)
+		case seen[i]:
+			return &apiError{code: payout.CodeMalformedJSON, detail: fmt.Sprintf("field %q appears more than once", key),
+				fields: []fieldProblem{{Pointer: "/" + key, Code: payout.CodeMalformedJSON, Detail: "this field appears more than once"}}}
+		}
+		seen[i] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return nil
+		}
+	}
+	return nil
+}
+
+func unknownField(name string) error {
+	name = truncate(name, 64)
+	return &apiError{code: payout.CodeUnknownField,
+		detail: fmt.Sprintf("unknown field %q; the fields are %s", name, knownFields),
+		fields: []fieldProblem{{Pointer: "/" + name, Code: payout.CodeUnknownField, Detail: fmt.Sprintf("unknown field %q", name)}}}
 }
 
 // decodeProblem explains a decoding error: a type error is a field error,
@@ -131,10 +178,7 @@ func decodeProblem(err error) ([]*payout.FieldError, error) {
 		if uerr != nil {
 			name = "?"
 		}
-		name = truncate(name, 64)
-		return nil, &apiError{code: payout.CodeUnknownField,
-			detail: fmt.Sprintf("unknown field %q; the fields are %s", name, knownFields),
-			fields: []fieldProblem{{Pointer: "/" + name, Code: payout.CodeUnknownField, Detail: fmt.Sprintf("unknown field %q", name)}}}
+		return nil, unknownField(name)
 	case errors.As(err, &typ) && typ.Field != "":
 		field, _, _ := strings.Cut(typ.Field, ".")
 		code, ok := fieldTypeCode[field]
