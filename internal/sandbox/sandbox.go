@@ -1,11 +1,31 @@
 // Package sandbox owns Sluice's embedded Ethereum dev chain: an in-process
-// go-ethereum node driven by go-ethereum's simulated beacon, serving real
-// JSON-RPC over HTTP, with a funded hot wallet and the SUSD test token.
+// go-ethereum node driven by go-ethereum's simulated beacon (as
+// ethclient/simulated builds it), serving real JSON-RPC over HTTP, with a
+// funded hot wallet and the SUSD test token. It follows mainnet's rules
+// (Osaka) under chain id 1337.
 //
-// A chain started with a DataDir survives restarts: every block it makes is
-// appended to a journal (DATA_DIR/chain/blocks.journal) and replayed on the
-// next start. A data dir whose chain cannot be restored exactly is refused,
-// never replaced with a new chain.
+// # Persistence
+//
+// The node keeps its database in memory. A chain started with a DataDir
+// survives restarts through DATA_DIR/chain:
+//
+//   - blocks.journal: every block the chain makes (and every Fork) is
+//     appended and fsynced before Commit returns;
+//   - meta.json: chain id, genesis hash and gas limit, hot wallet, SUSD;
+//   - LOCK: held while a process runs the chain.
+//
+// Start rebuilds the same genesis, replays the journal into the node before
+// serving it, and continues from the journal's head. A torn last record (a
+// crash during an append) is cut off. Anything else that keeps the chain
+// from coming back exactly, such as a damaged journal, another hot wallet, a
+// different genesis or a block that does not import, makes Start refuse with
+// a *DataDirError: a data dir that had payouts is never silently replaced
+// with a new chain.
+//
+// Limits: transactions still in the pool at a stop are not kept (senders
+// rebroadcast them, as against any node); a block made just before a crash
+// may be lost, which a client sees as a one-block reorg; restart time grows
+// with the journal (see BENCHMARKS.md).
 package sandbox
 
 import (

@@ -282,3 +282,29 @@ func TestPoolHoldsThousandsFromOneSender(t *testing.T) {
 		t.Errorf("mined nonce = %d, want %d", got, n+1)
 	}
 }
+
+// TestRPCModules checks that HTTP serves eth, net and web3, and nothing that
+// could change the node (admin, debug, miner, dev).
+func TestRPCModules(t *testing.T) {
+	t.Parallel()
+	c := startChain(t, Config{})
+	rc, err := rpc.Dial(c.RPCURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	ctx := context.Background()
+	var version, client string
+	if err := rc.CallContext(ctx, &version, "net_version"); err != nil || version != "1337" {
+		t.Errorf("net_version = %q, %v; want 1337", version, err)
+	}
+	if err := rc.CallContext(ctx, &client, "web3_clientVersion"); err != nil || client == "" {
+		t.Errorf("web3_clientVersion = %q, %v", client, err)
+	}
+	for _, method := range []string{"admin_nodeInfo", "debug_setHead", "miner_setGasLimit", "dev_setFeeRecipient"} {
+		var out any
+		if err := rc.CallContext(ctx, &out, method, "0x1"); err == nil || !strings.Contains(err.Error(), "does not exist") {
+			t.Errorf("%s: err = %v, want method not found", method, err)
+		}
+	}
+}
