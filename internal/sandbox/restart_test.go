@@ -299,3 +299,18 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+func TestCancelledStartIsNotARefusal(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	c := startChain(t, Config{DataDir: dir})
+	commit(t, c)
+	c.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := Start(ctx, Config{DataDir: dir, HotWalletKey: testKey})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrDataDir) {
+		t.Fatalf("err = %v, want context.Canceled and no data dir refusal", err)
+	}
+	startChain(t, Config{DataDir: dir}) // and the chain is still there
+}

@@ -60,6 +60,9 @@ func (c *Chain) restore(ctx context.Context) (int, error) {
 		err = r.flush()
 	}
 	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return 0, fmt.Errorf("sandbox: replay journal: %w", ctxErr)
+		}
 		if errors.Is(err, errCorrupt) {
 			return 0, c.dir.refuse("its block journal "+chainSubdir+"/"+journalFile+" cannot be read", err)
 		}
