@@ -371,8 +371,11 @@ func printPayout(w io.Writer, jsonOut bool, p *client.Payout, chains []client.Ch
 	line("external_id", orDash(p.ExternalID))
 	line("from", p.From)
 	line("tx_hash", orDash(p.TxHash))
+	if p.BlockNumber != 0 {
+		line("block", fmt.Sprint(p.BlockNumber))
+	}
 	if p.Fee != nil {
-		line("fee", fmt.Sprintf("%s wei", p.Fee))
+		line("fee", feeText(p.Fee, p.Chain, chains))
 	}
 	if p.FailureCode != "" {
 		line("failure", p.FailureCode+": "+p.FailureMessage)
@@ -417,6 +420,18 @@ func humanAmount(v *big.Int, chain, symbol string, chains []client.Chain) (strin
 		}
 	}
 	return v.String() + " base units of " + symbol, false
+}
+
+// feeText shows a fee in wei and, when the native coin is known, in it.
+func feeText(fee *big.Int, chain string, chains []client.Chain) string {
+	for _, ch := range chains {
+		for _, a := range ch.Assets {
+			if ch.Name == chain && a.Address == "" {
+				return fmt.Sprintf("%s wei (%s %s)", fee, payout.FormatDecimal(fee, a.Decimals), a.Symbol)
+			}
+		}
+	}
+	return fee.String() + " wei"
 }
 
 func orDash(s string) string {

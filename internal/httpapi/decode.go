@@ -73,7 +73,6 @@ type createBody struct {
 	Metadata   map[string]string `json:"metadata"`
 }
 
-const knownFields = "chain, asset, to, amount, external_id, metadata"
 
 // fieldTypeCode is the code of a field that has the wrong JSON type.
 var fieldTypeCode = map[string]payout.Code{
@@ -120,6 +119,8 @@ func decodeCreate(body []byte) (*payout.CreateRequest, []*payout.FieldError, err
 
 // fieldNames are the create request's fields, as they must be spelled.
 var fieldNames = [...]string{"chain", "asset", "to", "amount", "external_id", "metadata"}
+
+var knownFields = strings.Join(fieldNames[:], ", ")
 
 // checkKeys refuses what encoding/json lets through: a key that matches a
 // field only when case is ignored, and a key given twice (JSON parsers
