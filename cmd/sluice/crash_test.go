@@ -31,7 +31,7 @@ var buildOnce struct {
 	err  error
 }
 
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "sluice-bin")
@@ -81,7 +81,7 @@ func (l *lockedBuffer) String() string {
 
 // startProc starts the binary and waits until a line of its stdout contains
 // ready; it returns that line.
-func startProc(t *testing.T, bin string, ready string, args ...string) (*proc, string) {
+func startProc(t testing.TB, bin string, ready string, args ...string) (*proc, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "SLUICE_KEYSTORE_PASSPHRASE=")
@@ -235,7 +235,7 @@ func TestCrashSafetyWithRealProcesses(t *testing.T) {
 	checkBalances(t, info, want)
 }
 
-func readJSON(t *testing.T, path string, v any) {
+func readJSON(t testing.TB, path string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -346,5 +346,46 @@ func checkBalances(t *testing.T, info devInfo, want []wanted) {
 		if got.Cmp(w.amount) != 0 {
 			t.Errorf("%s holds %s %s, was sent %s", w.to.Hex(), got, w.asset, w.amount)
 		}
+	}
+}
+
+func jsonDecode(resp *http.Response, v any) error {
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// TestSandboxRestartKeepsChainAndRefusesALostOne starts the sandbox, pays,
+// restarts it with the same data dir (same chain, same payout), then
+// deletes the chain and checks that the sandbox refuses the data dir.
+func TestSandboxRestartKeepsChainAndRefusesALostOne(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	args := []string{"sandbox", "--data-dir", dir, "--rpc", "127.0.0.1:0", "--http", "127.0.0.1:0", "--block-time", "200ms"}
+	sb, _ := startProc(t, bin, "Try it:", args...)
+	var info devInfo
+	readJSON(t, filepath.Join(dir, "sandbox.json"), &info)
+	to := common.HexToAddress("0x00000000000000000000000000000000000bEEF1")
+	id := createWithRetry(t, func() string { return info.APIURL }, info.APIKey, wanted{asset: "SUSD", to: to, amount: big.NewInt(1_500_000)}, "restart-1")
+	waitAllCompleted(t, info.APIURL, info.APIKey, []string{id}, 30*time.Second)
+	sb.stop()
+
+	sb, _ = startProc(t, bin, "Try it:", args...)
+	var again devInfo
+	readJSON(t, filepath.Join(dir, "sandbox.json"), &again)
+	if again.APIKey != info.APIKey || again.HotWallet != info.HotWallet || *again.Assets["SUSD"].Address != *info.Assets["SUSD"].Address {
+		t.Errorf("restart changed the sandbox: %+v vs %+v", again, info)
+	}
+	waitAllCompleted(t, again.APIURL, again.APIKey, []string{id}, 5*time.Second)
+	checkBalances(t, again, []wanted{{asset: "SUSD", to: to, amount: big.NewInt(1_500_000)}})
+	sb.stop()
+
+	if err := os.RemoveAll(filepath.Join(dir, "chain")); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), dir) || !strings.Contains(string(out), "another --data-dir") {
+		t.Fatalf("sandbox started on a data dir whose chain is gone (err %v):\n%s", err, out)
 	}
 }

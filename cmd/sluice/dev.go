@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/template"
@@ -81,9 +82,12 @@ func startDevChain(ctx context.Context, f *devFlags, infoFile string, stdout io.
 	if err != nil {
 		return nil, nil, err
 	}
+	// A payout database without its chain would show payouts that point at
+	// a chain that no longer exists: refuse rather than start a new chain.
+	_, dbErr := os.Stat(filepath.Join(f.dataDir, "sluice.db"))
 	chain, err := sandbox.Start(ctx, sandbox.Config{
 		DataDir: f.dataDir, RPCAddr: f.rpc, BlockTime: f.blockTime,
-		HotWalletKey: d.wallet.PrivateKey(), Logger: log,
+		HotWalletKey: d.wallet.PrivateKey(), Logger: log, MustExist: dbErr == nil,
 	})
 	if err != nil {
 		return nil, nil, err

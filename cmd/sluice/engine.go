@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -83,6 +84,9 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		}
 		e.senders = append(e.senders, s)
 	}
+	// Decrypting a keystore takes 256 MiB for scrypt; give it back now
+	// rather than carry it as resident memory for the life of the engine.
+	debug.FreeOSMemory()
 	keys, err := apiKeys(cfg)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // only served with --pprof, on its own address
 	"os"
 	"strings"
 
@@ -20,6 +22,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	path := fs.String("config", "", "the YAML config file (see sluice.example.yaml)")
 	httpAddr := fs.String("http", "", "listen address of the API (overrides the config's http)")
 	dataDir := fs.String("data-dir", "", "local state directory (overrides the config's data_dir)")
+	pprofAddr := fs.String("pprof", "", "serve Go's profiler on this address (e.g. 127.0.0.1:6060); off by default")
 	if err := fs.Parse(args); err != nil {
 		return fmt.Errorf("%w: serve: %v", errUsage, err)
 	}
@@ -37,6 +40,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.DataDir = *dataDir
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if *pprofAddr != "" {
+		go func() { log.Error("pprof server", "err", http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	eng, err := startEngine(ctx, cfg, log, engineOptions{})
 	if err != nil {
 		return err

@@ -26,6 +26,9 @@ type mined struct {
 	createdAt   time.Time
 	blockNumber uint64
 	blockHash   common.Hash
+	txHash      common.Hash
+	success     bool    // the receipt's status
+	fee         string  // for the log line
 	flight      *flight // kept so a reorg can re-broadcast it
 }
 
@@ -97,7 +100,8 @@ func (s *Sender) recover(ctx context.Context) error {
 		return fmt.Errorf("confirming payouts: %w", err)
 	}
 	for _, p := range confirming {
-		st.confirming[p.ID] = &mined{payoutID: p.ID, createdAt: p.CreatedAt, blockNumber: p.BlockNumber, blockHash: *p.BlockHash}
+		st.confirming[p.ID] = &mined{payoutID: p.ID, createdAt: p.CreatedAt, blockNumber: p.BlockNumber, blockHash: *p.BlockHash,
+			txHash: *p.TxHash, success: p.ReceiptOK, fee: p.Fee.String()}
 	}
 	if err := s.lookupInFlightReceipts(ctx); err != nil {
 		return err

@@ -99,7 +99,8 @@ func (s *Sender) recordReceipts(ctx context.Context, receipts []*types.Receipt) 
 		f := st.flights[r.PayoutID]
 		st.removeFlight(f)
 		st.confirming[r.PayoutID] = &mined{payoutID: r.PayoutID, createdAt: f.createdAt,
-			blockNumber: r.BlockNumber, blockHash: r.BlockHash, flight: f}
+			blockNumber: r.BlockNumber, blockHash: r.BlockHash, txHash: r.TxHash, success: r.Success,
+			fee: r.Fee().String(), flight: f}
 		s.log.Debug("payout mined", "payout_id", r.PayoutID, "tx_hash", r.TxHash.Hex(), "block", r.BlockNumber, "success", r.Success)
 	}
 	s.cfg.Metrics.transitions.WithLabelValues(s.cfg.Chain.Name, string(payout.StatusConfirming)).Add(float64(len(found)))
@@ -187,14 +188,14 @@ func (s *Sender) finalize(ctx context.Context, ms []*mined) error {
 	now := time.Now()
 	for _, m := range ms {
 		delete(s.st.confirming, m.payoutID)
-		p, err := s.cfg.Store.GetPayout(ctx, m.payoutID)
-		if err != nil {
-			return fmt.Errorf("read finalized payout: %w", err)
+		status, code := payout.StatusCompleted, payout.Code("")
+		if !m.success {
+			status, code = payout.StatusFailed, payout.FailureRevertedOnChain
 		}
-		s.cfg.Metrics.transitions.WithLabelValues(s.cfg.Chain.Name, string(p.Status)).Inc()
-		s.cfg.Metrics.acceptToFinal.WithLabelValues(s.cfg.Chain.Name, string(p.Status)).Observe(now.Sub(p.CreatedAt).Seconds())
-		s.log.Info("payout "+string(p.Status), "payout_id", p.ID, "tx_hash", p.TxHash.Hex(),
-			"block", p.BlockNumber, "fee", p.Fee.String(), "failure_code", p.FailureCode)
+		s.cfg.Metrics.transitions.WithLabelValues(s.cfg.Chain.Name, string(status)).Inc()
+		s.cfg.Metrics.acceptToFinal.WithLabelValues(s.cfg.Chain.Name, string(status)).Observe(now.Sub(m.createdAt).Seconds())
+		s.log.Info("payout "+string(status), "payout_id", m.payoutID, "tx_hash", m.txHash.Hex(),
+			"block", m.blockNumber, "fee", m.fee, "failure_code", code)
 	}
 	return nil
 }

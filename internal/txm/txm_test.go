@@ -22,7 +22,7 @@ import (
 
 // env is a real dev chain, a real SQLite store and a sender between them.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	chain  *sandbox.Chain
 	store  payout.Store
 	client *evm.Client
@@ -33,10 +33,14 @@ type env struct {
 }
 
 func newEnv(t *testing.T) *env {
+	key, _ := crypto.GenerateKey()
+	return newEnvWith(t, key, sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
+}
+
+func newEnvWith(t testing.TB, key *ecdsa.PrivateKey, cfg sandbox.Config) *env {
 	t.Helper()
 	ctx := context.Background()
-	key, _ := crypto.GenerateKey()
-	chain, err := sandbox.Start(ctx, sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
+	chain, err := sandbox.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"fmt"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// BenchmarkSandboxEndToEnd measures, with `sluice devchain` (1 s blocks)
+// and `sluice serve` as separate processes on SQLite, how fast payouts are
+// accepted over HTTP (16 clients) and how fast they all reach completed,
+// and the engine's peak memory. SLUICE_BENCH_PAYOUTS sets the count
+// (default 10,000); run with -benchtime=1x.
+func BenchmarkSandboxEndToEnd(b *testing.B) {
+	n := 10000
+	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_PAYOUTS")); err == nil && v > 0 {
+		n = v
+	}
+	t := b
+	bin := buildBinary(t)
+	dir := b.TempDir()
+	chain, _ := startProc(t, bin, "Run the engine against it", "devchain", "--data-dir", dir, "--rpc", "127.0.0.1:0", "--block-time", "1s")
+	defer chain.stop()
+	var info devInfo
+	readJSON(t, filepath.Join(dir, "devchain.json"), &info)
+	os.Setenv("SLUICE_LOG_LEVEL", "warn")
+	defer os.Unsetenv("SLUICE_LOG_LEVEL")
+	serveArgs := []string{"serve", "--config", filepath.Join(dir, "sluice.yaml"), "--http", "127.0.0.1:0"}
+	if addr := os.Getenv("SLUICE_BENCH_PPROF"); addr != "" {
+		serveArgs = append(serveArgs, "--pprof", addr)
+	}
+	engine, line := startProc(t, bin, "Sluice API at", serveArgs...)
+	defer engine.stop()
+	url := strings.TrimSpace(strings.TrimPrefix(line, "Sluice API at"))
+
+	for b.Loop() {
+		start := time.Now()
+		ids := submitAll(b, url, info.APIKey, n)
+		accepted := time.Since(start)
+		waitCompleted(b, url, info.APIKey, ids)
+		elapsed := time.Since(start)
+		b.ReportMetric(float64(n)/accepted.Seconds(), "accepted/s")
+		b.ReportMetric(float64(n)/elapsed.Seconds(), "completed/s")
+		b.ReportMetric(elapsed.Seconds(), "s_total")
+	}
+	b.ReportMetric(float64(procMemKiB(engine.cmd.Process.Pid, "VmRSS"))/1024, "engine_rss_MiB")
+	b.ReportMetric(float64(procMemKiB(engine.cmd.Process.Pid, "VmHWM"))/1024, "engine_peak_rss_MiB")
+}
+
+// submitAll creates n payouts (half ETH, half SUSD, all to new addresses)
+// with 16 concurrent keep-alive clients.
+func submitAll(b *testing.B, url, key string, n int) []string {
+	ids := make([]string, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	salt := time.Now().UnixNano()
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				w := wanted{asset: "ETH", to: common.BigToAddress(big.NewInt(salt + int64(i))), amount: big.NewInt(1e12)}
+				if i%2 == 1 {
+					w.asset, w.amount = "SUSD", big.NewInt(1_000_000)
+				}
+				ids[i] = createOnce(b, client, url, key, w, fmt.Sprintf("bench-%d-%d", salt, i))
+			}
+		}()
+	}
+	wg.Wait()
+	return ids
+}
+
+func createOnce(b *testing.B, c *http.Client, url, key string, w wanted, idem string) string {
+	body := fmt.Sprintf(`{"chain":"sandbox","asset":%q,"to":%q,"amount":%q}`, w.asset, w.to.Hex(), w.amount.String())
+	req, _ := http.NewRequest("POST", url+"/v1/payouts", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Idempotency-Key", idem)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p struct {
+		ID string `json:"id"`
+	}
+	if resp.StatusCode != http.StatusCreated {
+		b.Fatalf("create: status %d", resp.StatusCode)
+	}
+	if err := jsonDecode(resp, &p); err != nil {
+		b.Fatal(err)
+	}
+	return p.ID
+}
+
+// waitCompleted polls the list endpoint until n payouts are completed.
+func waitCompleted(b *testing.B, url, key string, ids []string) {
+	deadline := time.Now().Add(15 * time.Minute)
+	for time.Now().Before(deadline) {
+		left := 0
+		for _, id := range ids[max(0, len(ids)-50):] {
+			if status(b, url, key, id) != "completed" {
+				left++
+			}
+		}
+		if left == 0 && allCompleted(b, url, key, ids) {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	b.Fatal("payouts not completed in 15 minutes")
+}
+
+func allCompleted(b *testing.B, url, key string, ids []string) bool {
+	for _, id := range ids {
+		if s := status(b, url, key, id); s != "completed" {
+			return false
+		}
+	}
+	return true
+}
+
+func status(b *testing.B, url, key, id string) string {
+	req, _ := http.NewRequest("GET", url+"/v1/payouts/"+id, nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var p struct {
+		Status string `json:"status"`
+	}
+	if err := jsonDecode(resp, &p); err != nil {
+		b.Fatal(err)
+	}
+	return p.Status
+}
+
+// procMemKiB reads a field such as VmRSS or VmHWM of /proc/PID/status.
+func procMemKiB(pid int, field string) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, field+":") {
+			v, _ := strconv.Atoi(strings.Fields(l)[1])
+			return v
+		}
+	}
+	return -1
+}
