@@ -167,7 +167,7 @@ func (d *dataDir) initialise(want meta, mustExist bool) error {
 			chainSubdir, e.Name(), chainSubdir, metaFile), nil)
 	}
 	if mustExist {
-		return d.refuse("it holds no chain and Config.MustExist is set", nil)
+		return d.refuse("it holds no chain, yet payouts were made here on the chain that was in it (its payout database remains)", nil)
 	}
 	// The journal comes first: from now on a missing journal means lost blocks.
 	j, err := openJournal(d.journalPath(), 0)
