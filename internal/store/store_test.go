@@ -2,17 +2,13 @@ package store_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/big"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,10 +19,6 @@ import (
 	"github.com/sluicepay/sluice/internal/store"
 	"github.com/sluicepay/sluice/internal/store/storetest"
 )
-
-// postgresEnv names the PostgreSQL server the tests use when it is set,
-// e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable.
-const postgresEnv = "SLUICE_TEST_DATABASE_URL"
 
 func TestSQLite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) payout.Store { return openSQLite(t) })
@@ -46,7 +38,7 @@ func openSQLite(t testing.TB) *store.DB {
 // the test when SLUICE_TEST_DATABASE_URL is not set.
 func openPostgres(t testing.TB) *store.DB {
 	t.Helper()
-	return openURL(t, postgresSchema(t))
+	return openURL(t, storetest.PostgresURL(t))
 }
 
 func openURL(t testing.TB, u string) *store.DB {
@@ -57,41 +49,6 @@ func openURL(t testing.TB, u string) *store.DB {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return db
-}
-
-var schemaSeq atomic.Int64
-
-// postgresSchema creates a schema for one test and returns a URL whose
-// connections use it.
-func postgresSchema(t testing.TB) string {
-	t.Helper()
-	base := os.Getenv(postgresEnv)
-	if base == "" {
-		t.Skipf("%s is not set", postgresEnv)
-	}
-	schema := fmt.Sprintf("sluice_test_%d_%d", os.Getpid(), schemaSeq.Add(1))
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = admin.Close() })
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatalf("create schema: %v", err)
-	}
-	// Registered after the store's Close (cleanups run last first).
-	t.Cleanup(func() {
-		if _, err := admin.Exec("DROP SCHEMA " + schema + " CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
 }
 
 func TestOpen(t *testing.T) {
@@ -170,8 +127,8 @@ type dialectCase struct {
 
 func dialects(t testing.TB) []dialectCase {
 	out := []dialectCase{{"sqlite", func(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "m.db") }}}
-	if os.Getenv(postgresEnv) != "" {
-		out = append(out, dialectCase{"postgres", postgresSchema})
+	if os.Getenv(storetest.PostgresEnv) != "" {
+		out = append(out, dialectCase{"postgres", storetest.PostgresURL})
 	}
 	return out
 }

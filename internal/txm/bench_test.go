@@ -3,6 +3,7 @@ package txm_test
 import (
 	"context"
 	"math/big"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -49,5 +50,5 @@ func BenchmarkSenderDrain(b *testing.B) {
 
 func newBenchEnv(b *testing.B) *env {
 	key, _ := crypto.GenerateKey()
-	return newEnvWith(b, key, sandbox.Config{DataDir: b.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key, BlockTime: time.Second})
+	return newEnvWith(b, key, "sqlite:"+filepath.Join(b.TempDir(), "sluice.db"), sandbox.Config{DataDir: b.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key, BlockTime: time.Second})
 }

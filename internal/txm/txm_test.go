@@ -17,6 +17,7 @@ import (
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/sandbox"
 	"github.com/sluicepay/sluice/internal/store"
+	"github.com/sluicepay/sluice/internal/store/storetest"
 	"github.com/sluicepay/sluice/internal/txm"
 )
 
@@ -32,12 +33,24 @@ type env struct {
 	ids    *payout.IDGenerator
 }
 
-func newEnv(t *testing.T) *env {
-	key, _ := crypto.GenerateKey()
-	return newEnvWith(t, key, sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
+// forEachStore runs a test on SQLite, and on PostgreSQL when
+// SLUICE_TEST_DATABASE_URL is set.
+func forEachStore(t *testing.T, test func(t *testing.T, e *env)) {
+	for _, db := range []struct {
+		name string
+		url  func(t testing.TB) string
+	}{
+		{"sqlite", func(t testing.TB) string { return "sqlite:" + filepath.Join(t.TempDir(), "sluice.db") }},
+		{"postgres", storetest.PostgresURL},
+	} {
+		t.Run(db.name, func(t *testing.T) {
+			key, _ := crypto.GenerateKey()
+			test(t, newEnvWith(t, key, db.url(t), sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key}))
+		})
+	}
 }
 
-func newEnvWith(t testing.TB, key *ecdsa.PrivateKey, cfg sandbox.Config) *env {
+func newEnvWith(t testing.TB, key *ecdsa.PrivateKey, dbURL string, cfg sandbox.Config) *env {
 	t.Helper()
 	ctx := context.Background()
 	chain, err := sandbox.Start(ctx, cfg)
@@ -45,7 +58,7 @@ func newEnvWith(t testing.TB, key *ecdsa.PrivateKey, cfg sandbox.Config) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { chain.Close() })
-	st, err := store.Open(ctx, "sqlite:"+filepath.Join(t.TempDir(), "sluice.db"), store.Options{})
+	st, err := store.Open(ctx, dbURL, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,8 +141,9 @@ func (e *env) tokenBalance(holder common.Address) *big.Int {
 	return new(big.Int).SetBytes(out)
 }
 
-func TestPaysNativeAndTokenEndToEnd(t *testing.T) {
-	e := newEnv(t)
+func TestPaysNativeAndTokenEndToEnd(t *testing.T) { forEachStore(t, testPaysNativeAndTokenEndToEnd) }
+
+func testPaysNativeAndTokenEndToEnd(t *testing.T, e *env) {
 	ctx := context.Background()
 	var ids []string
 	want := map[common.Address]*big.Int{}
@@ -190,7 +204,10 @@ func TestPaysNativeAndTokenEndToEnd(t *testing.T) {
 }
 
 func TestWouldRevertFailsBeforeANonceIsUsed(t *testing.T) {
-	e := newEnv(t)
+	forEachStore(t, testWouldRevertFailsBeforeANonceIsUsed)
+}
+
+func testWouldRevertFailsBeforeANonceIsUsed(t *testing.T, e *env) {
 	ctx := context.Background()
 	tooMuch := new(big.Int).Mul(big.NewInt(2), new(big.Int).Exp(big.NewInt(10), big.NewInt(15), nil))
 	p := e.create("SUSD", common.HexToAddress("0x0000000000000000000000000000000000001234"), tooMuch)
@@ -211,8 +228,9 @@ func TestWouldRevertFailsBeforeANonceIsUsed(t *testing.T) {
 	}
 }
 
-func TestRevertOnChainRecordsFee(t *testing.T) {
-	e := newEnv(t)
+func TestRevertOnChainRecordsFee(t *testing.T) { forEachStore(t, testRevertOnChainRecordsFee) }
+
+func testRevertOnChainRecordsFee(t *testing.T, e *env) {
 	ctx := context.Background()
 	// Each alone fits the balance (10^15); together they do not. Both
 	// simulate fine against the same block, so the second reverts on chain.
@@ -236,7 +254,10 @@ func TestRevertOnChainRecordsFee(t *testing.T) {
 }
 
 func TestRestartResumesWithoutPayingTwice(t *testing.T) {
-	e := newEnv(t)
+	forEachStore(t, testRestartResumesWithoutPayingTwice)
+}
+
+func testRestartResumesWithoutPayingTwice(t *testing.T, e *env) {
 	ctx := context.Background()
 	var ids []string
 	for i := range 30 {
