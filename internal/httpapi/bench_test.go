@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/store"
 )
 
@@ -122,4 +123,16 @@ func cpuTime(b *testing.B) time.Duration {
 		b.Fatal(err)
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkParseCreate measures decoding and validating one create body,
+// the handler's own share of a create.
+func BenchmarkParseCreate(b *testing.B) {
+	cat, ids, body := testCatalog(), &payout.IDGenerator{}, []byte(validPayload)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseCreate(cat, ids, body, testNow); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

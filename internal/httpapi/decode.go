@@ -8,8 +8,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -73,17 +71,17 @@ type createBody struct {
 	Metadata   map[string]string `json:"metadata"`
 }
 
-
 // fieldTypeCode is the code of a field that has the wrong JSON type.
 var fieldTypeCode = map[string]payout.Code{
 	"chain": payout.CodeUnknownChain, "asset": payout.CodeUnknownAsset, "to": payout.CodeInvalidAddress,
 	"external_id": payout.CodeInvalidExternalID, "metadata": payout.CodeInvalidMetadata,
 }
 
-// decodeCreate parses a create request strictly: one JSON object, no
-// unknown fields, nothing after it. Syntax problems are *apiError (400);
-// fields of the wrong JSON type come back as field errors, to be reported
-// with whatever validation finds in the others.
+// decodeCreate parses a create request strictly: one JSON object, with
+// only the known fields, each spelled exactly and given once, and nothing
+// after it. Syntax problems are *apiError (400); fields of the wrong JSON
+// type come back as field errors, to be reported with whatever validation
+// finds in the others.
 func decodeCreate(body []byte) (*payout.CreateRequest, []*payout.FieldError, error) {
 	trimmed := bytes.TrimLeft(body, " \t\r\n")
 	if len(trimmed) == 0 {
@@ -93,18 +91,14 @@ func decodeCreate(body []byte) (*payout.CreateRequest, []*payout.FieldError, err
 		return nil, nil, newError(payout.CodeMalformedJSON, "the body must be a JSON object")
 	}
 	var b createBody
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(&b)
 	var fields []*payout.FieldError
-	if err != nil {
-		if fields, err = decodeProblem(err); err != nil {
+	if err := json.Unmarshal(body, &b); err != nil {
+		if fields, err = decodeProblem(body, err); err != nil {
 			return nil, nil, err
 		}
 	}
-	if len(bytes.TrimLeft(body[dec.InputOffset():], " \t\r\n")) > 0 {
-		return nil, nil, newError(payout.CodeMalformedJSON, "unexpected data after the JSON object at byte %d", dec.InputOffset())
-	}
+	// encoding/json matches keys case-insensitively and lets the last of
+	// two equal keys win; checkKeys refuses both (and unknown keys).
 	if err := checkKeys(body); err != nil {
 		return nil, nil, err
 	}
@@ -122,39 +116,6 @@ var fieldNames = [...]string{"chain", "asset", "to", "amount", "external_id", "m
 
 var knownFields = strings.Join(fieldNames[:], ", ")
 
-// checkKeys refuses what encoding/json lets through: a key that matches a
-// field only when case is ignored, and a key given twice (JSON parsers
-// disagree on which one wins, and this one decides where money goes). The
-// body is already known to be one valid JSON object.
-func checkKeys(body []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if _, err := dec.Token(); err != nil {
-		return nil // cannot happen: decodeCreate parsed it
-	}
-	var seen [len(fieldNames)]bool
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil
-		}
-		key, _ := tok.(string)
-		i := slices.Index(fieldNames[:], key)
-		switch {
-		case i < 0:
-			return unknownField(key)
-		case seen[i]:
-			return &apiError{code: payout.CodeMalformedJSON, detail: fmt.Sprintf("field %q appears more than once", key),
-				fields: []fieldProblem{{Pointer: "/" + key, Code: payout.CodeMalformedJSON, Detail: "this field appears more than once"}}}
-		}
-		seen[i] = true
-		var skip json.RawMessage
-		if err := dec.Decode(&skip); err != nil {
-			return nil
-		}
-	}
-	return nil
-}
-
 func unknownField(name string) error {
 	name = truncate(name, 64)
 	return &apiError{code: payout.CodeUnknownField,
@@ -162,24 +123,21 @@ func unknownField(name string) error {
 		fields: []fieldProblem{{Pointer: "/" + name, Code: payout.CodeUnknownField, Detail: fmt.Sprintf("unknown field %q", name)}}}
 }
 
+func duplicateField(name string) error {
+	return &apiError{code: payout.CodeMalformedJSON, detail: fmt.Sprintf("field %q appears more than once", name),
+		fields: []fieldProblem{{Pointer: "/" + name, Code: payout.CodeMalformedJSON, Detail: "this field appears more than once"}}}
+}
+
 // decodeProblem explains a decoding error: a type error is a field error,
 // anything else an *apiError.
-func decodeProblem(err error) ([]*payout.FieldError, error) {
+func decodeProblem(body []byte, err error) ([]*payout.FieldError, error) {
 	var (
 		syn *json.SyntaxError
 		typ *json.UnmarshalTypeError
 	)
 	switch {
 	case errors.As(err, &syn):
-		return nil, newError(payout.CodeMalformedJSON, "invalid JSON at byte %d: %s", syn.Offset, syn.Error())
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return nil, newError(payout.CodeMalformedJSON, "the JSON body ends early")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		name, uerr := strconv.Unquote(strings.TrimPrefix(err.Error(), "json: unknown field "))
-		if uerr != nil {
-			name = "?"
-		}
-		return nil, unknownField(name)
+		return nil, syntaxProblem(body, syn)
 	case errors.As(err, &typ) && typ.Field != "":
 		field, _, _ := strings.Cut(typ.Field, ".")
 		code, ok := fieldTypeCode[field]
@@ -194,6 +152,20 @@ func decodeProblem(err error) ([]*payout.FieldError, error) {
 	default:
 		return nil, newError(payout.CodeMalformedJSON, "the body is not a valid create request")
 	}
+}
+
+// syntaxProblem words a syntax error, telling trailing data (a complete
+// object followed by more) from a broken object.
+func syntaxProblem(body []byte, syn *json.SyntaxError) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var v json.RawMessage
+	if dec.Decode(&v) == nil {
+		return newError(payout.CodeMalformedJSON, "unexpected data after the JSON object at byte %d", dec.InputOffset())
+	}
+	if syn.Offset >= int64(len(body)) {
+		return newError(payout.CodeMalformedJSON, "the JSON body ends early")
+	}
+	return newError(payout.CodeMalformedJSON, "invalid JSON at byte %d: %s", syn.Offset, syn.Error())
 }
 
 // rawAmount reads the amount, which must be a JSON string: numbers lose

@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -29,6 +31,7 @@ func FuzzDecodeCreatePayout(f *testing.F) {
 		if err != nil {
 			t.Fatalf("accepted, then the decoder refuses it: %v", err)
 		}
+		checkExactKeys(t, body)
 		again, err := json.Marshal(req)
 		if err != nil {
 			t.Fatal(err)
@@ -38,6 +41,31 @@ func FuzzDecodeCreatePayout(f *testing.F) {
 			Amount: p.Amount.String(), ExternalID: p.ExternalID, Metadata: p.Metadata})
 		samePayout(t, p, fromPayout, cat, ids)
 	})
+}
+
+// checkExactKeys fails unless body's top-level keys are known fields,
+// spelled exactly, each once: what checkKeys enforces, checked the slow way.
+func checkExactKeys(t *testing.T, body []byte) {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("accepted a body that is not an object: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	_, _ = dec.Token()
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, _ := dec.Token()
+		key, _ := tok.(string)
+		if seen[key] || !slices.Contains(fieldNames[:], key) {
+			t.Fatalf("accepted key %q (unknown or repeated) in %s", key, body)
+		}
+		seen[key] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // checkRefusal fails unless err is answered with a known code.
