@@ -43,6 +43,17 @@ func BenchmarkSandboxEndToEnd(b *testing.B) {
 	engine, line := startProc(t, bin, "Sluice API at", serveArgs...)
 	defer engine.stop()
 	url := strings.TrimSpace(strings.TrimPrefix(line, "Sluice API at"))
+	defer func() {
+		var problems []string
+		for _, l := range strings.Split(engine.out.String(), "\n") {
+			if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+				problems = append(problems, l)
+			}
+		}
+		if len(problems) > 0 {
+			b.Logf("engine warnings and errors (%d):\n%s", len(problems), strings.Join(problems[:min(len(problems), 30)], "\n"))
+		}
+	}()
 
 	for b.Loop() {
 		start := time.Now()

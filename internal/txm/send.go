@@ -24,28 +24,27 @@ type planned struct {
 	gas  uint64
 }
 
-// sendQueued sends queued payouts, a batch at a time, until none are left.
-func (s *Sender) sendQueued(ctx context.Context) error {
-	for {
-		if !s.leaseValid() {
-			if err := s.renewLease(ctx); err != nil {
-				return err
-			}
-		}
-		ps, err := s.cfg.Store.QueuedPayouts(ctx, s.cfg.Chain.ChainID, s.sender, s.cfg.BatchSize)
-		if err != nil {
-			return fmt.Errorf("queued payouts: %w", err)
-		}
-		if len(ps) == 0 {
-			return nil
-		}
-		if err := s.sendBatch(ctx, ps); err != nil {
-			return err
-		}
-		if len(ps) < s.cfg.BatchSize {
-			return nil
+// sendQueued sends one batch of queued payouts and says whether the batch
+// was full (more are probably waiting). Each batch is its own step, so a
+// backlog of any size never runs into the step deadline, and receipts are
+// tracked between batches.
+func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
+	if !s.leaseValid() {
+		if err := s.renewLease(ctx); err != nil {
+			return false, err
 		}
 	}
+	ps, err := s.cfg.Store.QueuedPayouts(ctx, s.cfg.Chain.ChainID, s.sender, s.cfg.BatchSize)
+	if err != nil {
+		return false, fmt.Errorf("queued payouts: %w", err)
+	}
+	if len(ps) == 0 {
+		return false, nil
+	}
+	if err := s.sendBatch(ctx, ps); err != nil {
+		return false, err
+	}
+	return len(ps) == s.cfg.BatchSize, nil
 }
 
 // sendBatch simulates, signs, stores and broadcasts one batch of payouts.

@@ -186,7 +186,7 @@ func (s *Sender) session(ctx context.Context) error {
 	if err := s.renewLease(ctx); err != nil {
 		return err
 	}
-	if err := s.step(ctx, "recover", s.recover); err != nil {
+	if err := s.stepWithin(ctx, "recover", recoverTimeout, s.recover); err != nil {
 		return err
 	}
 	s.log.Info("sender ready", "next_nonce", st.nextNonce, "in_flight", len(st.flights), "confirming", len(st.confirming))
@@ -195,11 +195,27 @@ func (s *Sender) session(ctx context.Context) error {
 	renew := time.NewTicker(s.cfg.LeaseTTL / 3)
 	defer renew.Stop()
 	for {
-		if err := s.step(ctx, "send", s.sendQueued); err != nil {
+		more := false
+		if err := s.step(ctx, "send", func(ctx context.Context) (err error) {
+			more, err = s.sendQueued(ctx)
+			return err
+		}); err != nil {
 			return err
 		}
 		if err := s.step(ctx, "track", s.track); err != nil {
 			return err
+		}
+		if more { // a backlog: go on at once, but keep the lease fresh
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-renew.C:
+				if err := s.renewLease(ctx); err != nil {
+					return err
+				}
+			default:
+			}
+			continue
 		}
 		select {
 		case <-ctx.Done():
@@ -214,9 +230,17 @@ func (s *Sender) session(ctx context.Context) error {
 	}
 }
 
+// recoverTimeout bounds the start of a session, which reads everything in
+// flight (tens of thousands of payouts after a long outage).
+const recoverTimeout = 5 * time.Minute
+
 // step runs one part of the loop with its own deadline and metrics.
 func (s *Sender) step(ctx context.Context, name string, f func(context.Context) error) error {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.StepTimeout)
+	return s.stepWithin(ctx, name, s.cfg.StepTimeout, f)
+}
+
+func (s *Sender) stepWithin(ctx context.Context, name string, timeout time.Duration, f func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
 	err := f(ctx)

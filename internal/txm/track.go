@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -92,7 +93,7 @@ func (s *Sender) recordReceipts(ctx context.Context, receipts []*types.Receipt) 
 	if len(found) == 0 {
 		return nil
 	}
-	if err := s.cfg.Store.MarkMined(ctx, found); err != nil {
+	if err := inChunks(found, func(c []payout.Receipt) error { return s.cfg.Store.MarkMined(ctx, c) }); err != nil {
 		return fmt.Errorf("mark mined: %w", err)
 	}
 	for _, r := range found {
@@ -152,7 +153,7 @@ func (s *Sender) reorged(ctx context.Context, ms []*mined) error {
 	for i, m := range ms {
 		ids[i] = m.payoutID
 	}
-	if err := s.cfg.Store.MarkReorged(ctx, ids); err != nil {
+	if err := inChunks(ids, func(c []string) error { return s.cfg.Store.MarkReorged(ctx, c) }); err != nil {
 		return fmt.Errorf("mark reorged: %w", err)
 	}
 	for _, m := range ms {
@@ -182,7 +183,7 @@ func (s *Sender) finalize(ctx context.Context, ms []*mined) error {
 	for i, m := range ms {
 		ids[i] = m.payoutID
 	}
-	if err := s.cfg.Store.Finalize(ctx, ids); err != nil {
+	if err := inChunks(ids, func(c []string) error { return s.cfg.Store.Finalize(ctx, c) }); err != nil {
 		return fmt.Errorf("finalize: %w", err)
 	}
 	now := time.Now()
@@ -216,4 +217,21 @@ func (s *Sender) rebroadcast(ctx context.Context) {
 		s.log.Debug("re-broadcasting", "count", len(due))
 		s.broadcast(ctx, due)
 	}
+}
+
+// chunk is the most rows one store transaction of the tracker changes, so
+// that a large backlog commits steadily instead of in one long transaction.
+const chunk = 500
+
+// inChunks calls f on consecutive parts of xs of at most chunk elements.
+// Parts already committed stay committed when a later one fails; every
+// store method called this way is idempotent, so the next round redoes
+// only what is left.
+func inChunks[T any](xs []T, f func([]T) error) error {
+	for c := range slices.Chunk(xs, chunk) {
+		if err := f(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
