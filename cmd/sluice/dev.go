@@ -109,6 +109,10 @@ func newDevInfo(d *devData, chain *sandbox.Chain) devInfo {
 
 // devConfig is the engine configuration for a dev chain.
 func devConfig(f *devFlags, d *devData, chain *sandbox.Chain) *config.Config {
+	return devConfigFor(f, d, chain.ChainID(), chain.RPCURL(), d.wallet.Address().Hex(), chain.SUSD().Hex())
+}
+
+func devConfigFor(f *devFlags, d *devData, chainID uint64, rpcURL, wallet, susd string) *config.Config {
 	keyHash := httpapi.HashAPIKey(d.apiKey)
 	eighteen := uint8(18)
 	signerCfg := config.Signer{Type: "keystore", Keystore: d.keystorePath, PassphraseFile: d.passphraseFile}
@@ -119,11 +123,11 @@ func devConfig(f *devFlags, d *devData, chain *sandbox.Chain) *config.Config {
 		Database: "sqlite:" + filepath.Join(f.dataDir, "sluice.db"), HTTP: f.http, DataDir: f.dataDir,
 		LogLevel: f.logLevel, LogFormat: "text",
 		Chains: []config.Chain{{
-			Name: "sandbox", ChainID: chain.ChainID(), Confirmations: f.confirmations,
-			Upstreams:    []config.Upstream{{URL: chain.RPCURL()}},
+			Name: "sandbox", ChainID: chainID, Confirmations: f.confirmations,
+			Upstreams:    []config.Upstream{{URL: rpcURL}},
 			NativeSymbol: "ETH", NativeDecimals: &eighteen,
-			Tokens:     []config.Token{{Symbol: "SUSD", Address: chain.SUSD().Hex(), Decimals: 6}},
-			HotWallets: []config.HotWallet{{Address: d.wallet.Address().Hex(), Signer: signerCfg}},
+			Tokens:     []config.Token{{Symbol: "SUSD", Address: susd, Decimals: 6}},
+			HotWallets: []config.HotWallet{{Address: wallet, Signer: signerCfg}},
 		}},
 		APIKeys: []config.APIKey{{Name: "sandbox", SHA256: fmt.Sprintf("%x", keyHash)}},
 	}

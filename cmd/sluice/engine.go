@@ -36,6 +36,8 @@ type engine struct {
 	listener net.Listener
 	server   *http.Server
 	served   chan error
+
+	stopPrune func()
 }
 
 // engineOptions are the parts a caller may hand in already opened.
@@ -101,6 +103,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	for _, s := range e.senders {
 		s.Start(context.WithoutCancel(ctx))
 	}
+	e.stopPrune = e.pruneIdempotency(api)
 	return e, e.serve(cfg.HTTP, api.Handler())
 }
 
@@ -195,6 +198,34 @@ func (e *engine) serve(addr string, h http.Handler) error {
 	return nil
 }
 
+// pruneIdempotency deletes expired idempotency records now and every hour
+// until the returned stop is called.
+func (e *engine) pruneIdempotency(api *httpapi.Server) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Hour)
+		defer tick.Stop()
+		for {
+			pctx, pcancel := context.WithTimeout(ctx, time.Minute)
+			n, err := api.PruneIdempotency(pctx)
+			pcancel()
+			if err != nil && ctx.Err() == nil {
+				e.log.Warn("prune idempotency records", "err", err)
+			} else if n > 0 {
+				e.log.Info("pruned idempotency records", "deleted", n)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
 // URL is the API's base URL.
 func (e *engine) URL() string {
 	addr := e.listener.Addr().String()
@@ -228,6 +259,9 @@ func (e *engine) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		errs = append(errs, e.server.Shutdown(ctx))
 		cancel()
+	}
+	if e.stopPrune != nil {
+		e.stopPrune()
 	}
 	for _, s := range e.senders {
 		s.Stop()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/sluicepay/sluice/internal/config"
+	"github.com/sluicepay/sluice/internal/httpapi"
 )
 
 // runServe runs the engine from a config file.
@@ -65,7 +65,7 @@ func runAPIKey(args []string, stdin io.Reader, stdout io.Writer) error {
 	if key == "" {
 		return fmt.Errorf("%w: no key on stdin", errUsage)
 	}
-	fmt.Fprintf(stdout, "%x\n", sha256.Sum256([]byte(key)))
+	fmt.Fprintf(stdout, "%x\n", httpapi.HashAPIKey(key))
 	return nil
 }
 
