@@ -1,0 +1,91 @@
+// Package archtest checks the dependency rules of DESIGN.md: the domain
+// imports no adapter, and adapters never import each other.
+package archtest
+
+import (
+	"encoding/json"
+	"io"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const mod = "github.com/sluicepay/sluice/"
+
+type pkg struct {
+	ImportPath string
+	Imports    []string
+	Deps       []string
+}
+
+func listPackages(t *testing.T) map[string]pkg {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", "../../...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	pkgs := map[string]pkg{}
+	for {
+		var p pkg
+		if err := dec.Decode(&p); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		pkgs[strings.TrimPrefix(p.ImportPath, mod)] = p
+	}
+	return pkgs
+}
+
+func TestDomainImportsNoAdapter(t *testing.T) {
+	p, ok := listPackages(t)["internal/payout"]
+	if !ok {
+		t.Fatal("internal/payout not found")
+	}
+	// Direct imports: no SQL, no HTTP. (go-ethereum's value types reach
+	// database/sql/driver for their Scan methods; that is allowed.)
+	for _, imp := range p.Imports {
+		if imp == "database/sql" || imp == "net/http" || strings.HasPrefix(imp, "github.com/ethereum/go-ethereum/") && imp != "github.com/ethereum/go-ethereum/common" {
+			t.Errorf("internal/payout imports %s", imp)
+		}
+	}
+	// Anywhere below it: no node client, no chain, no database driver, no Sluice adapter.
+	forbidden := []string{"net/http", "github.com/ethereum/go-ethereum/ethclient",
+		"github.com/ethereum/go-ethereum/rpc", "github.com/ethereum/go-ethereum/core", "modernc.org/sqlite", "github.com/jackc/pgx"}
+	for _, d := range p.Deps {
+		for _, f := range forbidden {
+			if d == f || strings.HasPrefix(d, f+"/") {
+				t.Errorf("internal/payout depends on %s", d)
+			}
+		}
+		if strings.HasPrefix(d, mod) {
+			t.Errorf("internal/payout depends on %s", d)
+		}
+	}
+}
+
+func TestAdaptersDoNotImportEachOther(t *testing.T) {
+	adapters := []string{"internal/store", "internal/evm", "internal/signer", "internal/httpapi", "internal/sandbox", "internal/config"}
+	pkgs := listPackages(t)
+	for _, a := range adapters {
+		p, ok := pkgs[a]
+		if !ok {
+			t.Errorf("%s not found", a)
+			continue
+		}
+		for _, imp := range p.Imports {
+			for _, other := range adapters {
+				if other != a && imp == mod+other {
+					t.Errorf("%s imports %s: adapters must not import each other; cmd/sluice wires them", a, other)
+				}
+			}
+		}
+	}
+	// The sender depends on the domain and the chain glue only.
+	for _, imp := range pkgs["internal/txm"].Imports {
+		if strings.HasPrefix(imp, mod) && imp != mod+"internal/payout" && imp != mod+"internal/evm" {
+			t.Errorf("internal/txm imports %s", imp)
+		}
+	}
+}
