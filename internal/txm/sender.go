@@ -147,6 +147,19 @@ func (s *Sender) Stop() {
 	}
 }
 
+// Kill ends the loop without giving the lease up, as a crash would; the
+// lease then expires on its own. Tests use it.
+func (s *Sender) Kill() {
+	s.startStop.Lock()
+	defer s.startStop.Unlock()
+	if s.done == nil {
+		return
+	}
+	s.cancel()
+	<-s.done
+	s.done = nil
+}
+
 // Wake tells the loop that new payouts may be queued.
 func (s *Sender) Wake() {
 	select {

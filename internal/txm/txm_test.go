@@ -291,3 +291,44 @@ func testRestartResumesWithoutPayingTwice(t *testing.T, e *env) {
 		}
 	}
 }
+
+func TestTwoInstancesNeverBothSend(t *testing.T) { forEachStore(t, testTwoInstancesNeverBothSend) }
+
+// testTwoInstancesNeverBothSend runs two senders for the same wallet, as
+// two engine instances on one database would: the lease lets one send, and
+// when it dies without releasing the lease the other takes over after the
+// lease expires. Every recipient is paid exactly once.
+func testTwoInstancesNeverBothSend(t *testing.T, e *env) {
+	ctx := context.Background()
+	var ids []string
+	for i := range 20 {
+		ids = append(ids, e.create("ETH", common.BigToAddress(big.NewInt(int64(0x30000+i))), big.NewInt(777)).ID)
+	}
+	a, b := e.sender("instance-a"), e.sender("instance-b")
+	a.Start(ctx)
+	e.mineUntil(ids, 30*time.Second) // a holds the lease now
+	b.Start(ctx)
+	defer b.Stop()
+	time.Sleep(100 * time.Millisecond) // b tries, and is refused the lease
+	// a dies without releasing its lease (a crash); b takes over once it expires.
+	a.Kill()
+	killedAt := time.Now()
+	for i := range 20 {
+		ids = append(ids, e.create("ETH", common.BigToAddress(big.NewInt(int64(0x31000+i))), big.NewInt(777)).ID)
+	}
+	got := e.mineUntil(ids, 30*time.Second)
+	if waited := time.Since(killedAt); waited < 2*time.Second {
+		t.Errorf("the second instance sent after %s, before the crashed one's 3 s lease expired", waited)
+	}
+	for _, id := range ids {
+		p := got[id]
+		bal, _ := e.eth.BalanceAt(ctx, p.To, nil)
+		if p.Status != payout.StatusCompleted || bal.Int64() != 777 {
+			t.Errorf("%s: %s, recipient holds %s wei, want 777", id, p.Status, bal)
+		}
+	}
+	n, _ := e.eth.NonceAt(ctx, e.dom.HotWallet, nil)
+	if max, _, _ := e.store.MaxNonce(ctx, e.dom.ChainID, e.dom.HotWallet); n != max+1 {
+		t.Errorf("chain nonce %d, stored max nonce %d: a nonce was used twice or skipped", n, max)
+	}
+}
