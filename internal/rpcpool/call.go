@@ -1,0 +1,209 @@
+package rpcpool
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/ethereum/go-ethereum/rpc"
+)
+
+// staleOK are methods whose answer does not depend on the node's head, so
+// a lagging or syncing upstream may give it.
+var staleOK = map[string]bool{
+	"eth_chainId":            true,
+	"net_version":            true,
+	"web3_clientVersion":     true,
+	"eth_getBlockByHash":     true,
+	"eth_sendRawTransaction": true,
+}
+
+// noHedge are methods never sent twice at once: a broadcast is not a read.
+var noHedge = map[string]bool{"eth_sendRawTransaction": true}
+
+// attemptFunc sends one request to one upstream; the pool calls it once
+// per upstream tried.
+type attemptFunc func(ctx context.Context, u *upstream) error
+
+// result is one attempt's end.
+type result struct {
+	u     *upstream
+	err   error
+	out   outcome
+	apply func() // copies the attempt's answer to the caller's result
+}
+
+// Call sends a JSON-RPC request through the pool and decodes its result
+// into result, which must be a pointer (or nil). Transport errors,
+// timeouts, 5xx, 429 and malformed responses move the request to the next
+// upstream at once; a deterministic JSON-RPC error (a revert, nonce too
+// low, ...) is the answer and is returned as it is. A slow read is hedged
+// to a second upstream.
+func (p *Pool) Call(ctx context.Context, result any, method string, args ...any) error {
+	var raws = make([]json.RawMessage, len(p.ups))
+	attempt := func(ctx context.Context, u *upstream) error {
+		return u.client.CallContext(ctx, &raws[u.index], method, args...)
+	}
+	u, err := p.do(ctx, method, !staleOK[method], !noHedge[method], attempt)
+	if u == nil || result == nil {
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raws[u.index], result); err != nil {
+		return fmt.Errorf("decode %s result: %w", method, err)
+	}
+	return nil
+}
+
+// BatchCall sends the calls in one JSON-RPC batch through the pool, with
+// the failover of Call for the batch as a whole. Each element's own
+// error, if any, is in its Error field; the returned error means no
+// upstream answered the batch. Batches are not hedged.
+func (p *Pool) BatchCall(ctx context.Context, elems []rpc.BatchElem) error {
+	if len(elems) == 0 {
+		return nil
+	}
+	fresh := false
+	for _, e := range elems {
+		fresh = fresh || !staleOK[e.Method]
+	}
+	copies := make([][]rpc.BatchElem, len(p.ups))
+	attempt := func(ctx context.Context, u *upstream) error {
+		c := make([]rpc.BatchElem, len(elems))
+		for i, e := range elems {
+			c[i] = rpc.BatchElem{Method: e.Method, Args: e.Args, Result: new(json.RawMessage)}
+		}
+		copies[u.index] = c
+		return u.client.BatchCallContext(ctx, c)
+	}
+	u, err := p.do(ctx, "batch", fresh, false, attempt)
+	if err != nil {
+		return err
+	}
+	for i, c := range copies[u.index] {
+		elems[i].Error = c.Error
+		if c.Error == nil && elems[i].Result != nil {
+			if err := json.Unmarshal(*c.Result.(*json.RawMessage), elems[i].Result); err != nil {
+				elems[i].Error = fmt.Errorf("decode %s result: %w", c.Method, err)
+			}
+		}
+	}
+	return nil
+}
+
+// do runs attempt on upstreams in candidate order until one answers, the
+// candidates run out or ctx ends. It returns the upstream whose answer
+// (a result or a deterministic error) won, with that error.
+func (p *Pool) do(ctx context.Context, method string, fresh, hedge bool, attempt attemptFunc) (*upstream, error) {
+	ctx, cancel := context.WithTimeout(ctx, p.cfg.RequestTimeout)
+	defer cancel()
+	p.hedges.request()
+	cands := p.candidates(time.Now(), fresh)
+	r := &race{p: p, ctx: ctx, method: method, attempt: attempt, cands: cands,
+		results: make(chan result, len(cands))}
+	return r.run(hedge)
+}
+
+// race is one request's attempts over its candidates.
+type race struct {
+	p        *Pool
+	ctx      context.Context
+	method   string
+	attempt  attemptFunc
+	cands    []*upstream
+	next     int // the next candidate to try
+	inFlight int
+	results  chan result
+	lastErr  error
+}
+
+func (r *race) run(hedge bool) (*upstream, error) {
+	if !r.launch() {
+		return nil, r.fail()
+	}
+	for {
+		var hedgeC <-chan time.Time
+		if hedge && r.inFlight == 1 && r.next < len(r.cands) {
+			t := time.NewTimer(r.hedgeDelay(r.cands[r.next-1]))
+			hedgeC = t.C
+			defer t.Stop()
+		}
+		select {
+		case <-r.ctx.Done():
+			return nil, fmt.Errorf("%s: %w", r.method, r.ctx.Err())
+		case <-hedgeC:
+			if r.p.hedges.take() && r.launch() {
+				r.cands[r.next-1].m.hedges.Inc()
+			}
+			hedge = false // one hedge per request
+		case res := <-r.results:
+			r.inFlight--
+			if res.out == outcomeOK || res.out == outcomeAnswer {
+				return res.u, res.err
+			}
+			r.lastErr = res.err
+			if r.inFlight == 0 && !r.launch() {
+				return nil, r.fail()
+			}
+		}
+	}
+}
+
+// launch starts an attempt on the next candidate whose breaker and
+// budget let it through; false when none is left.
+func (r *race) launch() bool {
+	for r.next < len(r.cands) {
+		u := r.cands[r.next]
+		r.next++
+		if u.limiter != nil && !u.limiter.Allow() {
+			r.lastErr = fmt.Errorf("upstream %s: request budget spent", u.name)
+			continue
+		}
+		if !u.brk.allow(time.Now()) {
+			continue
+		}
+		r.inFlight++
+		go r.try(u)
+		return true
+	}
+	return false
+}
+
+func (r *race) try(u *upstream) {
+	ctx, cancel := context.WithTimeout(r.ctx, r.p.cfg.AttemptTimeout)
+	defer cancel()
+	start := time.Now()
+	err := redactErr(r.attempt(ctx, u))
+	took := time.Since(start)
+	out, label := classify(err)
+	if r.ctx.Err() != nil && out != outcomeOK && out != outcomeAnswer {
+		// The request ended (a winner, or the caller gave up): no verdict
+		// on the upstream, but a lost hedge still tells how slow it was.
+		out, label = outcomeCanceled, "canceled"
+		u.win.add(sample{latency: took})
+	}
+	if err != nil && out != outcomeAnswer && out != outcomeCanceled {
+		u.setErr(fmt.Sprintf("%s: %s", r.method, err))
+	}
+	r.p.record(u, r.method, took, out, label)
+	r.results <- result{u: u, err: err, out: out}
+}
+
+// hedgeDelay is how long to wait on u before hedging: its p90 latency.
+func (r *race) hedgeDelay(u *upstream) time.Duration {
+	s := u.win.stats(time.Now())
+	if s.n < 10 {
+		return r.p.cfg.AttemptTimeout // too little known to judge slowness
+	}
+	return max(s.p90, r.p.cfg.HedgeMinDelay)
+}
+
+func (r *race) fail() error {
+	if r.lastErr != nil {
+		return fmt.Errorf("%s: all upstreams failed: %w", r.method, r.lastErr)
+	}
+	return fmt.Errorf("%s: %w", r.method, ErrNoUpstream)
+}
