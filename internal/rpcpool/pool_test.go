@@ -1,0 +1,299 @@
+package rpcpool
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sluicepay/sluice/internal/evm"
+)
+
+// TestTwoOfThreeFaulty shows reads, batches and broadcasts keep working
+// with any two of three upstreams faulty, whatever the fault.
+func TestTwoOfThreeFaulty(t *testing.T) {
+	c := startChain(t)
+	tests := []struct{ a, b fault }{
+		{fault429, fault500},
+		{faultMalformed, faultHang},
+		{faultRefused, faultWrongChain},
+		{faultStale, fault429},
+		{fault500, faultMalformed},
+		{faultHang, faultRefused},
+		{faultWrongChain, faultStale},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.a)+"+"+string(tt.b), func(t *testing.T) {
+			bad1 := newFaultProxy(t, c.RPCURL(), tt.a)
+			bad2 := newFaultProxy(t, c.RPCURL(), tt.b)
+			good := newFaultProxy(t, c.RPCURL(), faultNone)
+			// The faulty ones come first: on equal scores, config order wins.
+			p := startPool(t, testConfig(bad1.url, bad2.url, good.url))
+			for range 10 {
+				readLatest(t, p, c)
+			}
+			var head hexutil.Uint64
+			var bal hexutil.Big
+			batch := []rpc.BatchElem{
+				{Method: "eth_blockNumber", Result: &head},
+				{Method: "eth_getBalance", Args: []any{c.HotWallet(), "latest"}, Result: &bal},
+			}
+			if err := p.BatchCall(context.Background(), batch); err != nil || batch[0].Error != nil || batch[1].Error != nil {
+				t.Fatalf("batch: %v, %v, %v", err, batch[0].Error, batch[1].Error)
+			}
+			if head == 0 || bal.ToInt().Sign() == 0 {
+				t.Fatalf("batch results: head %d, balance %s", head, bal.ToInt())
+			}
+			tx := c.nextTx(t)
+			got, err := p.Broadcast(context.Background(), raw(t, tx))
+			if err != nil || got != tx.Hash() {
+				t.Fatalf("broadcast: got %s, %v; want %s", got.Hex(), err, tx.Hash().Hex())
+			}
+			if _, err := c.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := c.Client().TransactionReceipt(context.Background(), tx.Hash()); err != nil || r.Status != 1 {
+				t.Fatalf("receipt: %v, %v", r, err)
+			}
+		})
+	}
+}
+
+// TestWrongChainNeverUsed shows an upstream on another chain is refused,
+// reported, and never sent a request, even as the only primary.
+func TestWrongChainNeverUsed(t *testing.T) {
+	c := startChain(t)
+	wrong := newFaultProxy(t, c.RPCURL(), faultWrongChain)
+	good := newFaultProxy(t, c.RPCURL(), faultNone)
+	cfg := testConfig(wrong.url, good.url)
+	cfg.Upstreams[1].Role = RoleFallback
+	p := startPool(t, cfg)
+	for range 20 {
+		readLatest(t, p, c)
+	}
+	if _, err := p.Broadcast(context.Background(), raw(t, c.nextTx(t))); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"eth_getBalance", "eth_sendRawTransaction"} {
+		if got := wrong.count(m); got != 0 {
+			t.Errorf("wrong-chain upstream got %d %s, want 0", got, m)
+		}
+	}
+	st := statusOf(t, p, "u0")
+	if !st.WrongChain || st.Healthy || st.ChainID != 1 || !strings.Contains(st.LastError, "wrong chain") {
+		t.Errorf("status: got %+v, want wrong chain 1, not healthy", st)
+	}
+}
+
+// TestLaggingNeverAnswersLatest shows an upstream whose head is behind is
+// never asked about the latest state, yet may answer head-independent
+// methods.
+func TestLaggingNeverAnswersLatest(t *testing.T) {
+	c := startChain(t)
+	stale := newFaultProxy(t, c.RPCURL(), faultStale)
+	good := newFaultProxy(t, c.RPCURL(), faultNone)
+	p := startPool(t, testConfig(stale.url, good.url))
+	before := stale.count("eth_blockNumber")
+	for range 20 {
+		readLatest(t, p, c)
+	}
+	if got := stale.count("eth_getBalance"); got != 0 {
+		t.Errorf("lagging upstream got %d eth_getBalance, want 0", got)
+	}
+	// Only its health checks ask it for the head, one per batch.
+	if got, checks := stale.count("eth_blockNumber")-before, stale.count("eth_syncing"); got > checks {
+		t.Errorf("lagging upstream answered eth_blockNumber %d times beyond its %d health checks", got, checks)
+	}
+	var id hexutil.Uint64
+	if err := p.Call(context.Background(), &id, "eth_chainId"); err != nil || uint64(id) != c.ChainID() {
+		t.Errorf("eth_chainId: got %d, %v", id, err)
+	}
+	if st := statusOf(t, p, "u0"); st.Healthy || st.Lag <= p.cfg.MaxLag {
+		t.Errorf("status: got healthy %v lag %d, want unhealthy, lag > %d", st.Healthy, st.Lag, p.cfg.MaxLag)
+	}
+}
+
+// TestRateLimitBacksOff shows a 429 moves the request on at once, backs
+// the upstream off for Retry-After and does not touch its breaker.
+func TestRateLimitBacksOff(t *testing.T) {
+	c := startChain(t)
+	limited := newFaultProxy(t, c.RPCURL(), faultNone)
+	limited.retryAfter = "1"
+	good := newFaultProxy(t, c.RPCURL(), faultNone)
+	cfg := testConfig(limited.url, good.url)
+	cfg.Upstreams[1].Role = RoleFallback
+	cfg.HealthInterval = time.Hour
+	p := startPool(t, cfg)
+
+	limited.set(fault429)
+	start := time.Now()
+	for range 10 {
+		readLatest(t, p, c)
+	}
+	if got := limited.count("eth_getBalance"); got != 1 {
+		t.Errorf("rate-limited upstream got %d eth_getBalance, want 1 (then backed off)", got)
+	}
+	st := statusOf(t, p, "u0")
+	if until := st.RateLimited.Sub(start); until < 800*time.Millisecond || until > 1200*time.Millisecond {
+		t.Errorf("rate-limited for %s after the 429, want about Retry-After 1s", until)
+	}
+	if st.Breaker != BreakerClosed || st.ErrorRate != 0 {
+		t.Errorf("breaker %s, error rate %g: want closed and 0", st.Breaker, st.ErrorRate)
+	}
+	limited.set(faultNone)
+	time.Sleep(time.Until(st.RateLimited) + 20*time.Millisecond)
+	readLatest(t, p, c)
+	if got := limited.count("eth_getBalance"); got != 2 {
+		t.Errorf("after Retry-After: upstream got %d eth_getBalance, want 2", got)
+	}
+}
+
+// TestBreaker shows the breaker opening after consecutive failures and a
+// half-open probe closing it, or reopening it while the upstream fails.
+func TestBreaker(t *testing.T) {
+	c := startChain(t)
+	tests := []struct {
+		name        string
+		afterOpen   fault
+		wantBreaker BreakerState
+	}{
+		{"recovers", faultNone, BreakerClosed},
+		{"still broken", fault500, BreakerOpen},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			flaky := newFaultProxy(t, c.RPCURL(), faultNone)
+			good := newFaultProxy(t, c.RPCURL(), faultNone)
+			cfg := testConfig(flaky.url, good.url)
+			cfg.Upstreams[1].Role = RoleFallback
+			cfg.HealthInterval = time.Hour
+			p := startPool(t, cfg)
+			flaky.set(fault500)
+			for range 3 {
+				readLatest(t, p, c)
+			}
+			u := p.ups[0]
+			if got := u.brk.current(); got != BreakerOpen {
+				t.Fatalf("after 3 failures: breaker %s, want open", got)
+			}
+			if got := testutil.ToFloat64(u.m.breaker); got != 2 {
+				t.Errorf("breaker gauge: got %g, want 2", got)
+			}
+			failed := testutil.ToFloat64(u.m.requests.WithLabelValues("eth_getBalance", "http_500")) +
+				testutil.ToFloat64(u.m.requests.WithLabelValues("eth_blockNumber", "http_500"))
+			if got := failed; got != 3 {
+				t.Errorf("requests{outcome=http_500}: got %g, want 3", got)
+			}
+			before := flaky.count("eth_getBalance")
+			readLatest(t, p, c)
+			if got := flaky.count("eth_getBalance"); got != before {
+				t.Fatalf("open breaker let %d requests through", got-before)
+			}
+			flaky.set(tt.afterOpen)
+			time.Sleep(cfg.BreakerOpenFor + 20*time.Millisecond)
+			readLatest(t, p, c)
+			if got := flaky.count("eth_getBalance"); got != before+1 {
+				t.Errorf("half-open: %d probes, want 1", got-before)
+			}
+			if got := u.brk.current(); got != tt.wantBreaker {
+				t.Errorf("after the probe: breaker %s, want %s", got, tt.wantBreaker)
+			}
+		})
+	}
+}
+
+// TestDeterministicErrorsDoNotFailOver shows node answers about the
+// request are returned from the first upstream, not retried elsewhere.
+func TestDeterministicErrorsDoNotFailOver(t *testing.T) {
+	c := startChain(t)
+	ups := []*faultProxy{
+		newFaultProxy(t, c.RPCURL(), faultNone),
+		newFaultProxy(t, c.RPCURL(), faultNone),
+		newFaultProxy(t, c.RPCURL(), faultNone),
+	}
+	p := startPool(t, testConfig(ups[0].url, ups[1].url, ups[2].url))
+	poor := mustKey(t)
+	transfer := evm.ERC20TransferData(c.HotWallet(), bigOne)
+	tests := []struct {
+		name     string
+		method   string
+		args     []any
+		wantKind evm.ErrorKind
+	}{
+		{"revert", "eth_call", []any{map[string]any{"from": addr(poor), "to": c.SUSD(), "input": hexutil.Bytes(transfer)}, "latest"}, evm.KindExecutionReverted},
+		{"insufficient funds", "eth_sendRawTransaction", []any{hexutil.Bytes(raw(t, signTx(t, poor, 0)))}, evm.KindInsufficientFunds},
+		{"nonce too low", "eth_sendRawTransaction", []any{hexutil.Bytes(raw(t, signTx(t, c.key, 0)))}, evm.KindNonceTooLow},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := 0
+			for _, u := range ups {
+				before += u.count(tt.method)
+			}
+			var res any
+			err := p.Call(context.Background(), &res, tt.method, tt.args...)
+			if kind, _ := evm.Classify(err); kind != tt.wantKind {
+				t.Fatalf("error %v: got kind %q, want %q", err, kind, tt.wantKind)
+			}
+			after := 0
+			for _, u := range ups {
+				after += u.count(tt.method)
+			}
+			if after-before != 1 {
+				t.Errorf("%s sent to %d upstreams, want 1", tt.method, after-before)
+			}
+		})
+	}
+}
+
+// TestBroadcast shows what a broadcast's answers mean: a new, a known and
+// a mined transaction are accepted; a nonce taken by another transaction
+// and a deterministic refusal are errors.
+func TestBroadcast(t *testing.T) {
+	c := startChain(t)
+	ups := []*faultProxy{newFaultProxy(t, c.RPCURL(), faultNone), newFaultProxy(t, c.RPCURL(), faultNone)}
+	p := startPool(t, testConfig(ups[0].url, ups[1].url))
+	tx := c.nextTx(t)
+	rival := signTxTo(t, c.key, tx.Nonce(), addr(mustKey(t))) // same nonce, another hash
+	tests := []struct {
+		name    string
+		raw     []byte
+		commit  bool // mine before broadcasting
+		wantErr error
+		wantIn  string
+	}{
+		{name: "new", raw: raw(t, tx)},
+		{name: "already known", raw: raw(t, tx)},
+		{name: "mined: nonce too low, same hash", raw: raw(t, tx), commit: true},
+		{name: "nonce taken by another tx", raw: raw(t, rival), wantErr: ErrNonceTaken},
+		{name: "insufficient funds", raw: raw(t, signTx(t, mustKey(t), 0)), wantIn: "insufficient funds"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.commit {
+				if _, err := c.Commit(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err := p.Broadcast(context.Background(), tt.raw)
+			switch {
+			case tt.wantErr != nil && !errors.Is(err, tt.wantErr):
+				t.Errorf("got %v, want %v", err, tt.wantErr)
+			case tt.wantIn != "" && (err == nil || !strings.Contains(err.Error(), tt.wantIn)):
+				t.Errorf("got %v, want an error with %q", err, tt.wantIn)
+			case tt.wantErr == nil && tt.wantIn == "" && err != nil:
+				t.Errorf("got %v, want success", err)
+			}
+		})
+	}
+	for i, u := range ups {
+		if got := u.count("eth_sendRawTransaction"); got != len(tests) {
+			t.Errorf("upstream %d got %d broadcasts, want %d (every one to all)", i, got, len(tests))
+		}
+	}
+}
