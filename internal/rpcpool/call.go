@@ -192,11 +192,16 @@ func (r *race) try(u *upstream) {
 	r.results <- result{u: u, err: err, out: out}
 }
 
+// unknownHedgeDelay is the wait before hedging on an upstream with too few
+// samples for a p90.
+const unknownHedgeDelay = 500 * time.Millisecond
+
 // hedgeDelay is how long to wait on u before hedging: its p90 latency.
 func (r *race) hedgeDelay(u *upstream) time.Duration {
 	s := u.win.stats(time.Now())
 	if s.n < 10 {
-		return r.p.cfg.AttemptTimeout // too little known to judge slowness
+		// Too little known to judge slowness: hedge only the very slow.
+		return min(unknownHedgeDelay, r.p.cfg.AttemptTimeout)
 	}
 	return max(s.p90, r.p.cfg.HedgeMinDelay)
 }

@@ -1,0 +1,70 @@
+package rpcpool
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// TestHedging shows a read stuck on a slow upstream answered by a second
+// one, and hedges staying within the budget when every read is slow.
+func TestHedging(t *testing.T) {
+	c := startChain(t)
+	tests := []struct {
+		name      string
+		every     int64 // every n-th request to the primary is slow
+		delay     time.Duration
+		calls     int
+		minHedges float64
+	}{
+		{"one in twenty slow", 20, 300 * time.Millisecond, 200, 5},
+		{"all slow", 1, 40 * time.Millisecond, 60, 10},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			slow := newFaultProxy(t, c.RPCURL(), faultNone)
+			slow.delay, slow.slowEvery = tt.delay, tt.every
+			fast := newFaultProxy(t, c.RPCURL(), faultNone)
+			cfg := testConfig(slow.url, fast.url)
+			cfg.Upstreams[1].Role = RoleFallback // the slow primary always goes first
+			cfg.HealthInterval = time.Hour
+			p := startPool(t, cfg)
+			const warmup = 20
+			for range warmup {
+				callHead(t, p)
+			}
+			slow.set(faultSlowSome)
+			slowCalls := 0
+			for range tt.calls {
+				if took := callHead(t, p); took >= tt.delay {
+					slowCalls++
+				}
+			}
+			hedges := testutil.ToFloat64(p.ups[1].m.hedges)
+			bound := p.cfg.HedgeBurst + p.cfg.HedgeRatio*float64(warmup+tt.calls)
+			if hedges < tt.minHedges || hedges > bound {
+				t.Errorf("hedges: got %g, want within [%g, %g]", hedges, tt.minHedges, bound)
+			}
+			if tt.every > 1 {
+				slowRequests := tt.calls / int(tt.every)
+				if slowCalls > slowRequests/2 {
+					t.Errorf("%d calls waited for the slow upstream, want at most %d of its %d slow answers", slowCalls, slowRequests/2, slowRequests)
+				}
+			}
+			t.Logf("%d calls, %g hedges, %d slow calls", tt.calls, hedges, slowCalls)
+		})
+	}
+}
+
+func callHead(t *testing.T, p *Pool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var head hexutil.Uint64
+	if err := p.Call(context.Background(), &head, "eth_blockNumber"); err != nil || head == 0 {
+		t.Fatalf("eth_blockNumber: %d, %v", head, err)
+	}
+	return time.Since(start)
+}
