@@ -61,7 +61,7 @@ func (p *Pool) sendTo(ctx context.Context, u *upstream, raw []byte) sendResult {
 	}
 	start := time.Now()
 	var got common.Hash
-	err := redactErr(u.client.CallContext(ctx, &got, "eth_sendRawTransaction", hexutil.Bytes(raw)))
+	err := u.scrub(u.client.CallContext(ctx, &got, "eth_sendRawTransaction", hexutil.Bytes(raw)))
 	out, label := classify(err)
 	p.record(u, "eth_sendRawTransaction", time.Since(start), out, label)
 	kind, _ := evm.Classify(err)

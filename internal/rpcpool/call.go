@@ -176,7 +176,7 @@ func (r *race) try(u *upstream) {
 	ctx, cancel := context.WithTimeout(r.ctx, r.p.cfg.AttemptTimeout)
 	defer cancel()
 	start := time.Now()
-	err := redactErr(r.attempt(ctx, u))
+	err := u.scrub(r.attempt(ctx, u))
 	took := time.Since(start)
 	out, label := classify(err)
 	if r.ctx.Err() != nil && out != outcomeOK && out != outcomeAnswer {

@@ -51,7 +51,6 @@ func (p *Pool) check(ctx context.Context, u *upstream) {
 	defer cancel()
 	start := time.Now()
 	h, err := p.ask(ctx, u)
-	err = redactErr(err)
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		return // Stop: not the upstream's fault
 	}
@@ -111,7 +110,7 @@ func (p *Pool) ask(ctx context.Context, u *upstream) (health, error) {
 		{Method: "eth_blockNumber", Result: &head},
 		{Method: "eth_syncing", Result: &syncing},
 	}
-	if err := u.client.BatchCallContext(ctx, batch); err != nil {
+	if err := u.scrub(u.client.BatchCallContext(ctx, batch)); err != nil {
 		return health{}, fmt.Errorf("health batch: %w", err)
 	}
 	for _, e := range batch {

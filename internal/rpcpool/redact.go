@@ -1,7 +1,6 @@
 package rpcpool
 
 import (
-	"errors"
 	"net/url"
 	"strings"
 )
@@ -38,13 +37,21 @@ func RedactURL(raw string) string {
 	return u.String()
 }
 
-// redactErr hides the URL inside a transport error (net/http puts the
-// whole URL, provider key included, in its message). It changes err in
-// place: each attempt's error is its own.
-func redactErr(err error) error {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		ue.URL = RedactURL(ue.URL)
+// scrubbed is an error whose message had a secret taken out; it still
+// unwraps to the original for errors.Is and errors.As.
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (e *scrubbed) Error() string { return e.msg }
+func (e *scrubbed) Unwrap() error { return e.err }
+
+// scrub hides the upstream's URL in err's message (net/http puts the whole
+// URL, provider key included, in its errors).
+func (u *upstream) scrub(err error) error {
+	if err == nil || u.rawURL == u.url || !strings.Contains(err.Error(), u.rawURL) {
+		return err
 	}
-	return err
+	return &scrubbed{msg: strings.ReplaceAll(err.Error(), u.rawURL, u.url), err: err}
 }

@@ -22,6 +22,7 @@ import (
 type upstream struct {
 	name     string
 	url      string // redacted: safe for logs and Status
+	rawURL   string // may hold a provider key: never logged
 	role     Role
 	index    int // position in the config: the tie-breaker of equal scores
 	client   *rpc.Client
@@ -90,7 +91,7 @@ func (u *upstream) rateLimited(now time.Time) bool {
 // dialUpstream builds an upstream; no request is sent yet.
 func dialUpstream(i int, uc UpstreamConfig, cfg *Config, base *http.Client) (*upstream, error) {
 	u := &upstream{
-		name: uc.Name, url: RedactURL(uc.URL), role: uc.Role, index: i,
+		name: uc.Name, url: RedactURL(uc.URL), rawURL: uc.URL, role: uc.Role, index: i,
 		win: newWindow(cfg.Window),
 		brk: newBreaker(cfg.BreakerFailures, cfg.BreakerOpenFor),
 	}

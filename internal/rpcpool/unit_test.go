@@ -1,0 +1,284 @@
+package rpcpool
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/rpc"
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+func TestRedactURL(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"https://mainnet.infura.io/v3/0123456789abcdef0123456789abcdef", "https://mainnet.infura.io/v3/redacted"},
+		{"https://user:pass@node.example.com:8545", "https://redacted@node.example.com:8545"},
+		{"https://rpc.example.com/?apikey=secret&x=1", "https://rpc.example.com/?apikey=redacted&x=redacted"},
+		{"http://127.0.0.1:8545", "http://127.0.0.1:8545"},
+		{"http://127.0.0.1:8545/rpc/sandbox", "http://127.0.0.1:8545/rpc/sandbox"},
+	}
+	for _, tt := range tests {
+		if got := RedactURL(tt.in); got != tt.want {
+			t.Errorf("RedactURL(%q): got %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", time.Second},
+		{"3", 3 * time.Second},
+		{"0", 0},
+		{"3600", time.Minute}, // bounded by the maximum
+		{"garbage", time.Second},
+		{now.Add(5 * time.Second).Format("Mon, 02 Jan 2006 15:04:05 GMT"), 5 * time.Second},
+		{now.Add(-5 * time.Second).Format("Mon, 02 Jan 2006 15:04:05 GMT"), 0},
+	}
+	for _, tt := range tests {
+		if got := retryAfter(tt.header, now, time.Second, time.Minute); got != tt.want {
+			t.Errorf("retryAfter(%q): got %s, want %s", tt.header, got, tt.want)
+		}
+	}
+}
+
+// rpcErr is a JSON-RPC error object as the RPC client returns it.
+type rpcErr struct {
+	code int
+	msg  string
+}
+
+func (e rpcErr) Error() string  { return e.msg }
+func (e rpcErr) ErrorCode() int { return e.code }
+
+func TestClassify(t *testing.T) {
+	var syntaxErr *json.SyntaxError
+	json.Unmarshal([]byte("{"), &syntaxErr)
+	tests := []struct {
+		name      string
+		err       error
+		want      outcome
+		wantLabel string
+	}{
+		{"ok", nil, outcomeOK, "ok"},
+		{"canceled", fmt.Errorf("call: %w", context.Canceled), outcomeCanceled, "canceled"},
+		{"429", rpc.HTTPError{StatusCode: 429, Status: "429 Too Many Requests"}, outcomeRateLimited, "rate_limited"},
+		{"503", rpc.HTTPError{StatusCode: 503, Status: "503 Service Unavailable"}, outcomeFailure, "http_503"},
+		{"nonce too low", rpcErr{-32000, "nonce too low: next nonce 5, tx nonce 4"}, outcomeAnswer, "nonce_too_low"},
+		{"revert", rpcErr{3, "execution reverted: nope"}, outcomeAnswer, "execution_reverted"},
+		{"insufficient funds", rpcErr{-32000, "insufficient funds for gas * price + value"}, outcomeAnswer, "insufficient_funds"},
+		{"method not found", rpcErr{-32601, "the method eth_foo does not exist"}, outcomeAnswer, "rpc_-32601"},
+		{"provider rate limit", rpcErr{-32005, "daily request count exceeded"}, outcomeRateLimited, "rate_limited"},
+		{"header not found", rpcErr{-32000, "header not found"}, outcomeFailure, "unknown"},
+		{"timeout", fmt.Errorf("post: %w", context.DeadlineExceeded), outcomeFailure, "timeout"},
+		{"refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, outcomeFailure, "connection_refused"},
+		{"malformed", errors.New("x").(error), outcomeFailure, "unknown"},
+		{"malformed json", fmt.Errorf("decode: %w", json.Unmarshal([]byte("{"), new(any))), outcomeFailure, "malformed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, label := classify(tt.err)
+			if got != tt.want || label != tt.wantLabel {
+				t.Errorf("classify(%v): got %d %q, want %d %q", tt.err, got, label, tt.want, tt.wantLabel)
+			}
+		})
+	}
+}
+
+func TestBreakerStates(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	b := newBreaker(2, time.Second)
+	steps := []struct {
+		op        string // allow, fail, ok
+		at        time.Duration
+		wantAllow bool
+		want      BreakerState
+	}{
+		{"fail", 0, false, BreakerClosed},
+		{"allow", 0, true, BreakerClosed},
+		{"fail", 0, false, BreakerOpen},
+		{"allow", 500 * time.Millisecond, false, BreakerOpen},
+		{"allow", 1100 * time.Millisecond, true, BreakerHalfOpen}, // the probe
+		{"allow", 1100 * time.Millisecond, false, BreakerHalfOpen}, // one probe at a time
+		{"fail", 1200 * time.Millisecond, false, BreakerOpen},      // a failed probe reopens
+		{"allow", 1500 * time.Millisecond, false, BreakerOpen},
+		{"allow", 2300 * time.Millisecond, true, BreakerHalfOpen},
+		{"ok", 2300 * time.Millisecond, false, BreakerClosed},
+		{"allow", 2300 * time.Millisecond, true, BreakerClosed},
+	}
+	for i, s := range steps {
+		now := t0.Add(s.at)
+		var allowed bool
+		switch s.op {
+		case "allow":
+			allowed = b.allow(now)
+		case "fail":
+			b.failure(now)
+		case "ok":
+			b.success()
+		}
+		if allowed != s.wantAllow || b.current() != s.want {
+			t.Fatalf("step %d (%s at %s): got allow %v state %s, want %v %s", i, s.op, s.at, allowed, b.current(), s.wantAllow, s.want)
+		}
+	}
+}
+
+func TestSummarise(t *testing.T) {
+	var samples []sample
+	for i := 1; i <= 100; i++ {
+		samples = append(samples, sample{latency: time.Duration(i) * time.Millisecond})
+	}
+	samples = append(samples, sample{failed: true}, sample{failed: true})
+	got := summarise(samples)
+	want := snapshot{p50: 50 * time.Millisecond, p90: 90 * time.Millisecond, errorRate: 2.0 / 102, n: 102}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(snapshot{})); diff != "" {
+		t.Errorf("summarise (-want +got):\n%s", diff)
+	}
+	if got := summarise(nil); got != (snapshot{}) {
+		t.Errorf("summarise(nil): got %+v, want zero", got)
+	}
+}
+
+func TestWindowRolls(t *testing.T) {
+	w := newWindow(10)
+	for range 10 {
+		w.add(sample{failed: true})
+	}
+	for range 10 {
+		w.add(sample{latency: time.Millisecond})
+	}
+	if got := w.stats(time.Now()); got.errorRate != 0 || got.n != 10 {
+		t.Errorf("after 10 good samples: got %+v, want error rate 0 over 10", got)
+	}
+}
+
+func TestHedgeBudget(t *testing.T) {
+	h := hedgeBudget{ratio: 0.1, burst: 10, tokens: 10}
+	taken := 0
+	for range 1000 {
+		h.request()
+		if h.take() {
+			taken++
+		}
+	}
+	if taken < 109 || taken > 110 { // 10 of burst, 100 of ratio, give or take rounding
+		t.Errorf("hedges over 1,000 requests: got %d, want 109-110", taken)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := func() Config { return Config{ChainID: 1, Upstreams: []UpstreamConfig{{URL: "http://127.0.0.1:8545"}}} }
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   string // in the error; empty: valid
+	}{
+		{"valid", func(*Config) {}, ""},
+		{"no chain id", func(c *Config) { c.ChainID = 0 }, "Config.ChainID"},
+		{"no upstreams", func(c *Config) { c.Upstreams = nil }, "Config.Upstreams"},
+		{"bad url", func(c *Config) { c.Upstreams[0].URL = "ws://x/0123456789abcdef0123" }, "Upstreams[0].URL"},
+		{"url key stays hidden", func(c *Config) { c.Upstreams[0].URL = "ftp://x/0123456789abcdef0123" }, "ftp://x/redacted"},
+		{"bad role", func(c *Config) { c.Upstreams[0].Role = "backup" }, "Upstreams[0].Role"},
+		{"negative budget", func(c *Config) { c.Upstreams[0].RequestsPerSecond = -1 }, "RequestsPerSecond"},
+		{"hedge ratio", func(c *Config) { c.HedgeRatio = 2 }, "HedgeRatio"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := good()
+			tt.change(&cfg)
+			p, err := New(cfg)
+			if tt.want == "" {
+				if err != nil {
+					t.Fatalf("got %v, want valid", err)
+				}
+				p.Stop()
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("got %v, want an error with %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestNoUsableUpstream shows a pool whose upstreams are all down fails
+// fast with ErrNoUpstream, reports why, and never shows a provider key in
+// errors, status or logs.
+func TestNoUsableUpstream(t *testing.T) {
+	const key = "0123456789abcdef0123456789abcdef"
+	down := newFaultProxy(t, "", faultRefused)
+	var logs bytes.Buffer
+	cfg := testConfig(down.url + "/v3/" + key + "?apikey=" + key)
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	p := startPool(t, cfg)
+	err := p.Call(context.Background(), nil, "eth_blockNumber")
+	if !errors.Is(err, ErrNoUpstream) {
+		t.Fatalf("got %v, want ErrNoUpstream", err)
+	}
+	st := p.Status()[0]
+	if st.Healthy || !strings.Contains(st.LastError, "connection refused") {
+		t.Errorf("status: got healthy %v, last error %q; want unhealthy, connection refused", st.Healthy, st.LastError)
+	}
+	for what, s := range map[string]string{"status url": st.URL, "last error": st.LastError, "logs": logs.String()} {
+		if strings.Contains(s, key) {
+			t.Errorf("%s shows the provider key: %s", what, s)
+		}
+	}
+	if !strings.Contains(logs.String(), "component=rpcpool") {
+		t.Errorf("logs lack the component: %s", logs.String())
+	}
+}
+
+// TestSharedRegisterer shows pools of two chains registering on one
+// registry.
+func TestSharedRegisterer(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	for _, chain := range []string{"a", "b"} {
+		cfg := testConfig("http://127.0.0.1:1")
+		cfg.Chain, cfg.Registerer = chain, reg
+		p, err := New(cfg)
+		if err != nil {
+			t.Fatalf("chain %s: %v", chain, err)
+		}
+		p.ups[0].m.hedges.Inc()
+		p.Stop()
+	}
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() == "sluice_rpcpool_hedges_total" && len(f.GetMetric()) != 2 {
+			t.Errorf("hedges: got %d series, want one per chain", len(f.GetMetric()))
+		}
+	}
+}
+
+// TestStartStop shows Start refusing a second start and Stop waiting and
+// being safe to repeat.
+func TestStartStop(t *testing.T) {
+	p, err := New(testConfig("http://127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(context.Background()); err == nil {
+		t.Error("second Start: got nil, want an error")
+	}
+	p.Stop()
+	p.Stop()
+}
