@@ -16,7 +16,7 @@ import (
 
 // fillBlocks makes one block per tip set, each holding one transfer per
 // tip (in gwei), then empty blocks. It returns the last header.
-func fillBlocks(t *testing.T, c *testChain, tipSets [][]int64, empty int) {
+func fillBlocks(t testing.TB, c *testChain, tipSets [][]int64, empty int) {
 	t.Helper()
 	for _, tips := range tipSets {
 		for _, tip := range tips {

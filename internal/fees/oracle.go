@@ -10,6 +10,7 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sluicepay/sluice/internal/evm"
 )
 
@@ -66,6 +67,10 @@ type Oracle struct {
 	log     *slog.Logger
 	m       *Metrics
 	refresh chan struct{} // one refresh at a time; waiting honours ctx
+	// hits and quotes are resolved once: label lookups would double the
+	// cost of a cached quote.
+	hits   prometheus.Counter
+	quotes map[Priority]prometheus.Counter
 
 	// mu guards the cached quotes and the newest head reported.
 	mu   sync.Mutex
@@ -86,10 +91,16 @@ func New(b Backend, cfg Config) (*Oracle, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Oracle{
+	o := &Oracle{
 		cfg: cfg, backend: b, m: cfg.Metrics, refresh: make(chan struct{}, 1),
-		log: cfg.Logger.With("component", "fees", "chain", cfg.Chain),
-	}, nil
+		log:    cfg.Logger.With("component", "fees", "chain", cfg.Chain),
+		hits:   cfg.Metrics.cache.WithLabelValues(cfg.Chain, "hit"),
+		quotes: make(map[Priority]prometheus.Counter, len(cfg.Levels)),
+	}
+	for p := range cfg.Levels {
+		o.quotes[p] = cfg.Metrics.quotes.WithLabelValues(cfg.Chain, string(p))
+	}
+	return o, nil
 }
 
 // Level returns the configuration of priority p.
@@ -128,7 +139,7 @@ func (o *Oracle) Quote(ctx context.Context, p Priority) (Quote, error) {
 	if err != nil {
 		return Quote{}, fmt.Errorf("quote %s: %w", o.cfg.Chain, err)
 	}
-	o.m.quotes.WithLabelValues(o.cfg.Chain, string(p)).Inc()
+	o.quotes[p].Inc()
 	return s.quotes[p].copy(), nil
 }
 
@@ -141,8 +152,8 @@ func (o *Oracle) cached(p Priority) (Quote, bool) {
 	if !fresh {
 		return Quote{}, false
 	}
-	o.m.cache.WithLabelValues(o.cfg.Chain, "hit").Inc()
-	o.m.quotes.WithLabelValues(o.cfg.Chain, string(p)).Inc()
+	o.hits.Inc()
+	o.quotes[p].Inc()
 	return s.quotes[p].copy(), true
 }
 
