@@ -2,6 +2,7 @@ package fees
 
 import (
 	"context"
+	"slices"
 	"testing"
 )
 
@@ -29,5 +30,22 @@ func BenchmarkQuoteCached(b *testing.B) {
 	})
 	if got := b2.calls(); got != [3]int64{1, 1, 0} {
 		b.Errorf("cached quotes made RPC calls: %v", got)
+	}
+}
+
+// BenchmarkQuoteRefresh measures the first quote at a head: one header and
+// one eth_feeHistory over HTTP (loopback) to the dev chain, 20-block window.
+func BenchmarkQuoteRefresh(b *testing.B) {
+	c := startChain(b)
+	fillBlocks(b, c, slices.Repeat([][]int64{{1, 2, 3, 4}}, 20), 0)
+	ctx := context.Background()
+	for b.Loop() {
+		o, err := New(c.eth, Config{Chain: "sandbox", HeadTTL: -1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := o.Quote(ctx, Standard); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sluicepay/sluice/internal/evm"
@@ -370,5 +371,43 @@ func TestCheckOnChainQuote(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(o.m.capReached.WithLabelValues("sandbox", string(ReasonPayoutFee))); got != 1 {
 		t.Errorf("payout cap count = %v, want 1", got)
+	}
+}
+
+// blocking is a backend whose header call waits for release: a refresh in
+// flight.
+type blocking struct {
+	Backend
+	entered, release chan struct{}
+}
+
+func (b *blocking) HeaderByNumber(ctx context.Context, n *big.Int) (*types.Header, error) {
+	b.entered <- struct{}{}
+	<-b.release
+	return b.Backend.HeaderByNumber(ctx, n)
+}
+
+func TestQuoteWaitHonoursContext(t *testing.T) {
+	t.Parallel()
+	c := startChain(t)
+	b := &blocking{Backend: c.eth, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	o, err := New(b, Config{Chain: "sandbox", HeadTTL: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make(chan error, 1)
+	go func() { _, err := o.Quote(context.Background(), Standard); first <- err }()
+	<-b.entered
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if _, err := o.Quote(ctx, High); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Quote while a refresh is in flight with a short deadline: %v, want DeadlineExceeded", err)
+	}
+	close(b.release)
+	if err := <-first; err != nil {
+		t.Errorf("the refreshing Quote: %v", err)
+	}
+	if _, err := o.Quote(context.Background(), High); err != nil {
+		t.Errorf("Quote after the refresh: %v", err)
 	}
 }
