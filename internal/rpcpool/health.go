@@ -131,7 +131,7 @@ func (p *Pool) refreshGauges() {
 		u.m.lag.Set(float64(p.lag(u)))
 		u.m.breaker.Set(breakerValue(u.brk.current()))
 		healthy := 0.0
-		if p.usable(u, now, true) {
+		if p.fit(u, now, true) {
 			healthy = 1
 		}
 		u.m.healthy.Set(healthy)

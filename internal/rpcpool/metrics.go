@@ -52,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "sluice_rpcpool_upstream_breaker_state", Help: "Circuit breaker: 0 closed, 1 half-open, 2 open.",
 		}, upstreamLabels),
 		healthy: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "sluice_rpcpool_upstream_healthy", Help: "1 when the upstream is usable for reads of the latest state.",
+			Name: "sluice_rpcpool_upstream_healthy", Help: "1 when the upstream is fit for reads of the latest state (a rate limit aside).",
 		}, upstreamLabels),
 		hedges: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_rpcpool_hedges_total", Help: "Hedged attempts sent to the upstream.",

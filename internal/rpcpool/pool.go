@@ -103,14 +103,21 @@ func (p *Pool) closeClients() {
 	}
 }
 
-// usable reports whether u may take a request now. fresh asks for an
-// upstream fit to answer about the latest state: not lagging, not
-// syncing.
+// usable reports whether u may take a request now: fit, and not backing
+// off after a rate limit.
 func (p *Pool) usable(u *upstream, now time.Time, fresh bool) bool {
+	return !u.rateLimited(now) && p.fit(u, now, fresh)
+}
+
+// fit reports whether u is sound: on our chain and its breaker letting
+// requests through. fresh also asks for an upstream fit to answer about
+// the latest state: not lagging, not syncing. A rate limit is capacity,
+// not unfitness.
+func (p *Pool) fit(u *upstream, now time.Time, fresh bool) bool {
 	u.mu.Lock()
 	ok := u.chainKnown && u.wrongChain == 0 && !(fresh && u.syncing)
 	u.mu.Unlock()
-	if !ok || u.rateLimited(now) || !u.brk.usable(now) {
+	if !ok || !u.brk.usable(now) {
 		return false
 	}
 	return !fresh || p.lag(u) <= p.cfg.MaxLag

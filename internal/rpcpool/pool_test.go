@@ -142,8 +142,8 @@ func TestRateLimitBacksOff(t *testing.T) {
 	if until := st.RateLimited.Sub(start); until < 800*time.Millisecond || until > 1200*time.Millisecond {
 		t.Errorf("rate-limited for %s after the 429, want about Retry-After 1s", until)
 	}
-	if st.Breaker != BreakerClosed || st.ErrorRate != 0 {
-		t.Errorf("breaker %s, error rate %g: want closed and 0", st.Breaker, st.ErrorRate)
+	if st.Breaker != BreakerClosed || st.ErrorRate != 0 || !st.Healthy {
+		t.Errorf("breaker %s, error rate %g, healthy %v: want closed, 0, healthy", st.Breaker, st.ErrorRate, st.Healthy)
 	}
 	limited.set(faultNone)
 	time.Sleep(time.Until(st.RateLimited) + 20*time.Millisecond)

@@ -10,7 +10,7 @@ type UpstreamStatus struct {
 	Name        string        `json:"name"`
 	URL         string        `json:"url"` // redacted
 	Role        Role          `json:"role"`
-	Healthy     bool          `json:"healthy"` // usable for reads of the latest state
+	Healthy     bool          `json:"healthy"` // fit for reads of the latest state (a rate limit aside)
 	Breaker     BreakerState  `json:"breaker"`
 	ChainID     uint64        `json:"chain_id,omitempty"` // as answered, when it is the wrong one
 	WrongChain  bool          `json:"wrong_chain"`
@@ -40,7 +40,7 @@ func (p *Pool) Status() []UpstreamStatus {
 			LastError: u.lastErr,
 		}
 		u.mu.Unlock()
-		st.Healthy = p.usable(u, now, true)
+		st.Healthy = p.fit(u, now, true)
 		st.Score = p.score(u, now)
 		if until := u.rlUntil.Load(); until > now.UnixNano() {
 			st.RateLimited = time.Unix(0, until)

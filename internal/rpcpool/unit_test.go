@@ -64,8 +64,6 @@ func (e rpcErr) Error() string  { return e.msg }
 func (e rpcErr) ErrorCode() int { return e.code }
 
 func TestClassify(t *testing.T) {
-	var syntaxErr *json.SyntaxError
-	json.Unmarshal([]byte("{"), &syntaxErr)
 	tests := []struct {
 		name      string
 		err       error
@@ -84,7 +82,7 @@ func TestClassify(t *testing.T) {
 		{"header not found", rpcErr{-32000, "header not found"}, outcomeFailure, "unknown"},
 		{"timeout", fmt.Errorf("post: %w", context.DeadlineExceeded), outcomeFailure, "timeout"},
 		{"refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, outcomeFailure, "connection_refused"},
-		{"malformed", errors.New("x").(error), outcomeFailure, "unknown"},
+		{"unclassified", errors.New("something odd"), outcomeFailure, "unknown"},
 		{"malformed json", fmt.Errorf("decode: %w", json.Unmarshal([]byte("{"), new(any))), outcomeFailure, "malformed"},
 	}
 	for _, tt := range tests {
@@ -110,7 +108,7 @@ func TestBreakerStates(t *testing.T) {
 		{"allow", 0, true, BreakerClosed},
 		{"fail", 0, false, BreakerOpen},
 		{"allow", 500 * time.Millisecond, false, BreakerOpen},
-		{"allow", 1100 * time.Millisecond, true, BreakerHalfOpen}, // the probe
+		{"allow", 1100 * time.Millisecond, true, BreakerHalfOpen},  // the probe
 		{"allow", 1100 * time.Millisecond, false, BreakerHalfOpen}, // one probe at a time
 		{"fail", 1200 * time.Millisecond, false, BreakerOpen},      // a failed probe reopens
 		{"allow", 1500 * time.Millisecond, false, BreakerOpen},
