@@ -166,7 +166,7 @@ func (r *race) launch() bool {
 			continue
 		}
 		r.inFlight++
-		go r.try(u)
+		r.p.workers.run(func() { r.try(u) })
 		return true
 	}
 	return false

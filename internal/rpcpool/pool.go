@@ -25,6 +25,7 @@ type Pool struct {
 
 	bestHead atomic.Uint64
 	hedges   hedgeBudget
+	workers  *workers
 
 	// mu guards the lifecycle.
 	mu      sync.Mutex
@@ -48,6 +49,7 @@ func New(cfg Config) (*Pool, error) {
 		base = &http.Client{Transport: t}
 	}
 	p := &Pool{cfg: cfg, log: cfg.Logger.With("component", "rpcpool", "chain", cfg.Chain), met: newMetrics(cfg.Registerer)}
+	p.workers = newWorkers(10 * time.Second)
 	p.hedges = hedgeBudget{ratio: cfg.HedgeRatio, burst: cfg.HedgeBurst, tokens: cfg.HedgeBurst}
 	taken := map[string]bool{}
 	for i, uc := range cfg.Upstreams {
@@ -92,6 +94,7 @@ func (p *Pool) Stop() {
 	}
 	p.mu.Unlock()
 	p.wg.Wait()
+	p.workers.stop()
 	p.closeClients()
 }
 
