@@ -21,6 +21,12 @@
 // generous anchor costs inclusion nothing. 1.125^k is computed in integers
 // (× 9 / 8, rounded up, k times); no float ever touches an amount.
 //
+// On a chain without EIP-1559 (its headers carry no base fee) the quote is
+// eth_gasPrice raised by the priority's LegacyPremium percent, rounded up,
+// at least MinTip, in both Fees fields: the sender signs it as the gas
+// price, and Bump and Check work unchanged (geth applies the same +10%
+// rule to a legacy gas price).
+//
 // Quotes are cached per block: any number of Quote calls for the same head
 // make one set of RPC calls (one header and one eth_feeHistory). The cache
 // learns of a new head from SetHead (the sender's head tracker) or, failing

@@ -109,6 +109,17 @@ func (o *Oracle) Level(p Priority) (Level, bool) {
 	return l, ok
 }
 
+// ReplaceDue says whether a transaction of priority p, broadcast as
+// attempt number attempt (1 is the first) blocksSince blocks ago and not
+// mined, should now be replaced (see Schedule).
+func (o *Oracle) ReplaceDue(p Priority, blocksSince uint64, attempt int) bool {
+	l, ok := o.cfg.Levels[p]
+	if !ok {
+		l = o.cfg.Levels[Standard]
+	}
+	return l.Replace.Due(blocksSince, attempt)
+}
+
 // SetHead reports a new head; the next Quote refreshes if it is newer
 // than the cached one.
 func (o *Oracle) SetHead(number uint64) {
@@ -117,9 +128,12 @@ func (o *Oracle) SetHead(number uint64) {
 	o.mu.Unlock()
 }
 
-// Quote returns the fee for priority p at the current head. Calls for the
-// same head share one set of RPC calls.
+// Quote returns the fee for priority p ("" is Standard) at the current
+// head. Calls for the same head share one set of RPC calls.
 func (o *Oracle) Quote(ctx context.Context, p Priority) (Quote, error) {
+	if p == "" {
+		p = Standard
+	}
 	if _, ok := o.cfg.Levels[p]; !ok {
 		return Quote{}, fmt.Errorf("quote: unknown priority %q", p)
 	}

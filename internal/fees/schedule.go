@@ -3,6 +3,7 @@ package fees
 import (
 	"errors"
 	"fmt"
+	"math"
 )
 
 // Schedule says when a transaction not yet mined is replaced. The wait
@@ -38,10 +39,16 @@ func (s Schedule) validate() error {
 func (s Schedule) Wait(attempt int) uint64 {
 	limit := s.MaxWait
 	if limit == 0 {
-		limit = s.After * 16
+		limit = math.MaxUint64
+		if s.After <= math.MaxUint64/16 {
+			limit = s.After * 16
+		}
 	}
 	w := max(s.After, 1)
 	for i := 1; i < attempt && w < limit; i++ {
+		if w > limit/2 {
+			return limit
+		}
 		w *= 2
 	}
 	return min(w, limit)

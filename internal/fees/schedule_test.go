@@ -1,6 +1,9 @@
 package fees
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 func TestScheduleWait(t *testing.T) {
 	t.Parallel()
@@ -16,6 +19,7 @@ func TestScheduleWait(t *testing.T) {
 		{Schedule{After: 3, MaxWait: 48}, 6, 48},
 		{Schedule{After: 3, MaxWait: 20}, 4, 20},
 		{Schedule{After: 2}, 10, 32},                               // MaxWait 0 is After × 16
+		{Schedule{After: 1 << 61}, 9, math.MaxUint64},              // After × 16 would overflow: no cap, and no overflow
 		{Schedule{After: 1 << 62, MaxWait: 1 << 63}, 200, 1 << 63}, // no overflow
 		{Schedule{After: 6, MaxWait: 48}, 0, 6},                    // attempt 0 counts as the first
 	}
@@ -51,6 +55,32 @@ func TestScheduleDue(t *testing.T) {
 	for _, tt := range tests {
 		if got := levels[tt.p].Replace.Due(tt.blocks, tt.attempt); got != tt.want {
 			t.Errorf("%s Due(%d blocks, attempt %d) = %v, want %v", tt.p, tt.blocks, tt.attempt, got, tt.want)
+		}
+	}
+}
+
+func TestOracleReplaceDue(t *testing.T) {
+	t.Parallel()
+	o, err := New(nil, Config{Chain: "c", Levels: map[Priority]Level{High: {Percentile: 90, Headroom: 6, Replace: Schedule{After: 1, MaxWait: 4}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		p       Priority
+		blocks  uint64
+		attempt int
+		want    bool
+	}{
+		{High, 1, 1, true}, // configured: after 1 block
+		{High, 3, 3, false},
+		{High, 4, 9, true}, // capped at MaxWait 4
+		{Standard, 2, 1, false},
+		{Standard, 3, 1, true}, // defaults kept for the others
+		{"", 3, 1, true},       // unknown: standard's schedule
+	}
+	for _, tt := range tests {
+		if got := o.ReplaceDue(tt.p, tt.blocks, tt.attempt); got != tt.want {
+			t.Errorf("ReplaceDue(%q, %d, %d) = %v, want %v", tt.p, tt.blocks, tt.attempt, got, tt.want)
 		}
 	}
 }
