@@ -63,6 +63,19 @@ func TestQuoteFromFeeHistory(t *testing.T) {
 			t.Errorf("%s max fee = %s, want %s", p, got, want)
 		}
 	}
+	// Percentiles are configurable; two levels may share one.
+	o2, err := New(c.eth, Config{Chain: "sandbox", Window: 7, HeadTTL: -1, Levels: map[Priority]Level{
+		Standard: {Percentile: 75, Headroom: 3, Replace: Schedule{After: 3}},
+		High:     {Percentile: 90, Headroom: 6, Replace: Schedule{After: 2}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[Priority]int64{Low: 2, Standard: 4, High: 5} {
+		if q, err := o2.Quote(ctx, p); err != nil || q.Fees.MaxPriorityFeePerGas.Cmp(gwei(want)) != 0 {
+			t.Errorf("configured %s tip = %v (%v), want %d gwei", p, q.Fees.MaxPriorityFeePerGas, err, want)
+		}
+	}
 	// The next block's base fee is what the chain then charges.
 	q, _ := o.Quote(ctx, Standard)
 	if h := c.commit(t); h.BaseFee.Cmp(q.BaseFee) != 0 {
@@ -191,6 +204,10 @@ func TestQuoteCachedPerBlock(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(o.m.quotes.WithLabelValues("sandbox", "high")); got != 60 {
 		t.Errorf("high quotes = %v, want 60", got)
+	}
+	q, _ := o.Quote(context.Background(), Standard)
+	if got, want := testutil.ToFloat64(o.m.baseFee.WithLabelValues("sandbox")), weiGauge(q.BaseFee); got != want || got == 0 {
+		t.Errorf("base fee gauge = %v, want %v", got, want)
 	}
 	if got := testutil.ToFloat64(o.m.tip.WithLabelValues("sandbox", "standard")); got != 2e9 {
 		t.Errorf("standard tip gauge = %v, want 2e9", got)
