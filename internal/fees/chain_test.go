@@ -218,7 +218,7 @@ func TestQuotePollsHeadAfterTTL(t *testing.T) {
 	t.Parallel()
 	c := startChain(t)
 	b := &counting{Backend: c.eth}
-	o, err := New(b, Config{Chain: "sandbox", HeadTTL: 50 * time.Millisecond})
+	o, err := New(b, Config{Chain: "sandbox", HeadTTL: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,13 +232,13 @@ func TestQuotePollsHeadAfterTTL(t *testing.T) {
 	}
 	first := quote()
 	quote()
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(350 * time.Millisecond)
 	quote() // same head: one header call, no fee history
 	if got, want := b.calls(), [3]int64{2, 1, 0}; got != want {
 		t.Errorf("same head after the TTL: %v calls, want %v", got, want)
 	}
 	c.commit(t)
-	time.Sleep(60 * time.Millisecond)
+	time.Sleep(350 * time.Millisecond)
 	if q := quote(); q.Head != first.Head+1 {
 		t.Errorf("quote head = %d, want %d", q.Head, first.Head+1)
 	}
