@@ -40,7 +40,9 @@ func (s *Sender) track(ctx context.Context) error {
 	if err := s.checkConfirmations(ctx); err != nil {
 		return err
 	}
-	s.rebroadcast(ctx)
+	if err := s.rebroadcast(ctx); err != nil {
+		return err
+	}
 	s.cfg.Metrics.inFlight.WithLabelValues(s.cfg.Chain.Name, s.sender.Hex()).Set(float64(len(st.flights)))
 	return nil
 }
@@ -157,6 +159,11 @@ func (s *Sender) reorged(ctx context.Context, ms []*mined) error {
 		return fmt.Errorf("mark reorged: %w", err)
 	}
 	for _, m := range ms {
+		// The reorged transaction may be mined again at a height already
+		// scanned: read those blocks again.
+		if m.blockNumber <= s.st.lastScanned {
+			s.st.lastScanned = m.blockNumber - 1
+		}
 		delete(s.st.confirming, m.payoutID)
 		f := m.flight
 		if f == nil {
@@ -202,21 +209,43 @@ func (s *Sender) finalize(ctx context.Context, ms []*mined) error {
 }
 
 // rebroadcast re-sends attempts that were never sent or that have not been
-// mined for RebroadcastAfter blocks (a node may have dropped them).
-func (s *Sender) rebroadcast(ctx context.Context) {
-	var due []*flight
+// mined for RebroadcastAfter blocks (a node may have dropped them). Before
+// re-sending one that was sent, it asks for the receipts of all its
+// attempts: a receipt the block scan missed settles the payout instead.
+func (s *Sender) rebroadcast(ctx context.Context) error {
+	var due, sent []*flight
 	for _, f := range s.st.flights {
 		if f.lastSent == 0 || s.st.head >= f.lastSent+s.cfg.RebroadcastAfter {
 			due = append(due, f)
+			if f.lastSent != 0 {
+				sent = append(sent, f)
+			}
 			if len(due) == maxRebroadcast {
 				break
 			}
 		}
 	}
+	if len(sent) > 0 {
+		var hashes []common.Hash
+		for _, f := range sent {
+			for _, a := range f.attempts {
+				hashes = append(hashes, a.TxHash)
+			}
+		}
+		receipts, err := s.cfg.Client.Receipts(ctx, hashes)
+		if err != nil {
+			return fmt.Errorf("receipts before re-broadcast: %w", err)
+		}
+		if err := s.recordReceipts(ctx, receipts); err != nil {
+			return err
+		}
+		due = slices.DeleteFunc(due, func(f *flight) bool { return s.st.flights[f.payoutID] == nil })
+	}
 	if len(due) > 0 {
 		s.log.Debug("re-broadcasting", "count", len(due))
 		s.broadcast(ctx, due)
 	}
+	return nil
 }
 
 // chunk is the most rows one store transaction of the tracker changes, so

@@ -332,3 +332,73 @@ func testTwoInstancesNeverBothSend(t *testing.T, e *env) {
 		t.Errorf("chain nonce %d, stored max nonce %d: a nonce was used twice or skipped", n, max)
 	}
 }
+
+func TestReorgSendsBackAndCompletesOnce(t *testing.T) { forEachStore(t, testReorgSendsBackAndCompletesOnce) }
+
+// testReorgSendsBackAndCompletesOnce mines payouts, reorganises the chain
+// from below their block (the simulated beacon's Fork), and checks that
+// they go back to submitted, are mined again on the new chain, complete
+// there, and are paid once.
+func testReorgSendsBackAndCompletesOnce(t *testing.T, e *env) {
+	ctx := context.Background()
+	e.dom.Confirmations = 6
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, e.create("SUSD", common.BigToAddress(big.NewInt(int64(0x40000+i))), big.NewInt(2_000_000)).ID)
+	}
+	s := e.sender("a")
+	s.Start(ctx)
+	defer s.Stop()
+	// Mine until every payout is confirming (mined, not yet final).
+	var minedIn uint64
+	deadline := time.Now().Add(20 * time.Second)
+	for minedIn == 0 {
+		c, _ := e.store.CountByStatus(ctx)
+		if c[payout.StatusConfirming] == 5 {
+			p, _ := e.store.GetPayout(ctx, ids[0])
+			minedIn = p.BlockNumber
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not mined: %v", c)
+		}
+		time.Sleep(30 * time.Millisecond)
+		e.chain.Commit()
+	}
+	old, _ := e.store.GetPayout(ctx, ids[0])
+	parent, err := e.eth.HeaderByNumber(ctx, new(big.Int).SetUint64(minedIn-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.chain.Fork(parent.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	got := e.mineUntil(ids, 30*time.Second)
+
+	evs, _ := e.store.ListEvents(ctx, 0, 1000)
+	confirmings := map[string]int{}
+	for _, ev := range evs {
+		if ev.Type == "payout.confirming" {
+			confirmings[ev.ObjectID]++
+		}
+	}
+	for _, id := range ids {
+		p := got[id]
+		if p.Status != payout.StatusCompleted {
+			t.Fatalf("%s ended %s", id, p.Status)
+		}
+		h, err := e.eth.HeaderByNumber(ctx, new(big.Int).SetUint64(p.BlockNumber))
+		if err != nil || h.Hash() != *p.BlockHash {
+			t.Errorf("%s completed in block %d %s, which is not canonical", id, p.BlockNumber, p.BlockHash.Hex())
+		}
+		if confirmings[id] != 2 {
+			t.Errorf("%s was mined %d times in its events, want 2 (before and after the reorg)", id, confirmings[id])
+		}
+		if bal := e.tokenBalance(p.To); bal.Int64() != 2_000_000 {
+			t.Errorf("%s: recipient holds %s, want 2000000", id, bal)
+		}
+	}
+	if *got[ids[0]].BlockHash == *old.BlockHash {
+		t.Error("the payout still points at the block that was reorged away")
+	}
+}
