@@ -22,6 +22,7 @@ const (
 	fault500        fault = "500"         // 500 Internal Server Error
 	faultWrongChain fault = "wrong_chain" // eth_chainId answers 1
 	faultStale      fault = "stale"       // eth_blockNumber answers 0
+	faultSyncing    fault = "syncing"     // eth_syncing answers a sync progress
 	faultMalformed  fault = "malformed"   // 200 with a body that is not JSON
 	faultHang       fault = "hang"        // never answers
 	faultSlow       fault = "slow"        // answers after delay
@@ -149,7 +150,7 @@ func (p *faultProxy) forward(w http.ResponseWriter, body []byte, methods map[str
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	if f := p.mode.Load().(fault); f == faultWrongChain || f == faultStale {
+	if f := p.mode.Load().(fault); f == faultWrongChain || f == faultStale || f == faultSyncing {
 		out = rewrite(out, methods, f)
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -165,6 +166,8 @@ func rewrite(body []byte, methods map[string]string, f fault) []byte {
 			m["result"] = json.RawMessage(`"0x1"`)
 		case f == faultStale && method == "eth_blockNumber":
 			m["result"] = json.RawMessage(`"0x0"`)
+		case f == faultSyncing && method == "eth_syncing":
+			m["result"] = json.RawMessage(`{"startingBlock":"0x0","currentBlock":"0x1","highestBlock":"0x100"}`)
 		}
 	}
 	if batch {

@@ -88,33 +88,52 @@ func TestWrongChainNeverUsed(t *testing.T) {
 	if !st.WrongChain || st.Healthy || st.ChainID != 1 || !strings.Contains(st.LastError, "wrong chain") {
 		t.Errorf("status: got %+v, want wrong chain 1, not healthy", st)
 	}
+	head, err := c.Client().BlockNumber(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := statusOf(t, p, "u1")
+	if !ok.Healthy || ok.Breaker != BreakerClosed || ok.Head != head || ok.Lag != 0 || ok.P50 <= 0 || ok.P90 < ok.P50 ||
+		ok.ErrorRate != 0 || ok.LastSeen.IsZero() || ok.Role != RoleFallback || ok.URL != good.url {
+		t.Errorf("status of the good upstream: got %+v, want healthy at head %d with latencies", ok, head)
+	}
 }
 
-// TestLaggingNeverAnswersLatest shows an upstream whose head is behind is
-// never asked about the latest state, yet may answer head-independent
-// methods.
+// TestLaggingNeverAnswersLatest shows an upstream whose head is behind,
+// or that is still syncing, is never asked about the latest state, yet may
+// answer head-independent methods.
 func TestLaggingNeverAnswersLatest(t *testing.T) {
 	c := startChain(t)
-	stale := newFaultProxy(t, c.RPCURL(), faultStale)
-	good := newFaultProxy(t, c.RPCURL(), faultNone)
-	p := startPool(t, testConfig(stale.url, good.url))
-	before := stale.count("eth_blockNumber")
-	for range 20 {
-		readLatest(t, p, c)
-	}
-	if got := stale.count("eth_getBalance"); got != 0 {
-		t.Errorf("lagging upstream got %d eth_getBalance, want 0", got)
-	}
-	// Only its health checks ask it for the head, one per batch.
-	if got, checks := stale.count("eth_blockNumber")-before, stale.count("eth_syncing"); got > checks {
-		t.Errorf("lagging upstream answered eth_blockNumber %d times beyond its %d health checks", got, checks)
-	}
-	var id hexutil.Uint64
-	if err := p.Call(context.Background(), &id, "eth_chainId"); err != nil || uint64(id) != c.ChainID() {
-		t.Errorf("eth_chainId: got %d, %v", id, err)
-	}
-	if st := statusOf(t, p, "u0"); st.Healthy || st.Lag <= p.cfg.MaxLag {
-		t.Errorf("status: got healthy %v lag %d, want unhealthy, lag > %d", st.Healthy, st.Lag, p.cfg.MaxLag)
+	for _, f := range []fault{faultStale, faultSyncing} {
+		t.Run(string(f), func(t *testing.T) {
+			behind := newFaultProxy(t, c.RPCURL(), f)
+			good := newFaultProxy(t, c.RPCURL(), faultNone)
+			p := startPool(t, testConfig(behind.url, good.url))
+			before := behind.count("eth_blockNumber")
+			for range 20 {
+				readLatest(t, p, c)
+			}
+			if got := behind.count("eth_getBalance"); got != 0 {
+				t.Errorf("upstream behind got %d eth_getBalance, want 0", got)
+			}
+			// Only its health checks ask it for the head, one per batch.
+			if got, checks := behind.count("eth_blockNumber")-before, behind.count("eth_syncing"); got > checks {
+				t.Errorf("upstream behind answered eth_blockNumber %d times beyond its %d health checks", got, checks)
+			}
+			var id hexutil.Uint64
+			if err := p.Call(context.Background(), &id, "eth_chainId"); err != nil || uint64(id) != c.ChainID() {
+				t.Errorf("eth_chainId: got %d, %v", id, err)
+			}
+			if f == faultStale {
+				if got := testutil.ToFloat64(p.ups[0].m.lag); got <= float64(p.cfg.MaxLag) {
+					t.Errorf("lag gauge: got %g, want > %d", got, p.cfg.MaxLag)
+				}
+			}
+			st := statusOf(t, p, "u0")
+			if st.Healthy || (f == faultStale && st.Lag <= p.cfg.MaxLag) || (f == faultSyncing && !st.Syncing) {
+				t.Errorf("status: got healthy %v lag %d syncing %v, want unhealthy and behind", st.Healthy, st.Lag, st.Syncing)
+			}
+		})
 	}
 }
 

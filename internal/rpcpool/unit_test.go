@@ -33,6 +33,11 @@ func TestRedactURL(t *testing.T) {
 	}
 }
 
+func ExampleRedactURL() {
+	fmt.Println(RedactURL("https://user:secret@eth-mainnet.example.com/v2/0123456789abcdef0123456789abcdef?key=secret"))
+	// Output: https://redacted@eth-mainnet.example.com/v2/redacted?key=redacted
+}
+
 func TestRetryAfter(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
