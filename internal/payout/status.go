@@ -60,3 +60,7 @@ func (s Status) EventType() string { return "payout." + string(s) }
 
 // EventCreated is the type of the event written when a payout is accepted.
 const EventCreated = "payout.created"
+
+// EventReorged is the type of the event written when a mined payout's block
+// left the canonical chain and the payout went back to submitted.
+const EventReorged = "payout.reorged"

@@ -66,7 +66,8 @@ type Store interface {
 	// confirming, with tx hash, block, fee and outcome.
 	MarkMined(ctx context.Context, receipts []Receipt) error
 	// MarkReorged moves confirming payouts whose block left the canonical
-	// chain back to submitted, clearing block and fee.
+	// chain back to submitted, clearing block and fee; their event is
+	// EventReorged.
 	MarkReorged(ctx context.Context, payoutIDs []string) error
 	// Finalize moves confirming payouts to completed, or to failed with
 	// FailureRevertedOnChain (fee kept) when their receipt failed.

@@ -219,6 +219,15 @@ func (db *DB) CancelPayout(ctx context.Context, id string) (*payout.Payout, erro
 // save writes p's new state, bumping its version, and the event for the
 // status it is now in. p must have been read in tx (locked on PostgreSQL).
 func (db *DB) save(ctx context.Context, tx *sql.Tx, now time.Time, p *payout.Payout) error {
+	return db.saveAs(ctx, tx, now, p, "")
+}
+
+// saveAs is save with an event type other than the new status's ("" for
+// the status's own).
+func (db *DB) saveAs(ctx context.Context, tx *sql.Tx, now time.Time, p *payout.Payout, eventType string) error {
+	if eventType == "" {
+		eventType = p.Status.EventType()
+	}
 	prev := p.Version
 	p.Version++
 	p.UpdatedAt = now
@@ -229,5 +238,5 @@ func (db *DB) save(ctx context.Context, tx *sql.Tx, now time.Time, p *payout.Pay
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return fmt.Errorf("store: update payout %s: version %d changed concurrently (%d rows, %v)", p.ID, prev, n, err)
 	}
-	return db.insertEvent(ctx, tx, now, p.Status.EventType(), p)
+	return db.insertEvent(ctx, tx, now, eventType, p)
 }

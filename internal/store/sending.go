@@ -55,6 +55,12 @@ func sortedUnique(ids []string) []string {
 // saves those it changed with their events; change returns false to leave
 // a payout alone. Unknown ids are ignored.
 func (db *DB) transition(ctx context.Context, op string, ids []string, change func(p *payout.Payout, now time.Time) bool) error {
+	return db.transitionAs(ctx, op, "", ids, change)
+}
+
+// transitionAs is transition with an event type other than the new
+// status's ("" for the status's own).
+func (db *DB) transitionAs(ctx context.Context, op, eventType string, ids []string, change func(p *payout.Payout, now time.Time) bool) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -65,7 +71,7 @@ func (db *DB) transition(ctx context.Context, op string, ids []string, change fu
 		}
 		for _, id := range sortedUnique(ids) {
 			if p := ps[id]; p != nil && change(p, now) {
-				if err := db.save(ctx, tx, now, p); err != nil {
+				if err := db.saveAs(ctx, tx, now, p, eventType); err != nil {
 					return err
 				}
 			}
@@ -272,7 +278,7 @@ func (db *DB) MarkMined(ctx context.Context, receipts []payout.Receipt) error {
 // MarkReorged moves confirming payouts whose block left the canonical chain
 // back to submitted, clearing block, fee and outcome. Others are left alone.
 func (db *DB) MarkReorged(ctx context.Context, payoutIDs []string) error {
-	return db.transition(ctx, "mark_reorged", payoutIDs, func(p *payout.Payout, _ time.Time) bool {
+	return db.transitionAs(ctx, "mark_reorged", payout.EventReorged, payoutIDs, func(p *payout.Payout, _ time.Time) bool {
 		if p.Status != payout.StatusConfirming {
 			return false
 		}

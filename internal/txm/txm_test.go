@@ -333,7 +333,9 @@ func testTwoInstancesNeverBothSend(t *testing.T, e *env) {
 	}
 }
 
-func TestReorgSendsBackAndCompletesOnce(t *testing.T) { forEachStore(t, testReorgSendsBackAndCompletesOnce) }
+func TestReorgSendsBackAndCompletesOnce(t *testing.T) {
+	forEachStore(t, testReorgSendsBackAndCompletesOnce)
+}
 
 // testReorgSendsBackAndCompletesOnce mines payouts, reorganises the chain
 // from below their block (the simulated beacon's Fork), and checks that
@@ -376,10 +378,13 @@ func testReorgSendsBackAndCompletesOnce(t *testing.T, e *env) {
 	got := e.mineUntil(ids, 30*time.Second)
 
 	evs, _ := e.store.ListEvents(ctx, 0, 1000)
-	confirmings := map[string]int{}
+	confirmings, reorgs := map[string]int{}, map[string]int{}
 	for _, ev := range evs {
-		if ev.Type == "payout.confirming" {
+		switch ev.Type {
+		case "payout.confirming":
 			confirmings[ev.ObjectID]++
+		case payout.EventReorged:
+			reorgs[ev.ObjectID]++
 		}
 	}
 	for _, id := range ids {
@@ -390,6 +395,9 @@ func testReorgSendsBackAndCompletesOnce(t *testing.T, e *env) {
 		h, err := e.eth.HeaderByNumber(ctx, new(big.Int).SetUint64(p.BlockNumber))
 		if err != nil || h.Hash() != *p.BlockHash {
 			t.Errorf("%s completed in block %d %s, which is not canonical", id, p.BlockNumber, p.BlockHash.Hex())
+		}
+		if reorgs[id] != 1 {
+			t.Errorf("%s has %d payout.reorged events, want 1", id, reorgs[id])
 		}
 		if confirmings[id] != 2 {
 			t.Errorf("%s was mined %d times in its events, want 2 (before and after the reorg)", id, confirmings[id])

@@ -102,6 +102,10 @@ func testReorged(t *testing.T, s payout.Store) {
 		got.ReceiptOK || got.Version != 4 || got.TxHash == nil || *got.TxHash != as[0].TxHash {
 		t.Errorf("reorged payout = %+v, want submitted with block and fee cleared, tx hash kept", got)
 	}
+	evs, err := s.ListEvents(ctx(t), 0, 100)
+	if err != nil || len(evs) == 0 || evs[len(evs)-1].Type != payout.EventReorged || evs[len(evs)-1].ObjectID != ps[0].ID {
+		t.Errorf("last event after a reorg = %+v, %v; want %s of %s", evs[len(evs)-1], err, payout.EventReorged, ps[0].ID)
+	}
 	inflight, err := s.InFlightAttempts(ctx(t), chainID, sender)
 	if err != nil || len(inflight) != 1 || inflight[0].TxHash != as[0].TxHash {
 		t.Errorf("InFlightAttempts after reorg = %v, %v; want the reorged attempt", inflight, err)
@@ -138,7 +142,7 @@ func testEventsPerChange(t *testing.T, s payout.Store) {
 	evs := eventsOf(t, s, ps[0].ID)
 	want := []eventSummary{
 		{payout.EventCreated, 1, payout.StatusQueued}, {"payout.submitted", 2, payout.StatusSubmitted},
-		{"payout.confirming", 3, payout.StatusConfirming}, {"payout.submitted", 4, payout.StatusSubmitted},
+		{"payout.confirming", 3, payout.StatusConfirming}, {payout.EventReorged, 4, payout.StatusSubmitted},
 		{"payout.confirming", 5, payout.StatusConfirming}, {"payout.completed", 6, payout.StatusCompleted},
 	}
 	if diff := cmp.Diff(want, summarize(t, evs)); diff != "" {
