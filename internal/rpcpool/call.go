@@ -102,9 +102,51 @@ func (p *Pool) do(ctx context.Context, method string, fresh, hedge bool, attempt
 	defer cancel()
 	p.hedges.request()
 	cands := p.candidates(time.Now(), fresh)
+	if len(cands) == 0 && p.waitRateLimit(ctx, fresh) {
+		cands = p.candidates(time.Now(), fresh)
+	}
 	r := &race{p: p, ctx: ctx, method: method, attempt: attempt, cands: cands,
 		results: make(chan result, len(cands))}
 	return r.run(hedge)
+}
+
+// waitRateLimit waits, when every fit upstream is backing off after a
+// rate limit, until the first of them may be asked again, if that comes
+// before ctx's deadline. It reports whether it waited.
+func (p *Pool) waitRateLimit(ctx context.Context, fresh bool) bool {
+	now := time.Now()
+	var first int64
+	for _, u := range p.ups {
+		if until := u.rlUntil.Load(); p.fit(u, now, fresh) && until > now.UnixNano() && (first == 0 || until < first) {
+			first = until
+		}
+	}
+	if first == 0 {
+		return false
+	}
+	wait := time.Until(time.Unix(0, first))
+	if deadline, ok := ctx.Deadline(); ok && now.Add(wait).After(deadline) {
+		return false
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// CallContext is Call under the name of rpc.Client's method, so the pool
+// can stand where an *rpc.Client does.
+func (p *Pool) CallContext(ctx context.Context, result any, method string, args ...any) error {
+	return p.Call(ctx, result, method, args...)
+}
+
+// BatchCallContext is BatchCall under the name of rpc.Client's method.
+func (p *Pool) BatchCallContext(ctx context.Context, elems []rpc.BatchElem) error {
+	return p.BatchCall(ctx, elems)
 }
 
 // race is one request's attempts over its candidates.

@@ -138,37 +138,82 @@ func TestLaggingNeverAnswersLatest(t *testing.T) {
 }
 
 // TestRateLimitBacksOff shows a 429 moves the request on at once, backs
-// the upstream off for Retry-After and does not touch its breaker.
+// the upstream off for Retry-After (none when it says 0) and does not
+// touch its breaker.
 func TestRateLimitBacksOff(t *testing.T) {
 	c := startChain(t)
-	limited := newFaultProxy(t, c.RPCURL(), faultNone)
-	limited.retryAfter = "1"
-	good := newFaultProxy(t, c.RPCURL(), faultNone)
-	cfg := testConfig(limited.url, good.url)
-	cfg.Upstreams[1].Role = RoleFallback
+	tests := []struct {
+		retryAfter string
+		wantFor    time.Duration // back-off after the 429
+		wantCalls  int           // eth_getBalance it gets out of 10 reads
+	}{
+		{"1", time.Second, 1},
+		{"0", 0, 10},
+	}
+	for _, tt := range tests {
+		t.Run("Retry-After "+tt.retryAfter, func(t *testing.T) {
+			limited := newFaultProxy(t, c.RPCURL(), faultNone)
+			limited.retryAfter = tt.retryAfter
+			good := newFaultProxy(t, c.RPCURL(), faultNone)
+			cfg := testConfig(limited.url, good.url)
+			cfg.Upstreams[1].Role = RoleFallback
+			cfg.HealthInterval = time.Hour
+			p := startPool(t, cfg)
+
+			limited.set(fault429)
+			start := time.Now()
+			for range 10 {
+				readLatest(t, p, c)
+			}
+			if got := limited.count("eth_getBalance"); got != tt.wantCalls {
+				t.Errorf("rate-limited upstream got %d eth_getBalance, want %d", got, tt.wantCalls)
+			}
+			st := statusOf(t, p, "u0")
+			if tt.wantFor > 0 {
+				if until := st.RateLimited.Sub(start); until < tt.wantFor-200*time.Millisecond || until > tt.wantFor+200*time.Millisecond {
+					t.Errorf("rate-limited for %s after the 429, want about %s", until, tt.wantFor)
+				}
+			}
+			if st.Breaker != BreakerClosed || st.ErrorRate != 0 || !st.Healthy {
+				t.Errorf("breaker %s, error rate %g, healthy %v: want closed, 0, healthy", st.Breaker, st.ErrorRate, st.Healthy)
+			}
+			limited.set(faultNone)
+			time.Sleep(time.Until(st.RateLimited) + 20*time.Millisecond)
+			readLatest(t, p, c)
+			if got := limited.count("eth_getBalance"); got != tt.wantCalls+1 {
+				t.Errorf("after Retry-After: upstream got %d eth_getBalance, want %d", got, tt.wantCalls+1)
+			}
+		})
+	}
+}
+
+// TestRateLimitedEverywhereWaits shows a request waiting out the back-off
+// when every upstream is rate-limited, instead of failing.
+func TestRateLimitedEverywhereWaits(t *testing.T) {
+	c := startChain(t)
+	only := newFaultProxy(t, c.RPCURL(), faultNone)
+	cfg := testConfig(only.url)
 	cfg.HealthInterval = time.Hour
 	p := startPool(t, cfg)
-
-	limited.set(fault429)
+	only.set(fault429)
+	var bal hexutil.Big
+	if err := p.Call(context.Background(), &bal, "eth_getBalance", c.HotWallet(), "latest"); err == nil {
+		t.Fatal("the 429 itself: got nil, want an error")
+	}
+	only.set(faultNone)
 	start := time.Now()
-	for range 10 {
-		readLatest(t, p, c)
-	}
-	if got := limited.count("eth_getBalance"); got != 1 {
-		t.Errorf("rate-limited upstream got %d eth_getBalance, want 1 (then backed off)", got)
-	}
-	st := statusOf(t, p, "u0")
-	if until := st.RateLimited.Sub(start); until < 800*time.Millisecond || until > 1200*time.Millisecond {
-		t.Errorf("rate-limited for %s after the 429, want about Retry-After 1s", until)
-	}
-	if st.Breaker != BreakerClosed || st.ErrorRate != 0 || !st.Healthy {
-		t.Errorf("breaker %s, error rate %g, healthy %v: want closed, 0, healthy", st.Breaker, st.ErrorRate, st.Healthy)
-	}
-	limited.set(faultNone)
-	time.Sleep(time.Until(st.RateLimited) + 20*time.Millisecond)
 	readLatest(t, p, c)
-	if got := limited.count("eth_getBalance"); got != 2 {
-		t.Errorf("after Retry-After: upstream got %d eth_getBalance, want 2", got)
+	if took := time.Since(start); took < 800*time.Millisecond {
+		t.Errorf("answered after %s, want after the 1s Retry-After", took)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	only.set(fault429)
+	p.Call(ctx, &bal, "eth_getBalance", c.HotWallet(), "latest")
+	start = time.Now()
+	err := p.Call(ctx, &bal, "eth_getBalance", c.HotWallet(), "latest")
+	if !errors.Is(err, ErrNoUpstream) || time.Since(start) > 50*time.Millisecond {
+		t.Errorf("back-off beyond the deadline: got %v after %s, want ErrNoUpstream at once", err, time.Since(start))
 	}
 }
 

@@ -196,7 +196,11 @@ func (p *Pool) record(u *upstream, method string, took time.Duration, out outcom
 		u.win.add(sample{latency: took, failed: true})
 		p.breakerMoved(u, func() (BreakerState, BreakerState) { return u.brk.failure(now) })
 	case outcomeRateLimited:
-		u.backOff(now, p.cfg.RateLimitBackoff)
+		// A 429 had its Retry-After applied by the transport (0 included);
+		// a rate-limit error in a JSON-RPC answer gets the default.
+		if u.rlUntil.Load() < now.Add(-took).UnixNano() {
+			u.backOff(now, p.cfg.RateLimitBackoff)
+		}
 		u.brk.release()
 	case outcomeCanceled:
 		u.brk.release()
