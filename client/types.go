@@ -154,11 +154,12 @@ type PayoutList struct {
 
 // Chain is a chain the server may pay on.
 type Chain struct {
-	Name          string  `json:"name"`
-	ChainID       uint64  `json:"chain_id"`
-	Confirmations uint64  `json:"confirmations"`
-	HotWallet     string  `json:"hot_wallet"`
-	Assets        []Asset `json:"assets"`
+	Name          string   `json:"name"`
+	ChainID       uint64   `json:"chain_id"`
+	Confirmations uint64   `json:"confirmations"`
+	HotWallet     string   `json:"hot_wallet"`
+	HotWallets    []string `json:"hot_wallets"` // every hot wallet; new payouts are assigned to them in turn
+	Assets        []Asset  `json:"assets"`
 }
 
 // Asset is something a chain can pay. Address is "" for the native coin.

@@ -69,22 +69,24 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	rpcMetrics, txmMetrics, signerMetrics := evm.NewMetrics(reg), txm.NewMetrics(reg), signer.NewMetrics(reg)
 	owner := instanceID()
 	for _, ch := range cfg.Chains {
-		domain, client, sg, err := e.openChain(ctx, ch, rpcMetrics, signerMetrics, opts)
+		domain, client, signers, err := e.openChain(ctx, ch, rpcMetrics, signerMetrics, opts)
 		if err != nil {
 			return nil, err
 		}
 		catalog.Chains[ch.Name] = domain
 		ready["chain:"+ch.Name] = func(ctx context.Context) error { _, err := client.Header(ctx, nil); return err }
-		ready["signer:"+sg.Address().Hex()] = signerCheck(sg)
-		s, err := txm.New(txm.Config{
-			Chain: domain, Store: e.store, Client: client, Signer: sg, Owner: owner,
-			BatchSize: cfg.Engine.BatchSize, Poll: cfg.Engine.Poll, LeaseTTL: cfg.Engine.LeaseTTL,
-			Logger: log, Metrics: txmMetrics,
-		})
-		if err != nil {
-			return nil, err
+		for _, sg := range signers {
+			ready["signer:"+sg.Address().Hex()] = signerCheck(sg)
+			s, err := txm.New(txm.Config{
+				Chain: domain, Store: e.store, Client: client, Signer: sg, Owner: owner,
+				BatchSize: cfg.Engine.BatchSize, Poll: cfg.Engine.Poll, LeaseTTL: cfg.Engine.LeaseTTL,
+				Logger: log, Metrics: txmMetrics,
+			})
+			if err != nil {
+				return nil, err
+			}
+			e.senders = append(e.senders, s)
 		}
-		e.senders = append(e.senders, s)
 	}
 	// Decrypting a keystore takes 256 MiB for scrypt; give it back now
 	// rather than carry it as resident memory for the life of the engine.
@@ -108,8 +110,8 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 }
 
 // openChain dials a chain's upstream, checks it is the configured chain,
-// and opens the hot wallet's signer.
-func (e *engine) openChain(ctx context.Context, ch config.Chain, m *evm.Metrics, sm *signer.Metrics, opts engineOptions) (payout.Chain, *evm.Client, payout.Signer, error) {
+// and opens the signer of every hot wallet.
+func (e *engine) openChain(ctx context.Context, ch config.Chain, m *evm.Metrics, sm *signer.Metrics, opts engineOptions) (payout.Chain, *evm.Client, []payout.Signer, error) {
 	client, err := evm.Dial(ctx, ch.Upstreams[0].URL, ch.Name, m)
 	if err != nil {
 		return payout.Chain{}, nil, nil, err
@@ -124,35 +126,50 @@ func (e *engine) openChain(ctx context.Context, ch config.Chain, m *evm.Metrics,
 	if id != ch.ChainID {
 		return payout.Chain{}, nil, nil, fmt.Errorf("chain %s: upstream is on chain id %d, the config says %d", ch.Name, id, ch.ChainID)
 	}
-	w := ch.HotWallets[0]
+	var signers []payout.Signer
+	var wallets []common.Address
+	for _, w := range ch.HotWallets {
+		sg, err := openSigner(ch.Name, w, opts)
+		if err != nil {
+			return payout.Chain{}, nil, nil, err
+		}
+		signers = append(signers, signer.Instrumented{Signer: sg, Backend: w.Signer.Type, Metrics: sm})
+		wallets = append(wallets, sg.Address())
+	}
+	return domainChain(ch, wallets), client, signers, nil
+}
+
+// openSigner opens a hot wallet's signer (or takes the one handed in) and
+// checks that it holds the wallet's key.
+func openSigner(chain string, w config.HotWallet, opts engineOptions) (payout.Signer, error) {
 	addr := common.HexToAddress(w.Address)
 	sg, ok := opts.Signers[addr]
 	if !ok {
 		pass, err := w.Signer.Passphrase()
 		if err != nil {
-			return payout.Chain{}, nil, nil, fmt.Errorf("chain %s hot wallet %s: %w", ch.Name, addr.Hex(), err)
+			return nil, fmt.Errorf("chain %s hot wallet %s: %w", chain, addr.Hex(), err)
 		}
 		ks, err := signer.OpenKeystore(w.Signer.Keystore, pass)
 		if err != nil {
-			return payout.Chain{}, nil, nil, fmt.Errorf("chain %s hot wallet %s: %w", ch.Name, addr.Hex(), err)
+			return nil, fmt.Errorf("chain %s hot wallet %s: %w", chain, addr.Hex(), err)
 		}
 		sg = ks
 	}
 	if sg.Address() != addr {
-		return payout.Chain{}, nil, nil, fmt.Errorf("chain %s: the signer holds the key of %s, not of hot wallet %s", ch.Name, sg.Address().Hex(), addr.Hex())
+		return nil, fmt.Errorf("chain %s: the signer holds the key of %s, not of hot wallet %s", chain, sg.Address().Hex(), addr.Hex())
 	}
-	sg = signer.Instrumented{Signer: sg, Backend: w.Signer.Type, Metrics: sm}
-	return domainChain(ch, addr), client, sg, nil
+	return sg, nil
 }
 
 // domainChain turns a configured chain into the domain's view of it.
-func domainChain(ch config.Chain, wallet common.Address) payout.Chain {
+func domainChain(ch config.Chain, wallets []common.Address) payout.Chain {
 	assets := map[string]payout.Asset{ch.NativeSymbol: {Symbol: ch.NativeSymbol, Decimals: *ch.NativeDecimals}}
 	for _, t := range ch.Tokens {
 		a := common.HexToAddress(t.Address)
 		assets[t.Symbol] = payout.Asset{Symbol: t.Symbol, Token: &a, Decimals: t.Decimals}
 	}
-	return payout.Chain{Name: ch.Name, ChainID: ch.ChainID, Confirmations: ch.Confirmations, Assets: assets, HotWallet: wallet}
+	return payout.Chain{Name: ch.Name, ChainID: ch.ChainID, Confirmations: ch.Confirmations, Assets: assets,
+		HotWallet: wallets[0], HotWallets: wallets}
 }
 
 func apiKeys(cfg *config.Config) ([]httpapi.APIKey, error) {

@@ -54,7 +54,8 @@ type Chain struct {
 	NativeDecimals *uint8 `yaml:"native_decimals"`
 	// Tokens are the ERC-20 tokens payouts may be made in.
 	Tokens []Token `yaml:"tokens"`
-	// HotWallets send this chain's payouts; one is supported today.
+	// HotWallets send this chain's payouts. New payouts are assigned to them
+	// in turn; each has its own sending loop, nonces and lease.
 	HotWallets []HotWallet `yaml:"hot_wallets"`
 }
 
@@ -233,14 +234,19 @@ func (ch *Chain) validate(at string) error {
 			return fieldErr(f+".address", fmt.Sprintf("%q is not an address", t.Address))
 		}
 	}
-	if len(ch.HotWallets) != 1 {
-		return fieldErr(at+".hot_wallets", "exactly one hot wallet is supported")
+	if len(ch.HotWallets) == 0 {
+		return fieldErr(at+".hot_wallets", "at least one hot wallet is required")
 	}
+	seen := map[common.Address]bool{}
 	for j, w := range ch.HotWallets {
 		f := fmt.Sprintf("%s.hot_wallets[%d]", at, j)
 		if !common.IsHexAddress(w.Address) {
 			return fieldErr(f+".address", fmt.Sprintf("%q is not an address", w.Address))
 		}
+		if seen[common.HexToAddress(w.Address)] {
+			return fieldErr(f+".address", fmt.Sprintf("%s is listed twice", w.Address))
+		}
+		seen[common.HexToAddress(w.Address)] = true
 		if w.Signer.Type != "keystore" {
 			return fieldErr(f+".signer.type", fmt.Sprintf("%q is not a known signer type (keystore)", w.Signer.Type))
 		}

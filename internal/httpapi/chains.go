@@ -15,6 +15,7 @@ type chainView struct {
 	ChainID       uint64      `json:"chain_id"`
 	Confirmations uint64      `json:"confirmations"`
 	HotWallet     string      `json:"hot_wallet"`
+	HotWallets    []string    `json:"hot_wallets"`
 	Assets        []assetView `json:"assets"`
 }
 
@@ -38,6 +39,9 @@ func chainsBody(c *payout.Catalog) ([]byte, error) {
 	for _, ch := range c.Chains {
 		v := chainView{Object: "chain", Name: ch.Name, ChainID: ch.ChainID, Confirmations: ch.Confirmations,
 			HotWallet: ch.HotWallet.Hex(), Assets: []assetView{}}
+		for _, w := range ch.Wallets() {
+			v.HotWallets = append(v.HotWallets, w.Hex())
+		}
 		for _, a := range ch.Assets {
 			av := assetView{Symbol: a.Symbol, Decimals: a.Decimals}
 			if a.Token != nil {

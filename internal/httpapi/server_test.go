@@ -104,7 +104,7 @@ func TestChains(t *testing.T) {
 	}
 	want := map[string]any{"object": "list", "has_more": false, "url": "/v1/chains", "data": []any{
 		map[string]any{"object": "chain", "name": "sandbox", "chain_id": 1337.0, "confirmations": 2.0,
-			"hot_wallet": testWallet.Hex(), "assets": []any{
+			"hot_wallet": testWallet.Hex(), "hot_wallets": []any{testWallet.Hex()}, "assets": []any{
 				map[string]any{"symbol": "ETH", "address": nil, "decimals": 18.0},
 				map[string]any{"symbol": "SUSD", "address": testToken.Hex(), "decimals": 6.0},
 			}},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
 )
@@ -25,12 +26,41 @@ type Chain struct {
 	ChainID       uint64
 	Confirmations uint64
 	Assets        map[string]Asset // by symbol
-	HotWallet     common.Address   // the sender of this chain's payouts
+	HotWallet     common.Address   // the first hot wallet
+	HotWallets    []common.Address // every hot wallet, HotWallet first; empty means just HotWallet
+}
+
+// Wallets lists the chain's hot wallets.
+func (c Chain) Wallets() []common.Address {
+	if len(c.HotWallets) == 0 {
+		return []common.Address{c.HotWallet}
+	}
+	return c.HotWallets
 }
 
 // Catalog is the set of chains payouts may be made on.
 type Catalog struct {
 	Chains map[string]Chain // by name
+
+	mu   sync.Mutex
+	next map[string]int // round-robin position per chain
+}
+
+// Assign picks the hot wallet that will pay a new payout on a chain: the
+// wallets take turns, so that sending throughput grows with their number.
+func (c *Catalog) Assign(ch Chain) common.Address {
+	ws := ch.Wallets()
+	if len(ws) == 1 {
+		return ws[0]
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next == nil {
+		c.next = map[string]int{}
+	}
+	i := c.next[ch.Name] % len(ws)
+	c.next[ch.Name] = i + 1
+	return ws[i]
 }
 
 // Lookup finds a chain and an asset on it, with errors that name the field.

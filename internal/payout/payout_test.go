@@ -218,3 +218,21 @@ func TestStateMachine(t *testing.T) {
 		}
 	}
 }
+
+func TestAssignTakesTurns(t *testing.T) {
+	ws := []common.Address{common.HexToAddress("0x01"), common.HexToAddress("0x02"), common.HexToAddress("0x03")}
+	c := &Catalog{Chains: map[string]Chain{"a": {Name: "a", HotWallet: ws[0], HotWallets: ws}}}
+	count := map[common.Address]int{}
+	for range 30 {
+		count[c.Assign(c.Chains["a"])]++
+	}
+	for _, w := range ws {
+		if count[w] != 10 {
+			t.Errorf("wallet %s got %d of 30 payouts, want 10", w.Hex(), count[w])
+		}
+	}
+	single := Chain{Name: "b", HotWallet: ws[1]}
+	if got := c.Assign(single); got != ws[1] {
+		t.Errorf("single wallet chain assigned %s", got.Hex())
+	}
+}

@@ -51,7 +51,7 @@ func (r *CreateRequest) Validate(c *Catalog, ids *IDGenerator, now time.Time) (*
 	return &Payout{
 		ID: ids.New("po_", now), Status: StatusQueued, Chain: ch.Name, ChainID: ch.ChainID,
 		Asset: asset.Symbol, To: to, Amount: amount, ExternalID: r.ExternalID,
-		Metadata: r.Metadata, Sender: ch.HotWallet, Version: 1,
+		Metadata: r.Metadata, Sender: c.Assign(ch), Version: 1,
 		CreatedAt: now, UpdatedAt: now,
 	}, nil
 }
