@@ -1,0 +1,67 @@
+package rpcpool
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common/hexutil"
+)
+
+// TestFlappingFaults shows concurrent reads never failing while two of
+// three upstreams change faults every few milliseconds, as long as one
+// stays sound.
+func TestFlappingFaults(t *testing.T) {
+	c := startChain(t)
+	flappy := []*faultProxy{newFaultProxy(t, c.RPCURL(), faultNone), newFaultProxy(t, c.RPCURL(), faultNone)}
+	good := newFaultProxy(t, c.RPCURL(), faultNone)
+	p := startPool(t, testConfig(flappy[0].url, flappy[1].url, good.url))
+	want, err := c.Client().BalanceAt(context.Background(), c.HotWallet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	stop := make(chan struct{})
+	var flips sync.WaitGroup
+	flips.Go(func() {
+		faults := []fault{faultNone, fault429, fault500, faultMalformed, faultHang, faultSlow, faultWrongChain, faultStale}
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(15 * time.Millisecond):
+				flappy[rand.IntN(2)].set(faults[rand.IntN(len(faults))])
+			}
+		}
+	})
+	var readers sync.WaitGroup
+	var mu sync.Mutex
+	var failed []error
+	for range 4 {
+		readers.Go(func() {
+			for range 60 {
+				var got hexutil.Big
+				err := p.Call(context.Background(), &got, "eth_getBalance", c.HotWallet(), "latest")
+				if err == nil && got.ToInt().Cmp(want) != 0 {
+					err = errWrongAnswer
+				}
+				if err != nil {
+					mu.Lock()
+					failed = append(failed, err)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	readers.Wait()
+	close(stop)
+	flips.Wait()
+	if len(failed) > 0 {
+		t.Errorf("%d of 240 reads failed, want 0; first: %v", len(failed), failed[0])
+	}
+}
+
+var errWrongAnswer = errors.New("wrong balance")
