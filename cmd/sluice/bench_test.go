@@ -30,7 +30,11 @@ func BenchmarkSandboxEndToEnd(b *testing.B) {
 	t := b
 	bin := buildBinary(t)
 	dir := b.TempDir()
-	chain, _ := startProc(t, bin, "Run the engine against it", "devchain", "--data-dir", dir, "--rpc", "127.0.0.1:0", "--block-time", "1s")
+	wallets := "1"
+	if v := os.Getenv("SLUICE_BENCH_WALLETS"); v != "" {
+		wallets = v
+	}
+	chain, _ := startProc(t, bin, "Run the engine against it", "devchain", "--data-dir", dir, "--rpc", "127.0.0.1:0", "--block-time", "1s", "--hot-wallets", wallets)
 	defer chain.stop()
 	var info devInfo
 	readJSON(t, filepath.Join(dir, "devchain.json"), &info)

@@ -389,3 +389,56 @@ func TestSandboxRestartKeepsChainAndRefusesALostOne(t *testing.T) {
 		t.Fatalf("sandbox started on a data dir whose chain is gone (err %v):\n%s", err, out)
 	}
 }
+
+// TestPayoutsSpreadOverHotWallets runs a dev chain with three hot wallets
+// (two funded from the first) and checks that payouts take turns between
+// them and are all paid exactly.
+func TestPayoutsSpreadOverHotWallets(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary and runs real processes")
+	}
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	chain, _ := startProc(t, bin, "Run the engine against it", "devchain", "--data-dir", dir, "--rpc", "127.0.0.1:0", "--block-time", "250ms", "--hot-wallets", "3")
+	defer chain.stop()
+	var info devInfo
+	readJSON(t, filepath.Join(dir, "devchain.json"), &info)
+	if len(info.HotWallets) != 3 {
+		t.Fatalf("devchain.json lists %d hot wallets, want 3", len(info.HotWallets))
+	}
+	engine, line := startProc(t, bin, "Sluice API at", "serve", "--config", filepath.Join(dir, "sluice.yaml"), "--http", "127.0.0.1:0")
+	defer engine.stop()
+	url := strings.TrimSpace(strings.TrimPrefix(line, "Sluice API at"))
+	var want []wanted
+	var ids []string
+	for i := range 30 {
+		w := wanted{asset: "SUSD", to: common.BigToAddress(big.NewInt(int64(0xD0000 + i))), amount: big.NewInt(int64(1000 + i))}
+		if i%2 == 0 {
+			w.asset = "ETH"
+		}
+		want = append(want, w)
+		ids = append(ids, createWithRetry(t, func() string { return url }, info.APIKey, w, fmt.Sprintf("spread-%d", i)))
+	}
+	waitAllCompleted(t, url, info.APIKey, ids, 60*time.Second)
+	checkBalances(t, info, want)
+	from := map[string]int{}
+	for _, id := range ids {
+		req, _ := http.NewRequest("GET", url+"/v1/payouts/"+id, nil)
+		req.Header.Set("Authorization", "Bearer "+info.APIKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct {
+			From string `json:"from"`
+		}
+		jsonDecode(resp, &p)
+		resp.Body.Close()
+		from[p.From]++
+	}
+	for _, w := range info.HotWallets {
+		if from[w] != 10 {
+			t.Errorf("hot wallet %s paid %d of 30 payouts, want 10 (all: %v)", w, from[w], from)
+		}
+	}
+}

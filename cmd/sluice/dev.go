@@ -28,6 +28,7 @@ type devFlags struct {
 	blockTime     time.Duration
 	confirmations uint64
 	logLevel      string
+	hotWallets    int
 }
 
 func parseDevFlags(name string, args []string, withHTTP bool, stderr io.Writer) (*devFlags, error) {
@@ -42,11 +43,15 @@ func parseDevFlags(name string, args []string, withHTTP bool, stderr io.Writer) 
 	fs.DurationVar(&f.blockTime, "block-time", time.Second, "time between blocks")
 	fs.Uint64Var(&f.confirmations, "confirmations", 2, "confirmations before a payout is completed")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.IntVar(&f.hotWallets, "hot-wallets", 1, "how many hot wallets pay (the first is funded at genesis, the others from it)")
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errUsage, name, err)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("%w: %s takes no arguments, got %q", errUsage, name, fs.Args())
+	}
+	if f.hotWallets < 1 || f.hotWallets > 64 {
+		return nil, fmt.Errorf("%w: --hot-wallets %d must be between 1 and 64", errUsage, f.hotWallets)
 	}
 	if f.blockTime <= 0 {
 		return nil, fmt.Errorf("%w: --block-time %s must be positive", errUsage, f.blockTime)
@@ -66,7 +71,8 @@ type devInfo struct {
 	RPCURL    string               `json:"rpc_url"`
 	Chain     string               `json:"chain"`
 	ChainID   uint64               `json:"chain_id"`
-	HotWallet string               `json:"hot_wallet"`
+	HotWallet  string              `json:"hot_wallet"`
+	HotWallets []string            `json:"hot_wallets"`
 	Assets    map[string]assetInfo `json:"assets"`
 	Config    string               `json:"config,omitempty"`
 }
@@ -78,7 +84,7 @@ type assetInfo struct {
 
 // startDevChain opens the data dir's wallet and starts the dev chain.
 func startDevChain(ctx context.Context, f *devFlags, infoFile string, stdout io.Writer, log *slog.Logger) (*devData, *sandbox.Chain, error) {
-	d, err := openDevData(f.dataDir, infoFile, stdout)
+	d, err := openDevData(f.dataDir, infoFile, f.hotWallets, stdout)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -92,6 +98,10 @@ func startDevChain(ctx context.Context, f *devFlags, infoFile string, stdout io.
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := fundExtraWallets(ctx, chain, d, log); err != nil {
+		chain.Close()
+		return nil, nil, err
+	}
 	return d, chain, nil
 }
 
@@ -99,7 +109,7 @@ func newDevInfo(d *devData, chain *sandbox.Chain) devInfo {
 	susd := chain.SUSD().Hex()
 	return devInfo{
 		APIKey: d.apiKey, RPCURL: chain.RPCURL(), Chain: "sandbox", ChainID: chain.ChainID(),
-		HotWallet: d.wallet.Address().Hex(),
+		HotWallet: d.wallet.Address().Hex(), HotWallets: d.addresses(),
 		Assets: map[string]assetInfo{
 			"ETH":  {Decimals: 18},
 			"SUSD": {Address: &susd, Decimals: 6},
@@ -109,15 +119,19 @@ func newDevInfo(d *devData, chain *sandbox.Chain) devInfo {
 
 // devConfig is the engine configuration for a dev chain.
 func devConfig(f *devFlags, d *devData, chain *sandbox.Chain) *config.Config {
-	return devConfigFor(f, d, chain.ChainID(), chain.RPCURL(), d.wallet.Address().Hex(), chain.SUSD().Hex())
+	return devConfigFor(f, d, chain.ChainID(), chain.RPCURL(), chain.SUSD().Hex())
 }
 
-func devConfigFor(f *devFlags, d *devData, chainID uint64, rpcURL, wallet, susd string) *config.Config {
+func devConfigFor(f *devFlags, d *devData, chainID uint64, rpcURL, susd string) *config.Config {
 	keyHash := httpapi.HashAPIKey(d.apiKey)
 	eighteen := uint8(18)
-	signerCfg := config.Signer{Type: "keystore", Keystore: d.keystorePath, PassphraseFile: d.passphraseFile}
-	if d.passphraseFile == "" {
-		signerCfg.PassphraseEnv = passphraseEnv
+	var wallets []config.HotWallet
+	for _, w := range d.wallets() {
+		signerCfg := config.Signer{Type: "keystore", Keystore: w.path, PassphraseFile: d.passphraseFile}
+		if d.passphraseFile == "" {
+			signerCfg.PassphraseEnv = passphraseEnv
+		}
+		wallets = append(wallets, config.HotWallet{Address: w.ks.Address().Hex(), Signer: signerCfg})
 	}
 	return &config.Config{
 		Database: "sqlite:" + filepath.Join(f.dataDir, "sluice.db"), HTTP: f.http, DataDir: f.dataDir,
@@ -127,7 +141,7 @@ func devConfigFor(f *devFlags, d *devData, chainID uint64, rpcURL, wallet, susd 
 			Upstreams:    []config.Upstream{{URL: rpcURL}},
 			NativeSymbol: "ETH", NativeDecimals: &eighteen,
 			Tokens:     []config.Token{{Symbol: "SUSD", Address: susd, Decimals: 6}},
-			HotWallets: []config.HotWallet{{Address: wallet, Signer: signerCfg}},
+			HotWallets: wallets,
 		}},
 		APIKeys: []config.APIKey{{Name: "sandbox", SHA256: fmt.Sprintf("%x", keyHash)}},
 	}
@@ -146,7 +160,11 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer chain.Close()
 	cfg := devConfig(f, d, chain)
-	eng, err := startEngine(ctx, cfg, log, engineOptions{Signers: map[common.Address]payout.Signer{d.wallet.Address(): d.wallet}})
+	signers := map[common.Address]payout.Signer{}
+	for _, w := range d.wallets() {
+		signers[w.ks.Address()] = w.ks
+	}
+	eng, err := startEngine(ctx, cfg, log, engineOptions{Signers: signers})
 	if err != nil {
 		return err
 	}

@@ -20,8 +20,9 @@ import (
 // API key, so that a restart finds the same wallet and key.
 type devData struct {
 	dir            string
-	wallet         *signer.Keystore
+	wallet         *signer.Keystore // the first hot wallet, funded at genesis
 	keystorePath   string
+	extra          []devWallet // more hot wallets, funded from the first
 	passphraseFile string // "" when the passphrase came from the environment
 	apiKey         string
 	notes          []string // what was created, to tell the user
@@ -29,9 +30,15 @@ type devData struct {
 
 const passphraseEnv = "SLUICE_KEYSTORE_PASSPHRASE"
 
-// openDevData creates or reopens a data dir's wallet and API key. infoFile
+// devWallet is a hot wallet beyond the first.
+type devWallet struct {
+	ks   *signer.Keystore
+	path string
+}
+
+// openDevData creates or reopens a data dir's wallets and API key. infoFile
 // (sandbox.json or devchain.json) holds the API key of an earlier run.
-func openDevData(dir, infoFile string, w io.Writer) (*devData, error) {
+func openDevData(dir, infoFile string, wallets int, w io.Writer) (*devData, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
@@ -40,8 +47,17 @@ func openDevData(dir, infoFile string, w io.Writer) (*devData, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := d.openWallet(pass); err != nil {
+	ks, path, err := d.openWallet(filepath.Join(dir, "keystore"), pass)
+	if err != nil {
 		return nil, err
+	}
+	d.wallet, d.keystorePath = ks, path
+	for i := 1; i < wallets; i++ {
+		ks, path, err := d.openWallet(filepath.Join(dir, "keystore", fmt.Sprintf("extra-%d", i)), pass)
+		if err != nil {
+			return nil, err
+		}
+		d.extra = append(d.extra, devWallet{ks: ks, path: path})
 	}
 	if err := d.loadAPIKey(filepath.Join(dir, infoFile)); err != nil {
 		return nil, err
@@ -79,32 +95,34 @@ func (d *devData) passphrase() (string, error) {
 	return pass, nil
 }
 
-// openWallet decrypts the one keystore file in DIR/keystore, or creates it.
-func (d *devData) openWallet(pass string) error {
-	dir := filepath.Join(d.dir, "keystore")
+// openWallet decrypts the one keystore file in dir, or creates it.
+func (d *devData) openWallet(dir, pass string) (*signer.Keystore, string, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "UTC--*"))
 	if err != nil {
-		return err
+		return nil, "", err
 	}
 	switch len(files) {
 	case 0:
 		path, ks, err := signer.CreateKeystore(dir, pass)
 		if err != nil {
-			return err
+			return nil, "", err
 		}
-		d.wallet, d.keystorePath = ks, path
 		d.notes = append(d.notes, fmt.Sprintf("Created hot wallet %s, key encrypted in %s.", ks.Address().Hex(), path))
-		return nil
+		return ks, path, nil
 	case 1:
 		ks, err := signer.OpenKeystore(files[0], pass)
 		if err != nil {
-			return fmt.Errorf("%w (the passphrase is $%s or %s)", err, passphraseEnv, filepath.Join(dir, "passphrase"))
+			return nil, "", fmt.Errorf("%w (the passphrase is $%s or %s)", err, passphraseEnv, filepath.Join(d.dir, "keystore", "passphrase"))
 		}
-		d.wallet, d.keystorePath = ks, files[0]
-		return nil
+		return ks, files[0], nil
 	default:
-		return fmt.Errorf("%s holds %d keystore files; the sandbox expects exactly one", dir, len(files))
+		return nil, "", fmt.Errorf("%s holds %d keystore files; the sandbox expects exactly one", dir, len(files))
 	}
+}
+
+// wallets lists every hot wallet's address and keystore path, first first.
+func (d *devData) wallets() []devWallet {
+	return append([]devWallet{{ks: d.wallet, path: d.keystorePath}}, d.extra...)
 }
 
 // loadAPIKey takes $SLUICE_API_KEY, else the key of the last run, else a
@@ -146,4 +164,12 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+func (d *devData) addresses() []string {
+	var out []string
+	for _, w := range d.wallets() {
+		out = append(out, w.ks.Address().Hex())
+	}
+	return out
 }

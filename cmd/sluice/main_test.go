@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sluicepay/sluice/internal/httpapi"
+	"github.com/sluicepay/sluice/internal/signer"
 )
 
 func TestRunExitCodesAndMessages(t *testing.T) {
@@ -47,14 +48,23 @@ func TestRunExitCodesAndMessages(t *testing.T) {
 func TestDevConfigParsesAsWritten(t *testing.T) {
 	// writeDevConfig re-parses what it writes; a template drift fails here.
 	f := &devFlags{dataDir: t.TempDir(), http: "127.0.0.1:0", confirmations: 2, logLevel: "info"}
-	d := &devData{dir: f.dataDir, keystorePath: "/k", passphraseFile: "/p", apiKey: "sk_test_x"}
-	cfg := devConfigFor(f, d, 1337, "http://127.0.0.1:8545", "0x00000000000000000000000000000000000000Aa", "0x00000000000000000000000000000000000000Bb")
+	keyPath, ks, err := signer.CreateKeystore(t.TempDir(), "pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ks2, err := signer.CreateKeystore(t.TempDir(), "pass")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &devData{dir: f.dataDir, wallet: ks, keystorePath: keyPath, passphraseFile: "/p", apiKey: "sk_test_x",
+		extra: []devWallet{{ks: ks2, path: "/second"}}}
+	cfg := devConfigFor(f, d, 1337, "http://127.0.0.1:8545", "0x00000000000000000000000000000000000000Bb")
 	path := filepath.Join(f.dataDir, "sluice.yaml")
 	if err := writeDevConfig(path, cfg); err != nil {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(path)
-	for _, want := range []string{"passphrase_file: /p", "sha256: " + fmt.Sprintf("%x", httpapi.HashAPIKey("sk_test_x")), "confirmations: 2", "native_decimals: 18"} {
+	for _, want := range []string{"passphrase_file: /p", "keystore: /second", "keystore: " + keyPath, "sha256: " + fmt.Sprintf("%x", httpapi.HashAPIKey("sk_test_x")), "confirmations: 2", "native_decimals: 18"} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("sluice.yaml lacks %q:\n%s", want, b)
 		}
