@@ -31,6 +31,7 @@ type Pool struct {
 	mu      sync.Mutex
 	cancel  context.CancelFunc
 	running bool
+	stopped bool // connections closed: no restart
 
 	wg sync.WaitGroup // health loops and detached broadcasts
 }
@@ -71,8 +72,8 @@ func New(cfg Config) (*Pool, error) {
 func (p *Pool) Start(ctx context.Context) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.running {
-		return errors.New("rpcpool: already started")
+	if p.running || p.stopped {
+		return errors.New("rpcpool: already started, or stopped")
 	}
 	p.checkAll(ctx)
 	loopCtx, cancel := context.WithCancel(context.Background())
@@ -85,13 +86,15 @@ func (p *Pool) Start(ctx context.Context) error {
 }
 
 // Stop ends the health checks and waits for them and for broadcasts still
-// reaching slow upstreams, then closes the connections.
+// reaching slow upstreams, then closes the connections. A stopped pool
+// cannot start again.
 func (p *Pool) Stop() {
 	p.mu.Lock()
 	if p.running {
 		p.cancel()
 		p.running = false
 	}
+	p.stopped = true
 	p.mu.Unlock()
 	p.wg.Wait()
 	p.workers.stop()

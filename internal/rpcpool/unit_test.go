@@ -8,14 +8,17 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestRedactURL(t *testing.T) {
@@ -284,4 +287,42 @@ func TestStartStop(t *testing.T) {
 	}
 	p.Stop()
 	p.Stop()
+	if err := p.Start(context.Background()); err == nil {
+		t.Error("Start after Stop: got nil, want an error")
+	}
+}
+
+// TestRolesAndBudget shows fallbacks idle while a primary is fit, and a
+// primary's request budget sending the rest to the fallback.
+func TestRolesAndBudget(t *testing.T) {
+	tests := []struct {
+		name            string
+		rps             float64
+		wantPrimaryMax  float64
+		wantFallbackMin float64
+		wantFallbackMax float64
+	}{
+		{"no budget", 0, 50, 0, 0},
+		{"budget of 2/s", 2, 3, 47, 48},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig("http://mem-a.invalid", "http://mem-b.invalid")
+			cfg.HTTPClient = &http.Client{Transport: memTransport{}}
+			cfg.Upstreams[0].RequestsPerSecond = tt.rps
+			cfg.Upstreams[1].Role = RoleFallback
+			p := startPool(t, cfg)
+			for range 50 {
+				var head hexutil.Uint64
+				if err := p.Call(context.Background(), &head, "eth_blockNumber"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			primary := testutil.ToFloat64(p.ups[0].m.requests.WithLabelValues("eth_blockNumber", "ok"))
+			fallback := testutil.ToFloat64(p.ups[1].m.requests.WithLabelValues("eth_blockNumber", "ok"))
+			if primary > tt.wantPrimaryMax || fallback < tt.wantFallbackMin || fallback > tt.wantFallbackMax || primary+fallback != 50 {
+				t.Errorf("primary %g (max %g), fallback %g (want %g-%g)", primary, tt.wantPrimaryMax, fallback, tt.wantFallbackMin, tt.wantFallbackMax)
+			}
+		})
+	}
 }
