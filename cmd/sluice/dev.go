@@ -66,15 +66,15 @@ func parseDevFlags(name string, args []string, withHTTP bool, stderr io.Writer) 
 
 // devInfo is what sandbox.json and devchain.json hold.
 type devInfo struct {
-	APIURL    string               `json:"api_url,omitempty"`
-	APIKey    string               `json:"api_key"`
-	RPCURL    string               `json:"rpc_url"`
-	Chain     string               `json:"chain"`
-	ChainID   uint64               `json:"chain_id"`
-	HotWallet  string              `json:"hot_wallet"`
-	HotWallets []string            `json:"hot_wallets"`
-	Assets    map[string]assetInfo `json:"assets"`
-	Config    string               `json:"config,omitempty"`
+	APIURL     string               `json:"api_url,omitempty"`
+	APIKey     string               `json:"api_key"`
+	RPCURL     string               `json:"rpc_url"`
+	Chain      string               `json:"chain"`
+	ChainID    uint64               `json:"chain_id"`
+	HotWallet  string               `json:"hot_wallet"`
+	HotWallets []string             `json:"hot_wallets"`
+	Assets     map[string]assetInfo `json:"assets"`
+	Config     string               `json:"config,omitempty"`
 }
 
 type assetInfo struct {

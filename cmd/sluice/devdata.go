@@ -23,7 +23,7 @@ type devData struct {
 	wallet         *signer.Keystore // the first hot wallet, funded at genesis
 	keystorePath   string
 	extra          []devWallet // more hot wallets, funded from the first
-	passphraseFile string // "" when the passphrase came from the environment
+	passphraseFile string      // "" when the passphrase came from the environment
 	apiKey         string
 	notes          []string // what was created, to tell the user
 }

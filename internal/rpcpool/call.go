@@ -105,9 +105,14 @@ func (p *Pool) do(ctx context.Context, method string, fresh, hedge bool, attempt
 	if len(cands) == 0 && p.waitRateLimit(ctx, fresh) {
 		cands = p.candidates(time.Now(), fresh)
 	}
-	r := &race{p: p, ctx: ctx, method: method, attempt: attempt, cands: cands,
-		results: make(chan result, len(cands))}
-	return r.run(hedge)
+	r := &race{p: p, ctx: ctx, method: method, attempt: attempt, cands: cands}
+	if len(cands) == 0 {
+		// Every breaker is open: rather than fail for sure, ask the sound
+		// ones anyway, one at a time; an answer closes a breaker.
+		r.cands, r.lastResort = p.lastResort(fresh), true
+	}
+	r.results = make(chan result, len(r.cands))
+	return r.run(hedge && !r.lastResort)
 }
 
 // waitRateLimit waits, when every fit upstream is backing off after a
@@ -160,6 +165,8 @@ type race struct {
 	inFlight int
 	results  chan result
 	lastErr  error
+	// lastResort ignores the breakers: no upstream passed them.
+	lastResort bool
 }
 
 func (r *race) run(hedge bool) (*upstream, error) {
@@ -204,7 +211,7 @@ func (r *race) launch() bool {
 			r.lastErr = fmt.Errorf("upstream %s: request budget spent", u.name)
 			continue
 		}
-		if !u.brk.allow(time.Now()) {
+		if !r.lastResort && !u.brk.allow(time.Now()) {
 			continue
 		}
 		r.inFlight++

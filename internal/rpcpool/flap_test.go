@@ -61,6 +61,9 @@ func TestFlappingFaults(t *testing.T) {
 	flips.Wait()
 	if len(failed) > 0 {
 		t.Errorf("%d of 240 reads failed, want 0; first: %v", len(failed), failed[0])
+		for _, st := range p.Status() {
+			t.Logf("%+v", st)
+		}
 	}
 }
 

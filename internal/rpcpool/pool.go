@@ -1,6 +1,7 @@
 package rpcpool
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -120,13 +121,16 @@ func (p *Pool) usable(u *upstream, now time.Time, fresh bool) bool {
 // the latest state: not lagging, not syncing. A rate limit is capacity,
 // not unfitness.
 func (p *Pool) fit(u *upstream, now time.Time, fresh bool) bool {
+	return p.sound(u, fresh) && u.brk.usable(now)
+}
+
+// sound reports whether u is on our chain and, when fresh is asked, not
+// lagging or syncing: what no breaker or back-off changes.
+func (p *Pool) sound(u *upstream, fresh bool) bool {
 	u.mu.Lock()
 	ok := u.chainKnown && u.wrongChain == 0 && !(fresh && u.syncing)
 	u.mu.Unlock()
-	if !ok || !u.brk.usable(now) {
-		return false
-	}
-	return !fresh || p.lag(u) <= p.cfg.MaxLag
+	return ok && (!fresh || p.lag(u) <= p.cfg.MaxLag)
 }
 
 func (p *Pool) lag(u *upstream) uint64 {
@@ -203,4 +207,20 @@ func (h *hedgeBudget) take() bool {
 	}
 	h.tokens--
 	return true
+}
+
+// lastResort returns the upstreams that are sound but for their open
+// breaker (on our chain, fresh if asked, not rate-limited), best first.
+func (p *Pool) lastResort(fresh bool) []*upstream {
+	now := time.Now()
+	var out []*upstream
+	for _, u := range p.ups {
+		if p.sound(u, fresh) && !u.rateLimited(now) {
+			out = append(out, u)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b *upstream) int {
+		return cmp.Compare(p.score(a, now), p.score(b, now))
+	})
+	return out
 }

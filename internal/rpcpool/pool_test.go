@@ -361,3 +361,36 @@ func TestBroadcast(t *testing.T) {
 		}
 	}
 }
+
+// TestAllBreakersOpen shows a pool whose every breaker is open still
+// asking its sound upstreams as a last resort, and closing the breaker of
+// the one that answers.
+func TestAllBreakersOpen(t *testing.T) {
+	c := startChain(t)
+	a := newFaultProxy(t, c.RPCURL(), faultNone)
+	b := newFaultProxy(t, c.RPCURL(), faultNone)
+	cfg := testConfig(a.url, b.url)
+	cfg.HealthInterval, cfg.BreakerOpenFor = time.Hour, time.Hour
+	p := startPool(t, cfg)
+	a.set(fault500)
+	b.set(fault500)
+	for range 3 {
+		var head hexutil.Uint64
+		if err := p.Call(context.Background(), &head, "eth_blockNumber"); err == nil {
+			t.Fatal("both upstreams failing: got nil, want an error")
+		}
+	}
+	for i, u := range p.ups {
+		if got := u.brk.current(); got != BreakerOpen {
+			t.Fatalf("upstream %d: breaker %s, want open", i, got)
+		}
+	}
+	b.set(faultNone)
+	readLatest(t, p, c)
+	if got := p.ups[1].brk.current(); got != BreakerClosed {
+		t.Errorf("the upstream that answered: breaker %s, want closed", got)
+	}
+	if got := p.ups[0].brk.current(); got != BreakerOpen {
+		t.Errorf("the failing one: breaker %s, want open", got)
+	}
+}

@@ -151,15 +151,13 @@ func (b *breaker) usable(now time.Time) bool {
 	return true
 }
 
-// success records an answer; it closes a half-open breaker.
+// success records an answer; it closes the breaker, also an open one
+// when the pool had to ask the upstream as a last resort.
 func (b *breaker) success() (from, to BreakerState) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	from = b.state
-	b.failures, b.probing = 0, false
-	if b.state == BreakerHalfOpen {
-		b.state = BreakerClosed
-	}
+	b.failures, b.probing, b.state = 0, false, BreakerClosed
 	return from, b.state
 }
 
