@@ -141,12 +141,15 @@ func (p *Pool) lag(u *upstream) uint64 {
 	return best - head
 }
 
-// score ranks an upstream; lower is better. Latency counts with errors
-// as a penalty, so a fast but failing node loses to a slower sound one.
+// score ranks an upstream in milliseconds of expected cost; lower is
+// better: its median latency, plus its error rate times an attempt's
+// deadline (what a failure may cost before the failover), plus 10 per
+// block of lag. A fast but failing node loses to a slower sound one.
 func (p *Pool) score(u *upstream, now time.Time) float64 {
 	s := u.win.stats(now)
-	ms := float64(s.p50.Microseconds())/1000 + 0.1
-	return ms*(1+20*s.errorRate) + float64(p.lag(u))*10
+	ms := float64(s.p50.Microseconds()) / 1000
+	penalty := s.errorRate * float64(p.cfg.AttemptTimeout.Milliseconds())
+	return ms + penalty + float64(p.lag(u))*10
 }
 
 // candidates returns the usable upstreams in the order to try them:
