@@ -114,7 +114,8 @@ func TestRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []client.Chain{{Name: "sandbox", ChainID: 1337, Confirmations: 1, HotWallet: common.HexToAddress("0xbb").Hex(),
-		Assets: []client.Asset{{Symbol: "ETH", Decimals: 18}, {Symbol: "SUSD", Address: token.Hex(), Decimals: 6}}}}
+		HotWallets: []string{common.HexToAddress("0xbb").Hex()},
+		Assets:     []client.Asset{{Symbol: "ETH", Decimals: 18}, {Symbol: "SUSD", Address: token.Hex(), Decimals: 6}}}}
 	if diff := cmp.Diff(want, chains); diff != "" {
 		t.Errorf("ListChains (-want +got):\n%s", diff)
 	}
