@@ -326,3 +326,41 @@ func TestRolesAndBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestCandidateOrder shows the ranking: primaries before fallbacks, a
+// sound slow upstream before a fast failing one, a lagging one left out
+// of reads of the latest state.
+func TestCandidateOrder(t *testing.T) {
+	cfg := testConfig("http://a.invalid", "http://b.invalid", "http://c.invalid", "http://d.invalid")
+	cfg.HTTPClient = &http.Client{Transport: memTransport{}}
+	cfg.HealthInterval = time.Hour
+	cfg.Upstreams[3].Role = RoleFallback
+	p := startPool(t, cfg)
+	for range 20 {
+		p.ups[0].win.add(sample{latency: time.Millisecond, failed: true})
+		p.ups[1].win.add(sample{latency: 20 * time.Millisecond})
+		p.ups[2].win.add(sample{latency: time.Millisecond})
+		p.ups[3].win.add(sample{latency: time.Microsecond})
+	}
+	p.ups[2].head.Store(p.bestHead.Load() - p.cfg.MaxLag - 1)
+	names := func(us []*upstream) []string {
+		var out []string
+		for _, u := range us {
+			out = append(out, u.name)
+		}
+		return out
+	}
+	later := time.Now().Add(time.Second) // past the snapshot cache
+	tests := []struct {
+		fresh bool
+		want  []string
+	}{
+		{true, []string{"u1", "u0", "u3"}},
+		{false, []string{"u1", "u2", "u0", "u3"}}, // lag counts 10 per block, still ahead of errors
+	}
+	for _, tt := range tests {
+		if diff := cmp.Diff(tt.want, names(p.candidates(later, tt.fresh))); diff != "" {
+			t.Errorf("fresh=%v (-want +got):\n%s", tt.fresh, diff)
+		}
+	}
+}
