@@ -28,6 +28,7 @@ const (
 	faultSlow       fault = "slow"        // answers after delay
 	faultSlowSome   fault = "slow_some"   // every slowEvery-th request answers after delay
 	faultRefused    fault = "refused"     // a closed port: connection refused
+	faultNoBatch    fault = "no_batch"    // refuses batch requests with a 400
 )
 
 // faultProxy is a real HTTP upstream in front of the dev chain that
@@ -96,7 +97,7 @@ func parseMsgs(body []byte) (msgs []map[string]json.RawMessage, batch bool) {
 
 func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	reqs, _ := parseMsgs(body)
+	reqs, batch := parseMsgs(body)
 	methods := map[string]string{}
 	p.mu.Lock()
 	for _, m := range reqs {
@@ -108,6 +109,11 @@ func (p *faultProxy) serve(w http.ResponseWriter, r *http.Request) {
 	p.mu.Unlock()
 	n := p.n.Add(1)
 	switch p.mode.Load().(fault) {
+	case faultNoBatch:
+		if batch {
+			http.Error(w, "batch requests are not supported on this plan", http.StatusBadRequest)
+			return
+		}
 	case fault429:
 		w.Header().Set("Retry-After", p.retryAfter)
 		http.Error(w, "too many requests", http.StatusTooManyRequests)

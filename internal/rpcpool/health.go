@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 
@@ -102,6 +103,8 @@ func (p *Pool) raiseBest(head uint64) {
 }
 
 // ask sends the health batch: eth_chainId, eth_blockNumber, eth_syncing.
+// An upstream that refuses batches (some providers' plans do) is asked
+// the three one by one.
 func (p *Pool) ask(ctx context.Context, u *upstream) (health, error) {
 	var id, head hexutil.Uint64
 	var syncing any
@@ -110,7 +113,14 @@ func (p *Pool) ask(ctx context.Context, u *upstream) (health, error) {
 		{Method: "eth_blockNumber", Result: &head},
 		{Method: "eth_syncing", Result: &syncing},
 	}
-	if err := u.scrub(u.client.BatchCallContext(ctx, batch)); err != nil {
+	err := u.scrub(u.client.BatchCallContext(ctx, batch))
+	if err != nil && batchRefused(err) {
+		for i := range batch {
+			batch[i].Error = u.scrub(u.client.CallContext(ctx, batch[i].Result, batch[i].Method))
+		}
+		err = nil
+	}
+	if err != nil {
 		return health{}, fmt.Errorf("health batch: %w", err)
 	}
 	for _, e := range batch {
@@ -121,6 +131,18 @@ func (p *Pool) ask(ctx context.Context, u *upstream) (health, error) {
 	// eth_syncing answers false, or an object while the node catches up.
 	isSyncing := syncing != nil && syncing != false
 	return health{chainID: uint64(id), head: uint64(head), syncing: isSyncing}, nil
+}
+
+// batchRefused reports whether err looks like a refusal of batches rather
+// than a node or network failure: an HTTP 4xx other than 429, or a
+// JSON-RPC "invalid request".
+func batchRefused(err error) bool {
+	var httpErr rpc.HTTPError
+	if errors.As(err, &httpErr) {
+		return httpErr.StatusCode >= 400 && httpErr.StatusCode < 500 && httpErr.StatusCode != http.StatusTooManyRequests
+	}
+	var rpcErr rpc.Error
+	return errors.As(err, &rpcErr) && rpcErr.ErrorCode() == -32600
 }
 
 // refreshGauges exports every upstream's score, lag and health.

@@ -394,3 +394,18 @@ func TestAllBreakersOpen(t *testing.T) {
 		t.Errorf("the failing one: breaker %s, want open", got)
 	}
 }
+
+// TestUpstreamWithoutBatches shows an upstream that refuses batch requests
+// still passing its health checks, one call at a time, and answering.
+func TestUpstreamWithoutBatches(t *testing.T) {
+	c := startChain(t)
+	only := newFaultProxy(t, c.RPCURL(), faultNoBatch)
+	p := startPool(t, testConfig(only.url))
+	readLatest(t, p, c)
+	if st := p.Status()[0]; !st.Healthy || st.Head == 0 {
+		t.Errorf("status: got healthy %v head %d, want healthy with a head", st.Healthy, st.Head)
+	}
+	if got := only.count("eth_getBalance"); got != 1 {
+		t.Errorf("eth_getBalance: got %d, want 1", got)
+	}
+}
