@@ -212,7 +212,7 @@ func TestRateLimitedEverywhereWaits(t *testing.T) {
 	p.Call(ctx, &bal, "eth_getBalance", c.HotWallet(), "latest")
 	start = time.Now()
 	err := p.Call(ctx, &bal, "eth_getBalance", c.HotWallet(), "latest")
-	if !errors.Is(err, ErrNoUpstream) || time.Since(start) > 50*time.Millisecond {
+	if !errors.Is(err, ErrNoUpstream) || time.Since(start) > 90*time.Millisecond {
 		t.Errorf("back-off beyond the deadline: got %v after %s, want ErrNoUpstream at once", err, time.Since(start))
 	}
 }
