@@ -26,6 +26,8 @@ const (
 	KindExecutionReverted      ErrorKind = "execution_reverted"
 	KindGasLimit               ErrorKind = "exceeds_gas_limit"
 	KindPoolFull               ErrorKind = "txpool_full"
+	KindInvalidTx              ErrorKind = "invalid_transaction"
+	KindNodeBehind             ErrorKind = "node_behind"
 	KindRateLimited            ErrorKind = "rate_limited"
 	KindTimeout                ErrorKind = "timeout"
 	KindConnectionRefused      ErrorKind = "connection_refused"
@@ -61,14 +63,21 @@ var rules = []rule{
 	{"execution reverted", KindExecutionReverted, true},
 	{"exceeds block gas limit", KindGasLimit, true},
 	{"gas limit too high", KindGasLimit, true},
+	{"invalid sender", KindInvalidTx, true},
+	{"transaction type not supported", KindInvalidTx, true},
+	{"invalid chain id", KindInvalidTx, true},
 	{"txpool is full", KindPoolFull, false},
 	{"transaction pool limit", KindPoolFull, false},
+	{"header not found", KindNodeBehind, false}, // the node is behind, or pruned that block
+	{"missing trie node", KindNodeBehind, false},
+	{"deadline exceeded", KindTimeout, false}, // before the "exceeded" rate-limit phrases
 	{"too many requests", KindRateLimited, false},
 	{"rate limit", KindRateLimited, false},
-	{"exceeded", KindRateLimited, false}, // "daily request count exceeded", "capacity exceeded"
+	{"request count exceeded", KindRateLimited, false},
+	{"capacity exceeded", KindRateLimited, false},
+	{"limit exceeded", KindRateLimited, false},
 	{"connection refused", KindConnectionRefused, false},
 	{"timeout", KindTimeout, false},
-	{"deadline exceeded", KindTimeout, false},
 }
 
 // Classify returns the kind of a node error and whether it is

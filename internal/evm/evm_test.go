@@ -31,6 +31,14 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("post: %w", context.DeadlineExceeded), KindTimeout, false},
 		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, KindConnectionRefused, false},
 		{errors.New("something odd"), KindUnknown, false},
+		{errors.New("context deadline exceeded"), KindTimeout, false},
+		{errors.New("daily request count exceeded, upgrade your plan"), KindRateLimited, false},
+		{errors.New("compute units per second capacity exceeded"), KindRateLimited, false},
+		{errors.New("header not found"), KindNodeBehind, false},
+		{errors.New("missing trie node 0xabc (path )"), KindNodeBehind, false},
+		{errors.New("invalid sender"), KindInvalidTx, true},
+		{errors.New("transaction type not supported"), KindInvalidTx, true},
+		{errors.New("max fee per gas less than block base fee: address 0x1"), KindFeeCapTooLow, true},
 	}
 	for _, tt := range tests {
 		kind, det := Classify(tt.err)

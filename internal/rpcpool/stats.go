@@ -64,6 +64,17 @@ func (w *window) stats(now time.Time) snapshot {
 	return w.snap
 }
 
+// fresh summarises the window as it is now, bypassing the cached snapshot.
+func (w *window) fresh() snapshot {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := w.next
+	if w.full {
+		n = len(w.samples)
+	}
+	return summarise(w.samples[:n])
+}
+
 // summarise computes quantiles over successful samples and the share of
 // failed ones.
 func summarise(samples []sample) snapshot {

@@ -31,7 +31,7 @@ func (p *Pool) Status() []UpstreamStatus {
 	now := time.Now()
 	out := make([]UpstreamStatus, len(p.ups))
 	for i, u := range p.ups {
-		s := u.win.stats(now)
+		s := u.win.fresh() // a report, not the hot path: never the cached snapshot
 		u.mu.Lock()
 		st := UpstreamStatus{
 			Name: u.name, URL: u.url, Role: u.role, Breaker: u.brk.current(),

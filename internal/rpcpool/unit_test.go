@@ -87,7 +87,7 @@ func TestClassify(t *testing.T) {
 		{"insufficient funds", rpcErr{-32000, "insufficient funds for gas * price + value"}, outcomeAnswer, "insufficient_funds"},
 		{"method not found", rpcErr{-32601, "the method eth_foo does not exist"}, outcomeAnswer, "rpc_-32601"},
 		{"provider rate limit", rpcErr{-32005, "daily request count exceeded"}, outcomeRateLimited, "rate_limited"},
-		{"header not found", rpcErr{-32000, "header not found"}, outcomeFailure, "unknown"},
+		{"header not found", rpcErr{-32000, "header not found"}, outcomeFailure, "node_behind"},
 		{"timeout", fmt.Errorf("post: %w", context.DeadlineExceeded), outcomeFailure, "timeout"},
 		{"refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, outcomeFailure, "connection_refused"},
 		{"unclassified", errors.New("something odd"), outcomeFailure, "unknown"},
