@@ -134,12 +134,9 @@ func (s *Sender) Start(ctx context.Context) {
 func (s *Sender) Stop() {
 	s.startStop.Lock()
 	defer s.startStop.Unlock()
-	if s.done == nil {
+	if !s.endLoop() {
 		return
 	}
-	s.cancel()
-	<-s.done
-	s.done = nil
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.cfg.Store.ReleaseLease(ctx, s.cfg.Chain.ChainID, s.sender, s.cfg.Owner); err != nil {
@@ -147,17 +144,24 @@ func (s *Sender) Stop() {
 	}
 }
 
-// Kill ends the loop without giving the lease up, as a crash would; the
-// lease then expires on its own. Tests use it.
+// Kill ends the loop and waits for it without giving the lease up, as a
+// crash would; the lease then expires on its own.
 func (s *Sender) Kill() {
 	s.startStop.Lock()
 	defer s.startStop.Unlock()
+	s.endLoop()
+}
+
+// endLoop cancels the loop and waits for it; it says whether it was
+// running. The caller holds startStop.
+func (s *Sender) endLoop() bool {
 	if s.done == nil {
-		return
+		return false
 	}
 	s.cancel()
 	<-s.done
 	s.done = nil
+	return true
 }
 
 // Wake tells the loop that new payouts may be queued.
