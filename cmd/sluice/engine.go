@@ -21,6 +21,7 @@ import (
 	"github.com/sluicepay/sluice/internal/evm"
 	"github.com/sluicepay/sluice/internal/httpapi"
 	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/rpcpool"
 	"github.com/sluicepay/sluice/internal/signer"
 	"github.com/sluicepay/sluice/internal/store"
 	"github.com/sluicepay/sluice/internal/txm"
@@ -31,13 +32,14 @@ import (
 type engine struct {
 	log      *slog.Logger
 	store    *store.DB
-	clients  []*evm.Client
+	pools    []*rpcpool.Pool
 	senders  []*txm.Sender
 	listener net.Listener
 	server   *http.Server
 	served   chan error
 
 	stopPrune func()
+	reg       *prometheus.Registry
 }
 
 // engineOptions are the parts a caller may hand in already opened.
@@ -55,6 +57,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		}
 	}()
 	reg := prometheus.NewRegistry()
+	e.reg = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -112,16 +115,16 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 // openChain dials a chain's upstream, checks it is the configured chain,
 // and opens the signer of every hot wallet.
 func (e *engine) openChain(ctx context.Context, ch config.Chain, m *evm.Metrics, sm *signer.Metrics, opts engineOptions) (payout.Chain, *evm.Client, []payout.Signer, error) {
-	client, err := evm.Dial(ctx, ch.Upstreams[0].URL, ch.Name, m)
+	pool, err := e.startPool(ctx, ch)
 	if err != nil {
 		return payout.Chain{}, nil, nil, err
 	}
-	e.clients = append(e.clients, client)
+	client := evm.NewClient(pool, ch.Name, m)
 	idCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	id, err := client.ChainID(idCtx)
 	if err != nil {
-		return payout.Chain{}, nil, nil, fmt.Errorf("chain %s: upstream does not answer: %w", ch.Name, err)
+		return payout.Chain{}, nil, nil, fmt.Errorf("chain %s: no upstream answers for chain id %d: %w", ch.Name, ch.ChainID, err)
 	}
 	if id != ch.ChainID {
 		return payout.Chain{}, nil, nil, fmt.Errorf("chain %s: upstream is on chain id %d, the config says %d", ch.Name, id, ch.ChainID)
@@ -137,6 +140,25 @@ func (e *engine) openChain(ctx context.Context, ch config.Chain, m *evm.Metrics,
 		wallets = append(wallets, sg.Address())
 	}
 	return domainChain(ch, wallets), client, signers, nil
+}
+
+// startPool starts the pool of a chain's upstreams and checks each once.
+func (e *engine) startPool(ctx context.Context, ch config.Chain) (*rpcpool.Pool, error) {
+	ups := make([]rpcpool.UpstreamConfig, len(ch.Upstreams))
+	for i, u := range ch.Upstreams {
+		ups[i] = rpcpool.UpstreamConfig{URL: u.URL, Headers: u.Headers, Role: rpcpool.Role(u.Role), RequestsPerSecond: u.RequestsPerSecond}
+	}
+	pool, err := rpcpool.New(rpcpool.Config{Chain: ch.Name, ChainID: ch.ChainID, Upstreams: ups, Logger: e.log, Registerer: e.reg})
+	if err != nil {
+		return nil, fmt.Errorf("chain %s: %w", ch.Name, err)
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := pool.Start(startCtx); err != nil {
+		return nil, fmt.Errorf("chain %s: start upstream pool: %w", ch.Name, err)
+	}
+	e.pools = append(e.pools, pool)
+	return pool, nil
 }
 
 // openSigner opens a hot wallet's signer (or takes the one handed in) and
@@ -283,8 +305,8 @@ func (e *engine) Close() error {
 	for _, s := range e.senders {
 		s.Stop()
 	}
-	for _, c := range e.clients {
-		c.Close()
+	for _, p := range e.pools {
+		p.Stop()
 	}
 	if e.store != nil {
 		errs = append(errs, e.store.Close())

@@ -46,7 +46,9 @@ type Chain struct {
 	ChainID uint64 `yaml:"chain_id"`
 	// Confirmations a payout waits for before it is completed. Default 12.
 	Confirmations uint64 `yaml:"confirmations"`
-	// Upstreams are the JSON-RPC nodes of the chain; the first is used.
+	// Upstreams are the JSON-RPC nodes of the chain. Every call goes through
+	// a pool of them: health-checked (an upstream on another chain is never
+	// used), scored, failed over within one request, hedged when slow.
 	Upstreams []Upstream `yaml:"upstreams"`
 	// NativeSymbol is the symbol of the chain's coin. Default "ETH".
 	NativeSymbol string `yaml:"native_symbol"`
@@ -61,8 +63,17 @@ type Chain struct {
 
 // Upstream is one JSON-RPC node.
 type Upstream struct {
-	// URL of the node's JSON-RPC endpoint (http, https, ws or wss).
+	// URL of the node's JSON-RPC endpoint (http or https). It may hold a
+	// provider key: it is never logged and shown only redacted.
 	URL string `yaml:"url"`
+	// Headers are sent with every request, e.g. a provider's API key header.
+	Headers map[string]string `yaml:"headers"`
+	// Role is primary (default) or fallback: fallbacks answer only when no
+	// primary is usable.
+	Role string `yaml:"role"`
+	// RequestsPerSecond caps what Sluice sends this upstream (a provider's
+	// plan); 0 means no cap.
+	RequestsPerSecond float64 `yaml:"requests_per_second"`
 }
 
 // Token is an ERC-20 token.
@@ -220,8 +231,20 @@ func (ch *Chain) validate(at string) error {
 	if ch.ChainID == 0 {
 		return fieldErr(at+".chain_id", "is required")
 	}
-	if len(ch.Upstreams) == 0 || ch.Upstreams[0].URL == "" {
-		return fieldErr(at+".upstreams", "at least one upstream with a url is required")
+	if len(ch.Upstreams) == 0 {
+		return fieldErr(at+".upstreams", "at least one upstream is required")
+	}
+	for j, u := range ch.Upstreams {
+		f := fmt.Sprintf("%s.upstreams[%d]", at, j)
+		if !strings.HasPrefix(u.URL, "http://") && !strings.HasPrefix(u.URL, "https://") {
+			return fieldErr(f+".url", "must be an http:// or https:// URL")
+		}
+		if u.Role != "" && u.Role != "primary" && u.Role != "fallback" {
+			return fieldErr(f+".role", fmt.Sprintf("%q is not primary or fallback", u.Role))
+		}
+		if u.RequestsPerSecond < 0 {
+			return fieldErr(f+".requests_per_second", "must not be negative")
+		}
 	}
 	symbols := map[string]bool{ch.NativeSymbol: true}
 	for j, t := range ch.Tokens {

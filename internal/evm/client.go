@@ -41,28 +41,48 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
+// Caller sends JSON-RPC calls: one node (*rpc.Client) or a pool of them
+// with failover (*rpcpool.Pool).
+type Caller interface {
+	CallContext(ctx context.Context, result any, method string, args ...any) error
+	BatchCallContext(ctx context.Context, elems []rpc.BatchElem) error
+}
+
 // Client talks JSON-RPC to one chain, batching where a payout engine makes
 // many alike calls (estimates, broadcasts, receipts).
 type Client struct {
-	rpc     *rpc.Client
+	rpc     Caller
+	closer  func()
 	chain   string
 	metrics *Metrics
 }
 
-// Dial connects to an upstream. chain names it in metrics.
+// Dial connects to a single upstream. chain names it in metrics.
 func Dial(ctx context.Context, url, chain string, m *Metrics) (*Client, error) {
 	c, err := rpc.DialContext(ctx, url)
 	if err != nil {
 		return nil, fmt.Errorf("dial %s upstream: %w", chain, err)
 	}
+	client := NewClient(c, chain, m)
+	client.closer = c.Close
+	return client, nil
+}
+
+// NewClient talks through caller (for instance a pool of upstreams, which
+// its owner closes). chain names it in metrics.
+func NewClient(caller Caller, chain string, m *Metrics) *Client {
 	if m == nil {
 		m = NewMetrics(nil)
 	}
-	return &Client{rpc: c, chain: chain, metrics: m}, nil
+	return &Client{rpc: caller, chain: chain, metrics: m}
 }
 
-// Close closes the connection.
-func (c *Client) Close() { c.rpc.Close() }
+// Close closes the connection Dial opened.
+func (c *Client) Close() {
+	if c.closer != nil {
+		c.closer()
+	}
+}
 
 func (c *Client) observe(method string, start time.Time, n int, err error) {
 	c.metrics.duration.WithLabelValues(c.chain, method).Observe(time.Since(start).Seconds())

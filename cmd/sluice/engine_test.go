@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/sluicepay/sluice/internal/config"
+	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/httpapi"
+	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/sandbox"
+)
+
+// TestEngineKeepsPayingWithTwoOfThreeUpstreamsDown starts the engine in
+// process on port 0 against a dev chain reached through three upstreams:
+// one answers 500 to everything, one refuses connections, one works.
+// Every payout still completes and is paid exactly.
+func TestEngineKeepsPayingWithTwoOfThreeUpstreamsDown(t *testing.T) {
+	ctx := context.Background()
+	key, _ := crypto.GenerateKey()
+	chain, err := sandbox.Start(ctx, sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key, BlockTime: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chain.Close()
+	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "upstream on fire", http.StatusInternalServerError)
+	}))
+	defer broken.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	refused := "http://" + ln.Addr().String()
+	ln.Close()
+
+	wallet := crypto.PubkeyToAddress(key.PublicKey)
+	apiKey := "sk_test_engine"
+	eighteen := uint8(18)
+	cfg := &config.Config{
+		Database: "sqlite:" + filepath.Join(t.TempDir(), "sluice.db"), HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
+		LogLevel: "info", LogFormat: "text",
+		Chains: []config.Chain{{
+			Name: "sandbox", ChainID: chain.ChainID(), Confirmations: 2,
+			Upstreams:    []config.Upstream{{URL: broken.URL}, {URL: refused}, {URL: chain.RPCURL()}},
+			NativeSymbol: "ETH", NativeDecimals: &eighteen,
+			Tokens:     []config.Token{{Symbol: "SUSD", Address: chain.SUSD().Hex(), Decimals: 6}},
+			HotWallets: []config.HotWallet{{Address: wallet.Hex(), Signer: config.Signer{Type: "keystore", Keystore: "unused: signer handed in"}}},
+		}},
+		APIKeys: []config.APIKey{{Name: "test", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(apiKey))}},
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng, err := startEngine(ctx, cfg, log, engineOptions{Signers: map[common.Address]payout.Signer{wallet: evm.KeySigner{Key: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+
+	var want []wanted
+	var ids []string
+	for i := range 40 {
+		w := wanted{asset: "ETH", to: common.BigToAddress(big.NewInt(int64(0xE0000 + i))), amount: big.NewInt(int64(5000 + i))}
+		if i%2 == 1 {
+			w.asset = "SUSD"
+		}
+		want = append(want, w)
+		ids = append(ids, createWithRetry(t, eng.URL, apiKey, w, fmt.Sprintf("upstreams-%d", i)))
+	}
+	waitAllCompleted(t, eng.URL(), apiKey, ids, 60*time.Second)
+	checkBalances(t, devInfo{RPCURL: chain.RPCURL(), Assets: map[string]assetInfo{"SUSD": {Address: ptr(chain.SUSD().Hex())}}}, want)
+}
+
+func ptr[T any](v T) *T { return &v }
