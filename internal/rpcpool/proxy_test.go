@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -144,16 +146,9 @@ func TestProxyRequests(t *testing.T) {
 			}
 		}
 	}
-	if got := testutil.ToFloat64(tp.met(t).WithLabelValues("sandbox", "other", "refused")); got != 7 {
+	if got := testutilCount(tp, "other", "refused"); got != 7 {
 		t.Errorf("refused requests metric: got %g, want 7", got)
 	}
-}
-
-// met returns the endpoint's request counter from its registry.
-func (tp *testProxy) met(t testing.TB) *prometheus.CounterVec {
-	t.Helper()
-	m := newProxyMetrics(nil)
-	return register(tp.reg, m.requests)
 }
 
 // TestProxyAuth shows the endpoint takes only the configured bearer
@@ -233,4 +228,77 @@ func rpcBody(t testing.TB, id int, method string, params ...any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestProxyTwoOfThreeFaulty shows a client of the endpoint sees no failed
+// request while two of the three upstreams are faulty: reads, batches and
+// a transaction that gets mined.
+func TestProxyTwoOfThreeFaulty(t *testing.T) {
+	c := startChain(t)
+	tests := []struct{ a, b fault }{
+		{fault429, fault500},
+		{faultMalformed, faultHang},
+		{faultRefused, faultWrongChain},
+		{faultStale, faultNoBatch},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.a)+"+"+string(tt.b), func(t *testing.T) {
+			bad1 := newFaultProxy(t, c.RPCURL(), tt.a)
+			bad2 := newFaultProxy(t, c.RPCURL(), tt.b)
+			good := newFaultProxy(t, c.RPCURL(), faultNone)
+			tp := startProxy(t, startPool(t, testConfig(bad1.url, bad2.url, good.url)), ProxyConfig{})
+			cl, err := ethclient.Dial(tp.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cl.Close()
+			ctx := context.Background()
+			want, err := c.Client().BalanceAt(ctx, c.HotWallet(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 20 {
+				got, err := cl.BalanceAt(ctx, c.HotWallet(), nil)
+				if err != nil || got.Cmp(want) != 0 {
+					t.Fatalf("read %d: got %v, %v; want %s", i, got, err, want)
+				}
+			}
+			for i := range 5 {
+				var head hexutil.Uint64
+				var id hexutil.Big
+				batch := []rpc.BatchElem{{Method: "eth_blockNumber", Result: &head}, {Method: "eth_chainId", Result: &id}}
+				if err := cl.Client().BatchCallContext(ctx, batch); err != nil || batch[0].Error != nil || batch[1].Error != nil {
+					t.Fatalf("batch %d: %v, %v, %v", i, err, batch[0].Error, batch[1].Error)
+				}
+				if head == 0 || id.ToInt().Uint64() != sandbox.ChainID {
+					t.Fatalf("batch %d: head %d, chain id %s", i, head, id.ToInt())
+				}
+			}
+			sendAndMine(t, c, cl)
+		})
+	}
+}
+
+// sendAndMine sends the hot wallet's next transfer through cl, mines it
+// and reads its receipt through cl.
+func sendAndMine(t *testing.T, c *testChain, cl *ethclient.Client) {
+	t.Helper()
+	ctx := context.Background()
+	tx := c.nextTx(t)
+	if err := cl.SendTransaction(ctx, tx); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	if _, err := c.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := cl.TransactionReceipt(ctx, tx.Hash())
+	if err != nil || r.Status != 1 {
+		t.Fatalf("receipt of %s: %v, %v", tx.Hash().Hex(), r, err)
+	}
+}
+
+// testutilCount is the endpoint's count of method requests ending outcome.
+func testutilCount(tp *testProxy, method, outcome string) float64 {
+	m := register(tp.reg, newProxyMetrics(nil).requests)
+	return testutil.ToFloat64(m.WithLabelValues("sandbox", method, outcome))
 }
