@@ -33,6 +33,7 @@ type engine struct {
 	log      *slog.Logger
 	store    *store.DB
 	pools    []*rpcpool.Pool
+	poolOf   map[string]*rpcpool.Pool // by chain name
 	senders  []*txm.Sender
 	listener net.Listener
 	server   *http.Server
@@ -100,7 +101,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Store: e.store, Catalog: catalog, APIKeys: keys, Logger: log, Registry: reg, Ready: ready,
-		Now: time.Now, OnPayoutCreated: e.wake, Version: version,
+		Now: time.Now, OnPayoutCreated: e.wake, Version: version, Upstreams: e.upstreamViews,
 	})
 	if err != nil {
 		return nil, err
@@ -158,7 +159,32 @@ func (e *engine) startPool(ctx context.Context, ch config.Chain) (*rpcpool.Pool,
 		return nil, fmt.Errorf("chain %s: start upstream pool: %w", ch.Name, err)
 	}
 	e.pools = append(e.pools, pool)
+	if e.poolOf == nil {
+		e.poolOf = map[string]*rpcpool.Pool{}
+	}
+	e.poolOf[ch.Name] = pool
 	return pool, nil
+}
+
+// upstreamViews reports a chain's upstreams for GET /v1/status.
+func (e *engine) upstreamViews(chain string) []httpapi.UpstreamView {
+	pool := e.poolOf[chain]
+	if pool == nil {
+		return nil
+	}
+	var out []httpapi.UpstreamView
+	for _, u := range pool.Status() {
+		v := httpapi.UpstreamView{Name: u.Name, URL: u.URL, Role: string(u.Role), Healthy: u.Healthy,
+			Breaker: string(u.Breaker), WrongChain: u.WrongChain, Syncing: u.Syncing, Head: u.Head, Lag: u.Lag,
+			P50MS: float64(u.P50.Microseconds()) / 1000, P90MS: float64(u.P90.Microseconds()) / 1000,
+			ErrorRate: u.ErrorRate, LastError: u.LastError}
+		if u.RateLimited.After(time.Now()) {
+			until := u.RateLimited
+			v.RateLimitedTo = &until
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // openSigner opens a hot wallet's signer (or takes the one handed in) and

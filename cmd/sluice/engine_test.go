@@ -79,6 +79,29 @@ func TestEngineKeepsPayingWithTwoOfThreeUpstreamsDown(t *testing.T) {
 		ids = append(ids, createWithRetry(t, eng.URL, apiKey, w, fmt.Sprintf("upstreams-%d", i)))
 	}
 	waitAllCompleted(t, eng.URL(), apiKey, ids, 60*time.Second)
+
+	// The status page says which upstreams are down.
+	req, _ := http.NewRequest("GET", eng.URL()+"/v1/status", nil)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Chains []struct {
+			Usable    int `json:"usable_upstreams"`
+			Upstreams []struct {
+				Healthy bool `json:"healthy"`
+			} `json:"upstreams"`
+		} `json:"chains"`
+		Payouts map[string]int `json:"payouts"`
+	}
+	jsonDecode(resp, &st)
+	resp.Body.Close()
+	if len(st.Chains) != 1 || st.Chains[0].Usable != 1 || len(st.Chains[0].Upstreams) != 3 || !st.Chains[0].Upstreams[2].Healthy ||
+		st.Chains[0].Upstreams[0].Healthy || st.Payouts["completed"] != 40 {
+		t.Errorf("GET /v1/status = %+v, want 1 usable upstream of 3 (the third) and 40 completed", st)
+	}
 	checkBalances(t, devInfo{RPCURL: chain.RPCURL(), Assets: map[string]assetInfo{"SUSD": {Address: ptr(chain.SUSD().Hex())}}}, want)
 }
 

@@ -40,20 +40,24 @@ type Config struct {
 	OnPayoutCreated func()
 	// Version is reported by /healthz and /readyz. Default: "dev".
 	Version string
+	// Upstreams, when not nil, reports a chain's upstream nodes for
+	// GET /v1/status.
+	Upstreams func(chain string) []UpstreamView
 }
 
 // Server is the REST API. Build it with New and serve Handler().
 type Server struct {
-	store    payout.Store
-	catalog  *payout.Catalog
-	keys     []APIKey
-	log      *slog.Logger
-	registry *prometheus.Registry
-	metrics  *metrics
-	ready    map[string]func(context.Context) error
-	now      func() time.Time
-	created  func()
-	version  string
+	store     payout.Store
+	catalog   *payout.Catalog
+	keys      []APIKey
+	log       *slog.Logger
+	registry  *prometheus.Registry
+	metrics   *metrics
+	ready     map[string]func(context.Context) error
+	now       func() time.Time
+	created   func()
+	version   string
+	upstreams func(chain string) []UpstreamView
 
 	ids      *payout.IDGenerator // payout ids
 	reqIDs   *payout.IDGenerator // request ids
@@ -74,7 +78,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		store: cfg.Store, catalog: cfg.Catalog, keys: cfg.APIKeys, log: cfg.Logger.With("component", "httpapi"),
 		registry: cfg.Registry, metrics: m, ready: cfg.Ready, now: cfg.Now, created: cfg.OnPayoutCreated,
-		version: cfg.Version, ids: payout.DefaultIDs, reqIDs: &payout.IDGenerator{},
+		version: cfg.Version, upstreams: cfg.Upstreams, ids: payout.DefaultIDs, reqIDs: &payout.IDGenerator{},
 		inflight: inflightSet{keys: map[string]struct{}{}},
 	}
 	if s.chains, err = chainsBody(cfg.Catalog); err != nil {
@@ -148,6 +152,7 @@ func (s *Server) routes() *http.ServeMux {
 	route("/v1/payouts/{id}", map[string]http.HandlerFunc{"GET": s.auth(s.getPayout)})
 	route("/v1/payouts/{id}/cancel", map[string]http.HandlerFunc{"POST": s.auth(s.cancelPayout)})
 	route("/v1/chains", map[string]http.HandlerFunc{"GET": s.auth(s.listChains)})
+	route("/v1/status", map[string]http.HandlerFunc{"GET": s.auth(s.status)})
 	route("/healthz", map[string]http.HandlerFunc{"GET": s.healthz})
 	route("/readyz", map[string]http.HandlerFunc{"GET": s.readyz})
 	metrics := promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})

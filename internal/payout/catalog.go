@@ -83,6 +83,9 @@ func (c *Catalog) Lookup(chain, asset string) (Chain, Asset, error) {
 	return ch, a, nil
 }
 
+// Names lists the chains' names in order.
+func (c *Catalog) Names() []string { return c.chainNames() }
+
 func (c *Catalog) chainNames() []string {
 	names := make([]string, 0, len(c.Chains))
 	for n := range c.Chains {

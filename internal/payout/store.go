@@ -73,6 +73,9 @@ type Store interface {
 	// FailureRevertedOnChain (fee kept) when their receipt failed.
 	Finalize(ctx context.Context, payoutIDs []string) error
 
+	// OldestUnfinished returns the oldest payout not yet in a terminal
+	// status, or ErrNotFound when every payout is finished.
+	OldestUnfinished(ctx context.Context) (*Payout, error)
 	// CountByStatus counts payouts per status.
 	CountByStatus(ctx context.Context) (map[Status]int64, error)
 	// ListEvents returns events with Seq > afterSeq, oldest first.

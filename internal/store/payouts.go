@@ -119,6 +119,17 @@ func (db *DB) GetPayout(ctx context.Context, id string) (_ *payout.Payout, err e
 	return p, db.wrap("get payout", err)
 }
 
+// OldestUnfinished returns the oldest payout not in a terminal status (ids
+// are time-ordered), or payout.ErrNotFound when there is none.
+func (db *DB) OldestUnfinished(ctx context.Context) (_ *payout.Payout, err error) {
+	defer db.track("oldest_unfinished")(&err)
+	p, err := scanPayout(db.read.QueryRowContext(ctx, db.d.q.oldestUnfinished))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, payout.ErrNotFound
+	}
+	return p, db.wrap("oldest unfinished payout", err)
+}
+
 // Page sizes of ListPayouts.
 const (
 	DefaultListLimit = 10

@@ -4,14 +4,15 @@ package store
 // shape depends on their arguments (IN lists, list filters) are built from
 // these pieces by the methods that use them.
 type queries struct {
-	payoutCols    string // the columns scanPayout reads, in order
-	attemptCols   string // the columns scanAttempt reads, in order
-	insertPayout  string
-	selectPayout  string // by id
-	lockPayout    string // by id, locked until commit
-	payoutByExtID string
-	updatePayout  string // state columns by id and previous version
-	countByStatus string
+	payoutCols       string // the columns scanPayout reads, in order
+	attemptCols      string // the columns scanAttempt reads, in order
+	insertPayout     string
+	selectPayout     string // by id
+	lockPayout       string // by id, locked until commit
+	payoutByExtID    string
+	updatePayout     string // state columns by id and previous version
+	countByStatus    string
+	oldestUnfinished string
 
 	insertEvent string
 	listEvents  string

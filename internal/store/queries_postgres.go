@@ -35,6 +35,8 @@ var postgresQueries = queries{
 		block_hash = $5, fee = $6::numeric, receipt_ok = $7, failure_code = $8, failure_message = $9,
 		version = $10, updated_at = $11 WHERE id = $12 AND version = $13`,
 	countByStatus: `SELECT status, COUNT(*) FROM payouts GROUP BY status`,
+	oldestUnfinished: `SELECT ` + postgresPayoutCols + ` FROM payouts
+		WHERE status IN ('queued', 'submitted', 'confirming') ORDER BY id LIMIT 1`,
 
 	// Writers take the outbox lock shared before the sequence gives them a
 	// seq; ListEvents takes it exclusively (eventsBarrier), so it reads only

@@ -32,6 +32,8 @@ var sqliteQueries = queries{
 		block_hash = ?, fee = ?, receipt_ok = ?, failure_code = ?, failure_message = ?,
 		version = ?, updated_at = ? WHERE id = ? AND version = ?`,
 	countByStatus: `SELECT status, COUNT(*) FROM payouts GROUP BY status`,
+	oldestUnfinished: `SELECT ` + sqlitePayoutCols + ` FROM payouts
+		WHERE status IN ('queued', 'submitted', 'confirming') ORDER BY id LIMIT 1`,
 
 	insertEvent: `INSERT INTO events (id, type, object_id, object_seq, data, created_at)
 		VALUES (?, ?, ?, ?, ?, ?)`,

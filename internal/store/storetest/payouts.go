@@ -330,6 +330,31 @@ func testCountByStatus(t *testing.T, s payout.Store) {
 	}
 }
 
+func testOldestUnfinished(t *testing.T, s payout.Store) {
+	if _, err := s.OldestUnfinished(ctx(t)); !errors.Is(err, payout.ErrNotFound) {
+		t.Fatalf("empty store: err = %v, want ErrNotFound", err)
+	}
+	ps := mustCreate(t, s, 3)
+	if got, err := s.OldestUnfinished(ctx(t)); err != nil || got.ID != ps[0].ID {
+		t.Fatalf("OldestUnfinished = %v, %v; want %s", got, err, ps[0].ID)
+	}
+	// Finished payouts no longer count; one sent but not mined still does.
+	if _, err := s.CancelPayout(ctx(t), ps[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	mustSubmit(t, s, ps[1:2], 0)
+	got, err := s.OldestUnfinished(ctx(t))
+	if err != nil || got.ID != ps[1].ID || got.Status != payout.StatusSubmitted {
+		t.Fatalf("after cancel: %v, %v; want the submitted %s", got, err, ps[1].ID)
+	}
+	if _, err := s.CancelPayout(ctx(t), ps[2].ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.OldestUnfinished(ctx(t)); err != nil || got.ID != ps[1].ID {
+		t.Fatalf("OldestUnfinished = %v, %v; want %s", got, err, ps[1].ID)
+	}
+}
+
 func testPing(t *testing.T, s payout.Store) {
 	if err := s.Ping(ctx(t)); err != nil {
 		t.Errorf("Ping: %v", err)

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) payout.Store) {
 		{"EventsNeverSkipped", testEventsNeverSkipped},
 		{"LargeBatches", testLargeBatches},
 		{"CountByStatus", testCountByStatus},
+		{"OldestUnfinished", testOldestUnfinished},
 		{"Ping", testPing},
 	}
 	for _, tc := range tests {
