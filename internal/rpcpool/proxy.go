@@ -114,23 +114,27 @@ var nullID = json.RawMessage("null")
 func (p *proxy) serveRPC(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	chain := r.PathValue("chain")
+	pool, ok := p.pools[chain]
+	label := chain // a metrics label: only the names of configured chains
+	if !ok {
+		label = "unknown"
+	}
 	if !p.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
-		p.refuse(w, chain, http.StatusUnauthorized, codeUnauthorized, "unauthorized: a valid bearer token is required", "unauthorized")
+		p.refuse(w, label, http.StatusUnauthorized, codeUnauthorized, "unauthorized: a valid bearer token is required", "unauthorized")
 		return
 	}
-	pool, ok := p.pools[chain]
 	if !ok {
-		p.refuse(w, "unknown", http.StatusNotFound, codeInvalidRequest, fmt.Sprintf("unknown chain %q", chain), "unknown_chain")
+		p.refuse(w, label, http.StatusNotFound, codeInvalidRequest, fmt.Sprintf("unknown chain %q", chain), "unknown_chain")
 		return
 	}
 	body, err := readBody(w, r, p.maxBody)
 	if err != nil {
-		status, code := http.StatusBadRequest, codeInvalidRequest
+		status, outcome := http.StatusBadRequest, "bad_body"
 		if errors.As(err, new(*http.MaxBytesError)) {
-			status, err = http.StatusRequestEntityTooLarge, fmt.Errorf("request body exceeds %d bytes", p.maxBody)
+			status, outcome, err = http.StatusRequestEntityTooLarge, "too_large", fmt.Errorf("request body exceeds %d bytes", p.maxBody)
 		}
-		p.refuse(w, chain, status, code, err.Error(), "too_large")
+		p.refuse(w, chain, status, codeInvalidRequest, err.Error(), outcome)
 		return
 	}
 	ex := &exchange{p: p, pool: pool, chain: chain, ctx: r.Context()}
