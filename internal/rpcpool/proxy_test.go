@@ -1,10 +1,12 @@
 package rpcpool
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -301,4 +303,69 @@ func sendAndMine(t *testing.T, c *testChain, cl *ethclient.Client) {
 func testutilCount(tp *testProxy, method, outcome string) float64 {
 	m := register(tp.reg, newProxyMetrics(nil).requests)
 	return testutil.ToFloat64(m.WithLabelValues("sandbox", method, outcome))
+}
+
+// TestProxyUpstreamTrouble shows what a client sees when the upstreams
+// cannot serve a request as asked: batches refused by every upstream are
+// answered call by call; no upstream at all is a JSON-RPC error that
+// names no upstream and leaks no provider key, in the body or the logs.
+func TestProxyUpstreamTrouble(t *testing.T) {
+	c := startChain(t)
+	const key = "0123456789abcdef0123456789abcdef"
+	noBatch1, noBatch2 := newFaultProxy(t, c.RPCURL(), faultNoBatch), newFaultProxy(t, c.RPCURL(), faultNoBatch)
+	down := newFaultProxy(t, c.RPCURL(), fault500)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	batch := `[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"net_version"},{"jsonrpc":"2.0","id":3,"method":"eth_blockNumber"}]`
+	tests := []struct {
+		name   string
+		urls   []string
+		body   string
+		want   []string
+		absent []string
+	}{
+		{"every upstream refuses batches", []string{noBatch1.url, noBatch2.url}, batch,
+			[]string{`"id":1,"result":"` + hexutil.EncodeUint64(sandbox.ChainID) + `"`, `"id":2,"result":"` + fmt.Sprint(sandbox.ChainID) + `"`, `"id":3,"result":"0x`}, []string{"error"}},
+		{"no upstream", []string{down.url + "/v3/" + key}, `{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}`,
+			[]string{`"id":1,"error":{"code":-32603,"message":"upstream unavailable: no upstream could answer eth_blockNumber"}`}, []string{key, strings.TrimPrefix(down.url, "http://")}},
+		{"no upstream, batch", []string{down.url + "/v3/" + key}, batch,
+			[]string{`"id":1,"error":{"code":-32603`, `"id":2,"error":{"code":-32603`, `"id":3,"error":{"code":-32603`}, []string{key, "result"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(tt.urls...)
+			cfg.Logger = log
+			tp := startProxy(t, startPool(t, cfg), ProxyConfig{Logger: log})
+			status, body := post(t, tp.url, tt.body)
+			if status != 200 {
+				t.Errorf("status: got %d, want 200", status)
+			}
+			if missing := containsInOrder(body, tt.want); missing != "" {
+				t.Errorf("body %s\nlacks %s", body, missing)
+			}
+			for _, a := range tt.absent {
+				if strings.Contains(body, a) {
+					t.Errorf("body %s\nholds %s", body, a)
+				}
+			}
+		})
+	}
+	if strings.Contains(logs.String(), key) || !strings.Contains(logs.String(), "no upstream answered") {
+		t.Errorf("logs hold the provider key, or not the failure:\n%s", logs.String())
+	}
+}
+
+// TestProxyOnlyPost shows the endpoint answers POST only.
+func TestProxyOnlyPost(t *testing.T) {
+	c := startChain(t)
+	good := newFaultProxy(t, c.RPCURL(), faultNone)
+	tp := startProxy(t, startPool(t, testConfig(good.url)), ProxyConfig{})
+	resp, err := http.Get(tp.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET: got %d, want 405", resp.StatusCode)
+	}
 }
