@@ -369,3 +369,39 @@ func TestProxyOnlyPost(t *testing.T) {
 		t.Errorf("GET: got %d, want 405", resp.StatusCode)
 	}
 }
+
+// TestProxySendRawAnswers shows what eth_sendRawTransaction answers: the
+// hash when accepted (again, even once mined), and the node's refusals
+// as JSON-RPC errors an ethers or viem client recognises.
+func TestProxySendRawAnswers(t *testing.T) {
+	c := startChain(t)
+	ups := []*faultProxy{newFaultProxy(t, c.RPCURL(), faultNone), newFaultProxy(t, c.RPCURL(), faultNone)}
+	tp := startProxy(t, startPool(t, testConfig(ups[0].url, ups[1].url)), ProxyConfig{})
+	tx := c.nextTx(t)
+	rival := signTxTo(t, c.key, tx.Nonce(), addr(mustKey(t)))
+	send := func(b []byte) string { return rpcBody(t, 1, "eth_sendRawTransaction", hexutil.Bytes(b)) }
+	tests := []struct {
+		name   string
+		body   string
+		commit bool // mine after sending
+		want   string
+	}{
+		{"accepted", send(raw(t, tx)), true, `"result":"` + tx.Hash().Hex() + `"`},
+		{"mined already", send(raw(t, tx)), false, `"result":"` + tx.Hash().Hex() + `"`},
+		{"nonce taken by another", send(raw(t, rival)), false, `"error":{"code":-32000,"message":"nonce too low`},
+		{"insufficient funds", send(raw(t, signTx(t, mustKey(t), 0))), false, `"message":"insufficient funds`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body := post(t, tp.url, tt.body)
+			if status != 200 || !strings.Contains(body, tt.want) {
+				t.Fatalf("got %d %s, want %s", status, body, tt.want)
+			}
+			if tt.commit {
+				if _, err := c.Commit(); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
