@@ -275,3 +275,26 @@ func ErrorCode(err error) string {
 	}
 	return ""
 }
+
+// ListAttempts returns every signed transaction of a payout, oldest first.
+func (c *Client) ListAttempts(ctx context.Context, payoutID string) ([]Attempt, error) {
+	var out struct {
+		Data []Attempt `json:"data"`
+	}
+	if _, err := c.do(ctx, http.MethodGet, "/v1/payouts/"+url.PathEscape(payoutID)+"/attempts", nil, "", &out); err != nil {
+		return nil, err
+	}
+	return out.Data, nil
+}
+
+// Rebroadcast asks the engine to send a submitted payout's stored signed
+// transactions again to every usable upstream. Nothing new is signed.
+func (c *Client) Rebroadcast(ctx context.Context, payoutID string) ([]BroadcastResult, error) {
+	var out struct {
+		Data []BroadcastResult `json:"data"`
+	}
+	if _, err := c.do(ctx, http.MethodPost, "/v1/payouts/"+url.PathEscape(payoutID)+"/rebroadcast", nil, "", &out); err != nil {
+		return nil, err
+	}
+	return out.Data, nil
+}

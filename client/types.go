@@ -229,3 +229,25 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// Attempt is one signed transaction of a payout. Several attempts may share
+// a nonce (fee replacements); whichever is mined settles the payout.
+type Attempt struct {
+	Object               string    `json:"object"`
+	PayoutID             string    `json:"payout_id"`
+	ChainID              uint64    `json:"chain_id"`
+	From                 string    `json:"from"`
+	Nonce                uint64    `json:"nonce"`
+	TxHash               string    `json:"tx_hash"`
+	GasLimit             uint64    `json:"gas_limit"`
+	MaxFeePerGas         string    `json:"max_fee_per_gas"`
+	MaxPriorityFeePerGas string    `json:"max_priority_fee_per_gas"`
+	RawTx                string    `json:"raw_tx"` // 0x-hex signed transaction
+	CreatedAt            time.Time `json:"created_at"`
+}
+
+// BroadcastResult is the outcome of sending one attempt again.
+type BroadcastResult struct {
+	TxHash string `json:"tx_hash"`
+	Error  string `json:"error,omitempty"`
+}

@@ -102,6 +102,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	api, err := httpapi.New(httpapi.Config{
 		Store: e.store, Catalog: catalog, APIKeys: keys, Logger: log, Registry: reg, Ready: ready,
 		Now: time.Now, OnPayoutCreated: e.wake, Version: version, Upstreams: e.upstreamViews,
+		Broadcast: e.broadcast,
 	})
 	if err != nil {
 		return nil, err
@@ -164,6 +165,17 @@ func (e *engine) startPool(ctx context.Context, ch config.Chain) (*rpcpool.Pool,
 	}
 	e.poolOf[ch.Name] = pool
 	return pool, nil
+}
+
+// broadcast sends a stored signed transaction to every usable upstream of
+// a chain.
+func (e *engine) broadcast(ctx context.Context, chain string, raw []byte) error {
+	pool := e.poolOf[chain]
+	if pool == nil {
+		return fmt.Errorf("chain %q is not configured", chain)
+	}
+	_, err := pool.Broadcast(ctx, raw)
+	return err
 }
 
 // upstreamViews reports a chain's upstreams for GET /v1/status.

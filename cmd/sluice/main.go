@@ -27,6 +27,8 @@ Usage:
                   run the engine against the chains and database of a config file
   sluice payout   create|get|list|cancel ...
                   create and inspect payouts through the API ($SLUICE_API_URL, $SLUICE_API_KEY)
+  sluice tx       export|rebroadcast|trace ...
+                  the signed transactions of a payout: print, send again, ask every upstream
   sluice apikey   hash
                   print the SHA-256 of an API key read from stdin, for the config
   sluice version
@@ -58,6 +60,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runServe(ctx, args[1:], stdout, stderr)
 	case "payout":
 		err = runPayout(ctx, args[1:], stdout, stderr)
+	case "tx":
+		err = runTx(ctx, args[1:], stdout, stderr)
 	case "apikey":
 		err = runAPIKey(args[1:], stdin, stdout)
 	case "version":

@@ -40,6 +40,7 @@ var codeInfo = map[payout.Code]struct {
 	payout.CodeIdempotencyMismatch:   {http.StatusUnprocessableEntity, "Idempotency-Key was used with another request"},
 	payout.CodeDuplicateExternalID:   {http.StatusConflict, "Duplicate external_id"},
 	payout.CodeNotCancellable:        {http.StatusConflict, "Payout cannot be cancelled"},
+	payout.CodeNotRebroadcastable:    {http.StatusConflict, "Payout has nothing to re-broadcast"},
 	payout.CodeInvalidCursor:         {http.StatusBadRequest, "Invalid cursor"},
 	payout.CodeInvalidLimit:          {http.StatusBadRequest, "Invalid limit"},
 	payout.CodeInvalidStatus:         {http.StatusBadRequest, "Invalid status"},

@@ -43,6 +43,9 @@ type Config struct {
 	// Upstreams, when not nil, reports a chain's upstream nodes for
 	// GET /v1/status.
 	Upstreams func(chain string) []UpstreamView
+	// Broadcast, when not nil, sends a stored signed transaction again on a
+	// chain, for POST /v1/payouts/{id}/rebroadcast.
+	Broadcast func(ctx context.Context, chain string, raw []byte) error
 }
 
 // Server is the REST API. Build it with New and serve Handler().
@@ -58,6 +61,7 @@ type Server struct {
 	created   func()
 	version   string
 	upstreams func(chain string) []UpstreamView
+	broadcast broadcastFunc
 
 	ids      *payout.IDGenerator // payout ids
 	reqIDs   *payout.IDGenerator // request ids
@@ -78,7 +82,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{
 		store: cfg.Store, catalog: cfg.Catalog, keys: cfg.APIKeys, log: cfg.Logger.With("component", "httpapi"),
 		registry: cfg.Registry, metrics: m, ready: cfg.Ready, now: cfg.Now, created: cfg.OnPayoutCreated,
-		version: cfg.Version, upstreams: cfg.Upstreams, ids: payout.DefaultIDs, reqIDs: &payout.IDGenerator{},
+		version: cfg.Version, upstreams: cfg.Upstreams, broadcast: cfg.Broadcast, ids: payout.DefaultIDs, reqIDs: &payout.IDGenerator{},
 		inflight: inflightSet{keys: map[string]struct{}{}},
 	}
 	if s.chains, err = chainsBody(cfg.Catalog); err != nil {
@@ -151,6 +155,8 @@ func (s *Server) routes() *http.ServeMux {
 	route("/v1/payouts", map[string]http.HandlerFunc{"POST": s.auth(s.createPayout), "GET": s.auth(s.listPayouts)})
 	route("/v1/payouts/{id}", map[string]http.HandlerFunc{"GET": s.auth(s.getPayout)})
 	route("/v1/payouts/{id}/cancel", map[string]http.HandlerFunc{"POST": s.auth(s.cancelPayout)})
+	route("/v1/payouts/{id}/attempts", map[string]http.HandlerFunc{"GET": s.auth(s.listAttempts)})
+	route("/v1/payouts/{id}/rebroadcast", map[string]http.HandlerFunc{"POST": s.auth(s.rebroadcast)})
 	route("/v1/chains", map[string]http.HandlerFunc{"GET": s.auth(s.listChains)})
 	route("/v1/status", map[string]http.HandlerFunc{"GET": s.auth(s.status)})
 	route("/healthz", map[string]http.HandlerFunc{"GET": s.healthz})

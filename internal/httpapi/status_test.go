@@ -70,3 +70,19 @@ func TestStatusReportsUpstreamsAndChecks(t *testing.T) {
 		t.Errorf("chain status = %+v", ch)
 	}
 }
+
+func TestAttemptsAndRebroadcast(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	p := e.mustCreate("k1", validPayload)
+	r := e.do("GET", "/v1/payouts/"+p.ID+"/attempts", "")
+	if r.status != http.StatusOK || string(r.body) != "{\"object\":\"list\",\"data\":[]}\n" {
+		t.Errorf("attempts of a queued payout = %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/payouts/"+p.ID+"/rebroadcast", ""); r.status != http.StatusConflict || r.problem(t).Code != "payout_not_rebroadcastable" {
+		t.Errorf("rebroadcast of a queued payout = %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/v1/payouts/po_missing/attempts", ""); r.status != http.StatusNotFound {
+		t.Errorf("attempts of a missing payout = %d", r.status)
+	}
+}

@@ -33,6 +33,7 @@ const (
 	CodeIdempotencyMismatch   Code = "idempotency_key_reused"
 	CodeDuplicateExternalID   Code = "duplicate_external_id"
 	CodeNotCancellable        Code = "payout_not_cancellable"
+	CodeNotRebroadcastable    Code = "payout_not_rebroadcastable"
 	CodeInvalidCursor         Code = "invalid_cursor"
 	CodeInvalidLimit          Code = "invalid_limit"
 	CodeInvalidStatus         Code = "invalid_status"
