@@ -209,4 +209,3 @@ func upstreamsFor(cfgPath string, rpcs []string, chainID uint64) ([]string, erro
 	}
 	return nil, fmt.Errorf("%s has no chain with id %d", cfgPath, chainID)
 }
-
