@@ -1,0 +1,69 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/sluicepay/sluice/internal/config"
+	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/rpcpool"
+	"github.com/sluicepay/sluice/internal/store"
+)
+
+// checkDatabase opens the configured database and reports its migration
+// version. It returns the open store (nil when it failed) for later checks.
+func checkDatabase(ctx context.Context, cfg *config.Config) (*store.DB, []Result) {
+	shown := rpcpool.RedactURL(cfg.Database)
+	if path, ok := strings.CutPrefix(cfg.Database, "sqlite:"); ok {
+		shown = cfg.Database
+		if _, err := os.Stat(path); err != nil {
+			return nil, []Result{{Check: "database", Status: Fail, Detail: fmt.Sprintf("%s: %v", shown, errors.Unwrap(err)),
+				Advice: fmt.Sprintf("no database at %s: fix the database field or run 'sluice serve' once to create it", path)}}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	db, err := store.Open(ctx, cfg.Database, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, []Result{{Check: "database", Status: Fail, Detail: fmt.Sprintf("%s: %v", shown, err),
+			Advice: "the database does not open: check the database field, the server and its credentials"}}
+	}
+	v, err := db.MigrationVersion(ctx)
+	if err != nil {
+		_ = db.Close()
+		return nil, []Result{{Check: "database", Status: Fail, Detail: err.Error(),
+			Advice: "the schema cannot be read: check the database user's rights"}}
+	}
+	// store.Open applies the binary's pending migrations, so after it the
+	// schema is never behind; the version shows which one is in place.
+	return db, []Result{{Check: "database", Status: OK,
+		Detail: fmt.Sprintf("%s %s, migration version %d (up to date with this binary)", db.Dialect(), shown, v)}}
+}
+
+// checkOldest grades the age of the oldest payout not yet completed.
+func checkOldest(ctx context.Context, db *store.DB, now time.Time) Result {
+	r := Result{Check: "oldest unfinished payout", Status: OK}
+	p, err := db.OldestUnfinished(ctx)
+	if errors.Is(err, payout.ErrNotFound) {
+		r.Detail = "none"
+		return r
+	}
+	if err != nil {
+		return fail(r, err.Error(), "the payouts cannot be read: check the database")
+	}
+	age := now.Sub(p.CreatedAt).Round(time.Second)
+	r.Detail = fmt.Sprintf("%s (%s, %s from %s) is %s old", p.ID, p.Status, p.Chain, p.Sender.Hex(), age)
+	advice := fmt.Sprintf("payout %s has been %s for %s: check its sender's upstreams, balance and the engine's logs", p.ID, p.Status, age)
+	switch {
+	case age > OldestFail:
+		r.Status, r.Advice = Fail, advice
+	case age > OldestWarn:
+		r.Status, r.Advice = Warn, advice
+	}
+	return r
+}

@@ -1,0 +1,174 @@
+package doctor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/sluicepay/sluice/internal/config"
+	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/signer"
+	"github.com/sluicepay/sluice/internal/store"
+)
+
+// Gas a pending payout is assumed to need, priced at twice the gas price.
+const (
+	nativeTransferGas = 21_000
+	tokenTransferGas  = 100_000
+	maxPendingPages   = 100 // of 100 payouts each
+)
+
+// checkWallets checks the signer and the balance of every hot wallet of ch.
+func checkWallets(ctx context.Context, ch config.Chain, cp *chainProbe, db *store.DB, opts Options) []Result {
+	var out []Result
+	for _, w := range ch.HotWallets {
+		out = append(out, checkSigner(ctx, ch.Name, w))
+		out = append(out, checkBalance(ctx, ch, common.HexToAddress(w.Address), cp, db, opts))
+	}
+	return out
+}
+
+// checkSigner opens a wallet's keystore and has it sign a test digest that
+// must recover to the wallet's address.
+func checkSigner(ctx context.Context, chain string, w config.HotWallet) Result {
+	addr := common.HexToAddress(w.Address)
+	r := Result{Check: fmt.Sprintf("signer %s %s", chain, addr.Hex())}
+	pass, err := w.Signer.Passphrase()
+	if err != nil {
+		return fail(r, err.Error(), fmt.Sprintf("hot wallet %s: set passphrase_file or $%s", addr.Hex(), w.Signer.PassphraseEnv))
+	}
+	ks, err := signer.OpenKeystore(w.Signer.Keystore, pass)
+	if err != nil {
+		return fail(r, err.Error(), fmt.Sprintf("hot wallet %s: check signer.keystore (%s) and its passphrase", addr.Hex(), w.Signer.Keystore))
+	}
+	if ks.Address() != addr {
+		return fail(r, "the keystore holds the key of "+ks.Address().Hex(),
+			fmt.Sprintf("hot wallet %s: point signer.keystore at this wallet's key, or fix the address", addr.Hex()))
+	}
+	if err := signAndRecover(ctx, ks); err != nil {
+		return fail(r, err.Error(), fmt.Sprintf("hot wallet %s: the key cannot sign: replace the keystore", addr.Hex()))
+	}
+	r.Status, r.Detail = OK, "keystore opens; a test signature recovers to the wallet"
+	return r
+}
+
+func signAndRecover(ctx context.Context, ks *signer.Keystore) error {
+	digest := crypto.Keccak256Hash([]byte("sluice doctor check"))
+	sig, err := ks.SignDigest(ctx, digest)
+	if err != nil {
+		return fmt.Errorf("sign: %w", err)
+	}
+	pub, err := crypto.SigToPub(digest[:], sig)
+	if err != nil {
+		return fmt.Errorf("recover: %w", err)
+	}
+	if crypto.PubkeyToAddress(*pub) != ks.Address() {
+		return errors.New("the test signature recovers to another address")
+	}
+	return nil
+}
+
+// checkBalance compares a wallet's native balance with what its queued and
+// submitted payouts need: their native amounts plus an estimate of gas.
+func checkBalance(ctx context.Context, ch config.Chain, addr common.Address, cp *chainProbe, db *store.DB, opts Options) Result {
+	r := Result{Check: fmt.Sprintf("balance %s %s", ch.Name, addr.Hex())}
+	if len(cp.usable) == 0 {
+		return fail(r, "no usable upstream to read it", fmt.Sprintf("chain %s: fix its upstreams first", ch.Name))
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	var bal, price hexutil.Big
+	c := cp.usable[0]
+	if _, err := c.call(ctx, &bal, "eth_getBalance", addr, "latest"); err != nil {
+		return fail(r, "read balance: "+err.Error(), fmt.Sprintf("upstream %s: check it answers eth_getBalance", c.shown))
+	}
+	if _, err := c.call(ctx, &price, "eth_gasPrice"); err != nil {
+		return fail(r, "read gas price: "+err.Error(), fmt.Sprintf("upstream %s: check it answers eth_gasPrice", c.shown))
+	}
+	dec := int(*ch.NativeDecimals)
+	have := fmt.Sprintf("%s %s", formatUnits(bal.ToInt(), dec), ch.NativeSymbol)
+	if db == nil {
+		r.Status, r.Detail = OK, have+"; pending payouts unknown (no database)"
+		return r
+	}
+	p, err := pendingNeeds(ctx, db, ch, addr, price.ToInt())
+	if err != nil {
+		return fail(r, have+"; "+err.Error(), "the payouts cannot be read: check the database")
+	}
+	need := new(big.Int).Add(p.amount, p.gas)
+	r.Detail = fmt.Sprintf("%s; %d pending payouts need %s %s (gas included)", have, p.count, formatUnits(need, dec), ch.NativeSymbol)
+	if bal.ToInt().Cmp(need) < 0 {
+		short := new(big.Int).Sub(need, bal.ToInt())
+		r.Status, r.Advice = Fail, fmt.Sprintf("hot wallet %s on %s is short: send it at least %s %s", addr.Hex(), ch.Name, formatUnits(short, dec), ch.NativeSymbol)
+		return r
+	}
+	r.Status = OK
+	if bal.ToInt().Sign() == 0 {
+		r.Status, r.Advice = Warn, fmt.Sprintf("hot wallet %s on %s is empty: fund it before payouts arrive", addr.Hex(), ch.Name)
+	}
+	return r
+}
+
+// pending is what a wallet's queued and submitted payouts need.
+type pending struct {
+	count  int
+	amount *big.Int // native amounts
+	gas    *big.Int // estimated fees
+}
+
+// pendingNeeds sums the wallet's queued and submitted payouts on ch.
+func pendingNeeds(ctx context.Context, db *store.DB, ch config.Chain, addr common.Address, price *big.Int) (pending, error) {
+	p := pending{amount: new(big.Int), gas: new(big.Int)}
+	for _, st := range []payout.Status{payout.StatusQueued, payout.StatusSubmitted} {
+		f := payout.ListFilter{Status: st, Limit: store.MaxListLimit}
+		for range maxPendingPages {
+			ps, more, err := db.ListPayouts(ctx, f)
+			if err != nil {
+				return p, fmt.Errorf("list %s payouts: %w", st, err)
+			}
+			for _, x := range ps {
+				p.add(x, ch, addr, price)
+			}
+			if !more || len(ps) == 0 {
+				break
+			}
+			f.StartingAfter = ps[len(ps)-1].ID
+		}
+	}
+	return p, nil
+}
+
+func (p *pending) add(x *payout.Payout, ch config.Chain, addr common.Address, price *big.Int) {
+	if x.ChainID != ch.ChainID || x.Sender != addr {
+		return
+	}
+	p.count++
+	gas := int64(tokenTransferGas)
+	if x.Asset == ch.NativeSymbol {
+		gas = nativeTransferGas
+		p.amount.Add(p.amount, x.Amount)
+	}
+	p.gas.Add(p.gas, new(big.Int).Mul(big.NewInt(2*gas), price))
+}
+
+// formatUnits writes base units as a decimal with the given decimals.
+func formatUnits(v *big.Int, decimals int) string {
+	s := new(big.Int).Abs(v).String()
+	if len(s) <= decimals {
+		s = strings.Repeat("0", decimals-len(s)+1) + s
+	}
+	whole, frac := s[:len(s)-decimals], strings.TrimRight(s[len(s)-decimals:], "0")
+	if v.Sign() < 0 {
+		whole = "-" + whole
+	}
+	if frac == "" {
+		return whole
+	}
+	return whole + "." + frac
+}
