@@ -1,0 +1,123 @@
+package doctor
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicepay/sluice/internal/rpcpool"
+)
+
+func TestHealthyConfigIsAllOK(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config(t, f.rpcURL)
+	rep := Run(t.Context(), cfg, Options{})
+	for _, r := range rep.Results {
+		if r.Status != OK {
+			t.Errorf("%s: %s %s (%s)", r.Check, r.Status, r.Detail, r.Advice)
+		}
+	}
+	if got := rep.ExitCode(); got != 0 {
+		t.Errorf("exit code %d, want 0", got)
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteTable(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"CHECK", "upstream sandbox", "signer sandbox", "balance sandbox", "database", "oldest unfinished payout", "OK: "} {
+		if !strings.Contains(buf.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, buf.String())
+		}
+	}
+}
+
+func TestFaultyUpstreamsAndStuckPayout(t *testing.T) {
+	f := newFixture(t)
+	for range 8 {
+		if _, err := f.chain.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wrong := faultUpstream(t, f.rpcURL, answer("eth_chainId", `"0x5"`))
+	limited := faultUpstream(t, f.rpcURL, tooManyRequests)
+	stale := faultUpstream(t, f.rpcURL, answer("eth_blockNumber", `"0x1"`))
+	refused := refusedURL(t)
+	cfg := f.config(t, f.rpcURL, wrong.URL, limited.URL, stale.URL, refused)
+	// More than the wallet's 1,000,000 ETH, queued two hours ago.
+	huge, _ := new(big.Int).SetString("2000000000000000000000000", 10)
+	f.addPayout(t, huge, time.Now().Add(-2*time.Hour))
+
+	rep := Run(t.Context(), cfg, Options{Timeout: 3 * time.Second})
+	cases := []struct {
+		check, status, detail, advice string
+	}{
+		{"upstream sandbox " + f.rpcURL, "OK", "chain 1337", ""},
+		{"upstream sandbox " + wrong.URL, "FAIL", "on chain 5", "is on chain 5, not 1337: fix its URL"},
+		{"upstream sandbox " + limited.URL, "WARN", "HTTP 429 (Retry-After 30)", "rate limiting"},
+		{"upstream sandbox " + stale.URL, "WARN", "blocks behind", "blocks behind the best head"},
+		{"upstream sandbox " + rpcpool.RedactURL(refused), "FAIL", "unreachable", "does not answer"},
+		{"signer sandbox", "OK", "recovers to the wallet", ""},
+		{"balance sandbox", "FAIL", "1 pending payouts need 2000000.", "is short: send it at least 1000000."},
+		{"oldest unfinished payout", "FAIL", "queued", "check its sender's upstreams"},
+	}
+	for _, c := range cases {
+		got := find(t, rep, c.check)
+		if string(got.Status) != c.status || !strings.Contains(got.Detail, c.detail) || !strings.Contains(got.Advice, c.advice) {
+			t.Errorf("%s: got %s %q (%q), want %s %q (%q)", c.check, got.Status, got.Detail, got.Advice, c.status, c.detail, c.advice)
+		}
+	}
+	if rep.ExitCode() != 2 {
+		t.Errorf("exit code %d, want 2", rep.ExitCode())
+	}
+	var buf bytes.Buffer
+	if err := rep.WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "0123456789abcdef0123456789abcdef") {
+		t.Errorf("the provider key is printed:\n%s", buf.String())
+	}
+	var back Report
+	if err := json.Unmarshal(buf.Bytes(), &back); err != nil || back.Status != Fail {
+		t.Errorf("json: %v, status %s", err, back.Status)
+	}
+}
+
+func TestMissingDatabaseAndPassphrase(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config(t, f.rpcURL)
+	cfg.Database = "sqlite:" + t.TempDir() + "/none.db"
+	cfg.Chains[0].HotWallets[0].Signer.PassphraseFile = ""
+	cfg.Chains[0].HotWallets[0].Signer.PassphraseEnv = "SLUICE_DOCTOR_TEST_UNSET"
+	rep := Run(t.Context(), cfg, Options{})
+	if r := find(t, rep, "database"); r.Status != Fail || !strings.Contains(r.Advice, "none.db") {
+		t.Errorf("database: %+v", r)
+	}
+	if r := find(t, rep, "signer sandbox"); r.Status != Fail || !strings.Contains(r.Advice, "$SLUICE_DOCTOR_TEST_UNSET") {
+		t.Errorf("signer: %+v", r)
+	}
+	if r := find(t, rep, "balance sandbox"); r.Status != OK || !strings.Contains(r.Detail, "pending payouts unknown") {
+		t.Errorf("balance: %+v", r)
+	}
+}
+
+func TestOldestPayoutAge(t *testing.T) {
+	f := newFixture(t)
+	f.addPayout(t, big.NewInt(1), time.Now())
+	cfg := f.config(t, f.rpcURL)
+	for _, c := range []struct {
+		after time.Duration
+		want  Status
+	}{{time.Minute, OK}, {11 * time.Minute, Warn}, {61 * time.Minute, Fail}} {
+		now := time.Now().Add(c.after)
+		rep := Run(t.Context(), cfg, Options{Now: func() time.Time { return now }})
+		if r := find(t, rep, "oldest unfinished payout"); r.Status != c.want {
+			t.Errorf("after %s: %+v, want %s", c.after, r, c.want)
+		}
+		if rep.ExitCode() != c.want.rank() {
+			t.Errorf("after %s: exit code %d", c.after, rep.ExitCode())
+		}
+	}
+}
