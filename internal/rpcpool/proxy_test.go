@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
@@ -403,5 +404,48 @@ func TestProxySendRawAnswers(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestProxyBatchElementRetried shows a batch element an upstream failed
+// (a provider's per-call rate limit inside an answered batch) is sent again
+// on its own, while the elements it answered keep their answers.
+func TestProxyBatchElementRetried(t *testing.T) {
+	c := startChain(t)
+	good := newFaultProxy(t, c.RPCURL(), faultNone)
+	var retried atomic.Int64
+	limited := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		msgs, batch := parseMsgs(body)
+		if !batch || !strings.Contains(string(body), "eth_getBalance") {
+			if strings.Contains(string(body), "eth_getBalance") {
+				retried.Add(1)
+			}
+			good.forward(w, body, nil)
+			return
+		}
+		for _, m := range msgs {
+			delete(m, "method")
+			delete(m, "params")
+			m["error"] = json.RawMessage(`{"code":-32005,"message":"rate limit exceeded: too many calls in batch"}`)
+		}
+		out, _ := json.Marshal(msgs)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(out)
+	}))
+	t.Cleanup(limited.Close)
+	tp := startProxy(t, startPool(t, testConfig(limited.URL)), ProxyConfig{})
+	bal, err := c.Client().BalanceAt(context.Background(), c.HotWallet(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := rpcBody(t, 1, "eth_getBalance", c.HotWallet(), "latest")
+	status, body := post(t, tp.url, "["+get+","+strings.Replace(get, `"id":1`, `"id":2`, 1)+"]")
+	want := []string{`"id":1,"result":"` + hexutil.EncodeBig(bal) + `"`, `"id":2,"result":"` + hexutil.EncodeBig(bal) + `"`}
+	if missing := containsInOrder(body, want); status != 200 || missing != "" {
+		t.Errorf("got %d %s, lacks %s", status, body, missing)
+	}
+	if got := retried.Load(); got != 2 {
+		t.Errorf("single retries of the failed elements: got %d, want 2", got)
 	}
 }
