@@ -29,6 +29,8 @@ Usage:
                   create and inspect payouts through the API ($SLUICE_API_URL, $SLUICE_API_KEY)
   sluice tx       export|rebroadcast|trace ...
                   the signed transactions of a payout: print, send again, ask every upstream
+  sluice doctor   [--config FILE] [--json]
+                  check upstreams, TLS, database, signers, balances, stuck payouts (exit 0/1/2)
   sluice apikey   hash
                   print the SHA-256 of an API key read from stdin, for the config
   sluice version
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runTx(ctx, args[1:], stdout, stderr)
 	case "apikey":
 		err = runAPIKey(args[1:], stdin, stdout)
+	case "doctor":
+		return runDoctor(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sluice", version)
 	case "help", "-h", "--help":
