@@ -63,9 +63,9 @@ func TestDoctorExitCodes(t *testing.T) {
 	noChainID := write("bad.yaml", 0, chain.RPCURL())
 
 	cases := []struct {
-		name       string
-		args       []string
-		code       int
+		name        string
+		args        []string
+		code        int
 		out, errOut string
 	}{
 		{"healthy", []string{"doctor", "--config", healthy}, 0, "OK: ", ""},

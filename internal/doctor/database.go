@@ -42,7 +42,7 @@ func checkDatabase(ctx context.Context, cfg *config.Config) (*store.DB, []Result
 	// store.Open applies the binary's pending migrations, so after it the
 	// schema is never behind; the version shows which one is in place.
 	return db, []Result{{Check: "database", Status: OK,
-		Detail: fmt.Sprintf("%s %s, migration version %d (up to date with this binary)", db.Dialect(), shown, v)}}
+		Detail: fmt.Sprintf("%s, migration version %d (up to date with this binary)", shown, v)}}
 }
 
 // checkOldest grades the age of the oldest payout not yet completed.

@@ -3,7 +3,9 @@ package doctor
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/big"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -44,8 +46,12 @@ func TestFaultyUpstreamsAndStuckPayout(t *testing.T) {
 	wrong := faultUpstream(t, f.rpcURL, answer("eth_chainId", `"0x5"`))
 	limited := faultUpstream(t, f.rpcURL, tooManyRequests)
 	stale := faultUpstream(t, f.rpcURL, answer("eth_blockNumber", `"0x1"`))
+	provider := faultUpstream(t, f.rpcURL, func(w http.ResponseWriter, _ string) bool {
+		fmt.Fprint(w, `{"jsonrpc":"2.0","id":1,"error":{"code":-32005,"message":"daily request count exceeded, request rate limited"}}`)
+		return true
+	})
 	refused := refusedURL(t)
-	cfg := f.config(t, f.rpcURL, wrong.URL, limited.URL, stale.URL, refused)
+	cfg := f.config(t, f.rpcURL, wrong.URL, limited.URL, stale.URL, provider.URL, refused)
 	// More than the wallet's 1,000,000 ETH, queued two hours ago.
 	huge, _ := new(big.Int).SetString("2000000000000000000000000", 10)
 	f.addPayout(t, huge, time.Now().Add(-2*time.Hour))
@@ -57,6 +63,7 @@ func TestFaultyUpstreamsAndStuckPayout(t *testing.T) {
 		{"upstream sandbox " + f.rpcURL, "OK", "chain 1337", ""},
 		{"upstream sandbox " + wrong.URL, "FAIL", "on chain 5", "is on chain 5, not 1337: fix its URL"},
 		{"upstream sandbox " + limited.URL, "WARN", "HTTP 429 (Retry-After 30)", "rate limiting"},
+		{"upstream sandbox " + provider.URL, "WARN", "request count exceeded", "rate limiting"},
 		{"upstream sandbox " + stale.URL, "WARN", "blocks behind", "blocks behind the best head"},
 		{"upstream sandbox " + rpcpool.RedactURL(refused), "FAIL", "unreachable", "does not answer"},
 		{"signer sandbox", "OK", "recovers to the wallet", ""},
@@ -72,6 +79,9 @@ func TestFaultyUpstreamsAndStuckPayout(t *testing.T) {
 	if rep.ExitCode() != 2 {
 		t.Errorf("exit code %d, want 2", rep.ExitCode())
 	}
+	var table bytes.Buffer
+	_ = rep.WriteTable(&table)
+	t.Logf("report:\n%s", table.String())
 	var buf bytes.Buffer
 	if err := rep.WriteJSON(&buf); err != nil {
 		t.Fatal(err)

@@ -140,7 +140,7 @@ func judgeUpstream(ch config.Chain, p *upstreamProbe, best uint64) Result {
 	default:
 		fs = append(fs, healthFindings(name, p, best)...)
 	}
-	r.Detail = upstreamDetail(p, best)
+	r.Detail = upstreamDetail(ch, p, best)
 	for _, f := range fs {
 		r.Detail += "; " + f.detail
 		if f.status.rank() > r.Status.rank() {
@@ -172,13 +172,15 @@ func healthFindings(name string, p *upstreamProbe, best uint64) []finding {
 	return fs
 }
 
-func upstreamDetail(p *upstreamProbe, best uint64) string {
-	if p.err != nil && p.chainID == 0 {
+// upstreamDetail says what the upstream answered.
+func upstreamDetail(ch config.Chain, p *upstreamProbe, best uint64) string {
+	switch {
+	case p.err != nil && p.chainID == 0:
 		return "no answer"
-	}
-	if p.err != nil {
+	case p.err != nil:
 		return fmt.Sprintf("chain %d", p.chainID)
+	case p.chainID != ch.ChainID:
+		return fmt.Sprintf("chain %d, head %d", p.chainID, p.head)
 	}
 	return fmt.Sprintf("chain %d, head %d (lag %d), %s median", p.chainID, p.head, best-p.head, p.latency.Round(time.Microsecond))
 }
-
