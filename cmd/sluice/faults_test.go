@@ -1,0 +1,442 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	toxiproxy "github.com/Shopify/toxiproxy/v2"
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/rs/zerolog"
+
+	"github.com/sluicepay/sluice/internal/config"
+	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/httpapi"
+	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/rpcpool"
+	"github.com/sluicepay/sluice/internal/sandbox"
+)
+
+// tcpFault is a network fault toxiproxy puts on one upstream's TCP path.
+type tcpFault string
+
+const (
+	faultNone      tcpFault = "none"
+	faultRefused   tcpFault = "refused"   // the proxy stops listening: connection refused
+	faultBlackHole tcpFault = "blackhole" // bytes to the node are swallowed, nothing ever comes back
+	faultReset     tcpFault = "reset"     // every connection is reset by peer
+	faultLatency   tcpFault = "latency"   // 2 s added to every answer
+	faultSlow      tcpFault = "slow"      // answers trickle at 1 KB/s
+)
+
+// faultToxics are the toxics (toxiproxy's JSON) that make each fault;
+// refused is the proxy disabled instead.
+var faultToxics = map[tcpFault]string{
+	faultBlackHole: `{"name":"fault","type":"timeout","stream":"upstream","attributes":{"timeout":0}}`,
+	faultReset:     `{"name":"fault","type":"reset_peer","stream":"upstream","attributes":{"timeout":0}}`,
+	faultLatency:   `{"name":"fault","type":"latency","stream":"downstream","attributes":{"latency":2000}}`,
+	faultSlow:      `{"name":"fault","type":"bandwidth","stream":"downstream","attributes":{"rate":1}}`,
+}
+
+// faultRig is an embedded toxiproxy with one TCP proxy per upstream, all
+// in front of the same node.
+type faultRig struct {
+	t       testing.TB
+	proxies []*toxiproxy.Proxy
+
+	// mu guards faults.
+	mu     sync.Mutex
+	faults []tcpFault
+}
+
+func newFaultRig(t testing.TB, nodeURL string, n int) *faultRig {
+	t.Helper()
+	u, err := url.Parse(nodeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
+	r := &faultRig{t: t, faults: make([]tcpFault, n)}
+	for i := range n {
+		p := toxiproxy.NewProxy(server, fmt.Sprintf("upstream%d", i), "127.0.0.1:0", u.Host)
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+		// Listen now holds the port taken, so a restart after "refused"
+		// listens on the same one.
+		r.proxies = append(r.proxies, p)
+		r.faults[i] = faultNone
+	}
+	t.Cleanup(func() {
+		for _, p := range r.proxies {
+			p.Stop()
+		}
+	})
+	return r
+}
+
+// URL is the upstream URL of proxy i.
+func (r *faultRig) URL(i int) string { return "http://" + r.proxies[i].Listen }
+
+// set puts fault f on proxy i, replacing the one it had. Toxics act on
+// open keep-alive connections too, not only on new ones.
+func (r *faultRig) set(i int, f tcpFault) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p := r.proxies[i]
+	p.Toxics.ResetToxics(context.Background())
+	if f == faultRefused {
+		p.Stop()
+	} else if !p.Enabled {
+		if err := p.Start(); err != nil {
+			r.t.Errorf("restart proxy %d on %s: %v", i, p.Listen, err)
+		}
+	}
+	if js, ok := faultToxics[f]; ok {
+		if _, err := p.Toxics.AddToxicJson(strings.NewReader(js)); err != nil {
+			r.t.Errorf("add %s toxic to proxy %d: %v", f, i, err)
+		}
+	}
+	r.faults[i] = f
+}
+
+func (r *faultRig) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return fmt.Sprint(r.faults)
+}
+
+// rotatingFaults are the faults the payout test cycles through.
+var rotatingFaults = []tcpFault{faultRefused, faultBlackHole, faultReset, faultLatency, faultSlow}
+
+// rotate keeps two of three upstreams faulty until ctx ends: in phase k
+// upstream k%3 is sound and the two others carry the next two faults of
+// rotatingFaults, so that every fault lands on every upstream. It
+// returns the phases run.
+func (r *faultRig) rotate(ctx context.Context, phase time.Duration, log func(string, ...any)) int {
+	for k := 0; ; k++ {
+		good := k % 3
+		next := 0
+		for i := range r.proxies {
+			if i == good {
+				r.set(i, faultNone)
+				continue
+			}
+			r.set(i, rotatingFaults[(2*k+next)%len(rotatingFaults)])
+			next++
+		}
+		log("phase %d: %s", k, r)
+		select {
+		case <-ctx.Done():
+			return k + 1
+		case <-time.After(phase):
+		}
+	}
+}
+
+// faultChain starts a dev chain and a fault rig of three proxies in front
+// of its RPC.
+func faultChain(t testing.TB) (*sandbox.Chain, *faultRig, common.Address, payout.Signer) {
+	t.Helper()
+	key, _ := crypto.GenerateKey()
+	chain, err := sandbox.Start(context.Background(), sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key, BlockTime: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { chain.Close() })
+	return chain, newFaultRig(t, chain.RPCURL(), 3), crypto.PubkeyToAddress(key.PublicKey), evm.KeySigner{Key: key}
+}
+
+// faultPayouts is the number of payouts of TestFaultsTwoOfThreeUpstreams.
+// 1,000 is what the issue asks; see BENCHMARKS.md for how long it takes.
+const faultPayouts = 1000
+
+// faultSpread is how long the creations of the payouts are spread over.
+const faultSpread = 30 * time.Second
+
+// TestFaultsTwoOfThreeUpstreamsTCP runs a real engine against a dev chain
+// reached through three toxiproxy proxies while two of the three carry a
+// TCP fault (refused, black hole, reset, 2 s latency, 1 KB/s), the faults
+// moving between upstreams every few seconds. Every create request must
+// succeed at the first try, every payout must complete, and every
+// recipient must hold exactly what it was sent: nothing paid twice.
+func TestFaultsTwoOfThreeUpstreamsTCP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs a dev chain, toxiproxy and the engine for about a minute")
+	}
+	chain, rig, wallet, sg := faultChain(t)
+	apiKey := "sk_test_faults"
+	eighteen := uint8(18)
+	cfg := &config.Config{
+		Database: "sqlite:" + filepath.Join(t.TempDir(), "sluice.db"), HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
+		LogLevel: "info", LogFormat: "text",
+		Chains: []config.Chain{{
+			Name: "sandbox", ChainID: chain.ChainID(), Confirmations: 2,
+			Upstreams:    []config.Upstream{{URL: rig.URL(0)}, {URL: rig.URL(1)}, {URL: rig.URL(2)}},
+			NativeSymbol: "ETH", NativeDecimals: &eighteen,
+			Tokens:     []config.Token{{Symbol: "SUSD", Address: chain.SUSD().Hex(), Decimals: 6}},
+			HotWallets: []config.HotWallet{{Address: wallet.Hex(), Signer: config.Signer{Type: "keystore", Keystore: "unused: signer handed in"}}},
+		}},
+		APIKeys: []config.APIKey{{Name: "test", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(apiKey))}},
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng, err := startEngine(context.Background(), cfg, log, engineOptions{Signers: map[common.Address]payout.Signer{wallet: sg}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+
+	ctx, stopFaults := context.WithCancel(context.Background())
+	rotated := make(chan int, 1)
+	go func() { rotated <- rig.rotate(ctx, 3*time.Second, t.Logf) }()
+	phases := 0
+	stopRotation := func() {
+		if stopFaults != nil {
+			stopFaults()
+			phases, stopFaults = <-rotated, nil
+		}
+	}
+	defer stopRotation()
+
+	start := time.Now()
+	want := make([]wanted, faultPayouts)
+	ids := make([]string, faultPayouts)
+	var failed atomic.Int64
+	var wg sync.WaitGroup
+	work := make(chan int)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				w := wanted{asset: "ETH", to: common.BigToAddress(big.NewInt(int64(0xF00000 + i))), amount: big.NewInt(int64(7000 + i))}
+				if i%2 == 1 {
+					w.asset = "SUSD"
+				}
+				want[i] = w
+				id, err := createPayoutNoRetry(eng.URL(), apiKey, w, fmt.Sprintf("faults-%d", i))
+				if err != nil {
+					failed.Add(1)
+					t.Errorf("create payout %d under %s: %v", i, rig, err)
+					continue
+				}
+				ids[i] = id
+			}
+		}()
+	}
+	// Spread the creations over faultSpread, so that payouts are signed,
+	// sent and confirmed in every phase of the faults, not in the first.
+	tick := time.NewTicker(faultSpread / faultPayouts)
+	for i := range faultPayouts {
+		<-tick.C
+		work <- i
+	}
+	tick.Stop()
+	close(work)
+	wg.Wait()
+	created := time.Since(start)
+	if failed.Load() > 0 {
+		t.Fatalf("%d of %d create requests failed", failed.Load(), faultPayouts)
+	}
+	waitAllCompleted(t, eng.URL(), apiKey, ids, 75*time.Second)
+	paid := time.Since(start)
+	stopRotation()
+	t.Logf("%d payouts created in %s and all completed in %s over %d fault phases", faultPayouts, created.Round(time.Millisecond), paid.Round(time.Millisecond), phases)
+	if phases < 6 {
+		t.Errorf("only %d fault phases ran, want 6: every upstream sound twice and faulty four times", phases)
+	}
+	// The faults reached the pool: every upstream failed requests at
+	// some point (the error is kept after it recovers).
+	for _, u := range eng.poolOf["sandbox"].Status() {
+		if u.LastError == "" {
+			t.Errorf("upstream %s never failed a request: the faults did not reach it", u.Name)
+		} else {
+			t.Logf("upstream %s: last error %q", u.Name, u.LastError)
+		}
+	}
+	checkBalances(t, devInfo{RPCURL: chain.RPCURL(), Assets: map[string]assetInfo{"SUSD": {Address: ptr(chain.SUSD().Hex())}}}, want)
+}
+
+// createPayoutNoRetry creates a payout with one request: no retry, so that any
+// failure counts.
+func createPayoutNoRetry(base, key string, w wanted, idemKey string) (string, error) {
+	body := fmt.Sprintf(`{"chain":"sandbox","asset":%q,"to":%q,"amount":%q}`, w.asset, w.to.Hex(), w.amount.String())
+	req, _ := http.NewRequest("POST", base+"/v1/payouts", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Idempotency-Key", idemKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusCreated {
+		return "", fmt.Errorf("%d %s", resp.StatusCode, b)
+	}
+	var p struct{ ID string }
+	if err := json.Unmarshal(b, &p); err != nil || p.ID == "" {
+		return "", fmt.Errorf("no id in %s", b)
+	}
+	return p.ID, nil
+}
+
+// BenchmarkBlackHoleSwitch measures the failover endpoint (rpcpool's
+// POST /rpc/{chain} handler over the pool) while the primary upstream is
+// black-holed under load: clients send eth_blockNumber and eth_getBalance
+// without pause; after a warm-up the primary's TCP path starts swallowing
+// every byte. It reports the failed client requests and the latency of
+// the requests sent in the switch window (from the black hole on, for
+// switchWindow). One run is the whole scenario: use -benchtime=1x.
+func BenchmarkBlackHoleSwitch(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  rpcpool.Config
+	}{
+		{"defaults", rpcpool.Config{}},
+		{"attempt_timeout_500ms", rpcpool.Config{AttemptTimeout: 500 * time.Millisecond}},
+	} {
+		b.Run(bc.name, func(b *testing.B) { benchBlackHole(b, bc.cfg) })
+	}
+}
+
+const (
+	blackHoleClients = 32
+	warmUp           = 2 * time.Second
+	switchWindow     = 8 * time.Second
+)
+
+// reqSample is one client request of the benchmark.
+type reqSample struct {
+	start time.Time
+	took  time.Duration
+	ok    bool
+}
+
+func benchBlackHole(b *testing.B, cfg rpcpool.Config) {
+	chain, rig, wallet, _ := faultChain(b)
+	cfg.Chain, cfg.ChainID = "sandbox", chain.ChainID()
+	cfg.Upstreams = []rpcpool.UpstreamConfig{{URL: rig.URL(0)}, {URL: rig.URL(1), Role: rpcpool.RoleFallback}, {URL: rig.URL(2), Role: rpcpool.RoleFallback}}
+	pool, err := rpcpool.New(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pool.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Stop()
+	srv := httptest.NewServer(rpcpool.NewProxy(map[string]*rpcpool.Pool{"sandbox": pool}, rpcpool.ProxyConfig{}))
+	defer srv.Close()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: blackHoleClients}}
+
+	bodies := [][]byte{
+		[]byte(`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}`),
+		[]byte(fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"eth_getBalance","params":[%q,"latest"]}`, wallet.Hex())),
+	}
+	b.ResetTimer()
+	var mu sync.Mutex
+	var samples []reqSample
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for c := range blackHoleClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine []reqSample
+			for i := c; ; i++ {
+				select {
+				case <-stop:
+					mu.Lock()
+					samples = append(samples, mine...)
+					mu.Unlock()
+					return
+				default:
+				}
+				start := time.Now()
+				ok := rpcOK(client, srv.URL+"/rpc/sandbox", bodies[i%2])
+				mine = append(mine, reqSample{start: start, took: time.Since(start), ok: ok})
+			}
+		}()
+	}
+	time.Sleep(warmUp)
+	holed := time.Now()
+	rig.set(0, faultBlackHole)
+	time.Sleep(switchWindow)
+	close(stop)
+	wg.Wait()
+	b.StopTimer()
+
+	var before, during []time.Duration
+	failed := 0
+	for _, s := range samples {
+		if !s.ok {
+			failed++
+		}
+		switch {
+		case s.start.Before(holed):
+			before = append(before, s.took)
+		case s.start.Before(holed.Add(switchWindow)):
+			during = append(during, s.took)
+		}
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	b.ReportMetric(float64(failed), "failed")
+	b.ReportMetric(float64(len(during)), "reqs_switch")
+	b.ReportMetric(ms(latencyQuantile(before, 0.99)), "p99_before_ms")
+	b.ReportMetric(ms(latencyQuantile(during, 0.50)), "p50_switch_ms")
+	b.ReportMetric(ms(latencyQuantile(during, 0.99)), "p99_switch_ms")
+	b.ReportMetric(ms(latencyQuantile(during, 1)), "max_switch_ms")
+	slow := 0
+	for _, d := range during {
+		if d >= time.Second {
+			slow++
+		}
+	}
+	b.ReportMetric(float64(slow), "reqs_over_1s")
+}
+
+// rpcOK sends one JSON-RPC request and reports whether it got a result.
+func rpcOK(c *http.Client, url string, body []byte) bool {
+	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	var r struct {
+		Result json.RawMessage `json:"result"`
+		Error  any             `json:"error"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&r) != nil {
+		return false
+	}
+	return r.Error == nil && len(r.Result) > 0
+}
+
+// latencyQuantile returns the q-quantile of ds (nearest rank); 0 when empty.
+func latencyQuantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(q*float64(len(s))+0.5) - 1
+	return s[min(max(i, 0), len(s)-1)]
+}
