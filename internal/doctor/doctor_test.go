@@ -131,3 +131,18 @@ func TestOldestPayoutAge(t *testing.T) {
 		}
 	}
 }
+
+func TestNoUsableUpstream(t *testing.T) {
+	f := newFixture(t)
+	wrong := faultUpstream(t, f.rpcURL, answer("eth_chainId", `"0x1"`))
+	rep := Run(t.Context(), f.config(t, wrong.URL, refusedURL(t)), Options{Timeout: 2 * time.Second})
+	if r := find(t, rep, "chain sandbox"); r.Status != Fail || !strings.Contains(r.Advice, "fix or add an upstream on chain 1337") {
+		t.Errorf("chain: %+v", r)
+	}
+	if r := find(t, rep, "balance sandbox"); r.Status != Fail || !strings.Contains(r.Detail, "no usable upstream") {
+		t.Errorf("balance: %+v", r)
+	}
+	if rep.ExitCode() != 2 {
+		t.Errorf("exit code %d, want 2", rep.ExitCode())
+	}
+}

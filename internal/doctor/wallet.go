@@ -85,11 +85,14 @@ func checkBalance(ctx context.Context, ch config.Chain, addr common.Address, cp 
 	defer cancel()
 	var bal, price hexutil.Big
 	c := cp.usable[0]
-	if _, err := c.call(ctx, &bal, "eth_getBalance", addr, "latest"); err != nil {
-		return fail(r, "read balance: "+err.Error(), fmt.Sprintf("upstream %s: check it answers eth_getBalance", c.shown))
-	}
-	if _, err := c.call(ctx, &price, "eth_gasPrice"); err != nil {
-		return fail(r, "read gas price: "+err.Error(), fmt.Sprintf("upstream %s: check it answers eth_gasPrice", c.shown))
+	for _, q := range []struct {
+		result *hexutil.Big
+		method string
+		params []any
+	}{{&bal, "eth_getBalance", []any{addr, "latest"}}, {&price, "eth_gasPrice", nil}} {
+		if _, err := c.call(ctx, q.result, q.method, q.params...); err != nil {
+			return fail(r, q.method+": "+err.Error(), fmt.Sprintf("upstream %s: check it answers %s", c.shown, q.method))
+		}
 	}
 	dec := int(*ch.NativeDecimals)
 	have := fmt.Sprintf("%s %s", formatUnits(bal.ToInt(), dec), ch.NativeSymbol)
