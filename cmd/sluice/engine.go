@@ -111,7 +111,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		s.Start(context.WithoutCancel(ctx))
 	}
 	e.stopPrune = e.pruneIdempotency(api)
-	return e, e.serve(cfg.HTTP, api.Handler())
+	return e, e.serve(cfg.HTTP, withRPCProxy(cfg, e.poolOf, api.Handler(), log, reg))
 }
 
 // openChain dials a chain's upstream, checks it is the configured chain,
@@ -146,11 +146,25 @@ func (e *engine) openChain(ctx context.Context, ch config.Chain, m *evm.Metrics,
 
 // startPool starts the pool of a chain's upstreams and checks each once.
 func (e *engine) startPool(ctx context.Context, ch config.Chain) (*rpcpool.Pool, error) {
+	pool, err := startPool(ctx, ch, e.log, e.reg)
+	if err != nil {
+		return nil, err
+	}
+	e.pools = append(e.pools, pool)
+	if e.poolOf == nil {
+		e.poolOf = map[string]*rpcpool.Pool{}
+	}
+	e.poolOf[ch.Name] = pool
+	return pool, nil
+}
+
+// startPool builds a chain's pool of upstreams and checks each once.
+func startPool(ctx context.Context, ch config.Chain, log *slog.Logger, reg prometheus.Registerer) (*rpcpool.Pool, error) {
 	ups := make([]rpcpool.UpstreamConfig, len(ch.Upstreams))
 	for i, u := range ch.Upstreams {
 		ups[i] = rpcpool.UpstreamConfig{URL: u.URL, Headers: u.Headers, Role: rpcpool.Role(u.Role), RequestsPerSecond: u.RequestsPerSecond}
 	}
-	pool, err := rpcpool.New(rpcpool.Config{Chain: ch.Name, ChainID: ch.ChainID, Upstreams: ups, Logger: e.log, Registerer: e.reg})
+	pool, err := rpcpool.New(rpcpool.Config{Chain: ch.Name, ChainID: ch.ChainID, Upstreams: ups, Logger: log, Registerer: reg})
 	if err != nil {
 		return nil, fmt.Errorf("chain %s: %w", ch.Name, err)
 	}
@@ -159,12 +173,18 @@ func (e *engine) startPool(ctx context.Context, ch config.Chain) (*rpcpool.Pool,
 	if err := pool.Start(startCtx); err != nil {
 		return nil, fmt.Errorf("chain %s: start upstream pool: %w", ch.Name, err)
 	}
-	e.pools = append(e.pools, pool)
-	if e.poolOf == nil {
-		e.poolOf = map[string]*rpcpool.Pool{}
-	}
-	e.poolOf[ch.Name] = pool
 	return pool, nil
+}
+
+// withRPCProxy serves POST /rpc/{chain} beside the API unless disabled.
+func withRPCProxy(cfg *config.Config, pools map[string]*rpcpool.Pool, api http.Handler, log *slog.Logger, reg prometheus.Registerer) http.Handler {
+	if cfg.RPCProxy.Disabled {
+		return api
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/rpc/", rpcpool.NewProxy(pools, rpcpool.ProxyConfig{Tokens: cfg.ProxyTokens(), Logger: log, Registerer: reg}))
+	mux.Handle("/", api)
+	return mux
 }
 
 // broadcast sends a stored signed transaction to every usable upstream of

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -79,6 +80,32 @@ func TestEngineKeepsPayingWithTwoOfThreeUpstreamsDown(t *testing.T) {
 		ids = append(ids, createWithRetry(t, eng.URL, apiKey, w, fmt.Sprintf("upstreams-%d", i)))
 	}
 	waitAllCompleted(t, eng.URL(), apiKey, ids, 60*time.Second)
+
+	// The failover JSON-RPC endpoint answers through the pool, refuses the
+	// node's own keys, and wants a token (the API key by default).
+	rpcCall := func(token, body string) (int, string) {
+		req, _ := http.NewRequest("POST", eng.URL()+"/rpc/sandbox", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := rpcCall(apiKey, `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`); code != 200 || !strings.Contains(body, `"result":"0x539"`) {
+		t.Errorf("eth_chainId through /rpc/sandbox = %d %s", code, body)
+	}
+	if code, body := rpcCall(apiKey, `{"jsonrpc":"2.0","id":1,"method":"eth_sendTransaction","params":[{}]}`); !strings.Contains(body, `"error"`) || strings.Contains(body, `"result"`) {
+		t.Errorf("eth_sendTransaction through /rpc/sandbox = %d %s, want a JSON-RPC error", code, body)
+	}
+	if code, _ := rpcCall("", `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`); code != http.StatusUnauthorized {
+		t.Errorf("/rpc/sandbox without a token = %d, want 401", code)
+	}
 
 	// The status page says which upstreams are down.
 	req, _ := http.NewRequest("GET", eng.URL()+"/v1/status", nil)

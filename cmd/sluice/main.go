@@ -27,6 +27,8 @@ Usage:
                   run the engine against the chains and database of a config file
   sluice payout   create|get|list|cancel ...
                   create and inspect payouts through the API ($SLUICE_API_URL, $SLUICE_API_KEY)
+  sluice rpc-proxy --config FILE [--http ADDR]
+                  serve only the failover JSON-RPC endpoint POST /rpc/{chain}
   sluice tx       export|rebroadcast|trace ...
                   the signed transactions of a payout: print, send again, ask every upstream
   sluice doctor   [--config FILE] [--json]
@@ -64,6 +66,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runPayout(ctx, args[1:], stdout, stderr)
 	case "tx":
 		err = runTx(ctx, args[1:], stdout, stderr)
+	case "rpc-proxy":
+		err = runRPCProxy(ctx, args[1:], stdout, stderr)
 	case "apikey":
 		err = runAPIKey(args[1:], stdin, stdout)
 	case "doctor":

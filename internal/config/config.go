@@ -36,6 +36,22 @@ type Config struct {
 	APIKeys []APIKey `yaml:"api_keys"`
 	// Engine tunes the sender.
 	Engine Engine `yaml:"engine"`
+	// RPCProxy configures POST /rpc/{chain}, the failover JSON-RPC endpoint.
+	RPCProxy RPCProxy `yaml:"rpc_proxy"`
+}
+
+// RPCProxy configures the failover JSON-RPC endpoint that wallets and tools
+// can use as their node URL. It passes reads and eth_sendRawTransaction
+// through the upstream pool and refuses every method that would use a
+// node's own keys.
+type RPCProxy struct {
+	// Disabled turns the endpoint off. Default: on.
+	Disabled bool `yaml:"disabled"`
+	// TokensSHA256 are the hex SHA-256 hashes of the bearer tokens allowed
+	// to call it. Default: the API keys.
+	TokensSHA256 []string `yaml:"tokens_sha256"`
+	// Public serves it without any token. Default: false.
+	Public bool `yaml:"public"`
 }
 
 // Chain is one EVM chain.
@@ -221,7 +237,33 @@ func (c *Config) Validate() error {
 			return fieldErr(fmt.Sprintf("api_keys[%d].sha256", i), err.Error())
 		}
 	}
+	for i, h := range c.RPCProxy.TokensSHA256 {
+		if _, err := (APIKey{SHA256: h}).Hash(); err != nil {
+			return fieldErr(fmt.Sprintf("rpc_proxy.tokens_sha256[%d]", i), err.Error())
+		}
+	}
 	return nil
+}
+
+// ProxyTokens are the hashes of the tokens the RPC endpoint accepts: its
+// own, else the API keys'; none when it is public.
+func (c *Config) ProxyTokens() [][32]byte {
+	if c.RPCProxy.Public {
+		return nil
+	}
+	var out [][32]byte
+	hashes := c.RPCProxy.TokensSHA256
+	if len(hashes) == 0 {
+		for _, k := range c.APIKeys {
+			hashes = append(hashes, k.SHA256)
+		}
+	}
+	for _, h := range hashes {
+		if sum, err := (APIKey{SHA256: h}).Hash(); err == nil {
+			out = append(out, sum)
+		}
+	}
+	return out
 }
 
 func (ch *Chain) validate(at string) error {
