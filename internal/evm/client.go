@@ -197,8 +197,19 @@ func (c *Client) EstimateGas(ctx context.Context, calls []Call) (gas []uint64, e
 	return gas, errs, nil
 }
 
-// SendRaw broadcasts signed transactions; errs holds each node answer.
+// BatchBroadcaster sends signed transactions to several nodes at once (the
+// upstream pool does).
+type BatchBroadcaster interface {
+	BroadcastBatch(ctx context.Context, raws [][]byte) ([]error, error)
+}
+
+// SendRaw broadcasts signed transactions; errs holds each one's outcome.
+// Through a pool every usable upstream gets them; through one node, that
+// node does.
 func (c *Client) SendRaw(ctx context.Context, raws [][]byte) (errs []error, err error) {
+	if b, ok := c.rpc.(BatchBroadcaster); ok {
+		return c.broadcastBatch(ctx, b, raws)
+	}
 	elems := make([]rpc.BatchElem, len(raws))
 	for i, raw := range raws {
 		elems[i] = rpc.BatchElem{Method: "eth_sendRawTransaction", Args: []any{hexutil.Bytes(raw)}, Result: new(common.Hash)}
@@ -209,6 +220,21 @@ func (c *Client) SendRaw(ctx context.Context, raws [][]byte) (errs []error, err 
 	errs = make([]error, len(raws))
 	for i := range elems {
 		errs[i] = elems[i].Error
+	}
+	return errs, nil
+}
+
+func (c *Client) broadcastBatch(ctx context.Context, b BatchBroadcaster, raws [][]byte) ([]error, error) {
+	errs := make([]error, 0, len(raws))
+	for i := 0; i < len(raws); i += maxBatch {
+		chunk := raws[i:min(i+maxBatch, len(raws))]
+		start := time.Now()
+		got, err := b.BroadcastBatch(ctx, chunk)
+		c.observe("eth_sendRawTransaction", start, len(chunk), err)
+		if err != nil {
+			return nil, fmt.Errorf("broadcast: %w", err)
+		}
+		errs = append(errs, got...)
 	}
 	return errs, nil
 }
