@@ -162,6 +162,33 @@ func faultChain(t testing.TB) (*sandbox.Chain, *faultRig, common.Address, payout
 	return chain, newFaultRig(t, chain.RPCURL(), 3), crypto.PubkeyToAddress(key.PublicKey), evm.KeySigner{Key: key}
 }
 
+// faultConfig is the engine's config for a dev chain reached through the
+// rig's three proxies, with the given roles ("" is primary).
+func faultConfig(t testing.TB, chain *sandbox.Chain, rig *faultRig, wallet common.Address, apiKey string, roles ...string) *config.Config {
+	t.Helper()
+	eighteen := uint8(18)
+	var ups []config.Upstream
+	for i, role := range roles {
+		ups = append(ups, config.Upstream{URL: rig.URL(i), Role: role})
+	}
+	cfg := &config.Config{
+		Database: "sqlite:" + filepath.Join(t.TempDir(), "sluice.db"), HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
+		LogLevel: "info", LogFormat: "text",
+		Chains: []config.Chain{{
+			Name: "sandbox", ChainID: chain.ChainID(), Confirmations: 2,
+			Upstreams:    ups,
+			NativeSymbol: "ETH", NativeDecimals: &eighteen,
+			Tokens:     []config.Token{{Symbol: "SUSD", Address: chain.SUSD().Hex(), Decimals: 6}},
+			HotWallets: []config.HotWallet{{Address: wallet.Hex(), Signer: config.Signer{Type: "keystore", Keystore: "unused: signer handed in"}}},
+		}},
+		APIKeys: []config.APIKey{{Name: "test", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(apiKey))}},
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
 // faultPayouts is the number of payouts of TestFaultsTwoOfThreeUpstreams.
 // 1,000 is what the issue asks; see BENCHMARKS.md for how long it takes.
 const faultPayouts = 1000
@@ -181,22 +208,7 @@ func TestFaultsTwoOfThreeUpstreamsTCP(t *testing.T) {
 	}
 	chain, rig, wallet, sg := faultChain(t)
 	apiKey := "sk_test_faults"
-	eighteen := uint8(18)
-	cfg := &config.Config{
-		Database: "sqlite:" + filepath.Join(t.TempDir(), "sluice.db"), HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
-		LogLevel: "info", LogFormat: "text",
-		Chains: []config.Chain{{
-			Name: "sandbox", ChainID: chain.ChainID(), Confirmations: 2,
-			Upstreams:    []config.Upstream{{URL: rig.URL(0)}, {URL: rig.URL(1)}, {URL: rig.URL(2)}},
-			NativeSymbol: "ETH", NativeDecimals: &eighteen,
-			Tokens:     []config.Token{{Symbol: "SUSD", Address: chain.SUSD().Hex(), Decimals: 6}},
-			HotWallets: []config.HotWallet{{Address: wallet.Hex(), Signer: config.Signer{Type: "keystore", Keystore: "unused: signer handed in"}}},
-		}},
-		APIKeys: []config.APIKey{{Name: "test", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(apiKey))}},
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
+	cfg := faultConfig(t, chain, rig, wallet, apiKey, "", "", "")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	eng, err := startEngine(context.Background(), cfg, log, engineOptions{Signers: map[common.Address]payout.Signer{wallet: sg}})
 	if err != nil {
@@ -299,22 +311,57 @@ func createPayoutNoRetry(base, key string, w wanted, idemKey string) (string, er
 	return p.ID, nil
 }
 
-// BenchmarkBlackHoleSwitch measures the failover endpoint (rpcpool's
-// POST /rpc/{chain} handler over the pool) while the primary upstream is
+// BenchmarkBlackHoleSwitch measures the failover endpoint POST /rpc/{chain}
+// (the engine's own, and rpcpool's handler over pools tuned in ways the
+// engine's config does not allow) while the primary upstream is
 // black-holed under load: clients send eth_blockNumber and eth_getBalance
 // without pause; after a warm-up the primary's TCP path starts swallowing
 // every byte. It reports the failed client requests and the latency of
 // the requests sent in the switch window (from the black hole on, for
 // switchWindow). One run is the whole scenario: use -benchtime=1x.
 func BenchmarkBlackHoleSwitch(b *testing.B) {
-	for _, bc := range []struct {
-		name string
-		cfg  rpcpool.Config
-	}{
-		{"defaults", rpcpool.Config{}},
-		{"attempt_timeout_500ms", rpcpool.Config{AttemptTimeout: 500 * time.Millisecond}},
-	} {
-		b.Run(bc.name, func(b *testing.B) { benchBlackHole(b, bc.cfg) })
+	b.Run("engine_defaults", func(b *testing.B) { benchBlackHole(b, engineRPC) })
+	b.Run("pool_defaults", func(b *testing.B) { benchBlackHole(b, poolRPC(rpcpool.Config{})) })
+	b.Run("pool_attempt_timeout_500ms", func(b *testing.B) {
+		benchBlackHole(b, poolRPC(rpcpool.Config{AttemptTimeout: 500 * time.Millisecond}))
+	})
+}
+
+// rpcTarget starts a failover endpoint over the rig's proxies, upstream 0
+// the primary and the others fallbacks, and returns its URL and bearer
+// token ("" for none).
+type rpcTarget func(b *testing.B, chain *sandbox.Chain, rig *faultRig, wallet common.Address, sg payout.Signer) (url, token string)
+
+// engineRPC is the real engine's POST /rpc/{chain}, with the pool's
+// defaults, as `sluice serve` runs it.
+func engineRPC(b *testing.B, chain *sandbox.Chain, rig *faultRig, wallet common.Address, sg payout.Signer) (string, string) {
+	apiKey := "sk_test_blackhole"
+	cfg := faultConfig(b, chain, rig, wallet, apiKey, "primary", "fallback", "fallback")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng, err := startEngine(context.Background(), cfg, log, engineOptions{Signers: map[common.Address]payout.Signer{wallet: sg}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { eng.Close() })
+	return eng.URL() + "/rpc/sandbox", apiKey
+}
+
+// poolRPC is rpcpool's endpoint in an httptest server over a pool of cfg,
+// to measure pool settings the engine's config does not expose.
+func poolRPC(cfg rpcpool.Config) rpcTarget {
+	return func(b *testing.B, chain *sandbox.Chain, rig *faultRig, _ common.Address, _ payout.Signer) (string, string) {
+		cfg.Chain, cfg.ChainID = "sandbox", chain.ChainID()
+		cfg.Upstreams = []rpcpool.UpstreamConfig{{URL: rig.URL(0)}, {URL: rig.URL(1), Role: rpcpool.RoleFallback}, {URL: rig.URL(2), Role: rpcpool.RoleFallback}}
+		pool, err := rpcpool.New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pool.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(rpcpool.NewProxy(map[string]*rpcpool.Pool{"sandbox": pool}, rpcpool.ProxyConfig{}))
+		b.Cleanup(func() { srv.Close(); pool.Stop() })
+		return srv.URL + "/rpc/sandbox", ""
 	}
 }
 
@@ -331,20 +378,9 @@ type reqSample struct {
 	ok    bool
 }
 
-func benchBlackHole(b *testing.B, cfg rpcpool.Config) {
-	chain, rig, wallet, _ := faultChain(b)
-	cfg.Chain, cfg.ChainID = "sandbox", chain.ChainID()
-	cfg.Upstreams = []rpcpool.UpstreamConfig{{URL: rig.URL(0)}, {URL: rig.URL(1), Role: rpcpool.RoleFallback}, {URL: rig.URL(2), Role: rpcpool.RoleFallback}}
-	pool, err := rpcpool.New(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := pool.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
-	defer pool.Stop()
-	srv := httptest.NewServer(rpcpool.NewProxy(map[string]*rpcpool.Pool{"sandbox": pool}, rpcpool.ProxyConfig{}))
-	defer srv.Close()
+func benchBlackHole(b *testing.B, target rpcTarget) {
+	chain, rig, wallet, sg := faultChain(b)
+	url, token := target(b, chain, rig, wallet, sg)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: blackHoleClients}}
 
 	bodies := [][]byte{
@@ -371,7 +407,7 @@ func benchBlackHole(b *testing.B, cfg rpcpool.Config) {
 				default:
 				}
 				start := time.Now()
-				ok := rpcOK(client, srv.URL+"/rpc/sandbox", bodies[i%2])
+				ok := rpcOK(client, url, token, bodies[i%2])
 				mine = append(mine, reqSample{start: start, took: time.Since(start), ok: ok})
 			}
 		}()
@@ -421,8 +457,13 @@ func benchBlackHole(b *testing.B, cfg rpcpool.Config) {
 }
 
 // rpcOK sends one JSON-RPC request and reports whether it got a result.
-func rpcOK(c *http.Client, url string, body []byte) bool {
-	resp, err := c.Post(url, "application/json", bytes.NewReader(body))
+func rpcOK(c *http.Client, url, token string, body []byte) bool {
+	req, _ := http.NewRequest("POST", url, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		return false
 	}
