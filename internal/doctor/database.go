@@ -28,10 +28,23 @@ func checkDatabase(ctx context.Context, cfg *config.Config) (*store.DB, []Result
 	}
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	db, err := store.Open(ctx, cfg.Database, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	// Doctor looks and changes nothing: no migration is applied here.
+	db, err := store.Open(ctx, cfg.Database, store.Options{Logger: slog.New(slog.DiscardHandler), NoMigrate: true})
 	if err != nil {
 		return nil, []Result{{Check: "database", Status: Fail, Detail: fmt.Sprintf("%s: %v", shown, err),
 			Advice: "the database does not open: check the database field, the server and its credentials"}}
+	}
+	pending, err := db.PendingMigrations(ctx)
+	if err != nil {
+		_ = db.Close()
+		return nil, []Result{{Check: "database", Status: Fail, Detail: err.Error(),
+			Advice: "the schema cannot be read: check the database user's rights"}}
+	}
+	if len(pending) > 0 {
+		_ = db.Close()
+		return nil, []Result{{Check: "database", Status: Fail,
+			Detail: fmt.Sprintf("%s is behind this binary: %d migration(s) not applied (%s)", shown, len(pending), strings.Join(pending, ", ")),
+			Advice: "start 'sluice serve' with this binary once (it applies them), or run the older binary that matches this database"}}
 	}
 	v, err := db.MigrationVersion(ctx)
 	if err != nil {
@@ -39,8 +52,6 @@ func checkDatabase(ctx context.Context, cfg *config.Config) (*store.DB, []Result
 		return nil, []Result{{Check: "database", Status: Fail, Detail: err.Error(),
 			Advice: "the schema cannot be read: check the database user's rights"}}
 	}
-	// store.Open applies the binary's pending migrations, so after it the
-	// schema is never behind; the version shows which one is in place.
 	return db, []Result{{Check: "database", Status: OK,
 		Detail: fmt.Sprintf("%s, migration version %d (up to date with this binary)", shown, v)}}
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/sluicepay/sluice/internal/store"
 	"math/big"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -144,5 +146,31 @@ func TestNoUsableUpstream(t *testing.T) {
 	}
 	if rep.ExitCode() != 2 {
 		t.Errorf("exit code %d, want 2", rep.ExitCode())
+	}
+}
+
+func TestDatabaseBehindTheBinary(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config(t, f.rpcURL)
+	// A database file that exists but was never migrated, as one made by
+	// an older binary would be for the newer migrations.
+	path := t.TempDir() + "/old.db"
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Database = "sqlite:" + path
+	rep := Run(t.Context(), cfg, Options{})
+	r := find(t, rep, "database")
+	if r.Status != Fail || !strings.Contains(r.Detail, "behind this binary") || !strings.Contains(r.Detail, "0001_init.sql") {
+		t.Errorf("database: %+v", r)
+	}
+	// Doctor only looks: the schema is still unmigrated afterwards.
+	db, err := store.Open(t.Context(), "sqlite:"+path, store.Options{NoMigrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if pending, err := db.PendingMigrations(t.Context()); err != nil || len(pending) == 0 {
+		t.Errorf("after doctor: pending migrations %v, %v; doctor must not migrate", pending, err)
 	}
 }

@@ -102,3 +102,32 @@ func (db *DB) MigrationVersion(ctx context.Context) (int, error) {
 	}
 	return v, nil
 }
+
+// PendingMigrations lists the migrations this binary carries that the
+// database has not applied yet (all of them on an empty database).
+func (db *DB) PendingMigrations(ctx context.Context) ([]string, error) {
+	ms, err := loadMigrations(db.d.name)
+	if err != nil {
+		return nil, fmt.Errorf("store: load migrations: %w", err)
+	}
+	current, err := db.MigrationVersion(ctx)
+	if err != nil {
+		if !missingTable(err) {
+			return nil, err
+		}
+		current = 0
+	}
+	var pending []string
+	for _, m := range ms {
+		if m.version > current {
+			pending = append(pending, m.name)
+		}
+	}
+	return pending, nil
+}
+
+// missingTable reports whether err says schema_migrations does not exist.
+func missingTable(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "no such table") || strings.Contains(msg, "does not exist")
+}

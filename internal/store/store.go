@@ -35,6 +35,10 @@ type Options struct {
 	// Registerer, when not nil, receives the store's metrics: transaction
 	// durations and errors by operation.
 	Registerer prometheus.Registerer
+	// NoMigrate opens the database as it is, without applying pending
+	// migrations, for diagnostics (see PendingMigrations): reads work,
+	// writes are neither prepared nor group-committed. Default: false.
+	NoMigrate bool
 }
 
 // DB is a SQLite or PostgreSQL database holding Sluice's state.
@@ -85,11 +89,15 @@ func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := db.migrate(ctx); err != nil {
-		_ = db.Close()
-		return nil, err
+	if !opts.NoMigrate {
+		if err := db.migrate(ctx); err != nil {
+			_ = db.Close()
+			return nil, err
+		}
 	}
-	if db.d.cacheStmts {
+	// Without migrations the tables may not exist yet, so nothing is
+	// prepared and no group writer runs: such a store is for looking.
+	if db.d.cacheStmts && !opts.NoMigrate {
 		if err := db.startSQLiteWriter(ctx, groupCommit); err != nil {
 			_ = db.Close()
 			return nil, err

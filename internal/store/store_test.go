@@ -254,3 +254,30 @@ func TestInjectedClock(t *testing.T) {
 		})
 	}
 }
+
+func TestPendingMigrationsWithoutMigrating(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "fresh.db")
+	ctx := context.Background()
+	db, err := store.Open(ctx, "sqlite:"+path, store.Options{NoMigrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending, err := db.PendingMigrations(ctx)
+	if err != nil || len(pending) == 0 || pending[0] != "0001_init.sql" {
+		t.Fatalf("pending on an empty database = %v, %v; want every migration", pending, err)
+	}
+	db.Close()
+	db, err = store.Open(ctx, "sqlite:"+path, store.Options{}) // migrates
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	db, err = store.Open(ctx, "sqlite:"+path, store.Options{NoMigrate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if pending, err := db.PendingMigrations(ctx); err != nil || len(pending) != 0 {
+		t.Errorf("pending after migrating = %v, %v; want none", pending, err)
+	}
+}
