@@ -173,6 +173,7 @@ func (r *race) run(hedge bool) (*upstream, error) {
 	if !r.launch() {
 		return nil, r.fail()
 	}
+	var rescueC <-chan time.Time
 	for {
 		var hedgeC <-chan time.Time
 		if hedge && r.inFlight == 1 && r.next < len(r.cands) {
@@ -186,8 +187,20 @@ func (r *race) run(hedge bool) (*upstream, error) {
 		case <-hedgeC:
 			if r.p.hedges.take() && r.launch() {
 				r.cands[r.next-1].m.hedges.Inc()
+			} else {
+				// The budget is spent: hedge anyway if the upstream goes
+				// on saying nothing for much longer than it ever takes
+				// (a black hole), rather than wait out the attempt deadline.
+				t := time.NewTimer(r.rescueDelay(r.cands[r.next-1]))
+				rescueC = t.C
+				defer t.Stop()
 			}
 			hedge = false // one hedge per request
+		case <-rescueC:
+			rescueC = nil
+			if r.inFlight == 1 && r.launch() {
+				r.cands[r.next-1].m.hedges.Inc()
+			}
 		case res := <-r.results:
 			r.inFlight--
 			if res.out == outcomeOK || res.out == outcomeAnswer {
@@ -253,6 +266,24 @@ func (r *race) hedgeDelay(u *upstream) time.Duration {
 		return min(unknownHedgeDelay, r.p.cfg.AttemptTimeout)
 	}
 	return max(s.p90, r.p.cfg.HedgeMinDelay)
+}
+
+// minRescueDelay is the shortest silence after which a read is sent to a
+// second upstream even with the hedge budget spent.
+const minRescueDelay = 250 * time.Millisecond
+
+// rescueDelay is how long an upstream may stay silent on a read before the
+// read goes elsewhere regardless of the hedge budget: ten times its p90,
+// at least minRescueDelay, at most the attempt deadline. Steady state never
+// waits that long, so these extra calls happen only when an upstream stops
+// answering.
+func (r *race) rescueDelay(u *upstream) time.Duration {
+	s := u.win.stats(time.Now())
+	d := minRescueDelay
+	if s.n >= 10 {
+		d = max(d, 10*s.p90)
+	}
+	return min(d, r.p.cfg.AttemptTimeout)
 }
 
 func (r *race) fail() error {
