@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"fmt"
 	"io"
 	"log/slog"
@@ -29,13 +30,6 @@ import (
 // one answers 500 to everything, one refuses connections, one works.
 // Every payout still completes and is paid exactly.
 func TestEngineKeepsPayingWithTwoOfThreeUpstreamsDown(t *testing.T) {
-	ctx := context.Background()
-	key, _ := crypto.GenerateKey()
-	chain, err := sandbox.Start(ctx, sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key, BlockTime: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chain.Close()
 	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "upstream on fire", http.StatusInternalServerError)
 	}))
@@ -43,31 +37,8 @@ func TestEngineKeepsPayingWithTwoOfThreeUpstreamsDown(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	refused := "http://" + ln.Addr().String()
 	ln.Close()
-
-	wallet := crypto.PubkeyToAddress(key.PublicKey)
-	apiKey := "sk_test_engine"
-	eighteen := uint8(18)
-	cfg := &config.Config{
-		Database: "sqlite:" + filepath.Join(t.TempDir(), "sluice.db"), HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
-		LogLevel: "info", LogFormat: "text",
-		Chains: []config.Chain{{
-			Name: "sandbox", ChainID: chain.ChainID(), Confirmations: 2,
-			Upstreams:    []config.Upstream{{URL: broken.URL}, {URL: refused}, {URL: chain.RPCURL()}},
-			NativeSymbol: "ETH", NativeDecimals: &eighteen,
-			Tokens:     []config.Token{{Symbol: "SUSD", Address: chain.SUSD().Hex(), Decimals: 6}},
-			HotWallets: []config.HotWallet{{Address: wallet.Hex(), Signer: config.Signer{Type: "keystore", Keystore: "unused: signer handed in"}}},
-		}},
-		APIKeys: []config.APIKey{{Name: "test", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(apiKey))}},
-	}
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	eng, err := startEngine(ctx, cfg, log, engineOptions{Signers: map[common.Address]payout.Signer{wallet: evm.KeySigner{Key: key}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
+	te := startTestEngine(t, 200*time.Millisecond, 2, broken.URL, refused)
+	eng, chain, apiKey := te.engine, te.chain, te.apiKey
 
 	var want []wanted
 	var ids []string
@@ -133,3 +104,53 @@ func TestEngineKeepsPayingWithTwoOfThreeUpstreamsDown(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// testEngine is an engine started in process on port 0 on a dev chain.
+type testEngine struct {
+	engine *engine
+	chain  *sandbox.Chain
+	key    *ecdsa.PrivateKey
+	apiKey string
+}
+
+// startTestEngine starts a dev chain (blockTime 0: a block only on Commit)
+// with a funded hot wallet and SUSD, and an engine on it whose upstreams
+// are extra followed by the chain itself. Both stop when t ends.
+func startTestEngine(t *testing.T, blockTime time.Duration, confirmations uint64, extra ...string) *testEngine {
+	t.Helper()
+	ctx := context.Background()
+	key, _ := crypto.GenerateKey()
+	chain, err := sandbox.Start(ctx, sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key, BlockTime: blockTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { chain.Close() })
+	var ups []config.Upstream
+	for _, u := range append(extra, chain.RPCURL()) {
+		ups = append(ups, config.Upstream{URL: u})
+	}
+	wallet := crypto.PubkeyToAddress(key.PublicKey)
+	te := &testEngine{chain: chain, key: key, apiKey: "sk_test_engine"}
+	eighteen := uint8(18)
+	cfg := &config.Config{
+		Database: "sqlite:" + filepath.Join(t.TempDir(), "sluice.db"), HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
+		LogLevel: "info", LogFormat: "text",
+		Chains: []config.Chain{{
+			Name: "sandbox", ChainID: chain.ChainID(), Confirmations: confirmations, Upstreams: ups,
+			NativeSymbol: "ETH", NativeDecimals: &eighteen,
+			Tokens:     []config.Token{{Symbol: "SUSD", Address: chain.SUSD().Hex(), Decimals: 6}},
+			HotWallets: []config.HotWallet{{Address: wallet.Hex(), Signer: config.Signer{Type: "keystore", Keystore: "unused: signer handed in"}}},
+		}},
+		APIKeys: []config.APIKey{{Name: "test", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(te.apiKey))}},
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	te.engine, err = startEngine(ctx, cfg, log, engineOptions{Signers: map[common.Address]payout.Signer{wallet: evm.KeySigner{Key: key}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { te.engine.Close() })
+	return te
+}

@@ -3,23 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"io"
-	"log/slog"
 	"math/big"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/crypto"
-
-	"github.com/sluicepay/sluice/internal/config"
-	"github.com/sluicepay/sluice/internal/evm"
-	"github.com/sluicepay/sluice/internal/httpapi"
-	"github.com/sluicepay/sluice/internal/payout"
-	"github.com/sluicepay/sluice/internal/sandbox"
 )
 
 // TestTxExportRebroadcastTrace runs the engine in process against a dev
@@ -28,28 +17,8 @@ import (
 // extra endpoint), trace shows it pending, then mined, on every upstream.
 func TestTxExportRebroadcastTrace(t *testing.T) {
 	ctx := context.Background()
-	key, _ := crypto.GenerateKey()
-	chain, err := sandbox.Start(ctx, sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chain.Close()
-	wallet := crypto.PubkeyToAddress(key.PublicKey)
-	apiKey := "sk_test_tx"
-	eighteen := uint8(18)
-	cfg := &config.Config{
-		Database: "sqlite:" + filepath.Join(t.TempDir(), "sluice.db"), HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
-		Chains: []config.Chain{{Name: "sandbox", ChainID: chain.ChainID(), Confirmations: 1,
-			Upstreams: []config.Upstream{{URL: chain.RPCURL()}}, NativeSymbol: "ETH", NativeDecimals: &eighteen,
-			HotWallets: []config.HotWallet{{Address: wallet.Hex(), Signer: config.Signer{Type: "keystore", Keystore: "-"}}}}},
-		APIKeys: []config.APIKey{{Name: "t", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(apiKey))}},
-	}
-	eng, err := startEngine(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)),
-		engineOptions{Signers: map[common.Address]payout.Signer{wallet: evm.KeySigner{Key: key}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer eng.Close()
+	te := startTestEngine(t, 0, 1)
+	eng, chain, apiKey := te.engine, te.chain, te.apiKey
 	to := common.HexToAddress("0x00000000000000000000000000000000000fEE01")
 	id := createWithRetry(t, eng.URL, apiKey, wanted{asset: "ETH", to: to, amount: big.NewInt(42)}, "tx-1")
 	run := func(args ...string) (string, error) {
