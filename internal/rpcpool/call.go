@@ -268,20 +268,24 @@ func (r *race) hedgeDelay(u *upstream) time.Duration {
 	return max(s.p90, r.p.cfg.HedgeMinDelay)
 }
 
-// minRescueDelay is the shortest silence after which a read is sent to a
-// second upstream even with the hedge budget spent.
-const minRescueDelay = 250 * time.Millisecond
+// The silence after which a read goes to a second upstream even with the
+// hedge budget spent.
+const (
+	minRescueDelay = 250 * time.Millisecond
+	maxRescueDelay = 750 * time.Millisecond
+)
 
 // rescueDelay is how long an upstream may stay silent on a read before the
-// read goes elsewhere regardless of the hedge budget: ten times its p90,
-// at least minRescueDelay, at most the attempt deadline. Steady state never
-// waits that long, so these extra calls happen only when an upstream stops
-// answering.
+// read goes elsewhere regardless of the hedge budget: ten times its median
+// latency, within [minRescueDelay, maxRescueDelay]. The median, not the
+// p90, and a ceiling, because a black-holed upstream's own window fills
+// with the slow samples of the very requests it is failing, which would
+// otherwise push the rescue out towards the attempt deadline.
 func (r *race) rescueDelay(u *upstream) time.Duration {
 	s := u.win.stats(time.Now())
 	d := minRescueDelay
 	if s.n >= 10 {
-		d = max(d, 10*s.p90)
+		d = min(max(d, 10*s.p50), maxRescueDelay)
 	}
 	return min(d, r.p.cfg.AttemptTimeout)
 }
