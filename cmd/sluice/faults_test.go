@@ -228,6 +228,24 @@ func TestFaultsTwoOfThreeUpstreamsTCP(t *testing.T) {
 	}
 	defer stopRotation()
 
+	// Wallet-style clients read through the failover endpoint the whole
+	// time; not one of their requests may fail.
+	readsDone := make(chan struct{})
+	var reads, readFails atomic.Int64
+	var readers sync.WaitGroup
+	for range 2 {
+		readers.Go(func() { endpointReads(eng.URL()+"/rpc/sandbox", apiKey, wallet, readsDone, &reads, &readFails, t) })
+	}
+	stopReads := func() {
+		select {
+		case <-readsDone:
+		default:
+			close(readsDone)
+			readers.Wait()
+		}
+	}
+	defer stopReads()
+
 	start := time.Now()
 	want := make([]wanted, faultPayouts)
 	ids := make([]string, faultPayouts)
@@ -270,7 +288,17 @@ func TestFaultsTwoOfThreeUpstreamsTCP(t *testing.T) {
 	}
 	waitAllCompleted(t, eng.URL(), apiKey, ids, 75*time.Second)
 	paid := time.Since(start)
+	stopReads()
 	stopRotation()
+	if reads.Load() < 100 {
+		t.Errorf("failover endpoint: only %d reads during the faults, want at least 100", reads.Load())
+	}
+	// KNOWN GAP (issue 3 stays open): the issue asks for zero failed
+	// requests on the endpoint during this run. With faults moving every
+	// 3 s, 3-9 of ~1,300 reads (0.2-0.7%) still answer "no upstream could
+	// answer" around a rotation; the pool's on-demand re-checks took it
+	// from 9 to 3-4. Measured and logged here, not yet asserted.
+	t.Logf("failover endpoint: %d reads, %d failed (target 0)", reads.Load(), readFails.Load())
 	t.Logf("%d payouts created in %s and all completed in %s over %d fault phases", faultPayouts, created.Round(time.Millisecond), paid.Round(time.Millisecond), phases)
 	if phases < 6 {
 		t.Errorf("only %d fault phases ran, want 6: every upstream sound twice and faulty four times", phases)
@@ -487,4 +515,38 @@ func latencyQuantile(ds []time.Duration, q float64) time.Duration {
 	slices.Sort(s)
 	i := int(q*float64(len(s))+0.5) - 1
 	return s[min(max(i, 0), len(s)-1)]
+}
+
+// endpointReads sends eth_blockNumber and eth_getBalance through the
+// failover endpoint until done, counting requests and failures (an HTTP
+// error, a JSON-RPC error or no result).
+func endpointReads(url, token string, who common.Address, done <-chan struct{}, reads, fails *atomic.Int64, t *testing.T) {
+	bodies := []string{
+		`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}`,
+		fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"eth_getBalance","params":[%q,"latest"]}`, who.Hex()),
+	}
+	for i := 0; ; i++ {
+		select {
+		case <-done:
+			return
+		default:
+		}
+		req, _ := http.NewRequest("POST", url, strings.NewReader(bodies[i%2]))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		reads.Add(1)
+		if err != nil {
+			fails.Add(1)
+			t.Logf("endpoint read: %v", err)
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"result"`) {
+			fails.Add(1)
+			t.Logf("endpoint read: %d %s", resp.StatusCode, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -105,6 +105,34 @@ func (p *Pool) do(ctx context.Context, method string, fresh, hedge bool, attempt
 	if len(cands) == 0 && p.waitRateLimit(ctx, fresh) {
 		cands = p.candidates(time.Now(), fresh)
 	}
+	if len(cands) == 0 {
+		p.recheck(ctx, fresh)
+		cands = p.candidates(time.Now(), fresh)
+	}
+	u, err := p.race(ctx, method, fresh, hedge, attempt, cands)
+	// Every candidate failed: the faults may have moved to where the
+	// health state has not caught up yet (or, for a moment, every upstream
+	// is failing). Check now and try again, a few times, within the
+	// request's deadline.
+	for range maxRechecks {
+		if err == nil || u != nil || ctx.Err() != nil {
+			break
+		}
+		p.recheck(ctx, fresh)
+		if again := p.candidates(time.Now(), fresh); len(again) > 0 {
+			u, err = p.race(ctx, method, fresh, hedge, attempt, again)
+		}
+	}
+	return u, err
+}
+
+// maxRechecks is how many times a request whose every candidate failed
+// re-checks the upstreams and tries again.
+const maxRechecks = 3
+
+// race runs one round of attempts over cands (or, when there are none,
+// over the sound upstreams whatever their breakers say).
+func (p *Pool) race(ctx context.Context, method string, fresh, hedge bool, attempt attemptFunc, cands []*upstream) (*upstream, error) {
 	r := &race{p: p, ctx: ctx, method: method, attempt: attempt, cands: cands}
 	if len(cands) == 0 {
 		// Every breaker is open: rather than fail for sure, ask the sound

@@ -34,7 +34,9 @@ type Pool struct {
 	running bool
 	stopped bool // connections closed: no restart
 
-	wg sync.WaitGroup // health loops and detached broadcasts
+	wg sync.WaitGroup // health loops, on-demand checks and detached broadcasts
+
+	rechecks rechecker
 }
 
 // New builds a pool from cfg. It sends no request; Start checks the
