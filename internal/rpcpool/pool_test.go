@@ -355,6 +355,7 @@ func TestBroadcast(t *testing.T) {
 			}
 		})
 	}
+	p.Stop() // a broadcast returns at the first acceptance; wait for the rest
 	for i, u := range ups {
 		if got := u.count("eth_sendRawTransaction"); got != len(tests) {
 			t.Errorf("upstream %d got %d broadcasts, want %d (every one to all)", i, got, len(tests))
