@@ -48,10 +48,13 @@ func TestTxExportRebroadcastTrace(t *testing.T) {
 		t.Fatalf("rebroadcast = %v\n%s", err, out)
 	}
 	out, err := run("trace", id, "--rpc", chain.RPCURL())
-	if err != nil || !strings.Contains(out, "pending") || !strings.Contains(out, tx.Hash().Hex()) {
+	if err != nil || !strings.Contains(out, "pending") || !strings.Contains(out, tx.Hash().Hex()) || !strings.Contains(out, "FEES (GWEI)") {
 		t.Fatalf("trace of a pending payout = %v\n%s", err, out)
 	}
 	chain.Commit()
+	if out, err := run("trace", id, "--rpc", chain.RPCURL()); err != nil || !strings.Contains(out, tx.Hash().Hex()+"  mined") {
+		t.Errorf("trace verdict of a mined payout = %v\n%s", err, out)
+	}
 	out, err = run("trace", tx.Hash().Hex(), "--rpc", chain.RPCURL())
 	if err != nil || !strings.Contains(out, "mined") {
 		t.Fatalf("trace of a mined transaction = %v\n%s", err, out)

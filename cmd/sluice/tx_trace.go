@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/big"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -14,6 +15,7 @@ import (
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/sluicepay/sluice/client"
+	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/rpcpool"
 )
 
@@ -21,6 +23,7 @@ import (
 type traceRow struct {
 	TxHash   string `json:"tx_hash"`
 	Nonce    uint64 `json:"nonce"`
+	Fees     string `json:"fees,omitempty"` // max fee / tip, in gwei
 	Upstream string `json:"upstream"`
 	State    string `json:"state"` // not_found, pending, mined, reverted, error
 	Block    uint64 `json:"block,omitempty"`
@@ -55,17 +58,24 @@ func txTrace(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		}
 	}
 	note := foreignNonceNote(ctx, urls, attempts, rows)
+	verdicts := attemptVerdicts(attempts, rows)
 	if f.json {
-		return writeJSONOut(stdout, map[string]any{"object": "trace", "rows": rows, "note": note})
+		return writeJSONOut(stdout, map[string]any{"object": "trace", "rows": rows, "attempts": verdicts, "note": note})
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TX HASH\tNONCE\tUPSTREAM\tSTATE\tBLOCK\tDETAIL")
+	fmt.Fprintln(tw, "TX HASH\tNONCE\tFEES (GWEI)\tUPSTREAM\tSTATE\tBLOCK\tDETAIL")
 	for _, r := range rows {
 		block := "-"
 		if r.Block > 0 {
 			block = fmt.Sprint(r.Block)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", r.TxHash, r.Nonce, r.Upstream, r.State, block, r.Detail)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\n", r.TxHash, r.Nonce, orDash(r.Fees), r.Upstream, r.State, block, r.Detail)
+	}
+	if len(verdicts) > 1 || len(attempts) > 0 && attempts[0].From != "" {
+		fmt.Fprintln(tw)
+		for _, v := range verdicts {
+			fmt.Fprintf(tw, "%s\t%s\n", v.TxHash, v.Verdict)
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -78,7 +88,7 @@ func txTrace(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 // traceOne asks one upstream for a transaction and its receipt.
 func traceOne(ctx context.Context, url string, a client.Attempt) traceRow {
-	row := traceRow{TxHash: a.TxHash, Nonce: a.Nonce, Upstream: rpcpool.RedactURL(url)}
+	row := traceRow{TxHash: a.TxHash, Nonce: a.Nonce, Upstream: rpcpool.RedactURL(url), Fees: gweiPair(a)}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	c, err := rpc.DialContext(ctx, url)
@@ -143,4 +153,59 @@ func foreignNonceNote(ctx context.Context, urls []string, attempts []client.Atte
 			"another wallet signs with this key. This payout will not be mined as it is.", attempts[0].Nonce, attempts[0].From)
 	}
 	return ""
+}
+
+// attemptVerdict says what became of one attempt across every upstream.
+type attemptVerdict struct {
+	TxHash  string `json:"tx_hash"`
+	Verdict string `json:"verdict"` // mined, reverted, pending, replaced (another attempt mined), dropped (no upstream knows it)
+}
+
+func attemptVerdicts(attempts []client.Attempt, rows []traceRow) []attemptVerdict {
+	states := map[string]map[string]bool{}
+	minedHash := ""
+	for _, r := range rows {
+		if states[r.TxHash] == nil {
+			states[r.TxHash] = map[string]bool{}
+		}
+		states[r.TxHash][r.State] = true
+		if r.State == "mined" || r.State == "reverted" {
+			minedHash = r.TxHash
+		}
+	}
+	out := make([]attemptVerdict, 0, len(attempts))
+	for _, a := range attempts {
+		st := states[a.TxHash]
+		v := "dropped: no upstream knows it"
+		switch {
+		case st["mined"]:
+			v = "mined"
+		case st["reverted"]:
+			v = "mined, reverted"
+		case minedHash != "" && minedHash != a.TxHash:
+			v = "replaced: another attempt of this nonce was mined"
+		case st["pending"]:
+			v = "pending"
+		case st["error"] && !st["not_found"]:
+			v = "unknown: no upstream answered"
+		}
+		out = append(out, attemptVerdict{TxHash: a.TxHash, Verdict: v})
+	}
+	return out
+}
+
+func gweiPair(a client.Attempt) string {
+	if a.MaxFeePerGas == "" {
+		return ""
+	}
+	return gwei(a.MaxFeePerGas) + " / " + gwei(a.MaxPriorityFeePerGas)
+}
+
+// gwei writes a wei amount as gwei with up to 9 decimals.
+func gwei(wei string) string {
+	v, ok := new(big.Int).SetString(wei, 10)
+	if !ok {
+		return wei
+	}
+	return payout.FormatDecimal(v, 9)
 }
