@@ -17,6 +17,7 @@ import (
 	"github.com/sluicepay/sluice/internal/httpapi"
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/store"
+	"github.com/sluicepay/sluice/internal/store/storetest"
 )
 
 const (
@@ -83,18 +84,7 @@ func (e *cliEnv) createJSON(args ...string) map[string]any {
 	return got
 }
 
-func (e *cliEnv) count() int64 {
-	e.t.Helper()
-	counts, err := e.db.CountByStatus(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var n int64
-	for _, c := range counts {
-		n += c
-	}
-	return n
-}
+func (e *cliEnv) count() int64 { return storetest.CountAll(e.t, e.db) }
 
 func TestPayoutCreateConvertsAmounts(t *testing.T) {
 	t.Parallel()

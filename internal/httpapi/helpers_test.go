@@ -18,6 +18,7 @@ import (
 
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/store"
+	"github.com/sluicepay/sluice/internal/store/storetest"
 )
 
 const (
@@ -167,18 +168,7 @@ func (e *env) mustCreate(key, body string) *payout.Payout {
 }
 
 // count says how many payouts the store holds.
-func (e *env) count() int64 {
-	e.t.Helper()
-	counts, err := e.db.CountByStatus(context.Background())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var n int64
-	for _, c := range counts {
-		n += c
-	}
-	return n
-}
+func (e *env) count() int64 { return storetest.CountAll(e.t, e.db) }
 
 func payoutBody(amount string) string {
 	return `{"chain":"sandbox","asset":"SUSD","to":"` + validTo + `","amount":"` + amount + `"}`

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"database/sql"
 	"fmt"
 	"net/url"
@@ -9,6 +10,8 @@ import (
 	"testing"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the pgx database/sql driver
+
+	"github.com/sluicepay/sluice/internal/payout"
 )
 
 // PostgresEnv names the PostgreSQL server tests use when it is set, e.g.
@@ -49,4 +52,18 @@ func PostgresURL(t testing.TB) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// CountAll says how many payouts s holds, in any status.
+func CountAll(t testing.TB, s payout.Store) int64 {
+	t.Helper()
+	counts, err := s.CountByStatus(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for _, c := range counts {
+		n += c
+	}
+	return n
 }
