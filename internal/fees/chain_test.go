@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/payout"
 )
 
 // fillBlocks makes one block per tip set, each holding one transfer per
@@ -23,6 +24,7 @@ func fillBlocks(t testing.TB, c *testChain, tipSets [][]int64, empty int) {
 		for _, tip := range tips {
 			c.mustSend(t, c.next(t, evm.Fees{MaxFeePerGas: gwei(100), MaxPriorityFeePerGas: gwei(tip)}))
 		}
+		c.waitPending(t)
 		if h := c.commit(t); h.GasUsed != uint64(len(tips))*21_000 {
 			t.Fatalf("block %d used %d gas, want %d transfers", h.Number, h.GasUsed, len(tips))
 		}
@@ -47,7 +49,7 @@ func TestQuoteFromFeeHistory(t *testing.T) {
 	// 2nd and 3rd lowest tips; the quote takes the median over the blocks.
 	wantTip := map[Priority]int64{Low: 2, Standard: 3, High: 4}
 	anchor := windowMedianBaseFee(t, c, 7)
-	for _, p := range Priorities {
+	for _, p := range payout.Priorities {
 		q, err := o.Quote(ctx, p)
 		if err != nil {
 			t.Fatalf("Quote(%s): %v", p, err)
@@ -179,7 +181,7 @@ func TestQuoteCachedPerBlock(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 60 {
 			wg.Go(func() {
-				if _, err := o.Quote(context.Background(), Priorities[i%3]); err != nil {
+				if _, err := o.Quote(context.Background(), payout.Priorities[i%3]); err != nil {
 					t.Error(err)
 				}
 			})

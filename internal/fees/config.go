@@ -7,6 +7,8 @@ import (
 	"maps"
 	"math/big"
 	"time"
+
+	"github.com/sluicepay/sluice/internal/payout"
 )
 
 // DefaultMinTip is Config.MinTip's default: 0.001 gwei, the least tip a geth
@@ -70,7 +72,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("fees: Config.MinTip must not be negative, got %s", c.MinTip)
 	}
 	for p, l := range c.Levels {
-		if _, err := ParsePriority(string(p)); err != nil || p == "" {
+		if _, err := payout.ParsePriority(string(p)); err != nil || p == "" {
 			return fmt.Errorf("fees: Config.Levels: unknown priority %q", p)
 		}
 		if err := l.validate(p); err != nil {

@@ -121,6 +121,27 @@ func (c *testChain) mustSend(t testing.TB, txs ...*types.Transaction) {
 	}
 }
 
+// waitPending waits until the node's pool holds every transaction sent
+// (the pool takes new transactions in asynchronously, so a block sealed at
+// once could miss the last of them).
+func (c *testChain) waitPending(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := c.evm.Nonce(context.Background(), c.HotWallet(), "pending")
+		if err != nil {
+			t.Fatalf("pending nonce: %v", err)
+		}
+		if n >= c.nonce {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pending nonce %d after 10s, want %d", n, c.nonce)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // commit seals a block and returns its header.
 func (c *testChain) commit(t testing.TB) *types.Header {
 	t.Helper()

@@ -1,41 +1,21 @@
 package fees
 
-import "fmt"
+import (
+	"fmt"
 
-// Priority is a payout's urgency. It selects the tip percentile, the
-// base-fee headroom and the replacement schedule.
-type Priority string
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// Priority is a payout's urgency (the domain's type): it selects the tip
+// percentile, the base-fee headroom and the replacement schedule.
+type Priority = payout.Priority
 
 // The priorities. A payout without one is Standard.
 const (
-	Low      Priority = "low"
-	Standard Priority = "standard"
-	High     Priority = "high"
+	Low      = payout.PriorityLow
+	Standard = payout.PriorityStandard
+	High     = payout.PriorityHigh
 )
-
-// Priorities lists every priority, lowest first.
-var Priorities = []Priority{Low, Standard, High}
-
-// ParsePriority parses "low", "standard" or "high"; "" is Standard.
-func ParsePriority(s string) (Priority, error) {
-	switch p := Priority(s); p {
-	case "":
-		return Standard, nil
-	case Low, Standard, High:
-		return p, nil
-	}
-	return "", fmt.Errorf("unknown priority %q (want low, standard or high)", s)
-}
-
-// UnmarshalText parses a priority in config files and JSON.
-func (p *Priority) UnmarshalText(b []byte) error {
-	v, err := ParsePriority(string(b))
-	if err != nil {
-		return err
-	}
-	*p = v
-	return nil
-}
 
 // Level is what one priority pays and how patiently it waits.
 type Level struct {

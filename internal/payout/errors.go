@@ -34,6 +34,9 @@ const (
 	CodeDuplicateExternalID   Code = "duplicate_external_id"
 	CodeNotCancellable        Code = "payout_not_cancellable"
 	CodeNotRebroadcastable    Code = "payout_not_rebroadcastable"
+	CodeNotInFlight           Code = "payout_not_in_flight"
+	CodeInvalidPriority       Code = "invalid_priority"
+	CodeInvalidFee            Code = "invalid_fee"
 	CodeInvalidCursor         Code = "invalid_cursor"
 	CodeInvalidLimit          Code = "invalid_limit"
 	CodeInvalidStatus         Code = "invalid_status"
@@ -45,12 +48,19 @@ const (
 	FailureInsufficientFunds Code = "insufficient_funds"
 	FailureRevertedOnChain   Code = "reverted_on_chain"
 	FailureInvalidTx         Code = "invalid_transaction"
+
+	// Reasons a payout waits (queued) or is stuck; see Payout.Reason.
+	ReasonInsufficientFunds Code = "insufficient_funds"
+	ReasonFeeCapReached     Code = "fee_cap_reached"
+	ReasonForeignNonce      Code = "nonce_used_by_foreign_tx"
+	ReasonCancelFailed      Code = "cancel_lost_race"
 )
 
 // Sentinel errors that callers branch on.
 var (
 	ErrNotFound        = errors.New("not found")
 	ErrNotCancellable  = errors.New("payout is not cancellable in its status")
+	ErrNotInFlight     = errors.New("payout has no transaction in flight")
 	ErrLeaseHeld       = errors.New("lease held by another owner")
 	ErrNonceConflict   = errors.New("nonce already used for this sender")
 	ErrIdempotencyBusy = errors.New("idempotency key in use by a request in flight")
@@ -86,11 +96,13 @@ func (e *IdempotencyConflictError) Error() string {
 }
 
 // StaleError is returned by Store.SubmitAttempts when some payouts left
-// `queued` (e.g. were cancelled) after they were read; nothing was written.
+// `queued` (e.g. were cancelled) after they were read, and by
+// Store.ReplaceAttempts when some are no longer in flight; nothing was
+// written.
 type StaleError struct {
 	PayoutIDs []string
 }
 
 func (e *StaleError) Error() string {
-	return fmt.Sprintf("%d payout(s) are no longer queued", len(e.PayoutIDs))
+	return fmt.Sprintf("%d payout(s) changed status since they were read", len(e.PayoutIDs))
 }

@@ -20,6 +20,22 @@ type Payout struct {
 	ExternalID string   // the caller's business key; "" when none
 	Metadata   map[string]string
 	Sender     common.Address // the hot wallet that pays it
+	Priority   Priority       // what it bids for gas; never "" once stored
+
+	// Reason says why a queued payout waits or why one is stuck ("" when
+	// neither); ReasonDetail says it in words, with the amounts.
+	Reason       Code
+	ReasonDetail string
+	// FeeCap is an operator's limit on what this payout's transaction may
+	// cost (gas limit × max fee, wei), set by a speed-up; nil: the chain's
+	// caps apply.
+	FeeCap *big.Int
+	// CancelRequested: cancel was asked after broadcast; a zero-value
+	// self-transfer races the payout's transaction for its nonce.
+	CancelRequested bool
+	// CancelMined: the transaction mined at the payout's nonce is the
+	// cancel, so the payout ends cancelled (with the cancel's fee).
+	CancelMined bool
 
 	TxHash      *common.Hash // the attempt that mined (or the latest one sent)
 	Nonce       *uint64
@@ -49,6 +65,11 @@ type wirePayout struct {
 	ExternalID     *string           `json:"external_id"`
 	Metadata       map[string]string `json:"metadata"`
 	From           string            `json:"from"`
+	Priority       Priority          `json:"priority"`
+	StatusReason   *string           `json:"status_reason"`
+	StatusDetail   *string           `json:"status_detail"`
+	FeeCap         *string           `json:"fee_cap"`
+	CancelRequest  bool              `json:"cancel_requested"`
 	TxHash         *string           `json:"tx_hash"`
 	Nonce          *uint64           `json:"nonce"`
 	BlockNumber    *uint64           `json:"block_number"`
@@ -65,8 +86,19 @@ func (p *Payout) MarshalJSON() ([]byte, error) {
 	w := wirePayout{
 		ID: p.ID, Object: "payout", Status: p.Status, Chain: p.Chain, ChainID: p.ChainID,
 		Asset: p.Asset, To: p.To.Hex(), Amount: p.Amount.String(), Metadata: p.Metadata,
-		From: p.Sender.Hex(), Nonce: p.Nonce,
+		From: p.Sender.Hex(), Nonce: p.Nonce, Priority: p.Priority, CancelRequest: p.CancelRequested,
 		CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
+	}
+	if w.Priority == "" {
+		w.Priority = PriorityStandard
+	}
+	if p.Reason != "" {
+		r := string(p.Reason)
+		w.StatusReason, w.StatusDetail = &r, &p.ReasonDetail
+	}
+	if p.FeeCap != nil {
+		s := p.FeeCap.String()
+		w.FeeCap = &s
 	}
 	if w.Metadata == nil {
 		w.Metadata = map[string]string{}
@@ -102,7 +134,17 @@ func (p *Payout) UnmarshalJSON(b []byte) error {
 	*p = Payout{
 		ID: w.ID, Status: w.Status, Chain: w.Chain, ChainID: w.ChainID, Asset: w.Asset,
 		To: common.HexToAddress(w.To), Metadata: w.Metadata, Sender: common.HexToAddress(w.From),
-		Nonce: w.Nonce, CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+		Nonce: w.Nonce, Priority: w.Priority, CancelRequested: w.CancelRequest,
+		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+	}
+	if w.StatusReason != nil {
+		p.Reason = Code(*w.StatusReason)
+	}
+	if w.StatusDetail != nil {
+		p.ReasonDetail = *w.StatusDetail
+	}
+	if w.FeeCap != nil {
+		p.FeeCap, _ = new(big.Int).SetString(*w.FeeCap, 10)
 	}
 	p.Amount, _ = new(big.Int).SetString(w.Amount, 10)
 	if w.ExternalID != nil {
@@ -141,7 +183,27 @@ type Attempt struct {
 	GasLimit             uint64
 	MaxFeePerGas         *big.Int
 	MaxPriorityFeePerGas *big.Int
+	Kind                 AttemptKind
 	CreatedAt            time.Time
+}
+
+// AttemptKind says what an attempt's transaction does.
+type AttemptKind string
+
+// The kinds of attempt.
+const (
+	// AttemptTransfer pays the payout ("" is read as this).
+	AttemptTransfer AttemptKind = "transfer"
+	// AttemptCancel is a zero-value transfer from the hot wallet to itself
+	// at the payout's nonce: if it mines, the payout is not paid.
+	AttemptCancel AttemptKind = "cancel"
+)
+
+// Hold sets why payouts wait (queued) or are stuck.
+type Hold struct {
+	PayoutID string
+	Reason   Code
+	Detail   string
 }
 
 // Receipt is what the chain says about a mined attempt.
@@ -153,6 +215,7 @@ type Receipt struct {
 	GasUsed           uint64
 	EffectiveGasPrice *big.Int
 	Success           bool // receipt status 1
+	Cancel            bool // the mined attempt is the payout's cancel
 }
 
 // Fee is what the receipt cost: gasUsed × effectiveGasPrice.

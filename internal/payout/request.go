@@ -13,6 +13,7 @@ type CreateRequest struct {
 	Amount     string            `json:"amount"`
 	ExternalID string            `json:"external_id,omitempty"`
 	Metadata   map[string]string `json:"metadata,omitempty"`
+	Priority   string            `json:"priority,omitempty"`
 }
 
 // Limits on metadata, as Stripe has them.
@@ -45,13 +46,17 @@ func (r *CreateRequest) Validate(c *Catalog, ids *IDGenerator, now time.Time) (*
 	if err := validateMetadata(r.Metadata); err != nil {
 		add(err)
 	}
+	priority, err := ParsePriority(r.Priority)
+	if err != nil {
+		add(&FieldError{Field: "priority", Code: CodeInvalidPriority, Message: err.Error()})
+	}
 	if len(errs) > 0 {
 		return nil, &ValidationError{Errors: errs}
 	}
 	return &Payout{
 		ID: ids.New("po_", now), Status: StatusQueued, Chain: ch.Name, ChainID: ch.ChainID,
 		Asset: asset.Symbol, To: to, Amount: amount, ExternalID: r.ExternalID,
-		Metadata: r.Metadata, Sender: c.Assign(ch), Version: 1,
+		Metadata: r.Metadata, Sender: c.Assign(ch), Priority: priority, Version: 1,
 		CreatedAt: now, UpdatedAt: now,
 	}, nil
 }

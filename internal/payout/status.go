@@ -1,5 +1,11 @@
 package payout
 
+import (
+	"fmt"
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
 // Status is where a payout is in its life. The happy path is
 // queued → submitted → confirming → completed.
 type Status string
@@ -10,18 +16,25 @@ const (
 	StatusQueued Status = "queued"
 	// StatusSubmitted: a signed transaction is stored and being broadcast.
 	StatusSubmitted Status = "submitted"
+	// StatusStuck: signed and broadcast, but not mined, and the fee cap
+	// forbids the next replacement (or its nonce was taken by a
+	// transaction Sluice did not send). Reason says why; an operator may
+	// raise the payout's fee cap (speed-up) or cancel it. Its transaction
+	// may still be mined.
+	StatusStuck Status = "stuck"
 	// StatusConfirming: mined; waiting for the chain's confirmations.
 	StatusConfirming Status = "confirming"
 	// StatusCompleted: mined, successful and confirmed. Terminal.
 	StatusCompleted Status = "completed"
 	// StatusFailed: will never be paid; FailureCode says why. Terminal.
 	StatusFailed Status = "failed"
-	// StatusCancelled: cancelled before anything was signed. Terminal.
+	// StatusCancelled: cancelled before anything was signed, or by a
+	// zero-value self-transfer that took the payout's nonce. Terminal.
 	StatusCancelled Status = "cancelled"
 )
 
 // Statuses lists every status, in life order.
-var Statuses = []Status{StatusQueued, StatusSubmitted, StatusConfirming, StatusCompleted, StatusFailed, StatusCancelled}
+var Statuses = []Status{StatusQueued, StatusSubmitted, StatusStuck, StatusConfirming, StatusCompleted, StatusFailed, StatusCancelled}
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
@@ -41,8 +54,9 @@ func (s Status) Terminal() bool {
 // transitions lists the moves the state machine allows.
 var transitions = map[Status][]Status{
 	StatusQueued:     {StatusSubmitted, StatusFailed, StatusCancelled},
-	StatusSubmitted:  {StatusConfirming},
-	StatusConfirming: {StatusCompleted, StatusFailed, StatusSubmitted},
+	StatusSubmitted:  {StatusConfirming, StatusStuck},
+	StatusStuck:      {StatusSubmitted, StatusConfirming},
+	StatusConfirming: {StatusCompleted, StatusFailed, StatusCancelled, StatusSubmitted},
 }
 
 // CanMove reports whether a payout may go from one status to another.
@@ -61,6 +75,41 @@ func (s Status) EventType() string { return "payout." + string(s) }
 // EventCreated is the type of the event written when a payout is accepted.
 const EventCreated = "payout.created"
 
+// InFlight reports whether a payout in s has a signed transaction that is
+// not yet seen mined.
+func (s Status) InFlight() bool { return s == StatusSubmitted || s == StatusStuck }
+
 // EventReorged is the type of the event written when a mined payout's block
 // left the canonical chain and the payout went back to submitted.
 const EventReorged = "payout.reorged"
+
+// Events about a payout that do not change its status.
+const (
+	// EventReplaced: a new attempt at the payout's nonce was signed and
+	// stored (a fee bump, or a cancel); the data is the payout.
+	EventReplaced = "payout.replaced"
+	// EventWaiting: a queued payout waits; Reason says why (e.g.
+	// insufficient_funds, a fee over its cap).
+	EventWaiting = "payout.waiting"
+	// EventCancelRequested: cancel was asked for a payout already
+	// broadcast; a zero-value self-transfer at its nonce will race it.
+	EventCancelRequested = "payout.cancel_requested"
+	// EventFeeCapRaised: an operator raised the payout's fee cap (speed-up).
+	EventFeeCapRaised = "payout.fee_cap_raised"
+)
+
+// WalletObjectID names a hot wallet as the object of its events.
+func WalletObjectID(chainID uint64, addr common.Address) string {
+	return fmt.Sprintf("wallet_%d_%s", chainID, addr.Hex())
+}
+
+// Events about a hot wallet (the object is WalletObjectID).
+const (
+	// EventWalletLowBalance: a hot wallet's balance of an asset fell below
+	// its configured threshold.
+	EventWalletLowBalance = "wallet.low_balance"
+	// EventWalletForeignNonce: a nonce of the wallet was used by a
+	// transaction Sluice did not send: someone else holds the key. The
+	// wallet's sender stops until an operator acts.
+	EventWalletForeignNonce = "wallet.foreign_nonce"
+)

@@ -2,6 +2,7 @@ package payout
 
 import (
 	"context"
+	"math/big"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -26,9 +27,17 @@ type Store interface {
 	// ListPayouts returns payouts newest first and whether more exist
 	// beyond the page in the direction of travel.
 	ListPayouts(ctx context.Context, f ListFilter) ([]*Payout, bool, error)
-	// CancelPayout moves a queued payout to cancelled. It returns
-	// ErrNotFound, or ErrNotCancellable when the payout is not queued.
+	// CancelPayout moves a queued payout to cancelled. A payout in flight
+	// (submitted or stuck) gets CancelRequested (event
+	// EventCancelRequested): its sender races a cancel transaction for the
+	// nonce, and whichever mines decides. Asking again changes nothing. It
+	// returns ErrNotFound, or ErrNotCancellable when the payout is mined or
+	// finished.
 	CancelPayout(ctx context.Context, id string) (*Payout, error)
+	// RaiseFeeCap sets the fee cap of a payout in flight (speed-up); a
+	// stuck payout goes back to submitted so its sender replaces it again.
+	// Event EventFeeCapRaised. It returns ErrNotFound, or ErrNotInFlight.
+	RaiseFeeCap(ctx context.Context, id string, feeCap *big.Int) (*Payout, error)
 	// GetIdempotency returns ErrNotFound when the key was never used.
 	GetIdempotency(ctx context.Context, scope, key string) (*IdempotencyRecord, error)
 	// DeleteIdempotencyBefore removes records created before t and says how
@@ -47,6 +56,10 @@ type Store interface {
 	// FailQueued moves queued payouts to failed before any nonce was used.
 	// Payouts no longer queued are left alone.
 	FailQueued(ctx context.Context, failures []Failure) error
+	// HoldQueued records why queued payouts wait (event EventWaiting when
+	// the reason changes); an empty Reason clears it. Payouts no longer
+	// queued are left alone.
+	HoldQueued(ctx context.Context, holds []Hold) error
 	// MaxNonce returns the highest nonce ever allocated for a sender, and
 	// false when none was.
 	MaxNonce(ctx context.Context, chainID uint64, sender common.Address) (uint64, bool, error)
@@ -56,21 +69,37 @@ type Store interface {
 	// writes nothing and returns *StaleError naming them; a nonce already
 	// allocated gives ErrNonceConflict.
 	SubmitAttempts(ctx context.Context, attempts []*Attempt) error
+	// ReplaceAttempts stores new attempts (fee bumps or cancels) at the
+	// nonce their payouts already hold, in one transaction, with an
+	// EventReplaced each; a stuck payout goes back to submitted. When any
+	// payout is not in flight or holds another nonce it writes nothing and
+	// returns *StaleError naming them.
+	ReplaceAttempts(ctx context.Context, attempts []*Attempt) error
+	// MarkStuck moves submitted payouts to stuck with their reason. Others
+	// are left alone.
+	MarkStuck(ctx context.Context, holds []Hold) error
 	// InFlightAttempts returns every attempt of the sender's payouts that
-	// are submitted (signed, not yet seen mined), oldest nonce first.
+	// are in flight (submitted or stuck), oldest nonce first.
 	InFlightAttempts(ctx context.Context, chainID uint64, sender common.Address) ([]*Attempt, error)
+	// InFlightPayouts returns the sender's payouts in flight.
+	InFlightPayouts(ctx context.Context, chainID uint64, sender common.Address) ([]*Payout, error)
+	// PayoutRequests returns the sender's payouts in flight that carry an
+	// operator's request: CancelRequested or a FeeCap.
+	PayoutRequests(ctx context.Context, chainID uint64, sender common.Address) ([]*Payout, error)
 	// ConfirmingPayouts returns the sender's payouts that are mined and
 	// waiting for confirmations.
 	ConfirmingPayouts(ctx context.Context, chainID uint64, sender common.Address) ([]*Payout, error)
-	// MarkMined records receipts and moves their payouts from submitted to
-	// confirming, with tx hash, block, fee and outcome.
+	// MarkMined records receipts and moves their payouts from submitted or
+	// stuck to confirming, with tx hash, block, fee, outcome and whether
+	// the cancel mined.
 	MarkMined(ctx context.Context, receipts []Receipt) error
 	// MarkReorged moves confirming payouts whose block left the canonical
 	// chain back to submitted, clearing block and fee; their event is
 	// EventReorged.
 	MarkReorged(ctx context.Context, payoutIDs []string) error
-	// Finalize moves confirming payouts to completed, or to failed with
-	// FailureRevertedOnChain (fee kept) when their receipt failed.
+	// Finalize moves confirming payouts to completed, to cancelled when the
+	// cancel mined, or to failed with FailureRevertedOnChain (fee kept)
+	// when their receipt failed.
 	Finalize(ctx context.Context, payoutIDs []string) error
 
 	// OldestUnfinished returns the oldest payout not yet in a terminal
@@ -80,6 +109,9 @@ type Store interface {
 	CountByStatus(ctx context.Context) (map[Status]int64, error)
 	// ListEvents returns events with Seq > afterSeq, oldest first.
 	ListEvents(ctx context.Context, afterSeq int64, limit int) ([]Event, error)
+	// AppendEvent writes an event about an object that is not a payout
+	// (e.g. WalletObjectID); data is encoded as JSON.
+	AppendEvent(ctx context.Context, objectID, eventType string, data any) error
 	// ListAttempts returns every attempt of a payout, oldest first.
 	ListAttempts(ctx context.Context, payoutID string) ([]*Attempt, error)
 

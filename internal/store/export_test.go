@@ -7,3 +7,12 @@ func SetGroupCommit(on bool) bool {
 	groupCommit = on
 	return prev
 }
+
+// LatestMigration is the version the embedded migrations end at.
+func LatestMigration(dialect string) int {
+	ms, err := loadMigrations(dialect)
+	if err != nil || len(ms) == 0 {
+		return -1
+	}
+	return ms[len(ms)-1].version
+}

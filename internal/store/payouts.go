@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"slices"
 	"strings"
 	"time"
@@ -62,6 +63,9 @@ func (db *DB) encodeNew(p *payout.Payout, idem *payout.IdempotencyRecord) (*newR
 		p.UpdatedAt = p.CreatedAt
 	}
 	p.UpdatedAt = p.UpdatedAt.UTC().Truncate(time.Microsecond)
+	if p.Priority == "" {
+		p.Priority = payout.PriorityStandard
+	}
 	meta, err := metadataText(p.Metadata)
 	if err != nil {
 		return nil, fmt.Errorf("store: encode metadata: %w", err)
@@ -72,7 +76,8 @@ func (db *DB) encodeNew(p *payout.Payout, idem *payout.IdempotencyRecord) (*newR
 	}
 	return &newRow{p: p, idem: idem, eventID: payout.DefaultIDs.New("evt_", db.clock()), eventData: string(data),
 		args: []any{p.ID, string(p.Status), p.Chain, int64(p.ChainID), p.Asset, addrText(p.To), p.Amount.String(),
-			nullString(p.ExternalID), meta, addrText(p.Sender), p.Version, db.d.time(p.CreatedAt), db.d.time(p.UpdatedAt)},
+			nullString(p.ExternalID), meta, addrText(p.Sender), p.Version, db.d.time(p.CreatedAt), db.d.time(p.UpdatedAt),
+			string(p.Priority)},
 	}, nil
 }
 
@@ -201,12 +206,50 @@ func (db *DB) listQuery(f payout.ListFilter, forward bool, limit int) (string, [
 	return q + " LIMIT " + db.d.bind(len(args)), args
 }
 
-// CancelPayout moves a queued payout to cancelled. It returns
-// payout.ErrNotFound, or payout.ErrNotCancellable when the payout is not
-// queued (a concurrent SubmitAttempts either sees the cancellation or wins).
+// CancelPayout moves a queued payout to cancelled; a payout in flight gets
+// CancelRequested (its sender races a cancel transaction for the nonce).
+// It returns payout.ErrNotFound, or payout.ErrNotCancellable when the
+// payout is mined or finished (a concurrent SubmitAttempts either sees the
+// cancellation or wins, and then the request is recorded instead).
 func (db *DB) CancelPayout(ctx context.Context, id string) (*payout.Payout, error) {
+	return db.changeOne(ctx, "cancel_payout", id, func(p *payout.Payout) (string, error) {
+		switch {
+		case p.Status == payout.StatusQueued:
+			p.Status, p.Reason, p.ReasonDetail = payout.StatusCancelled, "", ""
+			return p.Status.EventType(), nil
+		case !p.Status.InFlight():
+			return "", payout.ErrNotCancellable
+		case p.CancelRequested:
+			return "", nil
+		}
+		p.CancelRequested = true
+		return payout.EventCancelRequested, nil
+	})
+}
+
+// RaiseFeeCap sets the fee cap of a payout in flight; a stuck payout goes
+// back to submitted. It returns payout.ErrNotFound or payout.ErrNotInFlight.
+func (db *DB) RaiseFeeCap(ctx context.Context, id string, feeCap *big.Int) (*payout.Payout, error) {
+	if feeCap == nil || feeCap.Sign() <= 0 {
+		return nil, fmt.Errorf("store: raise fee cap of %s: the cap must be positive", id)
+	}
+	return db.changeOne(ctx, "raise_fee_cap", id, func(p *payout.Payout) (string, error) {
+		if !p.Status.InFlight() {
+			return "", payout.ErrNotInFlight
+		}
+		p.FeeCap = new(big.Int).Set(feeCap)
+		if p.Status == payout.StatusStuck && p.Reason == payout.ReasonFeeCapReached {
+			p.Status, p.Reason, p.ReasonDetail = payout.StatusSubmitted, "", ""
+		}
+		return payout.EventFeeCapRaised, nil
+	})
+}
+
+// changeOne locks one payout, lets change edit it and name the event to
+// write ("" to write nothing and return the payout as it is), and saves it.
+func (db *DB) changeOne(ctx context.Context, op, id string, change func(p *payout.Payout) (string, error)) (*payout.Payout, error) {
 	var out *payout.Payout
-	err := db.withTx(ctx, "cancel_payout", func(tx *sql.Tx, now time.Time) error {
+	err := db.withTx(ctx, op, func(tx *sql.Tx, now time.Time) error {
 		p, err := scanPayout(db.queryRowTx(ctx, tx, db.d.q.lockPayout, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return payout.ErrNotFound
@@ -214,12 +257,14 @@ func (db *DB) CancelPayout(ctx context.Context, id string) (*payout.Payout, erro
 		if err != nil {
 			return db.wrap("lock payout", err)
 		}
-		if p.Status != payout.StatusQueued {
-			return payout.ErrNotCancellable
-		}
-		p.Status = payout.StatusCancelled
-		if err := db.save(ctx, tx, now, p); err != nil {
+		eventType, err := change(p)
+		if err != nil {
 			return err
+		}
+		if eventType != "" {
+			if err := db.saveAs(ctx, tx, now, p, eventType); err != nil {
+				return err
+			}
 		}
 		out = p
 		return nil

@@ -34,6 +34,9 @@ type queries struct {
 	insertNonce       string // does nothing when the nonce is taken
 	insertAttempt     string // returns the attempt id
 	inFlightAttempts  string
+	inFlightPayouts   string
+	payoutRequests    string
+	nextObjectSeq     string
 	listAttempts      string
 
 	createMigrations string

@@ -16,27 +16,29 @@ var postgresDialect = &dialect{
 
 const postgresPayoutCols = `id, status, chain, chain_id, asset, to_address, amount::text, external_id,
 	metadata, sender, tx_hash, nonce, block_number, block_hash, fee::text, receipt_ok,
-	failure_code, failure_message, version, created_at, updated_at`
+	failure_code, failure_message, version, created_at, updated_at,
+	priority, status_reason, status_detail, fee_cap::text, cancel_requested, cancel_mined`
 
 const postgresAttemptCols = `id, payout_id, chain_id, sender, nonce, tx_hash, raw_tx, gas_limit,
-	max_fee_per_gas::text, max_priority_fee_per_gas::text, created_at`
+	max_fee_per_gas::text, max_priority_fee_per_gas::text, created_at, kind`
 
 var postgresQueries = queries{
 	payoutCols:  postgresPayoutCols,
 	attemptCols: postgresAttemptCols,
 	insertPayout: `INSERT INTO payouts (id, status, chain, chain_id, asset, to_address, amount,
-		external_id, metadata, sender, version, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, $9, $10, $11, $12, $13)
+		external_id, metadata, sender, version, created_at, updated_at, priority)
+		VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, $9, $10, $11, $12, $13, $14)
 		ON CONFLICT (external_id) WHERE external_id IS NOT NULL DO NOTHING`,
 	selectPayout:  `SELECT ` + postgresPayoutCols + ` FROM payouts WHERE id = $1`,
 	lockPayout:    `SELECT ` + postgresPayoutCols + ` FROM payouts WHERE id = $1 FOR UPDATE`,
 	payoutByExtID: `SELECT id FROM payouts WHERE external_id = $1`,
 	updatePayout: `UPDATE payouts SET status = $1, tx_hash = $2, nonce = $3, block_number = $4,
 		block_hash = $5, fee = $6::numeric, receipt_ok = $7, failure_code = $8, failure_message = $9,
-		version = $10, updated_at = $11 WHERE id = $12 AND version = $13`,
+		status_reason = $10, status_detail = $11, fee_cap = $12::numeric, cancel_requested = $13,
+		cancel_mined = $14, version = $15, updated_at = $16 WHERE id = $17 AND version = $18`,
 	countByStatus: `SELECT status, COUNT(*) FROM payouts GROUP BY status`,
 	oldestUnfinished: `SELECT ` + postgresPayoutCols + ` FROM payouts
-		WHERE status IN ('queued', 'submitted', 'confirming') ORDER BY id LIMIT 1`,
+		WHERE status IN ('queued', 'submitted', 'stuck', 'confirming') ORDER BY id LIMIT 1`,
 
 	// Writers take the outbox lock shared before the sequence gives them a
 	// seq; ListEvents takes it exclusively (eventsBarrier), so it reads only
@@ -66,13 +68,19 @@ var postgresQueries = queries{
 	maxNonce:    `SELECT MAX(nonce) FROM nonces WHERE chain_id = $1 AND sender = $2`,
 	insertNonce: `INSERT INTO nonces (chain_id, sender, nonce, payout_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
 	insertAttempt: `INSERT INTO attempts (payout_id, chain_id, sender, nonce, tx_hash, raw_tx, gas_limit,
-		max_fee_per_gas, max_priority_fee_per_gas, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric, $9::numeric, $10) RETURNING id`,
+		max_fee_per_gas, max_priority_fee_per_gas, created_at, kind)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8::numeric, $9::numeric, $10, $11) RETURNING id`,
 	inFlightAttempts: `SELECT a.id, a.payout_id, a.chain_id, a.sender, a.nonce, a.tx_hash, a.raw_tx,
-		a.gas_limit, a.max_fee_per_gas::text, a.max_priority_fee_per_gas::text, a.created_at
+		a.gas_limit, a.max_fee_per_gas::text, a.max_priority_fee_per_gas::text, a.created_at, a.kind
 		FROM payouts p JOIN attempts a ON a.payout_id = p.id
-		WHERE p.chain_id = $1 AND p.sender = $2 AND p.status = 'submitted' ORDER BY a.nonce, a.id`,
-	listAttempts: `SELECT ` + postgresAttemptCols + ` FROM attempts WHERE payout_id = $1 ORDER BY id`,
+		WHERE p.chain_id = $1 AND p.sender = $2 AND p.status IN ('submitted', 'stuck') ORDER BY a.nonce, a.id`,
+	inFlightPayouts: `SELECT ` + postgresPayoutCols + ` FROM payouts
+		WHERE chain_id = $1 AND sender = $2 AND status IN ('submitted', 'stuck') ORDER BY created_at, id`,
+	payoutRequests: `SELECT ` + postgresPayoutCols + ` FROM payouts
+		WHERE chain_id = $1 AND sender = $2 AND (cancel_requested OR fee_cap IS NOT NULL)
+		AND status IN ('submitted', 'stuck') ORDER BY created_at, id`,
+	nextObjectSeq: `SELECT COALESCE(MAX(object_seq), 0) + 1 FROM events WHERE object_id = $1`,
+	listAttempts:  `SELECT ` + postgresAttemptCols + ` FROM attempts WHERE payout_id = $1 ORDER BY id`,
 
 	createMigrations: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)`,

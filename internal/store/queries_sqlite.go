@@ -13,27 +13,29 @@ var sqliteDialect = &dialect{
 
 const sqlitePayoutCols = `id, status, chain, chain_id, asset, to_address, amount, external_id,
 	metadata, sender, tx_hash, nonce, block_number, block_hash, fee, receipt_ok,
-	failure_code, failure_message, version, created_at, updated_at`
+	failure_code, failure_message, version, created_at, updated_at,
+	priority, status_reason, status_detail, fee_cap, cancel_requested, cancel_mined`
 
 const sqliteAttemptCols = `id, payout_id, chain_id, sender, nonce, tx_hash, raw_tx, gas_limit,
-	max_fee_per_gas, max_priority_fee_per_gas, created_at`
+	max_fee_per_gas, max_priority_fee_per_gas, created_at, kind`
 
 var sqliteQueries = queries{
 	payoutCols:  sqlitePayoutCols,
 	attemptCols: sqliteAttemptCols,
 	insertPayout: `INSERT INTO payouts (id, status, chain, chain_id, asset, to_address, amount,
-		external_id, metadata, sender, version, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		external_id, metadata, sender, version, created_at, updated_at, priority)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (external_id) WHERE external_id IS NOT NULL DO NOTHING`,
 	selectPayout:  `SELECT ` + sqlitePayoutCols + ` FROM payouts WHERE id = ?`,
 	lockPayout:    `SELECT ` + sqlitePayoutCols + ` FROM payouts WHERE id = ?`,
 	payoutByExtID: `SELECT id FROM payouts WHERE external_id = ?`,
 	updatePayout: `UPDATE payouts SET status = ?, tx_hash = ?, nonce = ?, block_number = ?,
 		block_hash = ?, fee = ?, receipt_ok = ?, failure_code = ?, failure_message = ?,
-		version = ?, updated_at = ? WHERE id = ? AND version = ?`,
+		status_reason = ?, status_detail = ?, fee_cap = ?, cancel_requested = ?,
+		cancel_mined = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?`,
 	countByStatus: `SELECT status, COUNT(*) FROM payouts GROUP BY status`,
 	oldestUnfinished: `SELECT ` + sqlitePayoutCols + ` FROM payouts
-		WHERE status IN ('queued', 'submitted', 'confirming') ORDER BY id LIMIT 1`,
+		WHERE status IN ('queued', 'submitted', 'stuck', 'confirming') ORDER BY id LIMIT 1`,
 
 	insertEvent: `INSERT INTO events (id, type, object_id, object_seq, data, created_at)
 		VALUES (?, ?, ?, ?, ?, ?)`,
@@ -58,13 +60,19 @@ var sqliteQueries = queries{
 	maxNonce:    `SELECT MAX(nonce) FROM nonces WHERE chain_id = ? AND sender = ?`,
 	insertNonce: `INSERT INTO nonces (chain_id, sender, nonce, payout_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	insertAttempt: `INSERT INTO attempts (payout_id, chain_id, sender, nonce, tx_hash, raw_tx, gas_limit,
-		max_fee_per_gas, max_priority_fee_per_gas, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		max_fee_per_gas, max_priority_fee_per_gas, created_at, kind)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 	inFlightAttempts: `SELECT a.id, a.payout_id, a.chain_id, a.sender, a.nonce, a.tx_hash, a.raw_tx,
-		a.gas_limit, a.max_fee_per_gas, a.max_priority_fee_per_gas, a.created_at
+		a.gas_limit, a.max_fee_per_gas, a.max_priority_fee_per_gas, a.created_at, a.kind
 		FROM payouts p JOIN attempts a ON a.payout_id = p.id
-		WHERE p.chain_id = ? AND p.sender = ? AND p.status = 'submitted' ORDER BY a.nonce, a.id`,
-	listAttempts: `SELECT ` + sqliteAttemptCols + ` FROM attempts WHERE payout_id = ? ORDER BY id`,
+		WHERE p.chain_id = ? AND p.sender = ? AND p.status IN ('submitted', 'stuck') ORDER BY a.nonce, a.id`,
+	inFlightPayouts: `SELECT ` + sqlitePayoutCols + ` FROM payouts
+		WHERE chain_id = ? AND sender = ? AND status IN ('submitted', 'stuck') ORDER BY created_at, id`,
+	payoutRequests: `SELECT ` + sqlitePayoutCols + ` FROM payouts
+		WHERE chain_id = ? AND sender = ? AND (cancel_requested = 1 OR fee_cap IS NOT NULL)
+		AND status IN ('submitted', 'stuck') ORDER BY created_at, id`,
+	nextObjectSeq: `SELECT COALESCE(MAX(object_seq), 0) + 1 FROM events WHERE object_id = ?`,
+	listAttempts:  `SELECT ` + sqliteAttemptCols + ` FROM attempts WHERE payout_id = ? ORDER BY id`,
 
 	createMigrations: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,

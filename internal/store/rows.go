@@ -66,14 +66,22 @@ func scanPayout(s scanner) (*payout.Payout, error) {
 		extID, txHash, blockHash, fee sql.NullString
 		nonce, block                  sql.NullInt64
 		metadata                      string
-		failureCode                   string
+		failureCode, priority, reason string
+		feeCap                        sql.NullString
 		created, updated              dbTime
 	)
 	err := s.Scan(&p.ID, &status, &p.Chain, &chainID, &p.Asset, &to, &amount, &extID,
 		&metadata, &sender, &txHash, &nonce, &block, &blockHash, &fee, &p.ReceiptOK,
-		&failureCode, &p.FailureMessage, &p.Version, &created, &updated)
+		&failureCode, &p.FailureMessage, &p.Version, &created, &updated,
+		&priority, &reason, &p.ReasonDetail, &feeCap, &p.CancelRequested, &p.CancelMined)
 	if err != nil {
 		return nil, err
+	}
+	p.Priority, p.Reason = payout.Priority(priority), payout.Code(reason)
+	if feeCap.Valid {
+		if p.FeeCap, err = parseBig(feeCap.String); err != nil {
+			return nil, err
+		}
 	}
 	p.Status, p.ChainID, p.ExternalID = payout.Status(status), uint64(chainID), extID.String
 	p.To, p.Sender = common.HexToAddress(to), common.HexToAddress(sender)
@@ -121,6 +129,7 @@ func metadataText(m map[string]string) (string, error) {
 func (d *dialect) stateArgs(p *payout.Payout, prevVersion int64) []any {
 	return []any{string(p.Status), nullHash(p.TxHash), nullUint(p.Nonce), nullBlock(p.BlockNumber),
 		nullHash(p.BlockHash), nullBig(p.Fee), p.ReceiptOK, string(p.FailureCode), p.FailureMessage,
+		string(p.Reason), p.ReasonDetail, nullBig(p.FeeCap), p.CancelRequested, p.CancelMined,
 		p.Version, d.time(p.UpdatedAt), p.ID, prevVersion}
 }
 
@@ -131,15 +140,17 @@ func scanAttempt(s scanner) (*payout.Attempt, error) {
 		chainID, nonce, gas int64
 		sender, txHash      string
 		maxFee, maxTip      string
+		kind                string
 		created             dbTime
 	)
 	err := s.Scan(&a.ID, &a.PayoutID, &chainID, &sender, &nonce, &txHash, &a.RawTx, &gas,
-		&maxFee, &maxTip, &created)
+		&maxFee, &maxTip, &created, &kind)
 	if err != nil {
 		return nil, err
 	}
 	a.ChainID, a.Nonce, a.GasLimit = uint64(chainID), uint64(nonce), uint64(gas)
 	a.Sender, a.TxHash, a.CreatedAt = common.HexToAddress(sender), common.HexToHash(txHash), created.t
+	a.Kind = payout.AttemptKind(kind)
 	if a.MaxFeePerGas, err = parseBig(maxFee); err != nil {
 		return nil, err
 	}

@@ -99,12 +99,7 @@ func (db *DB) QueuedPayouts(ctx context.Context, chainID uint64, sender common.A
 // for confirmations, oldest first.
 func (db *DB) ConfirmingPayouts(ctx context.Context, chainID uint64, sender common.Address) (_ []*payout.Payout, err error) {
 	defer db.track("confirming_payouts")(&err)
-	rows, err := db.read.QueryContext(ctx, db.d.q.confirmingPayouts, int64(chainID), addrText(sender))
-	if err != nil {
-		return nil, db.wrap("confirming payouts", err)
-	}
-	ps, err := collect(rows, scanPayout)
-	return ps, db.wrap("confirming payouts", err)
+	return db.senderPayouts(ctx, db.d.q.confirmingPayouts, chainID, sender)
 }
 
 // FailQueued moves queued payouts to failed before any nonce was used.
@@ -203,15 +198,11 @@ func attemptPayoutIDs(attempts []*payout.Attempt) ([]string, error) {
 	ids := make([]string, 0, len(attempts))
 	seen := make(map[string]bool, len(attempts))
 	for _, a := range attempts {
-		switch {
-		case a == nil || a.PayoutID == "":
-			return nil, errors.New("store: submit attempts: attempt without payout id")
-		case seen[a.PayoutID]:
+		if err := checkAttempt(a); err != nil {
+			return nil, fmt.Errorf("store: submit attempts: %w", err)
+		}
+		if seen[a.PayoutID] {
 			return nil, fmt.Errorf("store: submit attempts: payout %s has two first attempts", a.PayoutID)
-		case a.MaxFeePerGas == nil || a.MaxPriorityFeePerGas == nil:
-			return nil, fmt.Errorf("store: submit attempts: payout %s: fee caps are not set", a.PayoutID)
-		case len(a.RawTx) == 0:
-			return nil, fmt.Errorf("store: submit attempts: payout %s: no signed transaction", a.PayoutID)
 		}
 		seen[a.PayoutID] = true
 		ids = append(ids, a.PayoutID)
@@ -235,19 +226,156 @@ func (db *DB) submitOne(ctx context.Context, tx *sql.Tx, now time.Time, p *payou
 		}
 		return fmt.Errorf("store: nonce %d of %s on chain %d: %w", a.Nonce, a.Sender.Hex(), a.ChainID, payout.ErrNonceConflict)
 	}
-	if a.CreatedAt.IsZero() {
-		a.CreatedAt = now
-	}
-	a.CreatedAt = a.CreatedAt.UTC().Truncate(time.Microsecond)
-	err = db.queryRowTx(ctx, tx, db.d.q.insertAttempt, p.ID, int64(a.ChainID), addrText(a.Sender), int64(a.Nonce),
-		hashText(a.TxHash), a.RawTx, int64(a.GasLimit), a.MaxFeePerGas.String(), a.MaxPriorityFeePerGas.String(),
-		db.d.time(a.CreatedAt)).Scan(&a.ID)
-	if err != nil {
-		return db.wrap("insert attempt", err)
+	if err := db.insertAttempt(ctx, tx, now, a); err != nil {
+		return err
 	}
 	nonce, hash := a.Nonce, a.TxHash
 	p.Status, p.Nonce, p.TxHash = payout.StatusSubmitted, &nonce, &hash
+	p.Reason, p.ReasonDetail = "", ""
 	return db.save(ctx, tx, now, p)
+}
+
+// insertAttempt stores a, setting its ID, and its CreatedAt when zero.
+func (db *DB) insertAttempt(ctx context.Context, tx *sql.Tx, now time.Time, a *payout.Attempt) error {
+	if a.CreatedAt.IsZero() {
+		a.CreatedAt = now
+	}
+	if a.Kind == "" {
+		a.Kind = payout.AttemptTransfer
+	}
+	a.CreatedAt = a.CreatedAt.UTC().Truncate(time.Microsecond)
+	err := db.queryRowTx(ctx, tx, db.d.q.insertAttempt, a.PayoutID, int64(a.ChainID), addrText(a.Sender), int64(a.Nonce),
+		hashText(a.TxHash), a.RawTx, int64(a.GasLimit), a.MaxFeePerGas.String(), a.MaxPriorityFeePerGas.String(),
+		db.d.time(a.CreatedAt), string(a.Kind)).Scan(&a.ID)
+	return db.wrap("insert attempt", err)
+}
+
+// ReplaceAttempts stores attempts at the nonce their payouts already hold,
+// with an EventReplaced each; a stuck payout goes back to submitted. When a
+// payout is not in flight or holds another nonce it writes nothing and
+// returns *payout.StaleError.
+func (db *DB) ReplaceAttempts(ctx context.Context, attempts []*payout.Attempt) error {
+	if len(attempts) == 0 {
+		return nil
+	}
+	ids := make([]string, 0, len(attempts))
+	for _, a := range attempts {
+		if err := checkAttempt(a); err != nil {
+			return fmt.Errorf("store: replace attempts: %w", err)
+		}
+		ids = append(ids, a.PayoutID)
+	}
+	return db.withTx(ctx, "replace_attempts", func(tx *sql.Tx, now time.Time) error {
+		ps, err := db.lockMany(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		var stale []string
+		for _, a := range attempts {
+			p := ps[a.PayoutID]
+			if p == nil || !p.Status.InFlight() || p.Nonce == nil || *p.Nonce != a.Nonce ||
+				p.ChainID != a.ChainID || p.Sender != a.Sender {
+				stale = append(stale, a.PayoutID)
+			}
+		}
+		if len(stale) > 0 {
+			return &payout.StaleError{PayoutIDs: sortedUnique(stale)}
+		}
+		for _, a := range attempts {
+			if err := db.insertAttempt(ctx, tx, now, a); err != nil {
+				return err
+			}
+			p := ps[a.PayoutID]
+			if a.Kind != payout.AttemptCancel {
+				hash := a.TxHash
+				p.TxHash = &hash
+			}
+			if p.Status == payout.StatusStuck {
+				p.Status, p.Reason, p.ReasonDetail = payout.StatusSubmitted, "", ""
+			}
+			if err := db.saveAs(ctx, tx, now, p, payout.EventReplaced); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// checkAttempt checks that an attempt is complete.
+func checkAttempt(a *payout.Attempt) error {
+	switch {
+	case a == nil || a.PayoutID == "":
+		return errors.New("attempt without payout id")
+	case a.MaxFeePerGas == nil || a.MaxPriorityFeePerGas == nil:
+		return fmt.Errorf("payout %s: fee caps are not set", a.PayoutID)
+	case len(a.RawTx) == 0:
+		return fmt.Errorf("payout %s: no signed transaction", a.PayoutID)
+	}
+	return nil
+}
+
+// MarkStuck moves submitted payouts to stuck with their reason. Others are
+// left alone.
+func (db *DB) MarkStuck(ctx context.Context, holds []payout.Hold) error {
+	byID, ids := holdsByID(holds)
+	return db.transition(ctx, "mark_stuck", ids, func(p *payout.Payout, _ time.Time) bool {
+		if p.Status != payout.StatusSubmitted {
+			return false
+		}
+		h := byID[p.ID]
+		p.Status, p.Reason, p.ReasonDetail = payout.StatusStuck, h.Reason, h.Detail
+		return true
+	})
+}
+
+// HoldQueued records why queued payouts wait, with an EventWaiting when
+// the reason changes; an empty reason clears it. Others are left alone.
+func (db *DB) HoldQueued(ctx context.Context, holds []payout.Hold) error {
+	byID, ids := holdsByID(holds)
+	return db.transitionAs(ctx, "hold_queued", payout.EventWaiting, ids, func(p *payout.Payout, _ time.Time) bool {
+		h := byID[p.ID]
+		if p.Status != payout.StatusQueued || (p.Reason == h.Reason && p.ReasonDetail == h.Detail) {
+			return false
+		}
+		p.Reason, p.ReasonDetail = h.Reason, h.Detail
+		return true
+	})
+}
+
+func holdsByID(holds []payout.Hold) (map[string]payout.Hold, []string) {
+	byID := make(map[string]payout.Hold, len(holds))
+	ids := make([]string, 0, len(holds))
+	for _, h := range holds {
+		if _, dup := byID[h.PayoutID]; !dup {
+			ids = append(ids, h.PayoutID)
+		}
+		byID[h.PayoutID] = h
+	}
+	return byID, ids
+}
+
+// InFlightPayouts returns the sender's payouts that are submitted or stuck,
+// oldest first.
+func (db *DB) InFlightPayouts(ctx context.Context, chainID uint64, sender common.Address) (_ []*payout.Payout, err error) {
+	defer db.track("in_flight_payouts")(&err)
+	return db.senderPayouts(ctx, db.d.q.inFlightPayouts, chainID, sender)
+}
+
+// PayoutRequests returns the sender's payouts in flight that carry a
+// cancel request or a fee cap.
+func (db *DB) PayoutRequests(ctx context.Context, chainID uint64, sender common.Address) (_ []*payout.Payout, err error) {
+	defer db.track("payout_requests")(&err)
+	return db.senderPayouts(ctx, db.d.q.payoutRequests, chainID, sender)
+}
+
+// senderPayouts runs a query over (chain id, sender) that returns payouts.
+func (db *DB) senderPayouts(ctx context.Context, query string, chainID uint64, sender common.Address) ([]*payout.Payout, error) {
+	rows, err := db.read.QueryContext(ctx, query, int64(chainID), addrText(sender))
+	if err != nil {
+		return nil, db.wrap("sender payouts", err)
+	}
+	ps, err := collect(rows, scanPayout)
+	return ps, db.wrap("sender payouts", err)
 }
 
 // MarkMined records receipts and moves their payouts from submitted to
@@ -264,13 +392,14 @@ func (db *DB) MarkMined(ctx context.Context, receipts []payout.Receipt) error {
 		ids = append(ids, r.PayoutID)
 	}
 	return db.transition(ctx, "mark_mined", ids, func(p *payout.Payout, _ time.Time) bool {
-		if p.Status != payout.StatusSubmitted {
+		if !p.Status.InFlight() {
 			return false
 		}
 		r := byID[p.ID]
 		hash, block := r.TxHash, r.BlockHash
 		p.Status, p.TxHash, p.BlockNumber, p.BlockHash = payout.StatusConfirming, &hash, r.BlockNumber, &block
-		p.Fee, p.ReceiptOK = r.Fee(), r.Success
+		p.Fee, p.ReceiptOK, p.CancelMined = r.Fee(), r.Success, r.Cancel
+		p.Reason, p.ReasonDetail = "", ""
 		return true
 	})
 }
@@ -283,20 +412,29 @@ func (db *DB) MarkReorged(ctx context.Context, payoutIDs []string) error {
 			return false
 		}
 		p.Status, p.BlockNumber, p.BlockHash, p.Fee, p.ReceiptOK = payout.StatusSubmitted, 0, nil, nil, false
+		p.CancelMined = false
 		return true
 	})
 }
 
-// Finalize moves confirming payouts to completed, or to failed with
-// payout.FailureRevertedOnChain (fee kept) when their receipt failed.
+// Finalize moves confirming payouts to completed, to cancelled when their
+// cancel mined, or to failed with payout.FailureRevertedOnChain (fee kept)
+// when their receipt failed.
 // Others are left alone.
 func (db *DB) Finalize(ctx context.Context, payoutIDs []string) error {
 	return db.transition(ctx, "finalize", payoutIDs, func(p *payout.Payout, _ time.Time) bool {
 		if p.Status != payout.StatusConfirming {
 			return false
 		}
-		if p.ReceiptOK {
+		switch {
+		case p.CancelMined:
+			p.Status = payout.StatusCancelled
+			return true
+		case p.ReceiptOK:
 			p.Status = payout.StatusCompleted
+			if p.CancelRequested {
+				p.Reason, p.ReasonDetail = payout.ReasonCancelFailed, "the payout's transaction was mined before the cancel"
+			}
 			return true
 		}
 		p.Status, p.FailureCode = payout.StatusFailed, payout.FailureRevertedOnChain

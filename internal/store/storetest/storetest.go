@@ -54,6 +54,12 @@ func Run(t *testing.T, open func(t *testing.T) payout.Store) {
 		{"CountByStatus", testCountByStatus},
 		{"OldestUnfinished", testOldestUnfinished},
 		{"Ping", testPing},
+		{"PriorityStored", testPriorityStored},
+		{"ReplaceAttempts", testReplaceAttempts},
+		{"StuckAndSpeedUp", testStuckAndSpeedUp},
+		{"CancelAfterBroadcast", testCancelAfterBroadcast},
+		{"HoldQueued", testHoldQueued},
+		{"AppendEvent", testAppendEvent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,7 +101,7 @@ func newPayout(opts ...func(*payout.Payout)) *payout.Payout {
 	p := &payout.Payout{
 		ID: ids.New("po_", now), Status: payout.StatusQueued, Chain: "sandbox", ChainID: chainID,
 		Asset: "ETH", To: receiver, Amount: big.NewInt(1_000_000_000_000_000), Sender: sender,
-		Version: 1, CreatedAt: now, UpdatedAt: now,
+		Priority: payout.PriorityStandard, Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
 	for _, o := range opts {
 		o(p)

@@ -1,4 +1,4 @@
-package fees
+package payout
 
 import (
 	"strings"
@@ -12,10 +12,10 @@ func TestParsePriority(t *testing.T) {
 		want    Priority
 		wantErr string
 	}{
-		{"low", Low, ""},
-		{"standard", Standard, ""},
-		{"high", High, ""},
-		{"", Standard, ""},
+		{"low", PriorityLow, ""},
+		{"standard", PriorityStandard, ""},
+		{"high", PriorityHigh, ""},
+		{"", PriorityStandard, ""},
 		{"urgent", "", `unknown priority "urgent"`},
 		{"HIGH", "", `unknown priority "HIGH"`},
 	}
@@ -32,7 +32,7 @@ func TestParsePriority(t *testing.T) {
 		}
 	}
 	var p Priority
-	if err := p.UnmarshalText([]byte("high")); err != nil || p != High {
+	if err := p.UnmarshalText([]byte("high")); err != nil || p != PriorityHigh {
 		t.Errorf("UnmarshalText(high) = %q, %v", p, err)
 	}
 	if err := p.UnmarshalText([]byte("fast")); err == nil {
