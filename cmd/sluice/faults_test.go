@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -70,6 +71,9 @@ func newFaultRig(t testing.TB, nodeURL string, n int) *faultRig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Toxiproxy's toxics log through zerolog's global logger at trace
+	// level, thousands of lines a run: silence it.
+	zerolog.SetGlobalLevel(zerolog.Disabled)
 	server := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 	r := &faultRig{t: t, faults: make([]tcpFault, n)}
 	for i := range n {
@@ -209,7 +213,7 @@ func TestFaultsTwoOfThreeUpstreamsTCP(t *testing.T) {
 	chain, rig, wallet, sg := faultChain(t)
 	apiKey := "sk_test_faults"
 	cfg := faultConfig(t, chain, rig, wallet, apiKey, "", "", "")
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	log := faultLog(t)
 	eng, err := startEngine(context.Background(), cfg, log, engineOptions{Signers: map[common.Address]payout.Signer{wallet: sg}})
 	if err != nil {
 		t.Fatal(err)
@@ -293,12 +297,12 @@ func TestFaultsTwoOfThreeUpstreamsTCP(t *testing.T) {
 	if reads.Load() < 100 {
 		t.Errorf("failover endpoint: only %d reads during the faults, want at least 100", reads.Load())
 	}
-	// KNOWN GAP (issue 3 stays open): the issue asks for zero failed
-	// requests on the endpoint during this run. With faults moving every
-	// 3 s, 3-9 of ~1,300 reads (0.2-0.7%) still answer "no upstream could
-	// answer" around a rotation; the pool's on-demand re-checks took it
-	// from 9 to 3-4. Measured and logged here, not yet asserted.
-	t.Logf("failover endpoint: %d reads, %d failed (target 0)", reads.Load(), readFails.Load())
+	// Issue 3: zero failed requests on the failover endpoint while one
+	// good upstream remains.
+	if readFails.Load() != 0 {
+		t.Errorf("failover endpoint: %d of %d reads failed, want 0", readFails.Load(), reads.Load())
+	}
+	t.Logf("failover endpoint: %d reads, %d failed", reads.Load(), readFails.Load())
 	t.Logf("%d payouts created in %s and all completed in %s over %d fault phases", faultPayouts, created.Round(time.Millisecond), paid.Round(time.Millisecond), phases)
 	if phases < 6 {
 		t.Errorf("only %d fault phases ran, want 6: every upstream sound twice and faulty four times", phases)
@@ -313,6 +317,23 @@ func TestFaultsTwoOfThreeUpstreamsTCP(t *testing.T) {
 		}
 	}
 	checkBalances(t, devInfo{RPCURL: chain.RPCURL(), Assets: map[string]assetInfo{"SUSD": {Address: ptr(chain.SUSD().Hex())}}}, want)
+}
+
+// faultLog is the engine's logger in the fault tests: discarded, or
+// warnings and worse appended to $SLUICE_FAULTS_LOG when set, to read
+// what the pool did around a failure.
+func faultLog(t testing.TB) *slog.Logger {
+	t.Helper()
+	path := os.Getenv("SLUICE_FAULTS_LOG")
+	if path == "" {
+		return slog.New(slog.DiscardHandler)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // createPayoutNoRetry creates a payout with one request: no retry, so that any

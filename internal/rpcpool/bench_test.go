@@ -11,6 +11,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/rpc"
 
+	"github.com/sluicepay/sluice/internal/rpcpool/rpcfault"
 	"github.com/sluicepay/sluice/internal/sandbox"
 )
 
@@ -21,7 +22,7 @@ type memTransport struct{}
 // RoundTrip implements http.RoundTripper.
 func (memTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	body, _ := io.ReadAll(req.Body)
-	msgs, batch := parseMsgs(body)
+	msgs, batch := rpcfault.ParseMessages(body)
 	for _, m := range msgs {
 		var method string
 		json.Unmarshal(m["method"], &method)

@@ -9,6 +9,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/rpcpool/rpcfault"
 )
 
 // TestBroadcastBatchReachesEveryUpstream sends a batch of transactions
@@ -17,10 +18,10 @@ import (
 // the node's deterministic answer.
 func TestBroadcastBatchReachesEveryUpstream(t *testing.T) {
 	c := startChain(t)
-	broken := newFaultProxy(t, c.RPCURL(), fault500)
-	good1 := newFaultProxy(t, c.RPCURL(), faultNone)
-	good2 := newFaultProxy(t, c.RPCURL(), faultNone)
-	p := startPool(t, testConfig(broken.url, good1.url, good2.url))
+	broken := rpcfault.New(t, c.RPCURL(), rpcfault.ServerError)
+	good1 := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	good2 := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	p := startPool(t, testConfig(broken.URL, good1.URL, good2.URL))
 
 	var raws [][]byte
 	for range 5 {
@@ -42,8 +43,8 @@ func TestBroadcastBatchReachesEveryUpstream(t *testing.T) {
 		t.Errorf("unfunded transaction: err = %v, want insufficient funds", errs[5])
 	}
 	p.Stop() // waits for the upstreams still answering
-	for _, u := range []*faultProxy{good1, good2} {
-		if got := u.count("eth_sendRawTransaction"); got != len(raws) {
+	for _, u := range []*rpcfault.Upstream{good1, good2} {
+		if got := u.Count("eth_sendRawTransaction"); got != len(raws) {
 			t.Errorf("a usable upstream got %d of %d transactions", got, len(raws))
 		}
 	}

@@ -3,6 +3,7 @@ package rpcpool
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -110,37 +111,41 @@ func (p *Pool) do(ctx context.Context, method string, fresh, hedge bool, attempt
 		cands = p.candidates(time.Now(), fresh)
 	}
 	u, err := p.race(ctx, method, fresh, hedge, attempt, cands)
-	// Every candidate failed: the faults may have moved to where the
-	// health state has not caught up yet (or, for a moment, every upstream
-	// is failing). Check now and try again, a few times, within the
-	// request's deadline.
+	// Every upstream tried failed: the faults may have moved to where the
+	// health state has not caught up yet (an upstream that recovered still
+	// shows the stale head of its last failed check). Check now and try
+	// again, a few times, within the request's deadline, until a round
+	// finds nothing at all to ask.
 	for range maxRechecks {
-		if err == nil || u != nil || ctx.Err() != nil {
+		if err == nil || u != nil || ctx.Err() != nil || errors.Is(err, ErrNoUpstream) {
 			break
 		}
 		p.recheck(ctx, fresh)
-		if again := p.candidates(time.Now(), fresh); len(again) > 0 {
-			u, err = p.race(ctx, method, fresh, hedge, attempt, again)
-		}
+		u, err = p.race(ctx, method, fresh, hedge, attempt, p.candidates(time.Now(), fresh))
 	}
 	return u, err
 }
 
-// maxRechecks is how many times a request whose every candidate failed
+// maxRechecks is how many times a request whose every upstream failed
 // re-checks the upstreams and tries again.
-const maxRechecks = 3
+const maxRechecks = 5
 
-// race runs one round of attempts over cands (or, when there are none,
-// over the sound upstreams whatever their breakers say).
+// race runs one round of attempts over cands, then over any upstream that
+// became usable meanwhile, then over the sound upstreams whatever their
+// breakers say.
 func (p *Pool) race(ctx context.Context, method string, fresh, hedge bool, attempt attemptFunc, cands []*upstream) (*upstream, error) {
-	r := &race{p: p, ctx: ctx, method: method, attempt: attempt, cands: cands}
+	r := &race{p: p, ctx: ctx, method: method, attempt: attempt, cands: cands, fresh: fresh}
+	for _, u := range cands {
+		r.seen |= 1 << u.index
+	}
 	if len(cands) == 0 {
 		// Every breaker is open: rather than fail for sure, ask the sound
 		// ones anyway, one at a time; an answer closes a breaker.
-		r.cands, r.lastResort = p.lastResort(fresh), true
+		hedge = false
+		r.extend()
 	}
-	r.results = make(chan result, len(r.cands))
-	return r.run(hedge && !r.lastResort)
+	r.results = make(chan result, len(p.ups))
+	return r.run(hedge)
 }
 
 // waitRateLimit waits, when every fit upstream is backing off after a
@@ -187,14 +192,18 @@ type race struct {
 	p        *Pool
 	ctx      context.Context
 	method   string
+	fresh    bool
 	attempt  attemptFunc
 	cands    []*upstream
 	next     int // the next candidate to try
 	inFlight int
 	results  chan result
 	lastErr  error
-	// lastResort ignores the breakers: no upstream passed them.
-	lastResort bool
+	// seen holds the indexes of the upstreams in cands; forced those of
+	// the candidates asked as a last resort, whatever their breakers say.
+	seen, forced uint64
+	// launched is how many attempts started.
+	launched int
 }
 
 func (r *race) run(hedge bool) (*upstream, error) {
@@ -204,7 +213,7 @@ func (r *race) run(hedge bool) (*upstream, error) {
 	var rescueC <-chan time.Time
 	for {
 		var hedgeC <-chan time.Time
-		if hedge && r.inFlight == 1 && r.next < len(r.cands) {
+		if hedge && r.inFlight == 1 {
 			t := time.NewTimer(r.hedgeDelay(r.cands[r.next-1]))
 			hedgeC = t.C
 			defer t.Stop()
@@ -213,21 +222,29 @@ func (r *race) run(hedge bool) (*upstream, error) {
 		case <-r.ctx.Done():
 			return nil, fmt.Errorf("%s: %w", r.method, r.ctx.Err())
 		case <-hedgeC:
-			if r.p.hedges.take() && r.launch() {
+			if r.next < len(r.cands) && r.p.hedges.take() && r.launch() {
 				r.cands[r.next-1].m.hedges.Inc()
 			} else {
-				// The budget is spent: hedge anyway if the upstream goes
-				// on saying nothing for much longer than it ever takes
-				// (a black hole), rather than wait out the attempt deadline.
-				t := time.NewTimer(r.rescueDelay(r.cands[r.next-1]))
-				rescueC = t.C
-				defer t.Stop()
+				// The budget is spent, or no other upstream is known
+				// usable: ask elsewhere anyway if the upstream goes on
+				// saying nothing for much longer than it ever takes (a
+				// black hole), rather than wait out the attempt deadline.
+				rescueC = time.After(r.rescueDelay(r.cands[r.next-1]))
 			}
 			hedge = false // one hedge per request
 		case <-rescueC:
 			rescueC = nil
-			if r.inFlight == 1 && r.launch() {
+			if r.inFlight != 1 {
+				break
+			}
+			if r.launch() {
 				r.cands[r.next-1].m.hedges.Inc()
+			} else {
+				// Nothing else to ask yet: have every upstream checked
+				// (one that recovered shows a stale head until then) and
+				// look again shortly.
+				r.p.recheckAsync()
+				rescueC = time.After(minRescueDelay)
 			}
 		case res := <-r.results:
 			r.inFlight--
@@ -243,23 +260,52 @@ func (r *race) run(hedge bool) (*upstream, error) {
 }
 
 // launch starts an attempt on the next candidate whose breaker and
-// budget let it through; false when none is left.
+// budget let it through, looking for more candidates when the known ones
+// are spent; false when none is left.
 func (r *race) launch() bool {
-	for r.next < len(r.cands) {
-		u := r.cands[r.next]
-		r.next++
-		if u.limiter != nil && !u.limiter.Allow() {
-			r.lastErr = fmt.Errorf("upstream %s: request budget spent", u.name)
-			continue
+	for {
+		for r.next < len(r.cands) {
+			u := r.cands[r.next]
+			r.next++
+			if u.limiter != nil && !u.limiter.Allow() {
+				r.lastErr = fmt.Errorf("upstream %s: request budget spent", u.name)
+				continue
+			}
+			if r.forced&(1<<u.index) == 0 && !u.brk.allow(time.Now()) {
+				continue
+			}
+			r.inFlight++
+			r.launched++
+			r.p.workers.run(func() { r.try(u) })
+			return true
 		}
-		if !r.lastResort && !u.brk.allow(time.Now()) {
-			continue
+		if !r.extend() {
+			return false
 		}
-		r.inFlight++
-		r.p.workers.run(func() { r.try(u) })
-		return true
 	}
-	return false
+}
+
+// extend appends the upstreams not yet in the race that are usable now
+// (their breaker closed, their back-off over, their head caught up since
+// the race began), then those sound but for an open breaker, to be asked
+// as a last resort. It reports whether it found any.
+func (r *race) extend() bool {
+	now := time.Now()
+	n := len(r.cands)
+	for _, u := range r.p.candidates(now, r.fresh) {
+		if r.seen&(1<<u.index) == 0 {
+			r.seen |= 1 << u.index
+			r.cands = append(r.cands, u)
+		}
+	}
+	for _, u := range r.p.lastResort(r.fresh) {
+		if r.seen&(1<<u.index) == 0 {
+			r.seen |= 1 << u.index
+			r.forced |= 1 << u.index
+			r.cands = append(r.cands, u)
+		}
+	}
+	return len(r.cands) > n
 }
 
 func (r *race) try(u *upstream) {
@@ -319,7 +365,7 @@ func (r *race) rescueDelay(u *upstream) time.Duration {
 }
 
 func (r *race) fail() error {
-	if r.lastErr != nil {
+	if r.lastErr != nil && r.launched > 0 {
 		return fmt.Errorf("%s: all upstreams failed: %w", r.method, r.lastErr)
 	}
 	return fmt.Errorf("%s: %w", r.method, ErrNoUpstream)

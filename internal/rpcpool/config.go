@@ -117,12 +117,19 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// maxUpstreams is the most upstreams a pool takes: a request tracks the
+// ones it asked in a 64-bit set.
+const maxUpstreams = 64
+
 func (c *Config) validate() error {
 	if c.ChainID == 0 {
 		return errors.New("rpcpool: Config.ChainID is required")
 	}
 	if len(c.Upstreams) == 0 {
 		return errors.New("rpcpool: Config.Upstreams needs at least one upstream")
+	}
+	if len(c.Upstreams) > maxUpstreams {
+		return fmt.Errorf("rpcpool: Config.Upstreams holds %d upstreams, at most %d are supported", len(c.Upstreams), maxUpstreams)
 	}
 	if c.HedgeRatio < 0 || c.HedgeRatio > 1 {
 		return fmt.Errorf("rpcpool: Config.HedgeRatio must be within [0, 1], got %g", c.HedgeRatio)

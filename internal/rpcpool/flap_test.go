@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
+
+	"github.com/sluicepay/sluice/internal/rpcpool/rpcfault"
 )
 
 // TestFlappingFaults shows concurrent reads never failing while two of
@@ -16,9 +18,9 @@ import (
 // stays sound.
 func TestFlappingFaults(t *testing.T) {
 	c := startChain(t)
-	flappy := []*faultProxy{newFaultProxy(t, c.RPCURL(), faultNone), newFaultProxy(t, c.RPCURL(), faultNone)}
-	good := newFaultProxy(t, c.RPCURL(), faultNone)
-	cfg := testConfig(flappy[0].url, flappy[1].url, good.url)
+	flappy := []*rpcfault.Upstream{rpcfault.New(t, c.RPCURL(), rpcfault.None), rpcfault.New(t, c.RPCURL(), rpcfault.None)}
+	good := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	cfg := testConfig(flappy[0].URL, flappy[1].URL, good.URL)
 	// Under -race on a busy machine the sound upstream's p90 reaches
 	// 100 ms: give it room, so that only the faults fail attempts.
 	cfg.AttemptTimeout = time.Second
@@ -31,13 +33,13 @@ func TestFlappingFaults(t *testing.T) {
 	stop := make(chan struct{})
 	var flips sync.WaitGroup
 	flips.Go(func() {
-		faults := []fault{faultNone, fault429, fault500, faultMalformed, faultHang, faultSlow, faultWrongChain, faultStale}
+		faults := []rpcfault.Fault{rpcfault.None, rpcfault.TooManyRequests, rpcfault.ServerError, rpcfault.Malformed, rpcfault.Hang, rpcfault.Slow, rpcfault.WrongChain, rpcfault.Stale}
 		for {
 			select {
 			case <-stop:
 				return
 			case <-time.After(15 * time.Millisecond):
-				flappy[rand.IntN(2)].set(faults[rand.IntN(len(faults))])
+				flappy[rand.IntN(2)].Set(faults[rand.IntN(len(faults))])
 			}
 		}
 	})

@@ -75,7 +75,10 @@ func (p *Pool) check(ctx context.Context, u *upstream) {
 	u.mu.Unlock()
 	u.head.Store(h.head)
 	p.raiseBest(h.head)
-	if u.brk.current() != BreakerClosed && u.brk.allow(time.Now()) {
+	if u.brk.current() != BreakerClosed {
+		// The check is a probe that answered: the upstream is back. Waiting
+		// out BreakerOpenFor as well would leave it unused while the only
+		// others fail, and faults move faster than that.
 		p.breakerMoved(u, u.brk.success)
 	}
 }

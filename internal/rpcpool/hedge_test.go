@@ -7,6 +7,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sluicepay/sluice/internal/rpcpool/rpcfault"
 )
 
 // TestHedging shows a read stuck on a slow upstream answered by a second
@@ -25,10 +27,10 @@ func TestHedging(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			slow := newFaultProxy(t, c.RPCURL(), faultNone)
-			slow.delay, slow.slowEvery = tt.delay, tt.every
-			fast := newFaultProxy(t, c.RPCURL(), faultNone)
-			cfg := testConfig(slow.url, fast.url)
+			slow := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+			slow.Delay, slow.SlowEvery = tt.delay, tt.every
+			fast := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+			cfg := testConfig(slow.URL, fast.URL)
 			cfg.Upstreams[1].Role = RoleFallback // the slow primary always goes first
 			cfg.HealthInterval = time.Hour
 			p := startPool(t, cfg)
@@ -36,7 +38,7 @@ func TestHedging(t *testing.T) {
 			for range warmup {
 				callHead(t, p)
 			}
-			slow.set(faultSlowSome)
+			slow.Set(rpcfault.SlowSome)
 			slowCalls := 0
 			for range tt.calls {
 				if took := callHead(t, p); took >= tt.delay {

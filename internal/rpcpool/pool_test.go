@@ -12,28 +12,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/rpcpool/rpcfault"
 )
 
 // TestTwoOfThreeFaulty shows reads, batches and broadcasts keep working
 // with any two of three upstreams faulty, whatever the fault.
 func TestTwoOfThreeFaulty(t *testing.T) {
 	c := startChain(t)
-	tests := []struct{ a, b fault }{
-		{fault429, fault500},
-		{faultMalformed, faultHang},
-		{faultRefused, faultWrongChain},
-		{faultStale, fault429},
-		{fault500, faultMalformed},
-		{faultHang, faultRefused},
-		{faultWrongChain, faultStale},
+	tests := []struct{ a, b rpcfault.Fault }{
+		{rpcfault.TooManyRequests, rpcfault.ServerError},
+		{rpcfault.Malformed, rpcfault.Hang},
+		{rpcfault.Refused, rpcfault.WrongChain},
+		{rpcfault.Stale, rpcfault.TooManyRequests},
+		{rpcfault.ServerError, rpcfault.Malformed},
+		{rpcfault.Hang, rpcfault.Refused},
+		{rpcfault.WrongChain, rpcfault.Stale},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.a)+"+"+string(tt.b), func(t *testing.T) {
-			bad1 := newFaultProxy(t, c.RPCURL(), tt.a)
-			bad2 := newFaultProxy(t, c.RPCURL(), tt.b)
-			good := newFaultProxy(t, c.RPCURL(), faultNone)
+			bad1 := rpcfault.New(t, c.RPCURL(), tt.a)
+			bad2 := rpcfault.New(t, c.RPCURL(), tt.b)
+			good := rpcfault.New(t, c.RPCURL(), rpcfault.None)
 			// The faulty ones come first: on equal scores, config order wins.
-			p := startPool(t, testConfig(bad1.url, bad2.url, good.url))
+			p := startPool(t, testConfig(bad1.URL, bad2.URL, good.URL))
 			for range 10 {
 				readLatest(t, p, c)
 			}
@@ -68,9 +69,9 @@ func TestTwoOfThreeFaulty(t *testing.T) {
 // reported, and never sent a request, even as the only primary.
 func TestWrongChainNeverUsed(t *testing.T) {
 	c := startChain(t)
-	wrong := newFaultProxy(t, c.RPCURL(), faultWrongChain)
-	good := newFaultProxy(t, c.RPCURL(), faultNone)
-	cfg := testConfig(wrong.url, good.url)
+	wrong := rpcfault.New(t, c.RPCURL(), rpcfault.WrongChain)
+	good := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	cfg := testConfig(wrong.URL, good.URL)
 	cfg.Upstreams[1].Role = RoleFallback
 	p := startPool(t, cfg)
 	for range 20 {
@@ -80,7 +81,7 @@ func TestWrongChainNeverUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, m := range []string{"eth_getBalance", "eth_sendRawTransaction"} {
-		if got := wrong.count(m); got != 0 {
+		if got := wrong.Count(m); got != 0 {
 			t.Errorf("wrong-chain upstream got %d %s, want 0", got, m)
 		}
 	}
@@ -94,7 +95,7 @@ func TestWrongChainNeverUsed(t *testing.T) {
 	}
 	ok := statusOf(t, p, "u1")
 	if !ok.Healthy || ok.Breaker != BreakerClosed || ok.Head != head || ok.Lag != 0 || ok.P50 <= 0 || ok.P90 < ok.P50 ||
-		ok.ErrorRate != 0 || ok.LastSeen.IsZero() || ok.Role != RoleFallback || ok.URL != good.url {
+		ok.ErrorRate != 0 || ok.LastSeen.IsZero() || ok.Role != RoleFallback || ok.URL != good.URL {
 		t.Errorf("status of the good upstream: got %+v, want healthy at head %d with latencies", ok, head)
 	}
 }
@@ -104,33 +105,33 @@ func TestWrongChainNeverUsed(t *testing.T) {
 // answer head-independent methods.
 func TestLaggingNeverAnswersLatest(t *testing.T) {
 	c := startChain(t)
-	for _, f := range []fault{faultStale, faultSyncing} {
+	for _, f := range []rpcfault.Fault{rpcfault.Stale, rpcfault.Syncing} {
 		t.Run(string(f), func(t *testing.T) {
-			behind := newFaultProxy(t, c.RPCURL(), f)
-			good := newFaultProxy(t, c.RPCURL(), faultNone)
-			p := startPool(t, testConfig(behind.url, good.url))
-			before := behind.count("eth_blockNumber")
+			behind := rpcfault.New(t, c.RPCURL(), f)
+			good := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+			p := startPool(t, testConfig(behind.URL, good.URL))
+			before := behind.Count("eth_blockNumber")
 			for range 20 {
 				readLatest(t, p, c)
 			}
-			if got := behind.count("eth_getBalance"); got != 0 {
+			if got := behind.Count("eth_getBalance"); got != 0 {
 				t.Errorf("upstream behind got %d eth_getBalance, want 0", got)
 			}
 			// Only its health checks ask it for the head, one per batch.
-			if got, checks := behind.count("eth_blockNumber")-before, behind.count("eth_syncing"); got > checks {
+			if got, checks := behind.Count("eth_blockNumber")-before, behind.Count("eth_syncing"); got > checks {
 				t.Errorf("upstream behind answered eth_blockNumber %d times beyond its %d health checks", got, checks)
 			}
 			var id hexutil.Uint64
 			if err := p.Call(context.Background(), &id, "eth_chainId"); err != nil || uint64(id) != c.ChainID() {
 				t.Errorf("eth_chainId: got %d, %v", id, err)
 			}
-			if f == faultStale {
+			if f == rpcfault.Stale {
 				if got := testutil.ToFloat64(p.ups[0].m.lag); got <= float64(p.cfg.MaxLag) {
 					t.Errorf("lag gauge: got %g, want > %d", got, p.cfg.MaxLag)
 				}
 			}
 			st := statusOf(t, p, "u0")
-			if st.Healthy || (f == faultStale && st.Lag <= p.cfg.MaxLag) || (f == faultSyncing && !st.Syncing) {
+			if st.Healthy || (f == rpcfault.Stale && st.Lag <= p.cfg.MaxLag) || (f == rpcfault.Syncing && !st.Syncing) {
 				t.Errorf("status: got healthy %v lag %d syncing %v, want unhealthy and behind", st.Healthy, st.Lag, st.Syncing)
 			}
 		})
@@ -152,20 +153,20 @@ func TestRateLimitBacksOff(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run("Retry-After "+tt.retryAfter, func(t *testing.T) {
-			limited := newFaultProxy(t, c.RPCURL(), faultNone)
-			limited.retryAfter = tt.retryAfter
-			good := newFaultProxy(t, c.RPCURL(), faultNone)
-			cfg := testConfig(limited.url, good.url)
+			limited := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+			limited.RetryAfter = tt.retryAfter
+			good := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+			cfg := testConfig(limited.URL, good.URL)
 			cfg.Upstreams[1].Role = RoleFallback
 			cfg.HealthInterval = time.Hour
 			p := startPool(t, cfg)
 
-			limited.set(fault429)
+			limited.Set(rpcfault.TooManyRequests)
 			start := time.Now()
 			for range 10 {
 				readLatest(t, p, c)
 			}
-			if got := limited.count("eth_getBalance"); got != tt.wantCalls {
+			if got := limited.Count("eth_getBalance"); got != tt.wantCalls {
 				t.Errorf("rate-limited upstream got %d eth_getBalance, want %d", got, tt.wantCalls)
 			}
 			st := statusOf(t, p, "u0")
@@ -177,10 +178,10 @@ func TestRateLimitBacksOff(t *testing.T) {
 			if st.Breaker != BreakerClosed || st.ErrorRate != 0 || !st.Healthy {
 				t.Errorf("breaker %s, error rate %g, healthy %v: want closed, 0, healthy", st.Breaker, st.ErrorRate, st.Healthy)
 			}
-			limited.set(faultNone)
+			limited.Set(rpcfault.None)
 			time.Sleep(time.Until(st.RateLimited) + 20*time.Millisecond)
 			readLatest(t, p, c)
-			if got := limited.count("eth_getBalance"); got != tt.wantCalls+1 {
+			if got := limited.Count("eth_getBalance"); got != tt.wantCalls+1 {
 				t.Errorf("after Retry-After: upstream got %d eth_getBalance, want %d", got, tt.wantCalls+1)
 			}
 		})
@@ -191,16 +192,16 @@ func TestRateLimitBacksOff(t *testing.T) {
 // when every upstream is rate-limited, instead of failing.
 func TestRateLimitedEverywhereWaits(t *testing.T) {
 	c := startChain(t)
-	only := newFaultProxy(t, c.RPCURL(), faultNone)
-	cfg := testConfig(only.url)
+	only := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	cfg := testConfig(only.URL)
 	cfg.HealthInterval = time.Hour
 	p := startPool(t, cfg)
-	only.set(fault429)
+	only.Set(rpcfault.TooManyRequests)
 	var bal hexutil.Big
 	if err := p.Call(context.Background(), &bal, "eth_getBalance", c.HotWallet(), "latest"); err == nil {
 		t.Fatal("the 429 itself: got nil, want an error")
 	}
-	only.set(faultNone)
+	only.Set(rpcfault.None)
 	start := time.Now()
 	readLatest(t, p, c)
 	if took := time.Since(start); took < 800*time.Millisecond {
@@ -208,7 +209,7 @@ func TestRateLimitedEverywhereWaits(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	only.set(fault429)
+	only.Set(rpcfault.TooManyRequests)
 	p.Call(ctx, &bal, "eth_getBalance", c.HotWallet(), "latest")
 	start = time.Now()
 	err := p.Call(ctx, &bal, "eth_getBalance", c.HotWallet(), "latest")
@@ -223,21 +224,21 @@ func TestBreaker(t *testing.T) {
 	c := startChain(t)
 	tests := []struct {
 		name        string
-		afterOpen   fault
+		afterOpen   rpcfault.Fault
 		wantBreaker BreakerState
 	}{
-		{"recovers", faultNone, BreakerClosed},
-		{"still broken", fault500, BreakerOpen},
+		{"recovers", rpcfault.None, BreakerClosed},
+		{"still broken", rpcfault.ServerError, BreakerOpen},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			flaky := newFaultProxy(t, c.RPCURL(), faultNone)
-			good := newFaultProxy(t, c.RPCURL(), faultNone)
-			cfg := testConfig(flaky.url, good.url)
+			flaky := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+			good := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+			cfg := testConfig(flaky.URL, good.URL)
 			cfg.Upstreams[1].Role = RoleFallback
 			cfg.HealthInterval = time.Hour
 			p := startPool(t, cfg)
-			flaky.set(fault500)
+			flaky.Set(rpcfault.ServerError)
 			for range 3 {
 				readLatest(t, p, c)
 			}
@@ -253,15 +254,15 @@ func TestBreaker(t *testing.T) {
 			if got := failed; got != 3 {
 				t.Errorf("requests{outcome=http_500}: got %g, want 3", got)
 			}
-			before := flaky.count("eth_getBalance")
+			before := flaky.Count("eth_getBalance")
 			readLatest(t, p, c)
-			if got := flaky.count("eth_getBalance"); got != before {
+			if got := flaky.Count("eth_getBalance"); got != before {
 				t.Fatalf("open breaker let %d requests through", got-before)
 			}
-			flaky.set(tt.afterOpen)
+			flaky.Set(tt.afterOpen)
 			time.Sleep(cfg.BreakerOpenFor + 20*time.Millisecond)
 			readLatest(t, p, c)
-			if got := flaky.count("eth_getBalance"); got != before+1 {
+			if got := flaky.Count("eth_getBalance"); got != before+1 {
 				t.Errorf("half-open: %d probes, want 1", got-before)
 			}
 			if got := u.brk.current(); got != tt.wantBreaker {
@@ -275,12 +276,12 @@ func TestBreaker(t *testing.T) {
 // request are returned from the first upstream, not retried elsewhere.
 func TestDeterministicErrorsDoNotFailOver(t *testing.T) {
 	c := startChain(t)
-	ups := []*faultProxy{
-		newFaultProxy(t, c.RPCURL(), faultNone),
-		newFaultProxy(t, c.RPCURL(), faultNone),
-		newFaultProxy(t, c.RPCURL(), faultNone),
+	ups := []*rpcfault.Upstream{
+		rpcfault.New(t, c.RPCURL(), rpcfault.None),
+		rpcfault.New(t, c.RPCURL(), rpcfault.None),
+		rpcfault.New(t, c.RPCURL(), rpcfault.None),
 	}
-	p := startPool(t, testConfig(ups[0].url, ups[1].url, ups[2].url))
+	p := startPool(t, testConfig(ups[0].URL, ups[1].URL, ups[2].URL))
 	poor := mustKey(t)
 	transfer := evm.ERC20TransferData(c.HotWallet(), bigOne)
 	tests := []struct {
@@ -297,7 +298,7 @@ func TestDeterministicErrorsDoNotFailOver(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := 0
 			for _, u := range ups {
-				before += u.count(tt.method)
+				before += u.Count(tt.method)
 			}
 			var res any
 			err := p.Call(context.Background(), &res, tt.method, tt.args...)
@@ -306,7 +307,7 @@ func TestDeterministicErrorsDoNotFailOver(t *testing.T) {
 			}
 			after := 0
 			for _, u := range ups {
-				after += u.count(tt.method)
+				after += u.Count(tt.method)
 			}
 			if after-before != 1 {
 				t.Errorf("%s sent to %d upstreams, want 1", tt.method, after-before)
@@ -320,8 +321,8 @@ func TestDeterministicErrorsDoNotFailOver(t *testing.T) {
 // and a deterministic refusal are errors.
 func TestBroadcast(t *testing.T) {
 	c := startChain(t)
-	ups := []*faultProxy{newFaultProxy(t, c.RPCURL(), faultNone), newFaultProxy(t, c.RPCURL(), faultNone)}
-	p := startPool(t, testConfig(ups[0].url, ups[1].url))
+	ups := []*rpcfault.Upstream{rpcfault.New(t, c.RPCURL(), rpcfault.None), rpcfault.New(t, c.RPCURL(), rpcfault.None)}
+	p := startPool(t, testConfig(ups[0].URL, ups[1].URL))
 	tx := c.nextTx(t)
 	rival := signTxTo(t, c.key, tx.Nonce(), addr(mustKey(t))) // same nonce, another hash
 	tests := []struct {
@@ -357,7 +358,7 @@ func TestBroadcast(t *testing.T) {
 	}
 	p.Stop() // a broadcast returns at the first acceptance; wait for the rest
 	for i, u := range ups {
-		if got := u.count("eth_sendRawTransaction"); got != len(tests) {
+		if got := u.Count("eth_sendRawTransaction"); got != len(tests) {
 			t.Errorf("upstream %d got %d broadcasts, want %d (every one to all)", i, got, len(tests))
 		}
 	}
@@ -368,13 +369,13 @@ func TestBroadcast(t *testing.T) {
 // the one that answers.
 func TestAllBreakersOpen(t *testing.T) {
 	c := startChain(t)
-	a := newFaultProxy(t, c.RPCURL(), faultNone)
-	b := newFaultProxy(t, c.RPCURL(), faultNone)
-	cfg := testConfig(a.url, b.url)
+	a := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	b := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	cfg := testConfig(a.URL, b.URL)
 	cfg.HealthInterval, cfg.BreakerOpenFor = time.Hour, time.Hour
 	p := startPool(t, cfg)
-	a.set(fault500)
-	b.set(fault500)
+	a.Set(rpcfault.ServerError)
+	b.Set(rpcfault.ServerError)
 	for range 3 {
 		var head hexutil.Uint64
 		if err := p.Call(context.Background(), &head, "eth_blockNumber"); err == nil {
@@ -386,7 +387,7 @@ func TestAllBreakersOpen(t *testing.T) {
 			t.Fatalf("upstream %d: breaker %s, want open", i, got)
 		}
 	}
-	b.set(faultNone)
+	b.Set(rpcfault.None)
 	readLatest(t, p, c)
 	if got := p.ups[1].brk.current(); got != BreakerClosed {
 		t.Errorf("the upstream that answered: breaker %s, want closed", got)
@@ -400,13 +401,13 @@ func TestAllBreakersOpen(t *testing.T) {
 // still passing its health checks, one call at a time, and answering.
 func TestUpstreamWithoutBatches(t *testing.T) {
 	c := startChain(t)
-	only := newFaultProxy(t, c.RPCURL(), faultNoBatch)
-	p := startPool(t, testConfig(only.url))
+	only := rpcfault.New(t, c.RPCURL(), rpcfault.NoBatch)
+	p := startPool(t, testConfig(only.URL))
 	readLatest(t, p, c)
 	if st := p.Status()[0]; !st.Healthy || st.Head == 0 {
 		t.Errorf("status: got healthy %v head %d, want healthy with a head", st.Healthy, st.Head)
 	}
-	if got := only.count("eth_getBalance"); got != 1 {
+	if got := only.Count("eth_getBalance"); got != 1 {
 		t.Errorf("eth_getBalance: got %d, want 1", got)
 	}
 }

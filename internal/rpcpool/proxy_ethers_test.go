@@ -12,6 +12,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/sluicepay/sluice/internal/rpcpool/rpcfault"
 	"github.com/sluicepay/sluice/internal/sandbox"
 )
 
@@ -29,10 +30,10 @@ func TestProxyEthersClient(t *testing.T) {
 	}
 	c := startChain(t)
 	mineEvery(t, c, 200*time.Millisecond)
-	bad1 := newFaultProxy(t, c.RPCURL(), fault500)
-	bad2 := newFaultProxy(t, c.RPCURL(), faultHang)
-	good := newFaultProxy(t, c.RPCURL(), faultNone)
-	tp := startProxy(t, startPool(t, testConfig(bad1.url, bad2.url, good.url)), ProxyConfig{Tokens: [][32]byte{HashToken("ethers-token")}})
+	bad1 := rpcfault.New(t, c.RPCURL(), rpcfault.ServerError)
+	bad2 := rpcfault.New(t, c.RPCURL(), rpcfault.Hang)
+	good := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	tp := startProxy(t, startPool(t, testConfig(bad1.URL, bad2.URL, good.URL)), ProxyConfig{Tokens: [][32]byte{HashToken("ethers-token")}})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

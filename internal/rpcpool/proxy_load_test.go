@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/sluicepay/sluice/internal/rpcpool/rpcfault"
 )
 
 // TestProxyFaultsUnderLoad shows concurrent clients see zero failed
@@ -16,8 +18,8 @@ import (
 // run: the first black-holed, the second failing with 500s.
 func TestProxyFaultsUnderLoad(t *testing.T) {
 	c := startChain(t)
-	ups := []*faultProxy{newFaultProxy(t, c.RPCURL(), faultNone), newFaultProxy(t, c.RPCURL(), faultNone), newFaultProxy(t, c.RPCURL(), faultNone)}
-	tp := startProxy(t, startPool(t, testConfig(ups[0].url, ups[1].url, ups[2].url)), ProxyConfig{})
+	ups := []*rpcfault.Upstream{rpcfault.New(t, c.RPCURL(), rpcfault.None), rpcfault.New(t, c.RPCURL(), rpcfault.None), rpcfault.New(t, c.RPCURL(), rpcfault.None)}
+	tp := startProxy(t, startPool(t, testConfig(ups[0].URL, ups[1].URL, ups[2].URL)), ProxyConfig{})
 	cl, err := ethclient.Dial(tp.url)
 	if err != nil {
 		t.Fatal(err)
@@ -55,8 +57,8 @@ func TestProxyFaultsUnderLoad(t *testing.T) {
 		})
 	}
 	time.Sleep(300 * time.Millisecond)
-	ups[0].set(faultHang)
-	ups[1].set(fault500)
+	ups[0].Set(rpcfault.Hang)
+	ups[1].Set(rpcfault.ServerError)
 	time.Sleep(time.Second)
 	close(stop)
 	wg.Wait()

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/rpcpool/rpcfault"
 	"github.com/sluicepay/sluice/internal/sandbox"
 )
 
@@ -80,8 +81,8 @@ func containsInOrder(s string, wants []string) string {
 // behind three upstreams.
 func TestProxyRequests(t *testing.T) {
 	c := startChain(t)
-	ups := []*faultProxy{newFaultProxy(t, c.RPCURL(), faultNone), newFaultProxy(t, c.RPCURL(), faultNone), newFaultProxy(t, c.RPCURL(), faultNone)}
-	tp := startProxy(t, startPool(t, testConfig(ups[0].url, ups[1].url, ups[2].url)), ProxyConfig{MaxBodyBytes: 4096, MaxBatch: 5})
+	ups := []*rpcfault.Upstream{rpcfault.New(t, c.RPCURL(), rpcfault.None), rpcfault.New(t, c.RPCURL(), rpcfault.None), rpcfault.New(t, c.RPCURL(), rpcfault.None)}
+	tp := startProxy(t, startPool(t, testConfig(ups[0].URL, ups[1].URL, ups[2].URL)), ProxyConfig{MaxBodyBytes: 4096, MaxBatch: 5})
 	head, err := c.Client().BlockNumber(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +145,7 @@ func TestProxyRequests(t *testing.T) {
 	}
 	for _, m := range []string{"eth_sendTransaction", "eth_sign", "personal_unlockAccount", "admin_peers", "debug_traceTransaction", "eth_newFilter", "foo_bar"} {
 		for _, u := range ups {
-			if n := u.count(m); n != 0 {
+			if n := u.Count(m); n != 0 {
 				t.Errorf("%s reached an upstream %d times", m, n)
 			}
 		}
@@ -158,8 +159,8 @@ func TestProxyRequests(t *testing.T) {
 // tokens, and says so with a 401 and a JSON-RPC error.
 func TestProxyAuth(t *testing.T) {
 	c := startChain(t)
-	good := newFaultProxy(t, c.RPCURL(), faultNone)
-	tp := startProxy(t, startPool(t, testConfig(good.url)), ProxyConfig{Tokens: [][32]byte{HashToken("other"), HashToken("s3cret")}})
+	good := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	tp := startProxy(t, startPool(t, testConfig(good.URL)), ProxyConfig{Tokens: [][32]byte{HashToken("other"), HashToken("s3cret")}})
 	body := `{"jsonrpc":"2.0","id":1,"method":"eth_chainId"}`
 	tests := []struct {
 		name, header string
@@ -194,8 +195,8 @@ func TestProxyAuth(t *testing.T) {
 // node gave it: code, message and data.
 func TestProxyRevertPassesThrough(t *testing.T) {
 	c := startChain(t)
-	good := newFaultProxy(t, c.RPCURL(), faultNone)
-	tp := startProxy(t, startPool(t, testConfig(good.url)), ProxyConfig{})
+	good := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	tp := startProxy(t, startPool(t, testConfig(good.URL)), ProxyConfig{})
 	poor := addr(mustKey(t))
 	call := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"eth_call","params":[{"from":"%s","to":"%s","input":"%s"},"latest"]}`,
 		poor, c.SUSD(), hexutil.Bytes(evm.ERC20TransferData(c.HotWallet(), bigOne)))
@@ -238,18 +239,18 @@ func rpcBody(t testing.TB, id int, method string, params ...any) string {
 // a transaction that gets mined.
 func TestProxyTwoOfThreeFaulty(t *testing.T) {
 	c := startChain(t)
-	tests := []struct{ a, b fault }{
-		{fault429, fault500},
-		{faultMalformed, faultHang},
-		{faultRefused, faultWrongChain},
-		{faultStale, faultNoBatch},
+	tests := []struct{ a, b rpcfault.Fault }{
+		{rpcfault.TooManyRequests, rpcfault.ServerError},
+		{rpcfault.Malformed, rpcfault.Hang},
+		{rpcfault.Refused, rpcfault.WrongChain},
+		{rpcfault.Stale, rpcfault.NoBatch},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.a)+"+"+string(tt.b), func(t *testing.T) {
-			bad1 := newFaultProxy(t, c.RPCURL(), tt.a)
-			bad2 := newFaultProxy(t, c.RPCURL(), tt.b)
-			good := newFaultProxy(t, c.RPCURL(), faultNone)
-			tp := startProxy(t, startPool(t, testConfig(bad1.url, bad2.url, good.url)), ProxyConfig{})
+			bad1 := rpcfault.New(t, c.RPCURL(), tt.a)
+			bad2 := rpcfault.New(t, c.RPCURL(), tt.b)
+			good := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+			tp := startProxy(t, startPool(t, testConfig(bad1.URL, bad2.URL, good.URL)), ProxyConfig{})
 			cl, err := ethclient.Dial(tp.url)
 			if err != nil {
 				t.Fatal(err)
@@ -313,8 +314,8 @@ func testutilCount(tp *testProxy, method, outcome string) float64 {
 func TestProxyUpstreamTrouble(t *testing.T) {
 	c := startChain(t)
 	const key = "0123456789abcdef0123456789abcdef"
-	noBatch1, noBatch2 := newFaultProxy(t, c.RPCURL(), faultNoBatch), newFaultProxy(t, c.RPCURL(), faultNoBatch)
-	down := newFaultProxy(t, c.RPCURL(), fault500)
+	noBatch1, noBatch2 := rpcfault.New(t, c.RPCURL(), rpcfault.NoBatch), rpcfault.New(t, c.RPCURL(), rpcfault.NoBatch)
+	down := rpcfault.New(t, c.RPCURL(), rpcfault.ServerError)
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	batch := `[{"jsonrpc":"2.0","id":1,"method":"eth_chainId"},{"jsonrpc":"2.0","id":2,"method":"net_version"},{"jsonrpc":"2.0","id":3,"method":"eth_blockNumber"}]`
@@ -325,11 +326,11 @@ func TestProxyUpstreamTrouble(t *testing.T) {
 		want   []string
 		absent []string
 	}{
-		{"every upstream refuses batches", []string{noBatch1.url, noBatch2.url}, batch,
+		{"every upstream refuses batches", []string{noBatch1.URL, noBatch2.URL}, batch,
 			[]string{`"id":1,"result":"` + hexutil.EncodeUint64(sandbox.ChainID) + `"`, `"id":2,"result":"` + fmt.Sprint(sandbox.ChainID) + `"`, `"id":3,"result":"0x`}, []string{"error"}},
-		{"no upstream", []string{down.url + "/v3/" + key}, `{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}`,
-			[]string{`"id":1,"error":{"code":-32603,"message":"upstream unavailable: no upstream could answer eth_blockNumber"}`}, []string{key, strings.TrimPrefix(down.url, "http://")}},
-		{"no upstream, batch", []string{down.url + "/v3/" + key}, batch,
+		{"no upstream", []string{down.URL + "/v3/" + key}, `{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}`,
+			[]string{`"id":1,"error":{"code":-32603,"message":"upstream unavailable: no upstream could answer eth_blockNumber"}`}, []string{key, strings.TrimPrefix(down.URL, "http://")}},
+		{"no upstream, batch", []string{down.URL + "/v3/" + key}, batch,
 			[]string{`"id":1,"error":{"code":-32603`, `"id":2,"error":{"code":-32603`, `"id":3,"error":{"code":-32603`}, []string{key, "result"}},
 	}
 	for _, tt := range tests {
@@ -359,8 +360,8 @@ func TestProxyUpstreamTrouble(t *testing.T) {
 // TestProxyOnlyPost shows the endpoint answers POST only.
 func TestProxyOnlyPost(t *testing.T) {
 	c := startChain(t)
-	good := newFaultProxy(t, c.RPCURL(), faultNone)
-	tp := startProxy(t, startPool(t, testConfig(good.url)), ProxyConfig{})
+	good := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	tp := startProxy(t, startPool(t, testConfig(good.URL)), ProxyConfig{})
 	resp, err := http.Get(tp.url)
 	if err != nil {
 		t.Fatal(err)
@@ -376,8 +377,8 @@ func TestProxyOnlyPost(t *testing.T) {
 // as JSON-RPC errors an ethers or viem client recognises.
 func TestProxySendRawAnswers(t *testing.T) {
 	c := startChain(t)
-	ups := []*faultProxy{newFaultProxy(t, c.RPCURL(), faultNone), newFaultProxy(t, c.RPCURL(), faultNone)}
-	tp := startProxy(t, startPool(t, testConfig(ups[0].url, ups[1].url)), ProxyConfig{})
+	ups := []*rpcfault.Upstream{rpcfault.New(t, c.RPCURL(), rpcfault.None), rpcfault.New(t, c.RPCURL(), rpcfault.None)}
+	tp := startProxy(t, startPool(t, testConfig(ups[0].URL, ups[1].URL)), ProxyConfig{})
 	tx := c.nextTx(t)
 	rival := signTxTo(t, c.key, tx.Nonce(), addr(mustKey(t)))
 	send := func(b []byte) string { return rpcBody(t, 1, "eth_sendRawTransaction", hexutil.Bytes(b)) }
@@ -412,16 +413,16 @@ func TestProxySendRawAnswers(t *testing.T) {
 // on its own, while the elements it answered keep their answers.
 func TestProxyBatchElementRetried(t *testing.T) {
 	c := startChain(t)
-	good := newFaultProxy(t, c.RPCURL(), faultNone)
+	good := rpcfault.New(t, c.RPCURL(), rpcfault.None)
 	var retried atomic.Int64
 	limited := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
-		msgs, batch := parseMsgs(body)
+		msgs, batch := rpcfault.ParseMessages(body)
 		if !batch || !strings.Contains(string(body), "eth_getBalance") {
 			if strings.Contains(string(body), "eth_getBalance") {
 				retried.Add(1)
 			}
-			good.forward(w, body, nil)
+			good.Forward(w, r, body)
 			return
 		}
 		for _, m := range msgs {

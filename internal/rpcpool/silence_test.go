@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common/hexutil"
+
+	"github.com/sluicepay/sluice/internal/rpcpool/rpcfault"
 )
 
 // TestSilentPrimaryIsLeftQuickly black-holes the primary under load (it
@@ -17,9 +19,9 @@ import (
 // them elsewhere long before the 5 s attempt deadline.
 func TestSilentPrimaryIsLeftQuickly(t *testing.T) {
 	c := startChain(t)
-	primary := newFaultProxy(t, c.RPCURL(), faultNone)
-	fallback := newFaultProxy(t, c.RPCURL(), faultNone)
-	cfg := testConfig(primary.url, fallback.url)
+	primary := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	fallback := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	cfg := testConfig(primary.URL, fallback.URL)
 	cfg.AttemptTimeout, cfg.HealthTimeout, cfg.HealthInterval = 5*time.Second, 3*time.Second, time.Second
 	cfg.Upstreams[1].Role = RoleFallback
 	p := startPool(t, cfg)
@@ -51,7 +53,7 @@ func TestSilentPrimaryIsLeftQuickly(t *testing.T) {
 		})
 	}
 	time.Sleep(time.Until(switchAt))
-	primary.set(faultHang)
+	primary.Set(rpcfault.Hang)
 	wg.Wait()
 	if failed != 0 {
 		t.Errorf("%d reads failed during the switch", failed)

@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/sluicepay/sluice/internal/rpcpool/rpcfault"
 )
 
 func TestRedactURL(t *testing.T) {
@@ -224,9 +226,9 @@ func TestConfigValidate(t *testing.T) {
 // errors, status or logs.
 func TestNoUsableUpstream(t *testing.T) {
 	const key = "0123456789abcdef0123456789abcdef"
-	down := newFaultProxy(t, "", faultRefused)
+	down := rpcfault.New(t, "", rpcfault.Refused)
 	var logs bytes.Buffer
-	cfg := testConfig(down.url + "/v3/" + key + "?apikey=" + key)
+	cfg := testConfig(down.URL + "/v3/" + key + "?apikey=" + key)
 	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	p := startPool(t, cfg)
 	err := p.Call(context.Background(), nil, "eth_blockNumber")
