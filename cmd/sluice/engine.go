@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/sluicepay/sluice/internal/config"
 	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/fees"
 	"github.com/sluicepay/sluice/internal/httpapi"
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/rpcpool"
@@ -71,6 +73,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	catalog := &payout.Catalog{Chains: map[string]payout.Chain{}}
 	ready := map[string]func(context.Context) error{"database": e.store.Ping}
 	rpcMetrics, txmMetrics, signerMetrics := evm.NewMetrics(reg), txm.NewMetrics(reg), signer.NewMetrics(reg)
+	feeMetrics := fees.NewMetrics(reg)
 	owner := instanceID()
 	for _, ch := range cfg.Chains {
 		domain, client, signers, err := e.openChain(ctx, ch, rpcMetrics, signerMetrics, opts)
@@ -78,11 +81,19 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 			return nil, err
 		}
 		catalog.Chains[ch.Name] = domain
+		oracle, err := feeOracle(ch, client, log, feeMetrics)
+		if err != nil {
+			return nil, err
+		}
+		lowBalance := map[string]*big.Int{}
+		for sym, v := range ch.LowBalance {
+			lowBalance[sym], _ = config.ParseWei(v) // checked by config
+		}
 		ready["chain:"+ch.Name] = func(ctx context.Context) error { _, err := client.Header(ctx, nil); return err }
 		for _, sg := range signers {
 			ready["signer:"+sg.Address().Hex()] = signerCheck(sg)
 			s, err := txm.New(txm.Config{
-				Chain: domain, Store: e.store, Client: client, Signer: sg, Owner: owner,
+				Chain: domain, Store: e.store, Client: client, Signer: sg, Owner: owner, Fees: oracle, LowBalance: lowBalance,
 				BatchSize: cfg.Engine.BatchSize, Poll: cfg.Engine.Poll, LeaseTTL: cfg.Engine.LeaseTTL,
 				Logger: log, Metrics: txmMetrics,
 			})
@@ -112,6 +123,29 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	}
 	e.stopPrune = e.pruneIdempotency(api)
 	return e, e.serve(cfg.HTTP, withRPCProxy(cfg, e.poolOf, api.Handler(), log, reg))
+}
+
+// feeOracle builds a chain's fee oracle from its config: caps and the
+// replacement schedule per priority.
+func feeOracle(ch config.Chain, client *evm.Client, log *slog.Logger, m *fees.Metrics) (*fees.Oracle, error) {
+	var caps fees.Caps
+	if ch.Fees.MaxFeePerGas != "" {
+		caps.MaxFeePerGas, _ = config.ParseWei(ch.Fees.MaxFeePerGas) // checked by config
+	}
+	if ch.Fees.MaxFeePerPayout != "" {
+		caps.MaxFeePerPayout, _ = config.ParseWei(ch.Fees.MaxFeePerPayout)
+	}
+	levels := map[fees.Priority]fees.Level{}
+	for p, after := range ch.Fees.ReplaceAfterBlocks {
+		l, _ := fees.DefaultLevel(fees.Priority(p))
+		l.Replace.After = after
+		levels[fees.Priority(p)] = l
+	}
+	o, err := fees.New(client, fees.Config{Chain: ch.Name, Caps: caps, Levels: levels, Logger: log, Metrics: m})
+	if err != nil {
+		return nil, fmt.Errorf("chain %s fees: %w", ch.Name, err)
+	}
+	return o, nil
 }
 
 // openChain dials a chain's upstream, checks it is the configured chain,

@@ -85,9 +85,9 @@ func TestAdaptersDoNotImportEachOther(t *testing.T) {
 			}
 		}
 	}
-	// The sender depends on the domain and the chain glue only.
+	// The sender depends on the domain, the chain glue and the fee rules only.
 	for _, imp := range pkgs["internal/txm"].Imports {
-		if strings.HasPrefix(imp, mod) && imp != mod+"internal/payout" && imp != mod+"internal/evm" {
+		if strings.HasPrefix(imp, mod) && imp != mod+"internal/payout" && imp != mod+"internal/evm" && imp != mod+"internal/fees" {
 			t.Errorf("internal/txm imports %s", imp)
 		}
 	}

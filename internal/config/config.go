@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"strings"
 	"time"
@@ -75,6 +76,29 @@ type Chain struct {
 	// HotWallets send this chain's payouts. New payouts are assigned to them
 	// in turn; each has its own sending loop, nonces and lease.
 	HotWallets []HotWallet `yaml:"hot_wallets"`
+	// Fees bound what payouts pay for gas and set when a transaction that
+	// is not mined is replaced.
+	Fees Fees `yaml:"fees"`
+	// LowBalance maps an asset symbol to the balance (base units) under
+	// which a hot wallet raises the wallet.low_balance event.
+	LowBalance map[string]string `yaml:"low_balance"`
+}
+
+// Fees are a chain's fee caps and replacement schedule. Amounts are wei as
+// decimal strings; an empty cap is no cap.
+type Fees struct {
+	// MaxFeePerGas caps the max fee per gas of any transaction.
+	MaxFeePerGas string `yaml:"max_fee_per_gas"`
+	// MaxFeePerPayout caps what one payout's transaction may cost at most
+	// (gas limit × max fee). A payout over a cap waits with its reason; a
+	// replacement over it marks the payout stuck until an operator raises
+	// the payout's cap (speed-up) or cancels it.
+	MaxFeePerPayout string `yaml:"max_fee_per_payout"`
+	// ReplaceAfterBlocks is, per priority (low, standard, high), how many
+	// blocks a transaction waits without the wallet's queue moving before it
+	// is replaced with higher fees; the wait doubles per attempt up to 48
+	// blocks. Defaults: low 6, standard 3, high 2.
+	ReplaceAfterBlocks map[string]uint64 `yaml:"replace_after_blocks"`
 }
 
 // Upstream is one JSON-RPC node.
@@ -299,6 +323,17 @@ func (ch *Chain) validate(at string) error {
 			return fieldErr(f+".address", fmt.Sprintf("%q is not an address", t.Address))
 		}
 	}
+	if err := ch.Fees.validate(at + ".fees"); err != nil {
+		return err
+	}
+	for sym, v := range ch.LowBalance {
+		if !symbols[sym] {
+			return fieldErr(at+".low_balance."+sym, fmt.Sprintf("%q is not an asset of the chain", sym))
+		}
+		if _, err := ParseWei(v); err != nil {
+			return fieldErr(at+".low_balance."+sym, err.Error())
+		}
+	}
 	if len(ch.HotWallets) == 0 {
 		return fieldErr(at+".hot_wallets", "at least one hot wallet is required")
 	}
@@ -320,6 +355,35 @@ func (ch *Chain) validate(at string) error {
 		}
 	}
 	return nil
+}
+
+func (f Fees) validate(at string) error {
+	for field, v := range map[string]string{"max_fee_per_gas": f.MaxFeePerGas, "max_fee_per_payout": f.MaxFeePerPayout} {
+		if v == "" {
+			continue
+		}
+		if w, err := ParseWei(v); err != nil || w.Sign() == 0 {
+			return fieldErr(at+"."+field, fmt.Sprintf("%q must be a positive whole number of wei", v))
+		}
+	}
+	for p, n := range f.ReplaceAfterBlocks {
+		if p != "low" && p != "standard" && p != "high" {
+			return fieldErr(at+".replace_after_blocks."+p, "is not a priority (low, standard, high)")
+		}
+		if n == 0 || n > 48 {
+			return fieldErr(at+".replace_after_blocks."+p, fmt.Sprintf("%d must be 1-48 blocks", n))
+		}
+	}
+	return nil
+}
+
+// ParseWei parses a non-negative whole number of base units ("" is an error).
+func ParseWei(s string) (*big.Int, error) {
+	v, ok := new(big.Int).SetString(s, 10)
+	if !ok || v.Sign() < 0 || strings.HasPrefix(s, "+") {
+		return nil, fmt.Errorf("%q is not a non-negative whole number of base units", s)
+	}
+	return v, nil
 }
 
 // Hash decodes the key's SHA-256.

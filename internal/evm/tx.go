@@ -43,10 +43,30 @@ func TransferCall(from common.Address, token *common.Address, to common.Address,
 	return Call{From: from, To: *token, Value: new(big.Int), Data: ERC20TransferData(to, amount)}
 }
 
-// Fees are the EIP-1559 fee fields of a transaction.
+// Fees are the EIP-1559 fee fields of a transaction. Legacy marks a chain
+// without EIP-1559: the transaction is then signed as an EIP-155 legacy
+// one whose gas price is MaxFeePerGas (both fields hold it).
 type Fees struct {
 	MaxFeePerGas         *big.Int
 	MaxPriorityFeePerGas *big.Int
+	Legacy               bool
+}
+
+// FeesOf returns the fee fields of a signed transaction.
+func FeesOf(tx *types.Transaction) Fees {
+	if tx.Type() == types.LegacyTxType {
+		return Fees{MaxFeePerGas: tx.GasPrice(), MaxPriorityFeePerGas: tx.GasPrice(), Legacy: true}
+	}
+	return Fees{MaxFeePerGas: tx.GasFeeCap(), MaxPriorityFeePerGas: tx.GasTipCap()}
+}
+
+// CallOf returns the call a signed transaction makes, from sender.
+func CallOf(from common.Address, tx *types.Transaction) Call {
+	c := Call{From: from, Value: tx.Value(), Data: tx.Data()}
+	if to := tx.To(); to != nil {
+		c.To = *to
+	}
+	return c
 }
 
 // DigestSigner signs a 32-byte digest, returning [R || S || V] with V in {0, 1}.
@@ -58,14 +78,22 @@ type DigestSigner interface {
 // wallet's: the signer holds a different key. Nothing may be stored.
 var ErrWrongSender = errors.New("signature recovers to the wrong sender")
 
-// SignTransfer builds the dynamic-fee transaction for a call at a nonce,
-// signs its digest and checks that the signature recovers to call.From.
+// SignTransfer builds the transaction for a call at a nonce (dynamic-fee,
+// or legacy when fees.Legacy), signs its digest and checks that the
+// signature recovers to call.From.
 func SignTransfer(ctx context.Context, s DigestSigner, chainID *big.Int, nonce, gas uint64, fees Fees, c Call) (*types.Transaction, error) {
 	to := c.To
-	tx := types.NewTx(&types.DynamicFeeTx{
-		ChainID: chainID, Nonce: nonce, GasTipCap: fees.MaxPriorityFeePerGas, GasFeeCap: fees.MaxFeePerGas,
-		Gas: gas, To: &to, Value: c.Value, Data: c.Data,
-	})
+	var tx *types.Transaction
+	if fees.Legacy {
+		tx = types.NewTx(&types.LegacyTx{
+			Nonce: nonce, GasPrice: fees.MaxFeePerGas, Gas: gas, To: &to, Value: c.Value, Data: c.Data,
+		})
+	} else {
+		tx = types.NewTx(&types.DynamicFeeTx{
+			ChainID: chainID, Nonce: nonce, GasTipCap: fees.MaxPriorityFeePerGas, GasFeeCap: fees.MaxFeePerGas,
+			Gas: gas, To: &to, Value: c.Value, Data: c.Data,
+		})
+	}
 	signer := types.LatestSignerForChainID(chainID)
 	digest := signer.Hash(tx)
 	sig, err := s.SignDigest(ctx, digest)

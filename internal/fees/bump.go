@@ -71,7 +71,10 @@ func Bump(old evm.Fees, current Quote, limit *big.Int) (evm.Fees, error) {
 		fee = new(big.Int).Set(limit)
 		tip = bigMin(tip, fee)
 	}
-	return evm.Fees{MaxFeePerGas: fee, MaxPriorityFeePerGas: tip}, nil
+	if old.Legacy { // one gas price: both fields hold it
+		tip = fee
+	}
+	return evm.Fees{MaxFeePerGas: fee, MaxPriorityFeePerGas: tip, Legacy: old.Legacy}, nil
 }
 
 // Headroom returns base × 1.125^k, multiplying by 9 and dividing by 8

@@ -83,7 +83,7 @@ func (o *Oracle) legacyQuotes(ctx context.Context) (map[Priority]Quote, error) {
 		v := new(big.Int).Mul(price, big.NewInt(int64(100+l.LegacyPremium)))
 		v.Add(v, big.NewInt(99)).Quo(v, big.NewInt(100))
 		v = bigMax(v, o.cfg.MinTip)
-		quotes[p] = Quote{Priority: p, Fees: evm.Fees{MaxFeePerGas: v, MaxPriorityFeePerGas: new(big.Int).Set(v)}}
+		quotes[p] = Quote{Priority: p, Fees: evm.Fees{MaxFeePerGas: v, MaxPriorityFeePerGas: new(big.Int).Set(v), Legacy: true}}
 	}
 	return quotes, nil
 }

@@ -55,7 +55,7 @@ func (q Quote) copy() Quote {
 		return new(big.Int).Set(v)
 	}
 	q.BaseFee, q.Anchor = c(q.BaseFee), c(q.Anchor)
-	q.Fees = evm.Fees{MaxFeePerGas: c(q.Fees.MaxFeePerGas), MaxPriorityFeePerGas: c(q.Fees.MaxPriorityFeePerGas)}
+	q.Fees = evm.Fees{MaxFeePerGas: c(q.Fees.MaxFeePerGas), MaxPriorityFeePerGas: c(q.Fees.MaxPriorityFeePerGas), Legacy: q.Fees.Legacy}
 	return q
 }
 

@@ -35,6 +35,13 @@ type Level struct {
 	Replace Schedule
 }
 
+// DefaultLevel returns a priority's default level, and false for an
+// unknown priority.
+func DefaultLevel(p Priority) (Level, bool) {
+	l, ok := defaultLevels()[p]
+	return l, ok
+}
+
 // defaultLevels are the defaults of Config.Levels.
 func defaultLevels() map[Priority]Level {
 	return map[Priority]Level{

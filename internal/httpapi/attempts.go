@@ -18,6 +18,7 @@ type attemptView struct {
 	ChainID              uint64    `json:"chain_id"`
 	From                 string    `json:"from"`
 	Nonce                uint64    `json:"nonce"`
+	Kind                 string    `json:"kind"`
 	TxHash               string    `json:"tx_hash"`
 	GasLimit             uint64    `json:"gas_limit"`
 	MaxFeePerGas         string    `json:"max_fee_per_gas"`
@@ -46,7 +47,7 @@ func (s *Server) listAttempts(w http.ResponseWriter, r *http.Request) {
 	out := attemptList{Object: "list", Data: make([]attemptView, 0, len(attempts))}
 	for _, a := range attempts {
 		out.Data = append(out.Data, attemptView{Object: "attempt", PayoutID: p.ID, ChainID: a.ChainID,
-			From: a.Sender.Hex(), Nonce: a.Nonce, TxHash: a.TxHash.Hex(), GasLimit: a.GasLimit,
+			From: a.Sender.Hex(), Nonce: a.Nonce, Kind: string(attemptKind(a)), TxHash: a.TxHash.Hex(), GasLimit: a.GasLimit,
 			MaxFeePerGas: a.MaxFeePerGas.String(), MaxPriorityFeePerGas: a.MaxPriorityFeePerGas.String(),
 			RawTx: hexutil.Encode(a.RawTx), CreatedAt: a.CreatedAt.UTC()})
 	}
@@ -61,9 +62,9 @@ func (s *Server) rebroadcast(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if p.Status != payout.StatusSubmitted || len(attempts) == 0 || s.broadcast == nil {
+	if !p.Status.InFlight() || len(attempts) == 0 || s.broadcast == nil {
 		s.fail(w, r, newError(payout.CodeNotRebroadcastable,
-			"payout %s is %s: only a submitted payout (signed, not yet mined) can be re-broadcast", p.ID, p.Status))
+			"payout %s is %s: only a submitted or stuck payout (signed, not yet mined) can be re-broadcast", p.ID, p.Status))
 		return
 	}
 	out := struct {
@@ -78,6 +79,15 @@ func (s *Server) rebroadcast(w http.ResponseWriter, r *http.Request) {
 		out.Data = append(out.Data, res)
 	}
 	writeJSON(w, "application/json", http.StatusOK, out)
+}
+
+// attemptKind is a's kind; attempts stored before kinds existed are
+// transfers.
+func attemptKind(a *payout.Attempt) payout.AttemptKind {
+	if a.Kind == "" {
+		return payout.AttemptTransfer
+	}
+	return a.Kind
 }
 
 func (s *Server) payoutAttempts(w http.ResponseWriter, r *http.Request) (*payout.Payout, []*payout.Attempt, bool) {

@@ -36,6 +36,7 @@ func TestCreatePayout(t *testing.T) {
 		"asset": "SUSD", "to": validTo, "amount": "1500000", "external_id": "inv-1",
 		"metadata": map[string]any{"order": "42"}, "from": testWallet.Hex(), "tx_hash": nil, "nonce": nil,
 		"block_number": nil, "fee": nil, "failure_code": nil, "failure_message": nil,
+		"priority": "standard", "status_reason": nil, "status_detail": nil, "fee_cap": nil, "cancel_requested": false,
 		"created_at": "2026-01-02T03:04:05.123456Z", "updated_at": "2026-01-02T03:04:05.123456Z",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -69,12 +69,14 @@ type createBody struct {
 	Amount     json.RawMessage   `json:"amount"`
 	ExternalID string            `json:"external_id"`
 	Metadata   map[string]string `json:"metadata"`
+	Priority   string            `json:"priority"`
 }
 
 // fieldTypeCode is the code of a field that has the wrong JSON type.
 var fieldTypeCode = map[string]payout.Code{
 	"chain": payout.CodeUnknownChain, "asset": payout.CodeUnknownAsset, "to": payout.CodeInvalidAddress,
 	"external_id": payout.CodeInvalidExternalID, "metadata": payout.CodeInvalidMetadata,
+	"priority": payout.CodeInvalidPriority,
 }
 
 // decodeCreate parses a create request strictly: one JSON object, with
@@ -107,12 +109,12 @@ func decodeCreate(body []byte) (*payout.CreateRequest, []*payout.FieldError, err
 		fields = append(fields, fe)
 	}
 	req := &payout.CreateRequest{Chain: b.Chain, Asset: b.Asset, To: b.To, Amount: amount,
-		ExternalID: b.ExternalID, Metadata: b.Metadata}
+		ExternalID: b.ExternalID, Metadata: b.Metadata, Priority: b.Priority}
 	return req, fields, nil
 }
 
 // fieldNames are the create request's fields, as they must be spelled.
-var fieldNames = [...]string{"chain", "asset", "to", "amount", "external_id", "metadata"}
+var fieldNames = [...]string{"chain", "asset", "to", "amount", "external_id", "metadata", "priority"}
 
 var knownFields = strings.Join(fieldNames[:], ", ")
 

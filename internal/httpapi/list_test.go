@@ -193,7 +193,9 @@ func TestGetAndCancel(t *testing.T) {
 		{"GET", "/v1/payouts/" + queued, 200, "", payout.StatusQueued},
 		{"GET", "/v1/payouts/" + missing, 404, payout.CodeNotFound, ""},
 		{"GET", "/v1/payouts/nonsense", 404, payout.CodeNotFound, ""},
-		{"POST", "/v1/payouts/" + sent + "/cancel", 409, payout.CodeNotCancellable, ""},
+		{"POST", "/v1/payouts/" + sent + "/speed-up", 200, "", payout.StatusSubmitted},
+		{"POST", "/v1/payouts/" + sent + "/cancel", 202, "", payout.StatusSubmitted},
+		{"POST", "/v1/payouts/" + queued + "/speed-up", 409, payout.CodeNotInFlight, ""},
 		{"POST", "/v1/payouts/" + missing + "/cancel", 404, payout.CodeNotFound, ""},
 		{"POST", "/v1/payouts/" + queued + "/cancel", 200, "", payout.StatusCancelled},
 		{"POST", "/v1/payouts/" + queued + "/cancel", 409, payout.CodeNotCancellable, ""},
@@ -204,7 +206,11 @@ func TestGetAndCancel(t *testing.T) {
 		{"GET", "/v1/nothing", 404, payout.CodeNotFound, ""},
 	}
 	for _, tt := range tests {
-		r := e.do(tt.method, tt.path, "")
+		body := ""
+		if strings.HasSuffix(tt.path, "/speed-up") {
+			body = `{"fee_cap":"1000000000000000"}`
+		}
+		r := e.do(tt.method, tt.path, body)
 		if r.status != tt.wantStatus {
 			t.Errorf("%s %s: status %d, want %d; %s", tt.method, tt.path, r.status, tt.wantStatus, r.body)
 			continue
@@ -219,9 +225,35 @@ func TestGetAndCancel(t *testing.T) {
 			t.Errorf("%s %s: payout status %s, want %s", tt.method, tt.path, got, tt.wantStatusOf)
 		}
 	}
-	r := e.do("POST", "/v1/payouts/"+sent+"/cancel", "")
-	if p := r.problem(t); !strings.Contains(p.Detail, "submitted") {
+	r := e.do("POST", "/v1/payouts/"+queued+"/cancel", "")
+	if p := r.problem(t); !strings.Contains(p.Detail, "cancelled") {
 		t.Errorf("not cancellable detail %q should name the status", p.Detail)
+	}
+	got := e.do("GET", "/v1/payouts/"+sent, "").payout(t)
+	if !got.CancelRequested || got.FeeCap == nil || got.FeeCap.String() != "1000000000000000" {
+		t.Errorf("after speed-up and cancel: cancel_requested %v, fee_cap %v", got.CancelRequested, got.FeeCap)
+	}
+	// A bad speed-up body gets a clear error and changes nothing.
+	for _, tc := range []struct {
+		body string
+		code payout.Code
+	}{
+		{` `, payout.CodeMalformedJSON},
+		{`{"fee_cap":"1","tip":"2"}`, payout.CodeUnknownField},
+		{`{}`, payout.CodeInvalidFee},
+		{`{"fee_cap":5}`, payout.CodeInvalidFee},
+		{`{"fee_cap":"0"}`, payout.CodeInvalidFee},
+		{`{"fee_cap":"-5"}`, payout.CodeInvalidFee},
+		{`{"fee_cap":"1e18"}`, payout.CodeInvalidFee},
+		{`{"fee_cap":"12"} {}`, payout.CodeMalformedJSON},
+	} {
+		r := e.do("POST", "/v1/payouts/"+sent+"/speed-up", tc.body)
+		if p := r.problem(t); p.Code != tc.code {
+			t.Errorf("speed-up %s: code %s, want %s (%s)", tc.body, p.Code, tc.code, p.Detail)
+		}
+	}
+	if after := e.do("GET", "/v1/payouts/"+sent, "").payout(t); after.FeeCap.String() != "1000000000000000" {
+		t.Errorf("a refused speed-up changed the fee cap to %s", after.FeeCap)
 	}
 	if r := e.do("DELETE", "/v1/payouts/"+queued, ""); r.header.Get("Allow") != "GET, HEAD" {
 		t.Errorf("405 Allow = %q, want GET, HEAD", r.header.Get("Allow"))

@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -102,8 +105,10 @@ func (s *Server) getPayout(w http.ResponseWriter, r *http.Request) {
 	s.writePayout(w, r, http.StatusOK, p)
 }
 
-// cancelPayout handles POST /v1/payouts/{id}/cancel: only a queued payout
-// can be cancelled, since nothing has been signed for it yet.
+// cancelPayout handles POST /v1/payouts/{id}/cancel. A queued payout is
+// cancelled at once (200). A payout already broadcast gets a cancel request
+// (202): its sender races a zero-value self-transfer for the nonce, and the
+// payout ends cancelled only if that one is mined; otherwise it completes.
 func (s *Server) cancelPayout(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if !plausibleID(id) {
@@ -112,7 +117,46 @@ func (s *Server) cancelPayout(w http.ResponseWriter, r *http.Request) {
 	}
 	p, err := s.store.CancelPayout(r.Context(), id)
 	if errors.Is(err, payout.ErrNotCancellable) {
-		err = s.notCancellable(r, id)
+		err = s.refused(r, id, payout.CodeNotCancellable, "only payouts not yet mined can be cancelled")
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	status := http.StatusOK
+	if !p.Status.Terminal() {
+		status = http.StatusAccepted
+	}
+	s.writePayout(w, r, status, p)
+}
+
+// speedUpBody is POST /v1/payouts/{id}/speed-up's body.
+type speedUpBody struct {
+	FeeCap json.RawMessage `json:"fee_cap"`
+}
+
+// speedUp handles POST /v1/payouts/{id}/speed-up: it sets the payout's fee
+// cap (the most its transaction may cost: gas limit × max fee, in wei), so
+// its sender may bump it further; a stuck payout is replaced at once.
+func (s *Server) speedUp(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !plausibleID(id) {
+		s.fail(w, r, payout.ErrNotFound)
+		return
+	}
+	body, err := readBody(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	feeCap, err := decodeSpeedUp(body)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := s.store.RaiseFeeCap(r.Context(), id, feeCap)
+	if errors.Is(err, payout.ErrNotInFlight) {
+		err = s.refused(r, id, payout.CodeNotInFlight, "only a submitted or stuck payout can be sped up")
 	}
 	if err != nil {
 		s.fail(w, r, err)
@@ -121,13 +165,43 @@ func (s *Server) cancelPayout(w http.ResponseWriter, r *http.Request) {
 	s.writePayout(w, r, http.StatusOK, p)
 }
 
-// notCancellable explains a refused cancellation with the payout's status.
-func (s *Server) notCancellable(r *http.Request, id string) error {
+// decodeSpeedUp reads {"fee_cap": "<wei>"} strictly.
+func decodeSpeedUp(body []byte) (*big.Int, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var b speedUpBody
+	if err := dec.Decode(&b); err != nil {
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return nil, &apiError{code: payout.CodeUnknownField, detail: fmt.Sprintf("unknown field %s; the only field is fee_cap", name)}
+		}
+		return nil, newError(payout.CodeMalformedJSON, "the body must be a JSON object like {\"fee_cap\": \"1000000000000000\"}")
+	}
+	if dec.More() {
+		return nil, newError(payout.CodeMalformedJSON, "unexpected data after the JSON object")
+	}
+	var raw string
+	if err := json.Unmarshal(b.FeeCap, &raw); err != nil {
+		return nil, invalidFee("fee_cap is required: the most the payout's transaction may cost, in wei, as a decimal string")
+	}
+	v, ok := new(big.Int).SetString(raw, 10)
+	if !ok || v.Sign() <= 0 || strings.HasPrefix(raw, "+") || len(raw) > 78 {
+		return nil, invalidFee(fmt.Sprintf("fee_cap %q must be a positive whole number of wei", truncate(raw, 80)))
+	}
+	return v, nil
+}
+
+func invalidFee(msg string) error {
+	return &apiError{code: payout.CodeInvalidFee, detail: msg,
+		fields: []fieldProblem{{Pointer: "/fee_cap", Code: payout.CodeInvalidFee, Detail: msg}}}
+}
+
+// refused explains a refused request with the payout's status.
+func (s *Server) refused(r *http.Request, id string, code payout.Code, rule string) error {
 	p, err := s.store.GetPayout(r.Context(), id)
 	if err != nil {
 		return err
 	}
-	return newError(payout.CodeNotCancellable, "payout %s is %s; only queued payouts can be cancelled", id, p.Status)
+	return newError(code, "payout %s is %s; %s", id, p.Status, rule)
 }
 
 func (s *Server) writePayout(w http.ResponseWriter, r *http.Request, status int, p *payout.Payout) {

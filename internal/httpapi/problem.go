@@ -41,6 +41,9 @@ var codeInfo = map[payout.Code]struct {
 	payout.CodeDuplicateExternalID:   {http.StatusConflict, "Duplicate external_id"},
 	payout.CodeNotCancellable:        {http.StatusConflict, "Payout cannot be cancelled"},
 	payout.CodeNotRebroadcastable:    {http.StatusConflict, "Payout has nothing to re-broadcast"},
+	payout.CodeNotInFlight:           {http.StatusConflict, "Payout has no transaction in flight"},
+	payout.CodeInvalidPriority:       {http.StatusUnprocessableEntity, "Invalid priority"},
+	payout.CodeInvalidFee:            {http.StatusUnprocessableEntity, "Invalid fee"},
 	payout.CodeInvalidCursor:         {http.StatusBadRequest, "Invalid cursor"},
 	payout.CodeInvalidLimit:          {http.StatusBadRequest, "Invalid limit"},
 	payout.CodeInvalidStatus:         {http.StatusBadRequest, "Invalid status"},
@@ -105,7 +108,9 @@ func toProblem(err error) (problem, bool) {
 	case errors.Is(err, payout.ErrNotFound):
 		return problem{Code: payout.CodeNotFound, Detail: "no such payout"}, false
 	case errors.Is(err, payout.ErrNotCancellable):
-		return problem{Code: payout.CodeNotCancellable, Detail: "only queued payouts can be cancelled"}, false
+		return problem{Code: payout.CodeNotCancellable, Detail: "only payouts not yet mined can be cancelled"}, false
+	case errors.Is(err, payout.ErrNotInFlight):
+		return problem{Code: payout.CodeNotInFlight, Detail: "only a submitted or stuck payout has a transaction in flight"}, false
 	default:
 		return problem{Code: payout.CodeInternal, Detail: "an internal error occurred; quote the request id when reporting it"}, true
 	}

@@ -155,6 +155,7 @@ func (s *Server) routes() *http.ServeMux {
 	route("/v1/payouts", map[string]http.HandlerFunc{"POST": s.auth(s.createPayout), "GET": s.auth(s.listPayouts)})
 	route("/v1/payouts/{id}", map[string]http.HandlerFunc{"GET": s.auth(s.getPayout)})
 	route("/v1/payouts/{id}/cancel", map[string]http.HandlerFunc{"POST": s.auth(s.cancelPayout)})
+	route("/v1/payouts/{id}/speed-up", map[string]http.HandlerFunc{"POST": s.auth(s.speedUp)})
 	route("/v1/payouts/{id}/attempts", map[string]http.HandlerFunc{"GET": s.auth(s.listAttempts)})
 	route("/v1/payouts/{id}/rebroadcast", map[string]http.HandlerFunc{"POST": s.auth(s.rebroadcast)})
 	route("/v1/chains", map[string]http.HandlerFunc{"GET": s.auth(s.listChains)})

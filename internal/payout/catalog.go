@@ -30,6 +30,17 @@ type Chain struct {
 	HotWallets    []common.Address // every hot wallet, HotWallet first; empty means just HotWallet
 }
 
+// NativeSymbol returns the symbol of the chain's native coin (the asset
+// without a token address), or "" when none is configured.
+func (c Chain) NativeSymbol() string {
+	for sym, a := range c.Assets {
+		if a.Token == nil {
+			return sym
+		}
+	}
+	return ""
+}
+
 // Wallets lists the chain's hot wallets.
 func (c Chain) Wallets() []common.Address {
 	if len(c.HotWallets) == 0 {

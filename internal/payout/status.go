@@ -55,7 +55,7 @@ func (s Status) Terminal() bool {
 var transitions = map[Status][]Status{
 	StatusQueued:     {StatusSubmitted, StatusFailed, StatusCancelled},
 	StatusSubmitted:  {StatusConfirming, StatusStuck},
-	StatusStuck:      {StatusSubmitted, StatusConfirming},
+	StatusStuck:      {StatusSubmitted, StatusConfirming, StatusCancelled},
 	StatusConfirming: {StatusCompleted, StatusFailed, StatusCancelled, StatusSubmitted},
 }
 

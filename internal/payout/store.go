@@ -30,7 +30,8 @@ type Store interface {
 	// CancelPayout moves a queued payout to cancelled. A payout in flight
 	// (submitted or stuck) gets CancelRequested (event
 	// EventCancelRequested): its sender races a cancel transaction for the
-	// nonce, and whichever mines decides. Asking again changes nothing. It
+	// nonce, and whichever mines decides. A payout stuck because another
+	// transaction took its nonce (ReasonForeignNonce) is cancelled at once. Asking again changes nothing. It
 	// returns ErrNotFound, or ErrNotCancellable when the payout is mined or
 	// finished.
 	CancelPayout(ctx context.Context, id string) (*Payout, error)

@@ -217,6 +217,11 @@ func (db *DB) CancelPayout(ctx context.Context, id string) (*payout.Payout, erro
 		case p.Status == payout.StatusQueued:
 			p.Status, p.Reason, p.ReasonDetail = payout.StatusCancelled, "", ""
 			return p.Status.EventType(), nil
+		case p.Status == payout.StatusStuck && p.Reason == payout.ReasonForeignNonce:
+			// Its nonce is gone to someone else's transaction: no cancel
+			// can race it, and Sluice never paid it. The reason stays.
+			p.Status = payout.StatusCancelled
+			return p.Status.EventType(), nil
 		case !p.Status.InFlight():
 			return "", payout.ErrNotCancellable
 		case p.CancelRequested:

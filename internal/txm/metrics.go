@@ -12,6 +12,10 @@ type Metrics struct {
 	roundDuration  *prometheus.HistogramVec
 	lastHead       *prometheus.GaugeVec
 	sendLoopErrors *prometheus.CounterVec
+	replacements   *prometheus.CounterVec
+	holds          *prometheus.CounterVec
+	halted         *prometheus.GaugeVec
+	balance        *prometheus.GaugeVec
 }
 
 // NewMetrics registers the sender's metrics on reg (nil: not registered).
@@ -43,10 +47,22 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		sendLoopErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_sender_errors_total", Help: "Errors in the sender loop, by chain and step.",
 		}, []string{"chain", "step"}),
+		replacements: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_replacements_total", Help: "Attempts signed at a nonce already in use, by chain and kind (fee_bump, cancel).",
+		}, []string{"chain", "kind"}),
+		holds: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_payout_holds_total", Help: "Payouts held back (queued waiting, or stuck), by chain and reason.",
+		}, []string{"chain", "reason"}),
+		halted: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_sender_halted", Help: "1 while a sender sends nothing new because a transaction it did not send used its nonce.",
+		}, []string{"chain", "sender"}),
+		balance: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_wallet_balance", Help: "Hot wallet balance in base units as last read by its sender (approximate: a float), by chain, sender and asset.",
+		}, []string{"chain", "sender", "asset"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.attempts, m.broadcasts, m.transitions, m.acceptToFinal, m.inFlight,
-			m.roundDuration, m.lastHead, m.sendLoopErrors)
+			m.roundDuration, m.lastHead, m.sendLoopErrors, m.replacements, m.holds, m.halted, m.balance)
 	}
 	return m
 }

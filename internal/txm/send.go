@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/fees"
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
@@ -17,11 +18,13 @@ import (
 // state a transaction meets when mined may differ from the one simulated.
 const gasHeadroom = 25
 
-// planned is a queued payout that simulated fine and is ready to be signed.
+// planned is a queued payout that simulated fine, fits its fee cap and the
+// wallet's funds, and is ready to be signed.
 type planned struct {
 	p    *payout.Payout
 	call evm.Call
 	gas  uint64
+	fees evm.Fees
 }
 
 // sendQueued sends one batch of queued payouts and says whether the batch
@@ -29,6 +32,10 @@ type planned struct {
 // backlog of any size never runs into the step deadline, and receipts are
 // tracked between batches.
 func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
+	st := s.st
+	if st.halted != "" || (st.heldHead != 0 && st.heldHead == st.head) {
+		return false, nil // halted, or nothing changed since every payout read had to wait
+	}
 	if !s.leaseValid() {
 		if err := s.renewLease(ctx); err != nil {
 			return false, err
@@ -41,26 +48,28 @@ func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
 	if len(ps) == 0 {
 		return false, nil
 	}
-	if err := s.sendBatch(ctx, ps); err != nil {
+	sent, err := s.sendBatch(ctx, ps)
+	if err != nil {
 		return false, err
 	}
-	return len(ps) == s.cfg.BatchSize, nil
+	st.heldHead = 0
+	if sent == 0 {
+		st.heldHead = max(st.head, 1)
+	}
+	return len(ps) == s.cfg.BatchSize && sent > 0, nil
 }
 
-// sendBatch simulates, signs, stores and broadcasts one batch of payouts.
-func (s *Sender) sendBatch(ctx context.Context, ps []*payout.Payout) error {
-	plans, err := s.simulate(ctx, ps)
+// sendBatch plans, signs, stores and broadcasts one batch of payouts, and
+// says how many it sent.
+func (s *Sender) sendBatch(ctx context.Context, ps []*payout.Payout) (int, error) {
+	plans, err := s.plan(ctx, ps)
 	if err != nil || len(plans) == 0 {
-		return err
-	}
-	fees, err := s.quoteFees(ctx)
-	if err != nil {
-		return err
+		return 0, err
 	}
 	for range 5 {
-		attempts, err := s.sign(ctx, plans, fees)
+		attempts, err := s.sign(ctx, plans)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		err = s.cfg.Store.SubmitAttempts(ctx, attempts)
 		var stale *payout.StaleError
@@ -68,29 +77,36 @@ func (s *Sender) sendBatch(ctx context.Context, ps []*payout.Payout) error {
 		case errors.As(err, &stale):
 			plans = slices.DeleteFunc(plans, func(pl planned) bool { return slices.Contains(stale.PayoutIDs, pl.p.ID) })
 			if len(plans) == 0 {
-				return nil
+				return 0, nil
 			}
 			continue
 		case errors.Is(err, payout.ErrNonceConflict):
 			s.log.Warn("nonce already allocated; re-reading nonces", "next_nonce", s.st.nextNonce)
 			if err := s.initNonce(ctx); err != nil {
-				return err
+				return 0, err
 			}
 			continue
 		case err != nil:
-			return fmt.Errorf("store attempts: %w", err)
+			return 0, fmt.Errorf("store attempts: %w", err)
 		}
 		s.submitted(ctx, plans, attempts)
-		return nil
+		return len(plans), nil
 	}
-	return errors.New("could not store attempts after 5 tries")
+	return 0, errors.New("could not store attempts after 5 tries")
 }
 
-// simulate estimates every payout's transaction. Payouts whose transfer
-// would revert fail now, before any nonce is used.
-func (s *Sender) simulate(ctx context.Context, ps []*payout.Payout) ([]planned, error) {
-	plans := make([]planned, 0, len(ps))
+// plan turns queued payouts into signable plans. Payouts whose transfer
+// would revert fail now, before any nonce is used; payouts the wallet
+// cannot cover, or whose fee is over its cap, wait (stay queued) with
+// their reason.
+func (s *Sender) plan(ctx context.Context, ps []*payout.Payout) ([]planned, error) {
+	funds, err := s.readFunds(ctx, ps)
+	if err != nil {
+		return nil, err
+	}
 	var failures []payout.Failure
+	var holds []payout.Hold
+	plans := make([]planned, 0, len(ps))
 	for _, p := range ps {
 		asset, ok := s.cfg.Chain.Assets[p.Asset]
 		if !ok {
@@ -98,7 +114,60 @@ func (s *Sender) simulate(ctx context.Context, ps []*payout.Payout) ([]planned, 
 				Message: fmt.Sprintf("asset %q is no longer configured on chain %q", p.Asset, p.Chain)})
 			continue
 		}
+		// A token transfer the wallet cannot cover would revert in the
+		// simulation: check the token balance first, so it waits instead.
+		if asset.Token != nil {
+			if h, short := funds.takeToken(p, asset.Token); short {
+				holds = append(holds, h)
+				continue
+			}
+		}
 		plans = append(plans, planned{p: p, call: evm.TransferCall(s.sender, asset.Token, p.To, p.Amount)})
+	}
+	plans, simFailures, simHolds, err := s.simulate(ctx, plans)
+	if err != nil {
+		return nil, err
+	}
+	failures, holds = append(failures, simFailures...), append(holds, simHolds...)
+	ok := plans[:0]
+	for _, pl := range plans {
+		q, err := s.cfg.Fees.Quote(ctx, pl.p.Priority)
+		if err != nil {
+			return nil, fmt.Errorf("fee quote: %w", err)
+		}
+		if err := s.cfg.Fees.Check(q, pl.gas, pl.p.FeeCap); err != nil {
+			var over *fees.OverCapError
+			if !errors.As(err, &over) {
+				return nil, err
+			}
+			holds = append(holds, payout.Hold{PayoutID: pl.p.ID, Reason: payout.Code(over.Reason),
+				Detail: over.Error() + "; the payout waits until fees fall or its fee cap is raised"})
+			continue
+		}
+		pl.fees = q.Fees
+		if h, short := funds.takeNative(pl); short {
+			holds = append(holds, h)
+			funds.refundToken(pl)
+			continue
+		}
+		ok = append(ok, pl)
+	}
+	if err := s.failQueued(ctx, failures); err != nil {
+		return nil, err
+	}
+	if err := s.hold(ctx, holds); err != nil {
+		return nil, err
+	}
+	return ok, nil
+}
+
+// simulate estimates every plan's transaction. It returns the plans that
+// will succeed with their gas limits, the payouts whose transfer would
+// revert (to fail) and those the wallet's native balance cannot cover (to
+// wait).
+func (s *Sender) simulate(ctx context.Context, plans []planned) ([]planned, []payout.Failure, []payout.Hold, error) {
+	if len(plans) == 0 {
+		return nil, nil, nil, nil
 	}
 	calls := make([]evm.Call, len(plans))
 	for i, pl := range plans {
@@ -106,38 +175,30 @@ func (s *Sender) simulate(ctx context.Context, ps []*payout.Payout) ([]planned, 
 	}
 	gas, errs, err := s.cfg.Client.EstimateGas(ctx, calls)
 	if err != nil {
-		return nil, fmt.Errorf("estimate gas: %w", err)
+		return nil, nil, nil, fmt.Errorf("estimate gas: %w", err)
 	}
+	var failures []payout.Failure
+	var holds []payout.Hold
 	ok := plans[:0]
 	for i, pl := range plans {
-		if errs[i] != nil {
-			f, deterministic := simulationFailure(pl.p.ID, errs[i])
-			if !deterministic {
-				return nil, fmt.Errorf("estimate gas for %s: %w", pl.p.ID, errs[i])
-			}
-			failures = append(failures, f)
+		if errs[i] == nil {
+			pl.gas = gasLimit(pl.call, gas[i])
+			ok = append(ok, pl)
 			continue
 		}
-		pl.gas = gasLimit(pl.call, gas[i])
-		ok = append(ok, pl)
+		kind, deterministic := evm.Classify(errs[i])
+		switch {
+		case !deterministic:
+			return nil, nil, nil, fmt.Errorf("estimate gas for %s: %w", pl.p.ID, errs[i])
+		case kind == evm.KindInsufficientFunds:
+			holds = append(holds, payout.Hold{PayoutID: pl.p.ID, Reason: payout.ReasonInsufficientFunds,
+				Detail: "the hot wallet cannot pay the transfer and its gas (" + errs[i].Error() + "); it waits for a top-up"})
+		default:
+			failures = append(failures, payout.Failure{PayoutID: pl.p.ID, Code: payout.FailureWouldRevert,
+				Message: "simulation failed: " + errs[i].Error()})
+		}
 	}
-	if err := s.failQueued(ctx, failures); err != nil {
-		return nil, err
-	}
-	return ok, nil
-}
-
-// simulationFailure turns a deterministic estimate error into a failure.
-func simulationFailure(id string, err error) (payout.Failure, bool) {
-	kind, deterministic := evm.Classify(err)
-	if !deterministic {
-		return payout.Failure{}, false
-	}
-	code := payout.FailureWouldRevert
-	if kind == evm.KindInsufficientFunds {
-		code = payout.FailureInsufficientFunds
-	}
-	return payout.Failure{PayoutID: id, Code: code, Message: "simulation failed: " + err.Error()}, true
+	return ok, failures, holds, nil
 }
 
 // gasLimit adds headroom to contract calls; a plain transfer needs exactly
@@ -163,54 +224,52 @@ func (s *Sender) failQueued(ctx context.Context, failures []payout.Failure) erro
 	return nil
 }
 
-// quoteFees returns EIP-1559 fees, fetched once per head: a max fee of
-// twice the base fee plus the node's suggested tip, which survives six full
-// blocks of base-fee rises.
-func (s *Sender) quoteFees(ctx context.Context) (evm.Fees, error) {
-	st := s.st
-	if st.fees.MaxFeePerGas != nil && st.feeHead == st.head {
-		return st.fees, nil
+// hold records why queued payouts wait.
+func (s *Sender) hold(ctx context.Context, holds []payout.Hold) error {
+	if len(holds) == 0 {
+		return nil
 	}
-	head, err := s.cfg.Client.Header(ctx, nil)
-	if err != nil {
-		return evm.Fees{}, fmt.Errorf("fee quote head: %w", err)
+	if err := inChunks(holds, func(c []payout.Hold) error { return s.cfg.Store.HoldQueued(ctx, c) }); err != nil {
+		return fmt.Errorf("hold payouts: %w", err)
 	}
-	tip, err := s.cfg.Client.SuggestTip(ctx)
-	if err != nil {
-		return evm.Fees{}, fmt.Errorf("fee quote tip: %w", err)
+	for _, h := range holds {
+		s.cfg.Metrics.holds.WithLabelValues(s.cfg.Chain.Name, string(h.Reason)).Inc()
 	}
-	base := head.BaseFee
-	if base == nil {
-		base = new(big.Int)
-	}
-	maxFee := new(big.Int).Add(new(big.Int).Mul(base, big.NewInt(2)), tip)
-	st.fees = evm.Fees{MaxFeePerGas: maxFee, MaxPriorityFeePerGas: tip}
-	st.feeHead = st.head
-	return st.fees, nil
+	s.log.Info("payouts wait", "count", len(holds), "reason", holds[0].Reason, "first", holds[0].PayoutID, "detail", holds[0].Detail)
+	return nil
 }
 
 // sign signs the plans with consecutive nonces from the next free one.
-func (s *Sender) sign(ctx context.Context, plans []planned, fees evm.Fees) ([]*payout.Attempt, error) {
-	chainID := new(big.Int).SetUint64(s.cfg.Chain.ChainID)
+func (s *Sender) sign(ctx context.Context, plans []planned) ([]*payout.Attempt, error) {
 	now := time.Now()
 	attempts := make([]*payout.Attempt, len(plans))
 	for i, pl := range plans {
-		nonce := s.st.nextNonce + uint64(i)
-		tx, err := evm.SignTransfer(ctx, s.cfg.Signer, chainID, nonce, pl.gas, fees, pl.call)
+		a, err := s.signAttempt(ctx, pl.p.ID, s.st.nextNonce+uint64(i), pl.gas, pl.fees, pl.call, payout.AttemptTransfer, now)
 		if err != nil {
-			return nil, fmt.Errorf("payout %s: %w", pl.p.ID, err)
+			return nil, err
 		}
-		raw, err := tx.MarshalBinary()
-		if err != nil {
-			return nil, fmt.Errorf("encode transaction: %w", err)
-		}
-		attempts[i] = &payout.Attempt{
-			PayoutID: pl.p.ID, ChainID: s.cfg.Chain.ChainID, Sender: s.sender, Nonce: nonce,
-			TxHash: tx.Hash(), RawTx: raw, GasLimit: pl.gas, MaxFeePerGas: fees.MaxFeePerGas,
-			MaxPriorityFeePerGas: fees.MaxPriorityFeePerGas, CreatedAt: now,
-		}
+		attempts[i] = a
 	}
 	return attempts, nil
+}
+
+// signAttempt signs one transaction and returns it as an attempt.
+func (s *Sender) signAttempt(ctx context.Context, payoutID string, nonce, gas uint64, f evm.Fees, call evm.Call,
+	kind payout.AttemptKind, now time.Time) (*payout.Attempt, error) {
+	chainID := new(big.Int).SetUint64(s.cfg.Chain.ChainID)
+	tx, err := evm.SignTransfer(ctx, s.cfg.Signer, chainID, nonce, gas, f, call)
+	if err != nil {
+		return nil, fmt.Errorf("payout %s: %w", payoutID, err)
+	}
+	raw, err := tx.MarshalBinary()
+	if err != nil {
+		return nil, fmt.Errorf("encode transaction: %w", err)
+	}
+	return &payout.Attempt{
+		PayoutID: payoutID, ChainID: s.cfg.Chain.ChainID, Sender: s.sender, Nonce: nonce,
+		TxHash: tx.Hash(), RawTx: raw, GasLimit: gas, MaxFeePerGas: f.MaxFeePerGas,
+		MaxPriorityFeePerGas: f.MaxPriorityFeePerGas, Kind: kind, CreatedAt: now,
+	}, nil
 }
 
 // submitted records stored attempts in the cache and broadcasts them.
@@ -218,7 +277,8 @@ func (s *Sender) submitted(ctx context.Context, plans []planned, attempts []*pay
 	s.st.nextNonce += uint64(len(attempts))
 	flights := make([]*flight, len(attempts))
 	for i, a := range attempts {
-		f := &flight{payoutID: a.PayoutID, createdAt: plans[i].p.CreatedAt, attempts: []*payout.Attempt{a}}
+		f := s.newFlight(plans[i].p)
+		f.attempts, f.attemptHead = []*payout.Attempt{a}, max(s.st.head, 1)
 		s.st.addFlight(f)
 		flights[i] = f
 		s.log.Debug("payout submitted", "payout_id", a.PayoutID, "tx_hash", a.TxHash.Hex(), "nonce", a.Nonce)
@@ -232,12 +292,10 @@ func (s *Sender) submitted(ctx context.Context, plans []planned, attempts []*pay
 // that the node can execute them in order. Failures are kept for a later
 // re-broadcast: the signed transactions are safe in the store.
 func (s *Sender) broadcast(ctx context.Context, flights []*flight) {
-	slices.SortFunc(flights, func(a, b *flight) int {
-		return cmp.Compare(a.attempts[0].Nonce, b.attempts[0].Nonce)
-	})
+	slices.SortFunc(flights, func(a, b *flight) int { return cmp.Compare(a.nonce(), b.nonce()) })
 	raws := make([][]byte, len(flights))
 	for i, f := range flights {
-		raws[i] = f.attempts[len(f.attempts)-1].RawTx
+		raws[i] = f.last().RawTx
 	}
 	errs, err := s.cfg.Client.SendRaw(ctx, raws)
 	if err != nil {
@@ -255,7 +313,7 @@ func (s *Sender) broadcast(ctx context.Context, flights []*flight) {
 		}
 		s.cfg.Metrics.broadcasts.WithLabelValues(s.cfg.Chain.Name, outcome).Inc()
 		if errs[i] != nil && kind != evm.KindAlreadyKnown && kind != evm.KindNonceTooLow {
-			a := f.attempts[len(f.attempts)-1]
+			a := f.last()
 			s.log.Warn("node refused transaction; will retry", "payout_id", f.payoutID,
 				"tx_hash", a.TxHash.Hex(), "nonce", a.Nonce, "kind", kind, "err", errs[i])
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/fees"
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
@@ -21,11 +22,29 @@ type Chain interface {
 	ChainID(ctx context.Context) (uint64, error)
 	Header(ctx context.Context, number *uint64) (*types.Header, error)
 	Nonce(ctx context.Context, account common.Address, tag string) (uint64, error)
-	SuggestTip(ctx context.Context) (*big.Int, error)
+	Balance(ctx context.Context, account common.Address) (*big.Int, error)
+	TokenBalance(ctx context.Context, token, account common.Address) (*big.Int, error)
 	EstimateGas(ctx context.Context, calls []evm.Call) ([]uint64, []error, error)
 	SendRaw(ctx context.Context, raws [][]byte) ([]error, error)
 	BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error)
 	Receipts(ctx context.Context, hashes []common.Hash) ([]*types.Receipt, error)
+	FindNonceUser(ctx context.Context, account common.Address, nonce, head uint64) (evm.TxRef, uint64, error)
+}
+
+// FeeOracle quotes fees and rules replacements; *fees.Oracle is one.
+type FeeOracle interface {
+	// Quote returns the fee for a priority at the current head.
+	Quote(ctx context.Context, p fees.Priority) (fees.Quote, error)
+	// SetHead reports a new head, so the next Quote refreshes.
+	SetHead(number uint64)
+	// Check returns a *fees.OverCapError when the quote is over a cap.
+	Check(q fees.Quote, gasLimit uint64, override *big.Int) error
+	// Bump returns replacement fees within the caps, or a
+	// *fees.CapReachedError.
+	Bump(old evm.Fees, current fees.Quote, gasLimit uint64, override *big.Int) (evm.Fees, error)
+	// ReplaceDue says whether a transaction not mined for blocksSince
+	// blocks, as attempt number attempt, is to be replaced.
+	ReplaceDue(p fees.Priority, blocksSince uint64, attempt int) bool
 }
 
 // Config configures one sender. Zero durations and sizes take the defaults
@@ -36,6 +55,11 @@ type Config struct {
 	Client Chain         // the chain's node (or pool of nodes)
 	Signer payout.Signer // the hot wallet; its address is the sender
 	Owner  string        // this engine instance's id, for the lease
+	Fees   FeeOracle     // the chain's fee oracle (shared by its senders)
+
+	// LowBalance maps asset symbols to the balance (base units) under
+	// which the wallet.low_balance event fires; absent: no threshold.
+	LowBalance map[string]*big.Int
 
 	BatchSize        int           // payouts claimed per round; default 500
 	Poll             time.Duration // how often to look for new heads and work; default 250ms
@@ -79,6 +103,8 @@ func (c *Config) validate() error {
 		return errors.New("txm: Client is required")
 	case c.Signer == nil:
 		return errors.New("txm: Signer is required")
+	case c.Fees == nil:
+		return errors.New("txm: Fees is required")
 	case c.Owner == "":
 		return errors.New("txm: Owner is required")
 	case c.Chain.ChainID == 0:

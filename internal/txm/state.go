@@ -3,11 +3,11 @@ package txm
 import (
 	"context"
 	"fmt"
+	"math/big"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
-	"github.com/sluicepay/sluice/internal/evm"
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
@@ -16,8 +16,41 @@ import (
 type flight struct {
 	payoutID  string
 	createdAt time.Time
+	priority  payout.Priority
 	attempts  []*payout.Attempt
 	lastSent  uint64 // head when last broadcast; 0: must be (re)sent now
+
+	// What the transfer moves, for the balance reservation: the native
+	// value, or a token and its amount.
+	value  *big.Int
+	token  *common.Address
+	amount *big.Int
+
+	attemptHead     uint64   // head when the latest attempt was signed (or the session began)
+	feeCap          *big.Int // the operator's cap for this payout (speed-up); nil: the chain's
+	stuck           bool     // marked stuck: no replacement until the cap changes
+	cancelRequested bool     // the operator asked to cancel
+	foreign         bool     // its nonce was used by a transaction Sluice did not send
+	consumedSeen    int      // rounds its nonce was seen used with none of its attempts mined
+}
+
+// last returns the latest attempt.
+func (f *flight) last() *payout.Attempt { return f.attempts[len(f.attempts)-1] }
+
+// nonce is the nonce every attempt of the flight uses.
+func (f *flight) nonce() uint64 { return f.attempts[0].Nonce }
+
+// cancelSent reports whether a cancel attempt was signed.
+func (f *flight) cancelSent() bool { return f.last().Kind == payout.AttemptCancel }
+
+// attemptByHash returns the flight's attempt with hash h.
+func (f *flight) attemptByHash(h common.Hash) *payout.Attempt {
+	for _, a := range f.attempts {
+		if a.TxHash == h {
+			return a
+		}
+	}
+	return nil
 }
 
 // mined is a payout seen in a block, waiting for its confirmations.
@@ -42,13 +75,20 @@ type loopState struct {
 	flights     map[string]*flight
 	byHash      map[common.Hash]*flight
 	confirming  map[string]*mined
-	feeHead     uint64
-	fees        evm.Fees
+
+	chainNonce   uint64    // the sender's nonce on chain at head ("latest")
+	progressHead uint64    // head when chainNonce last rose (the queue moved)
+	nonceHead    uint64    // head at which the chain's nonces were last read
+	heldHead     uint64    // head at which the last send round held every payout it read; 0: none
+	requestsAt   time.Time // when operator requests were last read
+	halted       string    // why the sender sends nothing new; "" when it sends
+	low          map[string]bool
 }
 
 func newLoopState() *loopState {
 	return &loopState{
 		flights: map[string]*flight{}, byHash: map[common.Hash]*flight{}, confirming: map[string]*mined{},
+		low: map[string]bool{},
 	}
 }
 
@@ -83,18 +123,35 @@ func (s *Sender) recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("in-flight attempts: %w", err)
 	}
+	inFlight, err := store.InFlightPayouts(ctx, chainID, s.sender)
+	if err != nil {
+		return fmt.Errorf("in-flight payouts: %w", err)
+	}
+	for _, p := range inFlight {
+		f := s.newFlight(p)
+		f.attemptHead = max(st.head, 1)
+		f.feeCap, f.cancelRequested = p.FeeCap, p.CancelRequested
+		f.stuck = p.Status == payout.StatusStuck
+		f.foreign = f.stuck && p.Reason == payout.ReasonForeignNonce
+		if f.foreign {
+			st.halted = p.ReasonDetail
+		}
+		st.flights[p.ID] = f
+	}
 	for _, a := range attempts {
 		f := st.flights[a.PayoutID]
-		if f == nil {
-			f = &flight{payoutID: a.PayoutID}
-			st.flights[a.PayoutID] = f
+		if f == nil { // changed status between the two reads; the next session sees it
+			continue
 		}
 		f.attempts = append(f.attempts, a)
 		st.byHash[a.TxHash] = f
 	}
-	if err := s.fillCreatedAt(ctx); err != nil {
-		return err
+	for id, f := range st.flights {
+		if len(f.attempts) == 0 {
+			delete(st.flights, id)
+		}
 	}
+	s.setHalted(st.halted)
 	confirming, err := store.ConfirmingPayouts(ctx, chainID, s.sender)
 	if err != nil {
 		return fmt.Errorf("confirming payouts: %w", err)
@@ -107,6 +164,7 @@ func (s *Sender) recover(ctx context.Context) error {
 		return err
 	}
 	st.lastScanned = st.head
+	st.progressHead, st.nonceHead = st.head, st.head
 	return nil
 }
 
@@ -128,22 +186,24 @@ func (s *Sender) initNonce(ctx context.Context) error {
 	if ok && chainNonce > maxNonce+1 {
 		s.log.Warn("the chain has nonces this engine never allocated: another wallet uses this key",
 			"chain_nonce", chainNonce, "stored_max_nonce", maxNonce)
+		s.alert(ctx, payout.EventWalletForeignNonce, map[string]any{
+			"chain": s.cfg.Chain.Name, "wallet": s.sender.Hex(), "chain_nonce": chainNonce, "stored_max_nonce": maxNonce,
+			"detail": fmt.Sprintf("the chain's nonce is %d but Sluice allocated nonces only up to %d: transactions Sluice did not send used this wallet's key", chainNonce, maxNonce),
+		})
 	}
-	s.st.nextNonce = next
+	s.st.nextNonce, s.st.chainNonce = next, chainNonce
 	return nil
 }
 
-// fillCreatedAt reads each in-flight payout once, for the accept-to-final
-// latency metric.
-func (s *Sender) fillCreatedAt(ctx context.Context) error {
-	for id, f := range s.st.flights {
-		p, err := s.cfg.Store.GetPayout(ctx, id)
-		if err != nil {
-			return fmt.Errorf("payout %s: %w", id, err)
-		}
-		f.createdAt = p.CreatedAt
+// newFlight returns a flight, without attempts, for a payout.
+func (s *Sender) newFlight(p *payout.Payout) *flight {
+	f := &flight{payoutID: p.ID, createdAt: p.CreatedAt, priority: p.Priority, value: new(big.Int)}
+	if asset, ok := s.cfg.Chain.Assets[p.Asset]; ok && asset.Token != nil {
+		f.token, f.amount = asset.Token, p.Amount
+	} else {
+		f.value = p.Amount
 	}
-	return nil
+	return f
 }
 
 // lookupInFlightReceipts asks for the receipt of every attempt in flight.

@@ -36,8 +36,18 @@ func (s *Sender) track(ctx context.Context) error {
 			return err
 		}
 		st.head = n
+		s.cfg.Fees.SetHead(n)
 	}
 	if err := s.checkConfirmations(ctx); err != nil {
+		return err
+	}
+	if err := s.checkNonces(ctx); err != nil {
+		return err
+	}
+	if err := s.readRequests(ctx); err != nil {
+		return err
+	}
+	if err := s.replaceDue(ctx); err != nil {
 		return err
 	}
 	if err := s.rebroadcast(ctx); err != nil {
@@ -87,9 +97,11 @@ func (s *Sender) recordReceipts(ctx context.Context, receipts []*types.Receipt) 
 		if !ok {
 			continue
 		}
+		a := f.attemptByHash(r.TxHash)
 		found = append(found, payout.Receipt{
 			PayoutID: f.payoutID, TxHash: r.TxHash, BlockNumber: r.BlockNumber.Uint64(), BlockHash: r.BlockHash,
 			GasUsed: r.GasUsed, EffectiveGasPrice: r.EffectiveGasPrice, Success: r.Status == types.ReceiptStatusSuccessful,
+			Cancel: a != nil && a.Kind == payout.AttemptCancel,
 		})
 	}
 	if len(found) == 0 {
@@ -104,7 +116,7 @@ func (s *Sender) recordReceipts(ctx context.Context, receipts []*types.Receipt) 
 		st.confirming[r.PayoutID] = &mined{payoutID: r.PayoutID, createdAt: f.createdAt,
 			blockNumber: r.BlockNumber, blockHash: r.BlockHash, txHash: r.TxHash, success: r.Success,
 			fee: r.Fee().String(), flight: f}
-		s.log.Debug("payout mined", "payout_id", r.PayoutID, "tx_hash", r.TxHash.Hex(), "block", r.BlockNumber, "success", r.Success)
+		s.log.Debug("payout mined", "payout_id", r.PayoutID, "tx_hash", r.TxHash.Hex(), "block", r.BlockNumber, "success", r.Success, "cancel", r.Cancel)
 	}
 	s.cfg.Metrics.transitions.WithLabelValues(s.cfg.Chain.Name, string(payout.StatusConfirming)).Add(float64(len(found)))
 	return nil
@@ -212,9 +224,13 @@ func (s *Sender) finalize(ctx context.Context, ms []*mined) error {
 // mined for RebroadcastAfter blocks (a node may have dropped them). Before
 // re-sending one that was sent, it asks for the receipts of all its
 // attempts: a receipt the block scan missed settles the payout instead.
+// A flight whose nonce someone else used is never sent again.
 func (s *Sender) rebroadcast(ctx context.Context) error {
 	var due, sent []*flight
 	for _, f := range s.st.flights {
+		if f.foreign {
+			continue
+		}
 		if f.lastSent == 0 || s.st.head >= f.lastSent+s.cfg.RebroadcastAfter {
 			due = append(due, f)
 			if f.lastSent != 0 {
@@ -225,27 +241,34 @@ func (s *Sender) rebroadcast(ctx context.Context) error {
 			}
 		}
 	}
-	if len(sent) > 0 {
-		var hashes []common.Hash
-		for _, f := range sent {
-			for _, a := range f.attempts {
-				hashes = append(hashes, a.TxHash)
-			}
-		}
-		receipts, err := s.cfg.Client.Receipts(ctx, hashes)
-		if err != nil {
-			return fmt.Errorf("receipts before re-broadcast: %w", err)
-		}
-		if err := s.recordReceipts(ctx, receipts); err != nil {
-			return err
-		}
-		due = slices.DeleteFunc(due, func(f *flight) bool { return s.st.flights[f.payoutID] == nil })
+	if err := s.lookupReceipts(ctx, sent); err != nil {
+		return err
 	}
+	due = slices.DeleteFunc(due, func(f *flight) bool { return s.st.flights[f.payoutID] == nil })
 	if len(due) > 0 {
 		s.log.Debug("re-broadcasting", "count", len(due))
 		s.broadcast(ctx, due)
 	}
 	return nil
+}
+
+// lookupReceipts asks for the receipts of every attempt of fs and records
+// those mined.
+func (s *Sender) lookupReceipts(ctx context.Context, fs []*flight) error {
+	if len(fs) == 0 {
+		return nil
+	}
+	var hashes []common.Hash
+	for _, f := range fs {
+		for _, a := range f.attempts {
+			hashes = append(hashes, a.TxHash)
+		}
+	}
+	receipts, err := s.cfg.Client.Receipts(ctx, hashes)
+	if err != nil {
+		return fmt.Errorf("receipts of attempts: %w", err)
+	}
+	return s.recordReceipts(ctx, receipts)
 }
 
 // chunk is the most rows one store transaction of the tracker changes, so

@@ -14,6 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/fees"
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/sandbox"
 	"github.com/sluicepay/sluice/internal/store"
@@ -82,12 +83,50 @@ func newEnvWith(t testing.TB, key *ecdsa.PrivateKey, dbURL string, cfg sandbox.C
 
 func (e *env) sender(owner string) *txm.Sender {
 	e.t.Helper()
-	s, err := txm.New(txm.Config{Chain: e.dom, Store: e.store, Client: e.client, Signer: evm.KeySigner{Key: e.key},
-		Owner: owner, Poll: 20 * time.Millisecond, LeaseTTL: 3 * time.Second})
+	return e.senderWith(txm.Config{Owner: owner})
+}
+
+// senderWith returns a sender on e configured by cfg, whose zero fields
+// take e's chain, store, node, key and fee oracle.
+func (e *env) senderWith(cfg txm.Config) *txm.Sender {
+	e.t.Helper()
+	if cfg.Chain.ChainID == 0 {
+		cfg.Chain = e.dom
+	}
+	if cfg.Store == nil {
+		cfg.Store = e.store
+	}
+	if cfg.Client == nil {
+		cfg.Client = e.client
+	}
+	if cfg.Signer == nil {
+		cfg.Signer = evm.KeySigner{Key: e.key}
+	}
+	if cfg.Fees == nil {
+		cfg.Fees = e.oracle(fees.Config{})
+	}
+	if cfg.Poll == 0 {
+		cfg.Poll = 20 * time.Millisecond
+	}
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = 3 * time.Second
+	}
+	s, err := txm.New(cfg)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	return s
+}
+
+// oracle returns a fee oracle on e's chain.
+func (e *env) oracle(cfg fees.Config) *fees.Oracle {
+	e.t.Helper()
+	cfg.Chain = "sandbox"
+	o, err := fees.New(e.client, cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return o
 }
 
 func (e *env) create(asset string, to common.Address, amount *big.Int) *payout.Payout {
@@ -209,8 +248,9 @@ func TestWouldRevertFailsBeforeANonceIsUsed(t *testing.T) {
 
 func testWouldRevertFailsBeforeANonceIsUsed(t *testing.T, e *env) {
 	ctx := context.Background()
-	tooMuch := new(big.Int).Mul(big.NewInt(2), new(big.Int).Exp(big.NewInt(10), big.NewInt(15), nil))
-	p := e.create("SUSD", common.HexToAddress("0x0000000000000000000000000000000000001234"), tooMuch)
+	// SUSD refuses transfers to the zero address (the API refuses them
+	// too; the store does not, so the sender must cope).
+	p := e.create("SUSD", common.Address{}, big.NewInt(1))
 	before, _ := e.eth.NonceAt(ctx, e.dom.HotWallet, nil)
 	s := e.sender("a")
 	s.Start(ctx)
@@ -232,23 +272,36 @@ func TestRevertOnChainRecordsFee(t *testing.T) { forEachStore(t, testRevertOnCha
 
 func testRevertOnChainRecordsFee(t *testing.T, e *env) {
 	ctx := context.Background()
-	// Each alone fits the balance (10^15); together they do not. Both
-	// simulate fine against the same block, so the second reverts on chain.
+	// Both payouts fit the wallet's 10^15 SUSD and simulate fine. Before
+	// they are mined, a spender the wallet approved earlier takes 6×10^14
+	// with a higher tip, so its transfer comes first in the block and the
+	// first payout (6×10^14) reverts on chain; the second (4×10^14) fits.
+	spenderKey, _ := crypto.GenerateKey()
+	spender := crypto.PubkeyToAddress(spenderKey.PublicKey)
 	big6 := new(big.Int).Mul(big.NewInt(6), new(big.Int).Exp(big.NewInt(10), big.NewInt(14), nil))
+	big4 := new(big.Int).Mul(big.NewInt(4), new(big.Int).Exp(big.NewInt(10), big.NewInt(14), nil))
+	e.direct(e.key, spender, big.NewInt(1e18), nil)
+	e.direct(e.key, e.chain.SUSD(), new(big.Int), erc20Call("0x095ea7b3", spender, big6)) // approve
 	a := e.create("SUSD", common.HexToAddress("0x000000000000000000000000000000000000a001"), big6)
-	b := e.create("SUSD", common.HexToAddress("0x000000000000000000000000000000000000a002"), big6)
+	b := e.create("SUSD", common.HexToAddress("0x000000000000000000000000000000000000a002"), big4)
 	s := e.sender("a")
 	s.Start(ctx)
 	defer s.Stop()
+	e.waitStatus(a.ID, payout.StatusSubmitted, 20*time.Second)
+	e.waitStatus(b.ID, payout.StatusSubmitted, 20*time.Second)
+	e.waitPending(e.dom.HotWallet, 2)
+	take := append(common.FromHex("0x23b872dd"), common.LeftPadBytes(e.dom.HotWallet.Bytes(), 32)...) // transferFrom
+	take = append(take, erc20Call("", spender, big6)...)
+	e.send(spenderKey, e.chain.SUSD(), new(big.Int), take, gwei(50))
 	got := e.mineUntil([]string{a.ID, b.ID}, 30*time.Second)
-	if got[a.ID].Status != payout.StatusCompleted {
-		t.Fatalf("first = %s %s", got[a.ID].Status, got[a.ID].FailureMessage)
+	pa := got[a.ID]
+	if pa.Status != payout.StatusFailed || pa.FailureCode != payout.FailureRevertedOnChain || pa.Fee == nil || pa.Fee.Sign() <= 0 || pa.TxHash == nil {
+		t.Fatalf("first = %s %s fee %v tx %v", pa.Status, pa.FailureCode, pa.Fee, pa.TxHash)
 	}
-	pb := got[b.ID]
-	if pb.Status != payout.StatusFailed || pb.FailureCode != payout.FailureRevertedOnChain || pb.Fee == nil || pb.Fee.Sign() <= 0 || pb.TxHash == nil {
-		t.Fatalf("second = %s %s fee %v tx %v", pb.Status, pb.FailureCode, pb.Fee, pb.TxHash)
+	if got[b.ID].Status != payout.StatusCompleted {
+		t.Fatalf("second = %s %s", got[b.ID].Status, got[b.ID].FailureMessage)
 	}
-	if bal := e.tokenBalance(pb.To); bal.Sign() != 0 {
+	if bal := e.tokenBalance(pa.To); bal.Sign() != 0 {
 		t.Errorf("reverted recipient holds %s", bal)
 	}
 }

@@ -178,6 +178,19 @@ func testCancelAfterBroadcast(t *testing.T, s payout.Store) {
 	}
 }
 
+func testCancelForeignNonce(t *testing.T, s payout.Store) {
+	p := mustCreate(t, s, 1)[0]
+	mustSubmit(t, s, []*payout.Payout{p}, 0)
+	hold := payout.Hold{PayoutID: p.ID, Reason: payout.ReasonForeignNonce, Detail: "nonce 0 was used by 0xabc"}
+	if err := s.MarkStuck(ctx(t), []payout.Hold{hold}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.CancelPayout(ctx(t), p.ID)
+	if err != nil || got.Status != payout.StatusCancelled || got.Reason != payout.ReasonForeignNonce || got.Fee != nil {
+		t.Fatalf("CancelPayout(stuck, nonce taken) = %+v, %v; want cancelled at once, reason kept, no fee", got, err)
+	}
+}
+
 func testHoldQueued(t *testing.T, s payout.Store) {
 	p := mustCreate(t, s, 1)[0]
 	hold := payout.Hold{PayoutID: p.ID, Reason: payout.ReasonInsufficientFunds, Detail: "needs 5, has 4"}

@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) payout.Store) {
 		{"StuckAndSpeedUp", testStuckAndSpeedUp},
 		{"CancelAfterBroadcast", testCancelAfterBroadcast},
 		{"HoldQueued", testHoldQueued},
+		{"CancelForeignNonce", testCancelForeignNonce},
 		{"AppendEvent", testAppendEvent},
 	}
 	for _, tc := range tests {

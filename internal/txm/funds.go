@@ -1,0 +1,133 @@
+package txm
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// funds is what the wallet can still spend in one send round: its balances
+// less what the transactions in flight may take (each at most gas limit ×
+// max fee, plus its value; a token transfer its amount). Payouts are
+// covered in queue order; one that does not fit waits.
+type funds struct {
+	native *big.Int
+	tokens map[common.Address]*big.Int
+	symbol map[common.Address]string
+}
+
+// readFunds reads the native balance and the balances of the tokens that
+// ps pay, less the reservations of the flights, and fires the low-balance
+// alerts.
+func (s *Sender) readFunds(ctx context.Context, ps []*payout.Payout) (*funds, error) {
+	f := &funds{tokens: map[common.Address]*big.Int{}, symbol: map[common.Address]string{}}
+	bal, err := s.cfg.Client.Balance(ctx, s.sender)
+	if err != nil {
+		return nil, fmt.Errorf("balance: %w", err)
+	}
+	s.observeBalance(ctx, s.cfg.Chain.NativeSymbol(), bal)
+	f.native = new(big.Int).Set(bal)
+	for _, p := range ps {
+		asset, ok := s.cfg.Chain.Assets[p.Asset]
+		if !ok || asset.Token == nil || f.tokens[*asset.Token] != nil {
+			continue
+		}
+		b, err := s.cfg.Client.TokenBalance(ctx, *asset.Token, s.sender)
+		if err != nil {
+			return nil, fmt.Errorf("%s balance: %w", asset.Symbol, err)
+		}
+		s.observeBalance(ctx, asset.Symbol, b)
+		f.tokens[*asset.Token], f.symbol[*asset.Token] = new(big.Int).Set(b), asset.Symbol
+	}
+	for _, fl := range s.st.flights {
+		a := fl.last()
+		f.native.Sub(f.native, new(big.Int).Mul(new(big.Int).SetUint64(a.GasLimit), a.MaxFeePerGas))
+		f.native.Sub(f.native, fl.value)
+		if fl.token != nil {
+			if t := f.tokens[*fl.token]; t != nil {
+				t.Sub(t, fl.amount)
+			}
+		}
+	}
+	return f, nil
+}
+
+// takeToken reserves a token payout's amount, or says why it must wait.
+func (f *funds) takeToken(p *payout.Payout, token *common.Address) (payout.Hold, bool) {
+	avail := f.tokens[*token]
+	if avail == nil || avail.Cmp(p.Amount) < 0 {
+		return payout.Hold{PayoutID: p.ID, Reason: payout.ReasonInsufficientFunds, Detail: fmt.Sprintf(
+			"the hot wallet can spend %s %s base units after what is in flight, the payout needs %s; it waits for a top-up",
+			nonNegative(avail), p.Asset, p.Amount)}, true
+	}
+	avail.Sub(avail, p.Amount)
+	return payout.Hold{}, false
+}
+
+// refundToken gives back what takeToken reserved for a plan that waits.
+func (f *funds) refundToken(pl planned) {
+	if len(pl.call.Data) == 0 {
+		return
+	}
+	if avail := f.tokens[pl.call.To]; avail != nil {
+		avail.Add(avail, pl.p.Amount)
+	}
+}
+
+// takeNative reserves a plan's gas × max fee and value, or says why it
+// must wait.
+func (f *funds) takeNative(pl planned) (payout.Hold, bool) {
+	need := new(big.Int).Mul(new(big.Int).SetUint64(pl.gas), pl.fees.MaxFeePerGas)
+	need.Add(need, pl.call.Value)
+	if f.native.Cmp(need) < 0 {
+		return payout.Hold{PayoutID: pl.p.ID, Reason: payout.ReasonInsufficientFunds, Detail: fmt.Sprintf(
+			"the hot wallet can spend %s wei after what is in flight, the payout needs %s (value and gas at the max fee); it waits for a top-up",
+			nonNegative(f.native), need)}, true
+	}
+	f.native.Sub(f.native, need)
+	return payout.Hold{}, false
+}
+
+func nonNegative(v *big.Int) *big.Int {
+	if v == nil || v.Sign() < 0 {
+		return new(big.Int)
+	}
+	return v
+}
+
+// observeBalance publishes a balance and fires wallet.low_balance when it
+// falls below the asset's threshold (once until it rises above again).
+func (s *Sender) observeBalance(ctx context.Context, asset string, bal *big.Int) {
+	f, _ := new(big.Float).SetInt(bal).Float64()
+	s.cfg.Metrics.balance.WithLabelValues(s.cfg.Chain.Name, s.sender.Hex(), asset).Set(f)
+	threshold := s.cfg.LowBalance[asset]
+	if threshold == nil {
+		return
+	}
+	low := bal.Cmp(threshold) < 0
+	if low == s.st.low[asset] {
+		return
+	}
+	s.st.low[asset] = low
+	if !low {
+		s.log.Info("wallet balance back above its threshold", "asset", asset, "balance", bal, "threshold", threshold)
+		return
+	}
+	s.log.Warn("wallet balance below its threshold: top it up", "asset", asset, "balance", bal, "threshold", threshold)
+	s.alert(ctx, payout.EventWalletLowBalance, map[string]any{
+		"chain": s.cfg.Chain.Name, "wallet": s.sender.Hex(), "asset": asset,
+		"balance": bal.String(), "threshold": threshold.String(),
+	})
+}
+
+// alert writes an event about the sender's wallet; a failure to write it
+// is logged, not fatal (the condition is seen again).
+func (s *Sender) alert(ctx context.Context, eventType string, data map[string]any) {
+	if err := s.cfg.Store.AppendEvent(ctx, payout.WalletObjectID(s.cfg.Chain.ChainID, s.sender), eventType, data); err != nil {
+		s.log.Error("could not record wallet event", "type", eventType, "err", err)
+	}
+}
