@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"slices"
 	"time"
@@ -232,10 +233,20 @@ func (s *Sender) hold(ctx context.Context, holds []payout.Hold) error {
 	if err := inChunks(holds, func(c []payout.Hold) error { return s.cfg.Store.HoldQueued(ctx, c) }); err != nil {
 		return fmt.Errorf("hold payouts: %w", err)
 	}
+	fresh := 0
 	for _, h := range holds {
 		s.cfg.Metrics.holds.WithLabelValues(s.cfg.Chain.Name, string(h.Reason)).Inc()
+		if s.st.held[h.PayoutID] != h.Reason {
+			s.st.held[h.PayoutID] = h.Reason
+			fresh++
+		}
 	}
-	s.log.Info("payouts wait", "count", len(holds), "reason", holds[0].Reason, "first", holds[0].PayoutID, "detail", holds[0].Detail)
+	level := slog.LevelDebug
+	if fresh > 0 { // say it once per payout and reason, not every round
+		level = slog.LevelInfo
+	}
+	s.log.Log(ctx, level, "payouts wait", "count", len(holds), "new", fresh, "reason", holds[0].Reason,
+		"first", holds[0].PayoutID, "detail", holds[0].Detail)
 	return nil
 }
 
@@ -277,6 +288,7 @@ func (s *Sender) submitted(ctx context.Context, plans []planned, attempts []*pay
 	s.st.nextNonce += uint64(len(attempts))
 	flights := make([]*flight, len(attempts))
 	for i, a := range attempts {
+		delete(s.st.held, a.PayoutID)
 		f := s.newFlight(plans[i].p)
 		f.attempts, f.attemptHead = []*payout.Attempt{a}, max(s.st.head, 1)
 		s.st.addFlight(f)

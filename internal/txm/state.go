@@ -83,12 +83,13 @@ type loopState struct {
 	requestsAt   time.Time // when operator requests were last read
 	halted       string    // why the sender sends nothing new; "" when it sends
 	low          map[string]bool
+	held         map[string]payout.Code // queued payouts told to wait, by reason (for the log)
 }
 
 func newLoopState() *loopState {
 	return &loopState{
 		flights: map[string]*flight{}, byHash: map[common.Hash]*flight{}, confirming: map[string]*mined{},
-		low: map[string]bool{},
+		low: map[string]bool{}, held: map[string]payout.Code{},
 	}
 }
 
