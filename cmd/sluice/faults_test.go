@@ -22,6 +22,7 @@ import (
 
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/rs/zerolog"
 
@@ -30,6 +31,7 @@ import (
 	"github.com/sluicepay/sluice/internal/httpapi"
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/rpcpool"
+	"github.com/sluicepay/sluice/internal/rpcpool/rpcfault"
 	"github.com/sluicepay/sluice/internal/sandbox"
 )
 
@@ -54,29 +56,53 @@ var faultToxics = map[tcpFault]string{
 	faultSlow:      `{"name":"fault","type":"bandwidth","stream":"downstream","attributes":{"rate":1}}`,
 }
 
+// fault is what one upstream suffers: a TCP fault (toxiproxy), a JSON-RPC
+// fault (rpcfault), or neither.
+type fault struct {
+	tcp tcpFault
+	rpc rpcfault.Fault
+}
+
+var noFault = fault{tcp: faultNone}
+
+func (f fault) String() string {
+	if f.rpc != rpcfault.None {
+		return "rpc:" + string(f.rpc)
+	}
+	return string(f.tcp)
+}
+
 // faultRig is an embedded toxiproxy with one TCP proxy per upstream, all
-// in front of the same node.
+// in front of the same node, each behind a JSON-RPC fault upstream when
+// the rig has them: pool -> toxiproxy -> rpcfault -> node.
 type faultRig struct {
 	t       testing.TB
 	proxies []*toxiproxy.Proxy
+	rpc     []*rpcfault.Upstream // empty: TCP faults only
 
 	// mu guards faults.
 	mu     sync.Mutex
-	faults []tcpFault
+	faults []fault
 }
 
-func newFaultRig(t testing.TB, nodeURL string, n int) *faultRig {
+func newFaultRig(t testing.TB, nodeURL string, n int, withRPC bool) *faultRig {
 	t.Helper()
-	u, err := url.Parse(nodeURL)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Toxiproxy's toxics log through zerolog's global logger at trace
 	// level, thousands of lines a run: silence it.
 	zerolog.SetGlobalLevel(zerolog.Disabled)
 	server := toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
-	r := &faultRig{t: t, faults: make([]tcpFault, n)}
+	r := &faultRig{t: t, faults: make([]fault, n)}
 	for i := range n {
+		target := nodeURL
+		if withRPC {
+			up := rpcfault.New(t, nodeURL, rpcfault.None)
+			r.rpc = append(r.rpc, up)
+			target = up.URL
+		}
+		u, err := url.Parse(target)
+		if err != nil {
+			t.Fatal(err)
+		}
 		p := toxiproxy.NewProxy(server, fmt.Sprintf("upstream%d", i), "127.0.0.1:0", u.Host)
 		if err := p.Start(); err != nil {
 			t.Fatal(err)
@@ -84,7 +110,7 @@ func newFaultRig(t testing.TB, nodeURL string, n int) *faultRig {
 		// Listen now holds the port taken, so a restart after "refused"
 		// listens on the same one.
 		r.proxies = append(r.proxies, p)
-		r.faults[i] = faultNone
+		r.faults[i] = noFault
 	}
 	t.Cleanup(func() {
 		for _, p := range r.proxies {
@@ -97,24 +123,32 @@ func newFaultRig(t testing.TB, nodeURL string, n int) *faultRig {
 // URL is the upstream URL of proxy i.
 func (r *faultRig) URL(i int) string { return "http://" + r.proxies[i].Listen }
 
-// set puts fault f on proxy i, replacing the one it had. Toxics act on
+// set puts fault f on upstream i, replacing the one it had. Toxics act on
 // open keep-alive connections too, not only on new ones.
-func (r *faultRig) set(i int, f tcpFault) {
+func (r *faultRig) set(i int, f fault) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if f.tcp == "" {
+		f.tcp = faultNone
+	}
 	p := r.proxies[i]
 	p.Toxics.ResetToxics(context.Background())
-	if f == faultRefused {
+	if f.tcp == faultRefused {
 		p.Stop()
 	} else if !p.Enabled {
 		if err := p.Start(); err != nil {
 			r.t.Errorf("restart proxy %d on %s: %v", i, p.Listen, err)
 		}
 	}
-	if js, ok := faultToxics[f]; ok {
+	if js, ok := faultToxics[f.tcp]; ok {
 		if _, err := p.Toxics.AddToxicJson(strings.NewReader(js)); err != nil {
-			r.t.Errorf("add %s toxic to proxy %d: %v", f, i, err)
+			r.t.Errorf("add %s toxic to proxy %d: %v", f.tcp, i, err)
 		}
+	}
+	if len(r.rpc) > 0 {
+		r.rpc[i].Set(f.rpc)
+	} else if f.rpc != rpcfault.None {
+		r.t.Errorf("rpc fault %s on a rig without JSON-RPC fault upstreams", f.rpc)
 	}
 	r.faults[i] = f
 }
@@ -125,37 +159,50 @@ func (r *faultRig) String() string {
 	return fmt.Sprint(r.faults)
 }
 
-// rotatingFaults are the faults the payout test cycles through.
-var rotatingFaults = []tcpFault{faultRefused, faultBlackHole, faultReset, faultLatency, faultSlow}
+// rotatingFaults are the faults the payout test cycles through, TCP and
+// JSON-RPC ones in turn: refused, 429 with Retry-After, black hole, 500,
+// reset, wrong chain id, 2 s latency, stale head, 1 KB/s, malformed JSON,
+// and answers that never come (timeouts).
+var rotatingFaults = []fault{
+	{tcp: faultRefused}, {rpc: rpcfault.TooManyRequests},
+	{tcp: faultBlackHole}, {rpc: rpcfault.ServerError},
+	{tcp: faultReset}, {rpc: rpcfault.WrongChain},
+	{tcp: faultLatency}, {rpc: rpcfault.Stale},
+	{tcp: faultSlow}, {rpc: rpcfault.Malformed},
+	{rpc: rpcfault.Hang},
+}
 
 // rotate keeps two of three upstreams faulty until ctx ends: in phase k
 // upstream k%3 is sound and the two others carry the next two faults of
-// rotatingFaults, so that every fault lands on every upstream. It
-// returns the phases run.
-func (r *faultRig) rotate(ctx context.Context, phase time.Duration, log func(string, ...any)) int {
+// rotatingFaults, so that every fault comes up within six phases. It
+// returns the phases run and the faults applied.
+func (r *faultRig) rotate(ctx context.Context, phase time.Duration, log func(string, ...any)) (int, map[fault]int) {
+	applied := map[fault]int{}
 	for k := 0; ; k++ {
 		good := k % 3
 		next := 0
 		for i := range r.proxies {
 			if i == good {
-				r.set(i, faultNone)
+				r.set(i, noFault)
 				continue
 			}
-			r.set(i, rotatingFaults[(2*k+next)%len(rotatingFaults)])
+			f := rotatingFaults[(2*k+next)%len(rotatingFaults)]
+			r.set(i, f)
+			applied[f]++
 			next++
 		}
 		log("phase %d: %s", k, r)
 		select {
 		case <-ctx.Done():
-			return k + 1
+			return k + 1, applied
 		case <-time.After(phase):
 		}
 	}
 }
 
-// faultChain starts a dev chain and a fault rig of three proxies in front
-// of its RPC.
-func faultChain(t testing.TB) (*sandbox.Chain, *faultRig, common.Address, payout.Signer) {
+// faultChain starts a dev chain and a fault rig of three upstreams in
+// front of its RPC, with JSON-RPC fault upstreams when withRPC.
+func faultChain(t testing.TB, withRPC bool) (*sandbox.Chain, *faultRig, common.Address, payout.Signer) {
 	t.Helper()
 	key, _ := crypto.GenerateKey()
 	chain, err := sandbox.Start(context.Background(), sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key, BlockTime: 200 * time.Millisecond})
@@ -163,7 +210,7 @@ func faultChain(t testing.TB) (*sandbox.Chain, *faultRig, common.Address, payout
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { chain.Close() })
-	return chain, newFaultRig(t, chain.RPCURL(), 3), crypto.PubkeyToAddress(key.PublicKey), evm.KeySigner{Key: key}
+	return chain, newFaultRig(t, chain.RPCURL(), 3, withRPC), crypto.PubkeyToAddress(key.PublicKey), evm.KeySigner{Key: key}
 }
 
 // faultConfig is the engine's config for a dev chain reached through the
@@ -200,17 +247,20 @@ const faultPayouts = 1000
 // faultSpread is how long the creations of the payouts are spread over.
 const faultSpread = 30 * time.Second
 
-// TestFaultsTwoOfThreeUpstreamsTCP runs a real engine against a dev chain
-// reached through three toxiproxy proxies while two of the three carry a
-// TCP fault (refused, black hole, reset, 2 s latency, 1 KB/s), the faults
-// moving between upstreams every few seconds. Every create request must
-// succeed at the first try, every payout must complete, and every
-// recipient must hold exactly what it was sent: nothing paid twice.
-func TestFaultsTwoOfThreeUpstreamsTCP(t *testing.T) {
+// TestFaultsTwoOfThreeUpstreams runs a real engine against a dev chain
+// reached through three upstreams, each a toxiproxy proxy in front of a
+// JSON-RPC fault upstream, while two of the three are faulty: TCP faults
+// (refused, black hole, reset, 2 s latency, 1 KB/s) and JSON-RPC ones (429
+// with Retry-After, 500, wrong chain id, stale head, malformed JSON,
+// timeouts), moving between upstreams every few seconds. Every create
+// request must succeed at the first try, every payout must complete, every
+// recipient must hold exactly what it was sent (nothing paid twice), and
+// not one read through the failover endpoint may fail or be wrong.
+func TestFaultsTwoOfThreeUpstreams(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a dev chain, toxiproxy and the engine for about a minute")
 	}
-	chain, rig, wallet, sg := faultChain(t)
+	chain, rig, wallet, sg := faultChain(t, true)
 	apiKey := "sk_test_faults"
 	cfg := faultConfig(t, chain, rig, wallet, apiKey, "", "", "")
 	log := faultLog(t)
@@ -221,13 +271,20 @@ func TestFaultsTwoOfThreeUpstreamsTCP(t *testing.T) {
 	defer eng.Close()
 
 	ctx, stopFaults := context.WithCancel(context.Background())
-	rotated := make(chan int, 1)
-	go func() { rotated <- rig.rotate(ctx, 3*time.Second, t.Logf) }()
-	phases := 0
+	type rotation struct {
+		phases  int
+		applied map[fault]int
+	}
+	rotated := make(chan rotation, 1)
+	go func() {
+		n, applied := rig.rotate(ctx, 3*time.Second, t.Logf)
+		rotated <- rotation{n, applied}
+	}()
+	var ran rotation
 	stopRotation := func() {
 		if stopFaults != nil {
 			stopFaults()
-			phases, stopFaults = <-rotated, nil
+			ran, stopFaults = <-rotated, nil
 		}
 	}
 	defer stopRotation()
@@ -238,7 +295,9 @@ func TestFaultsTwoOfThreeUpstreamsTCP(t *testing.T) {
 	var reads, readFails atomic.Int64
 	var readers sync.WaitGroup
 	for range 2 {
-		readers.Go(func() { endpointReads(eng.URL()+"/rpc/sandbox", apiKey, wallet, readsDone, &reads, &readFails, t) })
+		readers.Go(func() {
+			endpointReads(eng.URL()+"/rpc/sandbox", apiKey, wallet, chain.ChainID(), readsDone, &reads, &readFails, t)
+		})
 	}
 	stopReads := func() {
 		select {
@@ -303,10 +362,17 @@ func TestFaultsTwoOfThreeUpstreamsTCP(t *testing.T) {
 		t.Errorf("failover endpoint: %d of %d reads failed, want 0", readFails.Load(), reads.Load())
 	}
 	t.Logf("failover endpoint: %d reads, %d failed", reads.Load(), readFails.Load())
-	t.Logf("%d payouts created in %s and all completed in %s over %d fault phases", faultPayouts, created.Round(time.Millisecond), paid.Round(time.Millisecond), phases)
-	if phases < 6 {
-		t.Errorf("only %d fault phases ran, want 6: every upstream sound twice and faulty four times", phases)
+	t.Logf("%d payouts created in %s and all completed in %s over %d fault phases", faultPayouts, created.Round(time.Millisecond), paid.Round(time.Millisecond), ran.phases)
+	if ran.phases < 6 {
+		t.Errorf("only %d fault phases ran, want 6: every upstream sound twice and faulty four times", ran.phases)
 	}
+	for _, f := range rotatingFaults {
+		if ran.applied[f] == 0 {
+			t.Errorf("fault %s never applied", f)
+		}
+	}
+	t.Logf("faults applied: %v", ran.applied)
+	checkFaultOutcomes(t, eng)
 	// The faults reached the pool: every upstream failed requests at
 	// some point (the error is kept after it recovers).
 	for _, u := range eng.poolOf["sandbox"].Status() {
@@ -428,7 +494,7 @@ type reqSample struct {
 }
 
 func benchBlackHole(b *testing.B, target rpcTarget) {
-	chain, rig, wallet, sg := faultChain(b)
+	chain, rig, wallet, sg := faultChain(b, false)
 	url, token := target(b, chain, rig, wallet, sg)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: blackHoleClients}}
 
@@ -463,7 +529,7 @@ func benchBlackHole(b *testing.B, target rpcTarget) {
 	}
 	time.Sleep(warmUp)
 	holed := time.Now()
-	rig.set(0, faultBlackHole)
+	rig.set(0, fault{tcp: faultBlackHole})
 	time.Sleep(switchWindow)
 	close(stop)
 	wg.Wait()
@@ -538,21 +604,24 @@ func latencyQuantile(ds []time.Duration, q float64) time.Duration {
 	return s[min(max(i, 0), len(s)-1)]
 }
 
-// endpointReads sends eth_blockNumber and eth_getBalance through the
-// failover endpoint until done, counting requests and failures (an HTTP
-// error, a JSON-RPC error or no result).
-func endpointReads(url, token string, who common.Address, done <-chan struct{}, reads, fails *atomic.Int64, t *testing.T) {
+// endpointReads sends eth_blockNumber, eth_getBalance and eth_chainId
+// through the failover endpoint until done, counting requests and
+// failures: an HTTP error, a JSON-RPC error, no result, or a wrong one (a
+// head far behind the highest seen, another chain's id).
+func endpointReads(url, token string, who common.Address, chainID uint64, done <-chan struct{}, reads, fails *atomic.Int64, t *testing.T) {
 	bodies := []string{
 		`{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber"}`,
 		fmt.Sprintf(`{"jsonrpc":"2.0","id":2,"method":"eth_getBalance","params":[%q,"latest"]}`, who.Hex()),
+		`{"jsonrpc":"2.0","id":3,"method":"eth_chainId"}`,
 	}
+	var highest uint64
 	for i := 0; ; i++ {
 		select {
 		case <-done:
 			return
 		default:
 		}
-		req, _ := http.NewRequest("POST", url, strings.NewReader(bodies[i%2]))
+		req, _ := http.NewRequest("POST", url, strings.NewReader(bodies[i%len(bodies)]))
 		req.Header.Set("Authorization", "Bearer "+token)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
@@ -564,10 +633,57 @@ func endpointReads(url, token string, who common.Address, done <-chan struct{}, 
 		}
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), `"result"`) {
+		var r struct {
+			Result *hexutil.Big `json:"result"`
+		}
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &r) != nil || r.Result == nil {
 			fails.Add(1)
 			t.Logf("endpoint read: %d %s", resp.StatusCode, b)
+			continue
+		}
+		switch v := r.Result.ToInt().Uint64(); i % len(bodies) {
+		case 0:
+			if v+3 < highest {
+				fails.Add(1)
+				t.Logf("endpoint read: head %d, %d behind the highest seen", v, highest-v)
+			}
+			highest = max(highest, v)
+		case 2:
+			if v != chainID {
+				fails.Add(1)
+				t.Logf("endpoint read: chain id %d, want %d", v, chainID)
+			}
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkFaultOutcomes checks in the engine's metrics that the faults
+// reached the pool: attempts failed with 429, 500, malformed answers,
+// implausible ones (a stale head, a wrong chain id) and timeouts.
+func checkFaultOutcomes(t *testing.T, eng *engine) {
+	t.Helper()
+	mfs, err := eng.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outcomes := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "sluice_rpcpool_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "outcome" {
+					outcomes[l.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	t.Logf("pool attempt outcomes: %v", outcomes)
+	for _, want := range []string{"ok", "rate_limited", "http_500", "malformed", "implausible", "timeout"} {
+		if outcomes[want] == 0 {
+			t.Errorf("no attempt ended %q: that fault did not reach the pool", want)
+		}
 	}
 }

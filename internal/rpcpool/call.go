@@ -43,8 +43,13 @@ type result struct {
 // to a second upstream.
 func (p *Pool) Call(ctx context.Context, result any, method string, args ...any) error {
 	var raws = make([]json.RawMessage, len(p.ups))
+	check := answerChecks[method]
 	attempt := func(ctx context.Context, u *upstream) error {
-		return u.client.CallContext(ctx, &raws[u.index], method, args...)
+		err := u.client.CallContext(ctx, &raws[u.index], method, args...)
+		if err == nil && check != nil {
+			err = check(p, u, raws[u.index])
+		}
+		return err
 	}
 	u, err := p.do(ctx, method, !staleOK[method], !noHedge[method], attempt)
 	if u == nil || result == nil {

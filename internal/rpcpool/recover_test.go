@@ -8,6 +8,7 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 
 	"github.com/sluicepay/sluice/internal/rpcpool/rpcfault"
+	"github.com/sluicepay/sluice/internal/sandbox"
 )
 
 // TestFaultMovesToTheOnlyFitUpstream is the moment the faults of
@@ -62,6 +63,53 @@ func TestFaultMovesToTheOnlyFitUpstream(t *testing.T) {
 			}
 			if got := p.ups[1].brk.current(); got != BreakerClosed {
 				t.Errorf("b answered: breaker %s, want closed", got)
+			}
+		})
+	}
+}
+
+// TestImplausibleAnswersMoveOn shows an upstream that fell behind or
+// moved to another chain since its last health check misleading no one:
+// its eth_blockNumber or eth_chainId answer is checked, the upstream is
+// marked lagging or refused, and the request goes to the next one.
+func TestImplausibleAnswersMoveOn(t *testing.T) {
+	c := startChain(t)
+	for _, tt := range []struct {
+		fault  rpcfault.Fault
+		method string
+		want   func(got hexutil.Uint64) bool
+		marked func(p *Pool, u *upstream) bool
+	}{
+		{rpcfault.Stale, "eth_blockNumber",
+			func(got hexutil.Uint64) bool { return uint64(got) >= 6 },
+			func(p *Pool, u *upstream) bool { return !p.sound(u, true) }},
+		{rpcfault.WrongChain, "eth_chainId",
+			func(got hexutil.Uint64) bool { return uint64(got) == sandbox.ChainID },
+			func(p *Pool, u *upstream) bool { return !p.sound(u, false) }},
+	} {
+		t.Run(string(tt.fault), func(t *testing.T) {
+			first := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+			second := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+			cfg := testConfig(first.URL, second.URL)
+			cfg.Upstreams[1].Role = RoleFallback
+			cfg.HealthInterval = time.Hour
+			p := startPool(t, cfg)
+			first.Set(tt.fault)
+			before := first.Count(tt.method) // the health check's
+			for range 5 {
+				var got hexutil.Uint64
+				if err := p.Call(context.Background(), &got, tt.method); err != nil {
+					t.Fatalf("%s: %v", tt.method, err)
+				}
+				if !tt.want(got) {
+					t.Fatalf("%s answered %d: the faulty upstream's answer was passed on", tt.method, got)
+				}
+			}
+			if !tt.marked(p, p.ups[0]) {
+				t.Errorf("the faulty upstream is still used for %s", tt.method)
+			}
+			if got := first.Count(tt.method) - before; got != 1 {
+				t.Errorf("the faulty upstream was asked %s %d times, want once", tt.method, got)
 			}
 		})
 	}

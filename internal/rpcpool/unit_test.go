@@ -94,6 +94,8 @@ func TestClassify(t *testing.T) {
 		{"refused", &net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, outcomeFailure, "connection_refused"},
 		{"unclassified", errors.New("something odd"), outcomeFailure, "unknown"},
 		{"malformed json", fmt.Errorf("decode: %w", json.Unmarshal([]byte("{"), new(any))), outcomeFailure, "malformed"},
+		{"truncated json", fmt.Errorf("decode: %w", json.NewDecoder(strings.NewReader(`{"result":`)).Decode(new(any))), outcomeFailure, "malformed"},
+		{"implausible", fmt.Errorf("upstream u0: %w: head 0", errBadAnswer), outcomeFailure, "implausible"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -179,8 +180,11 @@ func classify(err error) (outcome, string) {
 		return outcomeAnswer, "rpc_" + strconv.Itoa(rpcErr.ErrorCode())
 	}
 	var syntaxErr *json.SyntaxError
-	if errors.As(err, &syntaxErr) || errors.Is(err, rpc.ErrNoResult) {
-		return outcomeFailure, "malformed"
+	if errors.As(err, &syntaxErr) || errors.Is(err, rpc.ErrNoResult) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return outcomeFailure, "malformed" // a truncated body is io.ErrUnexpectedEOF
+	}
+	if errors.Is(err, errBadAnswer) {
+		return outcomeFailure, "implausible"
 	}
 	return outcomeFailure, string(kind)
 }
