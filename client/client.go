@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"math/big"
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
@@ -100,7 +101,11 @@ func (c *Client) GetPayout(ctx context.Context, id string) (*Payout, error) {
 	return &p, nil
 }
 
-// CancelPayout cancels a queued payout. A payout past queued gives an
+// CancelPayout cancels a payout. A queued payout is cancelled at once. A
+// payout already broadcast comes back with CancelRequested set and its
+// status unchanged: Sluice races a zero-value self-transfer for its nonce,
+// and the payout ends cancelled if that one is mined, else completed (with
+// StatusReason cancel_lost_race). A mined or finished payout gives an
 // *Error with code payout_not_cancellable. When a retry finds the payout
 // already cancelled (the first try did it), the payout is returned.
 func (c *Client) CancelPayout(ctx context.Context, id string) (*Payout, error) {
@@ -112,6 +117,25 @@ func (c *Client) CancelPayout(ctx context.Context, id string) (*Payout, error) {
 		}
 	}
 	if err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// SpeedUp sets a payout's own fee cap: the most its transaction may cost
+// (gas limit × max fee per gas), in wei. A stuck payout is replaced at
+// once with higher fees. A payout not in flight gives an *Error with code
+// payout_not_in_flight. Repeating it is harmless.
+func (c *Client) SpeedUp(ctx context.Context, id string, feeCap *big.Int) (*Payout, error) {
+	if feeCap == nil || feeCap.Sign() <= 0 {
+		return nil, fmt.Errorf("speed up %s: the fee cap must be positive", id)
+	}
+	body, err := json.Marshal(map[string]string{"fee_cap": feeCap.String()})
+	if err != nil {
+		return nil, err
+	}
+	var p Payout
+	if _, err := c.do(ctx, http.MethodPost, "/v1/payouts/"+url.PathEscape(id)+"/speed-up", body, "", &p); err != nil {
 		return nil, err
 	}
 	return &p, nil

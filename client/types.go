@@ -14,6 +14,7 @@ type Status string
 const (
 	StatusQueued     Status = "queued"
 	StatusSubmitted  Status = "submitted"
+	StatusStuck      Status = "stuck" // not mined and the fee cap forbids a bump: see StatusReason
 	StatusConfirming Status = "confirming"
 	StatusCompleted  Status = "completed"
 	StatusFailed     Status = "failed"
@@ -23,24 +24,32 @@ const (
 // Payout is one payment of an asset to one address, as the API shows it.
 // Amounts are in base units (wei, token units).
 type Payout struct {
-	ID             string
-	Status         Status
-	Chain          string
-	ChainID        uint64
-	Asset          string
-	To             string // checksummed address
-	Amount         *big.Int
-	ExternalID     string // "" when none
-	Metadata       map[string]string
-	From           string // the hot wallet that pays it
-	TxHash         string // "" until a transaction is sent
-	Nonce          *uint64
-	BlockNumber    uint64 // 0 until mined
-	Fee            *big.Int
-	FailureCode    string
-	FailureMessage string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	ID         string
+	Status     Status
+	Chain      string
+	ChainID    uint64
+	Asset      string
+	To         string // checksummed address
+	Amount     *big.Int
+	ExternalID string // "" when none
+	Metadata   map[string]string
+	From       string // the hot wallet that pays it
+	Priority   string // low, standard or high
+	// StatusReason says why a queued payout waits (e.g. insufficient_funds)
+	// or why one is stuck (e.g. fee_cap_reached); StatusDetail says it in
+	// words. Both "" when neither.
+	StatusReason    string
+	StatusDetail    string
+	FeeCap          *big.Int // the payout's own fee cap in wei (speed-up); nil: the chain's caps
+	CancelRequested bool     // cancel was asked after broadcast; the outcome is the status
+	TxHash          string   // "" until a transaction is sent
+	Nonce           *uint64
+	BlockNumber     uint64 // 0 until mined
+	Fee             *big.Int
+	FailureCode     string
+	FailureMessage  string
+	CreatedAt       time.Time
+	UpdatedAt       time.Time
 }
 
 // wirePayout is the payout's JSON form.
@@ -56,6 +65,11 @@ type wirePayout struct {
 	ExternalID     *string           `json:"external_id"`
 	Metadata       map[string]string `json:"metadata"`
 	From           string            `json:"from"`
+	Priority       string            `json:"priority"`
+	StatusReason   *string           `json:"status_reason"`
+	StatusDetail   *string           `json:"status_detail"`
+	FeeCap         *string           `json:"fee_cap"`
+	CancelRequest  bool              `json:"cancel_requested"`
 	TxHash         *string           `json:"tx_hash"`
 	Nonce          *uint64           `json:"nonce"`
 	BlockNumber    *uint64           `json:"block_number"`
@@ -71,7 +85,8 @@ func (p *Payout) MarshalJSON() ([]byte, error) {
 	w := wirePayout{
 		ID: p.ID, Object: "payout", Status: p.Status, Chain: p.Chain, ChainID: p.ChainID, Asset: p.Asset,
 		To: p.To, Amount: bigString(p.Amount), ExternalID: optional(p.ExternalID), Metadata: p.Metadata,
-		From: p.From, TxHash: optional(p.TxHash), Nonce: p.Nonce, FailureCode: optional(p.FailureCode),
+		From: p.From, Priority: p.Priority, StatusReason: optional(p.StatusReason), StatusDetail: optional(p.StatusDetail),
+		CancelRequest: p.CancelRequested, TxHash: optional(p.TxHash), Nonce: p.Nonce, FailureCode: optional(p.FailureCode),
 		FailureMessage: optional(p.FailureMessage), CreatedAt: p.CreatedAt, UpdatedAt: p.UpdatedAt,
 	}
 	if w.Metadata == nil {
@@ -82,6 +97,9 @@ func (p *Payout) MarshalJSON() ([]byte, error) {
 	}
 	if p.Fee != nil {
 		w.Fee = optional(p.Fee.String())
+	}
+	if p.FeeCap != nil {
+		w.FeeCap = optional(p.FeeCap.String())
 	}
 	return json.Marshal(w)
 }
@@ -99,7 +117,8 @@ func (p *Payout) UnmarshalJSON(b []byte) error {
 	*p = Payout{
 		ID: w.ID, Status: w.Status, Chain: w.Chain, ChainID: w.ChainID, Asset: w.Asset, To: w.To,
 		Amount: amount, ExternalID: deref(w.ExternalID), Metadata: w.Metadata, From: w.From,
-		TxHash: deref(w.TxHash), Nonce: w.Nonce, FailureCode: deref(w.FailureCode),
+		Priority: w.Priority, StatusReason: deref(w.StatusReason), StatusDetail: deref(w.StatusDetail),
+		CancelRequested: w.CancelRequest, TxHash: deref(w.TxHash), Nonce: w.Nonce, FailureCode: deref(w.FailureCode),
 		FailureMessage: deref(w.FailureMessage), CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
 	}
 	if w.BlockNumber != nil {
@@ -107,6 +126,11 @@ func (p *Payout) UnmarshalJSON(b []byte) error {
 	}
 	if w.Fee != nil {
 		if p.Fee, err = parseBig("fee", *w.Fee); err != nil {
+			return err
+		}
+	}
+	if w.FeeCap != nil {
+		if p.FeeCap, err = parseBig("fee_cap", *w.FeeCap); err != nil {
 			return err
 		}
 	}
@@ -121,6 +145,7 @@ type CreatePayoutParams struct {
 	Amount     *big.Int
 	ExternalID string            // optional: your permanent business key, unique per payout
 	Metadata   map[string]string // optional
+	Priority   string            // optional: low, standard (default) or high
 }
 
 // MarshalJSON writes the params as the API takes them: the amount as a
@@ -133,7 +158,8 @@ func (p CreatePayoutParams) MarshalJSON() ([]byte, error) {
 		Amount     string            `json:"amount"`
 		ExternalID string            `json:"external_id,omitempty"`
 		Metadata   map[string]string `json:"metadata,omitempty"`
-	}{p.Chain, p.Asset, p.To, bigString(p.Amount), p.ExternalID, p.Metadata})
+		Priority   string            `json:"priority,omitempty"`
+	}{p.Chain, p.Asset, p.To, bigString(p.Amount), p.ExternalID, p.Metadata, p.Priority})
 }
 
 // ListPayoutsParams selects payouts. Zero values mean "any" and the
@@ -238,6 +264,7 @@ type Attempt struct {
 	ChainID              uint64    `json:"chain_id"`
 	From                 string    `json:"from"`
 	Nonce                uint64    `json:"nonce"`
+	Kind                 string    `json:"kind"` // transfer, or cancel (a zero-value self-transfer)
 	TxHash               string    `json:"tx_hash"`
 	GasLimit             uint64    `json:"gas_limit"`
 	MaxFeePerGas         string    `json:"max_fee_per_gas"`

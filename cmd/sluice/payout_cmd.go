@@ -23,10 +23,21 @@ var errUsage = errors.New("usage")
 
 const payoutUsage = `Usage:
   sluice payout create --chain NAME --asset SYMBOL --to ADDRESS --amount AMOUNT
-                       [--external-id ID] [--idempotency-key KEY] [--metadata K=V]... [--base-units]
+                       [--priority low|standard|high] [--external-id ID] [--idempotency-key KEY]
+                       [--metadata K=V]... [--base-units]
   sluice payout get ID
   sluice payout list [--status STATUS] [--external-id ID] [--limit N] [--starting-after ID]
   sluice payout cancel ID
+  sluice payout speed-up ID --fee-cap AMOUNT [--base-units]
+
+cancel stops a queued payout at once. For a payout already broadcast it asks
+Sluice to race a zero-value self-transfer for the payout's nonce: the payout
+ends cancelled if that is mined, or completed if the payout's own
+transaction wins; "get" shows which.
+
+speed-up sets the most the payout's transaction may cost (gas limit × max
+fee), in the chain's coin (0.01) or, with --base-units, in wei. A payout
+stuck at its fee cap is replaced at once with higher fees.
 
 AMOUNT is in the asset's units (1.5 SUSD), converted exactly with the asset's
 decimals from the server; with --base-units it is in base units (wei).
@@ -41,7 +52,7 @@ Every subcommand takes:
 // runPayout runs `sluice payout create|get|list|cancel`.
 func runPayout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: sluice payout needs a subcommand: create, get, list or cancel\n\n%s", errUsage, payoutUsage)
+		return fmt.Errorf("%w: sluice payout needs a subcommand: create, get, list, cancel or speed-up\n\n%s", errUsage, payoutUsage)
 	}
 	switch args[0] {
 	case "create":
@@ -52,6 +63,8 @@ func runPayout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return payoutList(ctx, args[1:], stdout, stderr)
 	case "cancel":
 		return payoutCancel(ctx, args[1:], stdout, stderr)
+	case "speed-up":
+		return payoutSpeedUp(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		_, err := fmt.Fprint(stdout, payoutUsage)
 		return err
@@ -141,6 +154,7 @@ func helpOr(err error) error {
 type createFlags struct {
 	chain, asset, to, amount string
 	externalID, idemKey      string
+	priority                 string
 	baseUnits                bool
 	metadata                 map[string]string
 }
@@ -153,6 +167,9 @@ func payoutCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if err := cf.check(); err != nil {
 		return err
+	}
+	if _, err := payout.ParsePriority(cf.priority); err != nil {
+		return fmt.Errorf("%w: --priority: %v", errUsage, err)
 	}
 	c, err := af.client()
 	if err != nil {
@@ -174,7 +191,7 @@ func payoutCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		cf.idemKey = client.NewIdempotencyKey()
 	}
 	p, err := c.CreatePayout(ctx, client.CreatePayoutParams{Chain: ch.Name, Asset: asset.Symbol, To: cf.to,
-		Amount: amount, ExternalID: cf.externalID, Metadata: cf.metadata}, cf.idemKey)
+		Amount: amount, ExternalID: cf.externalID, Metadata: cf.metadata, Priority: cf.priority}, cf.idemKey)
 	if err != nil {
 		return createError(err, cf.idemKey)
 	}
@@ -188,6 +205,7 @@ func registerCreateFlags(fs *flag.FlagSet) *createFlags {
 	fs.StringVar(&cf.to, "to", "", "the recipient's address (required)")
 	fs.StringVar(&cf.amount, "amount", "", "the amount in the asset's units, e.g. 1.5 (required)")
 	fs.StringVar(&cf.externalID, "external-id", "", "your permanent business key for this payout")
+	fs.StringVar(&cf.priority, "priority", "", "low, standard (default) or high: what the payout bids for gas")
 	fs.StringVar(&cf.idemKey, "idempotency-key", "", "makes the command safe to repeat (default: random)")
 	fs.BoolVar(&cf.baseUnits, "base-units", false, "--amount is in base units (wei, token units)")
 	fs.Func("metadata", "KEY=VALUE to attach (repeatable)", func(s string) error {
@@ -288,6 +306,56 @@ func payoutCancel(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	return payoutByID(ctx, "cancel", args, stdout, stderr, (*client.Client).CancelPayout)
 }
 
+// payoutSpeedUp runs `sluice payout speed-up ID --fee-cap AMOUNT`.
+func payoutSpeedUp(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, af := newFlagSet("speed-up", stderr)
+	feeCap := fs.String("fee-cap", "", "the most the payout's transaction may cost, in the chain's coin, e.g. 0.01 (required)")
+	baseUnits := fs.Bool("base-units", false, "--fee-cap is in wei")
+	pos, err := parseFlags(fs, args, 1, "one payout id")
+	if err != nil {
+		return helpOr(err)
+	}
+	if *feeCap == "" {
+		return fmt.Errorf("%w: sluice payout speed-up needs --fee-cap", errUsage)
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	p, err := c.GetPayout(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	chains, err := c.ListChains(ctx)
+	if err != nil {
+		return fmt.Errorf("read the server's chains: %w", err)
+	}
+	native, ok := nativeAsset(chains, p.Chain)
+	if !ok && !*baseUnits {
+		return fmt.Errorf("chain %q has no native coin configured; give --fee-cap in wei with --base-units", p.Chain)
+	}
+	wei, err := convertAmount(*feeCap, native, *baseUnits)
+	if err != nil {
+		return fmt.Errorf("fee cap: %w", err)
+	}
+	if p, err = c.SpeedUp(ctx, p.ID, wei); err != nil {
+		return err
+	}
+	return printPayout(stdout, af.json, p, chains)
+}
+
+// nativeAsset finds the native coin of a chain (the asset without address).
+func nativeAsset(chains []client.Chain, chain string) (client.Asset, bool) {
+	for _, ch := range chains {
+		for _, a := range ch.Assets {
+			if ch.Name == chain && a.Address == "" {
+				return a, true
+			}
+		}
+	}
+	return client.Asset{}, false
+}
+
 // payoutByID runs a subcommand that takes one payout id and prints it.
 func payoutByID(ctx context.Context, name string, args []string, stdout, stderr io.Writer,
 	call func(*client.Client, context.Context, string) (*client.Payout, error)) error {
@@ -361,6 +429,12 @@ func printPayout(w io.Writer, jsonOut bool, p *client.Payout, chains []client.Ch
 	line := func(k, v string) { fmt.Fprintf(tw, "%s:\t%s\n", k, v) }
 	line("id", p.ID)
 	line("status", string(p.Status))
+	if p.StatusReason != "" {
+		line("reason", p.StatusReason+": "+p.StatusDetail)
+	}
+	if p.CancelRequested {
+		line("cancel", "requested: a zero-value self-transfer races the payout for its nonce")
+	}
 	line("chain", fmt.Sprintf("%s (chain id %d)", p.Chain, p.ChainID))
 	line("to", p.To)
 	if human, ok := humanAmount(p.Amount, p.Chain, p.Asset, chains); ok {
@@ -370,6 +444,12 @@ func printPayout(w io.Writer, jsonOut bool, p *client.Payout, chains []client.Ch
 	}
 	line("external_id", orDash(p.ExternalID))
 	line("from", p.From)
+	if p.Priority != "" {
+		line("priority", p.Priority)
+	}
+	if p.FeeCap != nil {
+		line("fee_cap", feeText(p.FeeCap, p.Chain, chains))
+	}
 	line("tx_hash", orDash(p.TxHash))
 	if p.BlockNumber != 0 {
 		line("block", fmt.Sprint(p.BlockNumber))
@@ -424,12 +504,8 @@ func humanAmount(v *big.Int, chain, symbol string, chains []client.Chain) (strin
 
 // feeText shows a fee in wei and, when the native coin is known, in it.
 func feeText(fee *big.Int, chain string, chains []client.Chain) string {
-	for _, ch := range chains {
-		for _, a := range ch.Assets {
-			if ch.Name == chain && a.Address == "" {
-				return fmt.Sprintf("%s wei (%s %s)", fee, payout.FormatDecimal(fee, a.Decimals), a.Symbol)
-			}
-		}
+	if a, ok := nativeAsset(chains, chain); ok {
+		return fmt.Sprintf("%s wei (%s %s)", fee, payout.FormatDecimal(fee, a.Decimals), a.Symbol)
 	}
 	return fee.String() + " wei"
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math/big"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -136,6 +137,7 @@ func TestPayoutCreateRefusesBadInput(t *testing.T) {
 		{[]string{"--amount", "1", "extra"}, true, "takes no arguments"},
 		{[]string{"--amount", "1", "--metadata", "novalue"}, true, "KEY=VALUE"},
 		{[]string{"--amount", "1", "--nope"}, true, "flag provided but not defined"},
+		{[]string{"--amount", "1", "--priority", "urgent"}, true, `--priority: unknown priority "urgent"`},
 	}
 	for _, tt := range tests {
 		_, err := e.run(append(append([]string{}, create...), tt.args...)...)
@@ -193,6 +195,56 @@ func TestPayoutCommands(t *testing.T) {
 	}
 	if out := e.mustRun("list", "--status", "cancelled"); !strings.Contains(out, id) {
 		t.Errorf("list --status cancelled lacks %s:\n%s", id, out)
+	}
+}
+
+func TestPayoutPriorityCancelAndSpeedUp(t *testing.T) {
+	t.Parallel()
+	e := newCLIEnv(t)
+	created := e.createJSON("--asset", "ETH", "--amount", "1", "--priority", "high")
+	if created["priority"] != "high" {
+		t.Errorf("priority = %v, want high", created["priority"])
+	}
+	id := created["id"].(string)
+	if _, err := e.run("speed-up", id, "--fee-cap", "0.01"); err == nil || !strings.Contains(err.Error(), "payout_not_in_flight") {
+		t.Errorf("speed-up of a queued payout: %v, want payout_not_in_flight", err)
+	}
+	// Sign-and-store as the sender would, so the payout is in flight.
+	p, err := e.db.GetPayout(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = e.db.SubmitAttempts(context.Background(), []*payout.Attempt{{PayoutID: id, ChainID: p.ChainID, Sender: p.Sender,
+		Nonce: 0, TxHash: common.HexToHash("0x01"), RawTx: []byte{1}, GasLimit: 21000,
+		MaxFeePerGas: big.NewInt(2e9), MaxPriorityFeePerGas: big.NewInt(1e9)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"speed-up", id}, "needs --fee-cap"},
+		{[]string{"speed-up", id, "--fee-cap", "0.0000000000000000001"}, `has 19 decimal places; ETH has 18`},
+		{[]string{"speed-up", id, "--fee-cap", "-1"}, `"-1"`},
+		{[]string{"speed-up", id, "--fee-cap", "1.5", "--base-units"}, `must be a positive whole number`},
+		{[]string{"speed-up", "po_01M85GW9XM1WPMQ6PGRBTY7PT6", "--fee-cap", "1"}, "not_found"},
+	} {
+		if _, err := e.run(tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want an error containing %q", tc.args, err, tc.want)
+		}
+	}
+	out := e.mustRun("speed-up", id, "--fee-cap", "0.01")
+	if !strings.Contains(out, "fee_cap:") || !strings.Contains(out, "10000000000000000 wei (0.01 ETH)") {
+		t.Errorf("speed-up output lacks the fee cap:\n%s", out)
+	}
+	out = e.mustRun("cancel", id)
+	if !strings.Contains(out, "submitted") || !strings.Contains(out, "cancel:") || !strings.Contains(out, "requested") {
+		t.Errorf("cancel of a broadcast payout should say the cancel is requested:\n%s", out)
+	}
+	got, _ := e.db.GetPayout(context.Background(), id)
+	if got.FeeCap == nil || got.FeeCap.String() != "10000000000000000" || !got.CancelRequested {
+		t.Errorf("stored: fee cap %v, cancel requested %v", got.FeeCap, got.CancelRequested)
 	}
 }
 
