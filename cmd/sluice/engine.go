@@ -37,6 +37,7 @@ type engine struct {
 	pools    []*rpcpool.Pool
 	poolOf   map[string]*rpcpool.Pool // by chain name
 	senders  []*txm.Sender
+	byWallet map[walletKey]*txm.Sender
 	listener net.Listener
 	server   *http.Server
 	served   chan error
@@ -53,7 +54,7 @@ type engineOptions struct {
 // startEngine opens everything a config names, checks it (chain ids,
 // signer addresses), starts the senders and serves the API.
 func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts engineOptions) (_ *engine, err error) {
-	e := &engine{log: log, served: make(chan error, 1)}
+	e := &engine{log: log, served: make(chan error, 1), byWallet: map[walletKey]*txm.Sender{}}
 	defer func() {
 		if err != nil {
 			e.Close()
@@ -70,7 +71,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	reg.MustRegister(&statusCollector{store: e.store})
-	catalog := &payout.Catalog{Chains: map[string]payout.Chain{}}
+	catalog := &payout.Catalog{Chains: map[string]payout.Chain{}, Available: e.available}
 	ready := map[string]func(context.Context) error{"database": e.store.Ping}
 	rpcMetrics, txmMetrics, signerMetrics := evm.NewMetrics(reg), txm.NewMetrics(reg), signer.NewMetrics(reg)
 	feeMetrics := fees.NewMetrics(reg)
@@ -101,6 +102,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 				return nil, err
 			}
 			e.senders = append(e.senders, s)
+			e.byWallet[walletKey{ch.Name, sg.Address()}] = s
 		}
 	}
 	// Decrypting a keystore takes 256 MiB for scrypt; give it back now
@@ -123,6 +125,21 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	}
 	e.stopPrune = e.pruneIdempotency(api)
 	return e, e.serve(cfg.HTTP, withRPCProxy(cfg, e.poolOf, api.Handler(), log, reg))
+}
+
+// walletKey names a hot wallet of a chain.
+type walletKey struct {
+	chain  string
+	wallet common.Address
+}
+
+// available is what a hot wallet's sender last saw it could still spend.
+func (e *engine) available(chain string, wallet common.Address, asset string) (*big.Int, bool) {
+	s := e.byWallet[walletKey{chain, wallet}]
+	if s == nil {
+		return nil, false
+	}
+	return s.Available(asset)
 }
 
 // feeOracle builds a chain's fee oracle from its config: caps and the

@@ -2,6 +2,7 @@ package payout
 
 import (
 	"fmt"
+	"math/big"
 	"sort"
 	"strings"
 	"sync"
@@ -52,17 +53,36 @@ func (c Chain) Wallets() []common.Address {
 // Catalog is the set of chains payouts may be made on.
 type Catalog struct {
 	Chains map[string]Chain // by name
+	// Available, when not nil, says how much of an asset a hot wallet can
+	// still spend after what it has in flight, as its sender last saw it
+	// (false: not known yet). Assign uses it to skip wallets that cannot
+	// cover a payout.
+	Available func(chain string, wallet common.Address, asset string) (*big.Int, bool)
 
 	mu   sync.Mutex
 	next map[string]int // round-robin position per chain
 }
 
-// Assign picks the hot wallet that will pay a new payout on a chain: the
-// wallets take turns, so that sending throughput grows with their number.
-func (c *Catalog) Assign(ch Chain) common.Address {
+// Assign picks the hot wallet that will pay a new payout of amount of an
+// asset on a chain: the wallets take turns, so that sending throughput
+// grows with their number, skipping those known unable to cover the
+// amount (when none can, all take turns and the payout waits for a
+// top-up where it lands).
+func (c *Catalog) Assign(ch Chain, asset string, amount *big.Int) common.Address {
 	ws := ch.Wallets()
 	if len(ws) == 1 {
 		return ws[0]
+	}
+	if c.Available != nil && amount != nil {
+		able := make([]common.Address, 0, len(ws))
+		for _, w := range ws {
+			if avail, known := c.Available(ch.Name, w, asset); !known || avail.Cmp(amount) >= 0 {
+				able = append(able, w)
+			}
+		}
+		if len(able) > 0 {
+			ws = able
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

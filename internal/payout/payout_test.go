@@ -224,7 +224,7 @@ func TestAssignTakesTurns(t *testing.T) {
 	c := &Catalog{Chains: map[string]Chain{"a": {Name: "a", HotWallet: ws[0], HotWallets: ws}}}
 	count := map[common.Address]int{}
 	for range 30 {
-		count[c.Assign(c.Chains["a"])]++
+		count[c.Assign(c.Chains["a"], "ETH", big.NewInt(1))]++
 	}
 	for _, w := range ws {
 		if count[w] != 10 {
@@ -232,7 +232,38 @@ func TestAssignTakesTurns(t *testing.T) {
 		}
 	}
 	single := Chain{Name: "b", HotWallet: ws[1]}
-	if got := c.Assign(single); got != ws[1] {
+	if got := c.Assign(single, "ETH", big.NewInt(1)); got != ws[1] {
 		t.Errorf("single wallet chain assigned %s", got.Hex())
+	}
+}
+
+func TestAssignSkipsWalletsThatCannotCover(t *testing.T) {
+	ws := []common.Address{common.HexToAddress("0x01"), common.HexToAddress("0x02"), common.HexToAddress("0x03")}
+	avail := map[common.Address]int64{ws[0]: 5, ws[2]: 100} // ws[1] not known yet
+	c := &Catalog{Chains: map[string]Chain{"a": {Name: "a", HotWallet: ws[0], HotWallets: ws}},
+		Available: func(chain string, w common.Address, asset string) (*big.Int, bool) {
+			v, ok := avail[w]
+			if chain != "a" || asset != "SUSD" {
+				t.Errorf("Available(%s, %s, %s)", chain, w.Hex(), asset)
+			}
+			return big.NewInt(v), ok
+		}}
+	count := map[common.Address]int{}
+	for range 20 {
+		count[c.Assign(c.Chains["a"], "SUSD", big.NewInt(10))]++
+	}
+	if count[ws[0]] != 0 || count[ws[1]] != 10 || count[ws[2]] != 10 {
+		t.Errorf("assigned %v; want the short wallet skipped and the others taking turns", count)
+	}
+	// When no wallet can cover it, all take turns (and it waits there).
+	avail[ws[1]] = 7
+	count = map[common.Address]int{}
+	for range 30 {
+		count[c.Assign(c.Chains["a"], "SUSD", big.NewInt(1000))]++
+	}
+	for _, w := range ws {
+		if count[w] != 10 {
+			t.Errorf("a payout no wallet covers: %s got %d of 30, want 10", w.Hex(), count[w])
+		}
 	}
 }

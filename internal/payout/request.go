@@ -56,7 +56,7 @@ func (r *CreateRequest) Validate(c *Catalog, ids *IDGenerator, now time.Time) (*
 	return &Payout{
 		ID: ids.New("po_", now), Status: StatusQueued, Chain: ch.Name, ChainID: ch.ChainID,
 		Asset: asset.Symbol, To: to, Amount: amount, ExternalID: r.ExternalID,
-		Metadata: r.Metadata, Sender: c.Assign(ch), Priority: priority, Version: 1,
+		Metadata: r.Metadata, Sender: c.Assign(ch, asset.Symbol, amount), Priority: priority, Version: 1,
 		CreatedAt: now, UpdatedAt: now,
 	}, nil
 }

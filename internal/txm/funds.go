@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/big"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -21,8 +22,8 @@ type funds struct {
 }
 
 // readFunds reads the native balance and the balances of the tokens that
-// ps pay, less the reservations of the flights, and fires the low-balance
-// alerts.
+// ps pay (every token when ps is nil), less the reservations of the
+// flights, and fires the low-balance alerts.
 func (s *Sender) readFunds(ctx context.Context, ps []*payout.Payout) (*funds, error) {
 	f := &funds{tokens: map[common.Address]*big.Int{}, symbol: map[common.Address]string{}}
 	bal, err := s.cfg.Client.Balance(ctx, s.sender)
@@ -31,8 +32,17 @@ func (s *Sender) readFunds(ctx context.Context, ps []*payout.Payout) (*funds, er
 	}
 	s.observeBalance(ctx, s.cfg.Chain.NativeSymbol(), bal)
 	f.native = new(big.Int).Set(bal)
+	symbols := make([]string, 0, len(ps))
 	for _, p := range ps {
-		asset, ok := s.cfg.Chain.Assets[p.Asset]
+		symbols = append(symbols, p.Asset)
+	}
+	if ps == nil {
+		for sym := range s.cfg.Chain.Assets {
+			symbols = append(symbols, sym)
+		}
+	}
+	for _, sym := range symbols {
+		asset, ok := s.cfg.Chain.Assets[sym]
 		if !ok || asset.Token == nil || f.tokens[*asset.Token] != nil {
 			continue
 		}
@@ -54,6 +64,52 @@ func (s *Sender) readFunds(ctx context.Context, ps []*payout.Payout) (*funds, er
 		}
 	}
 	return f, nil
+}
+
+// publish makes what is left spendable known to Available.
+func (s *Sender) publish(f *funds) {
+	s.availMu.Lock()
+	defer s.availMu.Unlock()
+	if s.avail == nil {
+		s.avail = map[string]*big.Int{}
+	}
+	if sym := s.cfg.Chain.NativeSymbol(); sym != "" {
+		s.avail[sym] = new(big.Int).Set(f.native)
+	}
+	for token, v := range f.tokens {
+		s.avail[f.symbol[token]] = new(big.Int).Set(v)
+	}
+	s.st.fundsAt = time.Now()
+}
+
+// Available says how much of an asset the wallet can still spend after
+// what is in flight, as last read (false: not read yet). Payouts assigned
+// since are not counted. Safe for concurrent use.
+func (s *Sender) Available(asset string) (*big.Int, bool) {
+	s.availMu.Lock()
+	defer s.availMu.Unlock()
+	v, ok := s.avail[asset]
+	if !ok {
+		return nil, false
+	}
+	return new(big.Int).Set(v), true
+}
+
+// fundsEvery is how often an idle sender re-reads its balances, so that
+// Available (and the low-balance alert) follows top-ups.
+const fundsEvery = 5 * time.Second
+
+// refreshFunds re-reads the balances when no send round has for a while.
+func (s *Sender) refreshFunds(ctx context.Context) error {
+	if time.Since(s.st.fundsAt) < fundsEvery {
+		return nil
+	}
+	f, err := s.readFunds(ctx, nil)
+	if err != nil {
+		return err
+	}
+	s.publish(f)
+	return nil
 }
 
 // takeToken reserves a token payout's amount, or says why it must wait.

@@ -368,6 +368,12 @@ func TestInsufficientFundsWaitsForTopUp(t *testing.T) {
 		if n := countOf(e.eventTypes(payout.WalletObjectID(dom.ChainID, w2)), payout.EventWalletLowBalance); n != 1 {
 			t.Errorf("%d wallet.low_balance events, want 1", n)
 		}
+		if v, ok := s.Available("SUSD"); !ok || v.Cmp(big.NewInt(100e6)) != 0 {
+			t.Errorf("Available(SUSD) = %v, %v; want 100e6 (nothing in flight)", v, ok)
+		}
+		if v, ok := s.Available("ETH"); !ok || v.Cmp(eth(1)) > 0 || v.Cmp(eth(1)) < 0 {
+			t.Errorf("Available(ETH) = %v, %v; want 1 ETH", v, ok)
+		}
 		e.direct(e.key, w2, eth(5), nil)
 		e.direct(e.key, e.chain.SUSD(), new(big.Int), erc20Call("0xa9059cbb", w2, big.NewInt(500e6)))
 		got := e.mineUntil([]string{native.ID, token.ID}, 30*time.Second)

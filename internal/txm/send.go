@@ -153,6 +153,7 @@ func (s *Sender) plan(ctx context.Context, ps []*payout.Payout) ([]planned, erro
 		}
 		ok = append(ok, pl)
 	}
+	s.publish(funds)
 	if err := s.failQueued(ctx, failures); err != nil {
 		return nil, err
 	}

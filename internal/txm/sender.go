@@ -124,6 +124,9 @@ type Sender struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 
+	availMu sync.Mutex
+	avail   map[string]*big.Int // spendable after reservations, by asset symbol
+
 	// The fields below belong to the loop goroutine alone.
 	st *loopState
 }

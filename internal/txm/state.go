@@ -81,6 +81,7 @@ type loopState struct {
 	nonceHead    uint64    // head at which the chain's nonces were last read
 	heldHead     uint64    // head at which the last send round held every payout it read; 0: none
 	requestsAt   time.Time // when operator requests were last read
+	fundsAt      time.Time // when balances were last read
 	halted       string    // why the sender sends nothing new; "" when it sends
 	low          map[string]bool
 	held         map[string]payout.Code // queued payouts told to wait, by reason (for the log)

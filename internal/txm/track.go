@@ -53,6 +53,9 @@ func (s *Sender) track(ctx context.Context) error {
 	if err := s.rebroadcast(ctx); err != nil {
 		return err
 	}
+	if err := s.refreshFunds(ctx); err != nil {
+		return err
+	}
 	s.cfg.Metrics.inFlight.WithLabelValues(s.cfg.Chain.Name, s.sender.Hex()).Set(float64(len(st.flights)))
 	return nil
 }
