@@ -69,6 +69,44 @@ func (c *Chain) Fork(parent common.Hash) error {
 	return nil
 }
 
+// Reorg drops the top depth blocks from the canonical chain, whatever the
+// transaction pool holds, and returns the dropped blocks, lowest first. As
+// on a real node, the transactions of the dropped blocks go back to the
+// pool and the next blocks mine them again (at other heights, in other
+// blocks) unless other transactions took their nonces. Fork, like geth's
+// simulated beacon, refuses a pool with pending transactions, which a chain
+// under steady traffic never has; Reorg is for such chains. Taking the head
+// and cutting it under the chain's lock makes the depth exact: no block is
+// made in between.
+func (c *Chain) Reorg(depth uint64) ([]*types.Block, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.usableLocked(); err != nil {
+		return nil, err
+	}
+	bc := c.eth.BlockChain()
+	head := bc.CurrentBlock().Number.Uint64()
+	if depth == 0 || depth >= head {
+		return nil, fmt.Errorf("sandbox: reorg of %d blocks on a chain at block %d", depth, head)
+	}
+	dropped := make([]*types.Block, 0, depth)
+	for n := head - depth + 1; n <= head; n++ {
+		dropped = append(dropped, bc.GetBlockByNumber(n))
+	}
+	parent := bc.GetBlockByNumber(head - depth)
+	if _, err := bc.SetCanonical(parent); err != nil {
+		return nil, fmt.Errorf("sandbox: reorg to block %d: %w", parent.NumberU64(), err)
+	}
+	if c.journal != nil {
+		if err := c.journal.appendHead(parent.Hash()); err != nil {
+			return nil, c.failLocked(err)
+		}
+	}
+	c.metrics.head.Set(float64(parent.NumberU64()))
+	c.log.Info("reorganised", "depth", depth, "head_hash", parent.Hash())
+	return dropped, nil
+}
+
 func (c *Chain) usableLocked() error {
 	if c.closed {
 		return ErrClosed
