@@ -140,9 +140,10 @@ func (p *proc) stop() {
 }
 
 type wanted struct {
-	asset  string
-	to     common.Address
-	amount *big.Int
+	asset    string
+	to       common.Address
+	amount   *big.Int
+	priority string // low, standard or high; "" leaves it to the API's default
 }
 
 // TestCrashSafetyWithRealProcesses runs `sluice devchain` and `sluice serve`
@@ -250,6 +251,9 @@ func readJSON(t testing.TB, path string, v any) {
 // while the engine is down, and returns its id.
 func createWithRetry(t *testing.T, url func() string, key string, w wanted, idemKey string) string {
 	body := fmt.Sprintf(`{"chain":"sandbox","asset":%q,"to":%q,"amount":%q}`, w.asset, w.to.Hex(), w.amount.String())
+	if w.priority != "" {
+		body = body[:len(body)-1] + fmt.Sprintf(`,"priority":%q}`, w.priority)
+	}
 	deadline := time.Now().Add(90 * time.Second)
 	for time.Now().Before(deadline) {
 		req, _ := http.NewRequest("POST", url()+"/v1/payouts", strings.NewReader(body))
