@@ -2,7 +2,8 @@
 // engine, everything a configuration names — every upstream of every chain
 // probed on its own (not through failover, so a sick upstream shows as
 // sick), its TLS certificate, the database and its migrations, each hot
-// wallet's signer and balance, and the oldest unfinished payout — and
+// wallet's signer and balances (the native coin and each token, against
+// what pending payouts need), and the oldest unfinished payout — and
 // reports each as OK, WARN or FAIL with one line of advice.
 package doctor
 

@@ -94,12 +94,14 @@ chains:
   - name: sandbox
     chain_id: %d
     upstreams:
-%s    hot_wallets:
+%s    tokens:
+      - {symbol: SUSD, address: %q, decimals: 6}
+    hot_wallets:
       - address: %q
         signer: {type: keystore, keystore: %q, passphrase_file: %q}
 api_keys:
   - {name: t, sha256: "%s"}
-`, f.dbPath, sandbox.ChainID, ups.String(), f.wallet.Hex(), f.keystore, f.passFile, strings.Repeat("ab", 32))
+`, f.dbPath, sandbox.ChainID, ups.String(), f.chain.SUSD().Hex(), f.wallet.Hex(), f.keystore, f.passFile, strings.Repeat("ab", 32))
 	cfg, err := config.Parse([]byte(y), nil)
 	if err != nil {
 		t.Fatalf("parse config: %v\n%s", err, y)
@@ -110,13 +112,19 @@ api_keys:
 // addPayout stores a queued native payout from the hot wallet created at.
 func (f *fixture) addPayout(t *testing.T, amount *big.Int, created time.Time) {
 	t.Helper()
+	f.addPayoutIn(t, "ETH", amount, created)
+}
+
+// addPayoutIn stores a queued payout in asset from the hot wallet.
+func (f *fixture) addPayoutIn(t *testing.T, asset string, amount *big.Int, created time.Time) {
+	t.Helper()
 	db, err := store.Open(t.Context(), "sqlite:"+f.dbPath, store.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = db.Close() }()
 	p := &payout.Payout{ID: payout.DefaultIDs.New("po_", created), Chain: "sandbox", ChainID: sandbox.ChainID,
-		Asset: "ETH", To: common.HexToAddress("0x000000000000000000000000000000000000dEaD"), Amount: amount,
+		Asset: asset, To: common.HexToAddress("0x000000000000000000000000000000000000dEaD"), Amount: amount,
 		Sender: f.wallet, CreatedAt: created}
 	if err := db.CreatePayout(t.Context(), p, nil); err != nil {
 		t.Fatal(err)

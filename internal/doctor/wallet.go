@@ -24,12 +24,22 @@ const (
 	maxPendingPages   = 100 // of 100 payouts each
 )
 
-// checkWallets checks the signer and the balance of every hot wallet of ch.
+// checkWallets checks the signer and the balances of every hot wallet of
+// ch: the native coin and each configured token.
 func checkWallets(ctx context.Context, ch config.Chain, cp *chainProbe, db *store.DB, opts Options) []Result {
 	var out []Result
 	for _, w := range ch.HotWallets {
+		addr := common.HexToAddress(w.Address)
 		out = append(out, checkSigner(ctx, ch.Name, w))
-		out = append(out, checkBalance(ctx, ch, common.HexToAddress(w.Address), cp, db, opts))
+		var p *pending
+		var perr error
+		if db != nil {
+			p, perr = pendingNeeds(ctx, db, ch, addr)
+		}
+		out = append(out, checkBalance(ctx, ch, addr, cp, p, perr, opts))
+		for _, tok := range ch.Tokens {
+			out = append(out, checkTokenBalance(ctx, ch, tok, addr, cp, p, perr, opts))
+		}
 	}
 	return out
 }
@@ -74,9 +84,10 @@ func signAndRecover(ctx context.Context, ks *signer.Keystore) error {
 	return nil
 }
 
-// checkBalance compares a wallet's native balance with what its queued and
-// submitted payouts need: their native amounts plus an estimate of gas.
-func checkBalance(ctx context.Context, ch config.Chain, addr common.Address, cp *chainProbe, db *store.DB, opts Options) Result {
+// checkBalance compares a wallet's native balance with what its pending
+// payouts (queued, submitted, stuck) need: their native amounts plus an
+// estimate of gas for every one of them. p is nil without a database.
+func checkBalance(ctx context.Context, ch config.Chain, addr common.Address, cp *chainProbe, p *pending, perr error, opts Options) Result {
 	r := Result{Check: fmt.Sprintf("balance %s %s", ch.Name, addr.Hex())}
 	if len(cp.usable) == 0 {
 		return fail(r, "no usable upstream to read it", fmt.Sprintf("chain %s: fix its upstreams first", ch.Name))
@@ -96,16 +107,15 @@ func checkBalance(ctx context.Context, ch config.Chain, addr common.Address, cp 
 	}
 	dec := int(*ch.NativeDecimals)
 	have := fmt.Sprintf("%s %s", formatUnits(bal.ToInt(), dec), ch.NativeSymbol)
-	if db == nil {
+	switch {
+	case perr != nil:
+		return fail(r, have+"; "+perr.Error(), "the payouts cannot be read: check the database")
+	case p == nil:
 		r.Status, r.Detail = OK, have+"; pending payouts unknown (no database)"
 		return r
 	}
-	p, err := pendingNeeds(ctx, db, ch, addr, price.ToInt())
-	if err != nil {
-		return fail(r, have+"; "+err.Error(), "the payouts cannot be read: check the database")
-	}
-	need := new(big.Int).Add(p.amount, p.gas)
-	r.Detail = fmt.Sprintf("%s; %d pending payouts need %s %s (gas included)", have, p.count, formatUnits(need, dec), ch.NativeSymbol)
+	need := new(big.Int).Add(p.amount(ch.NativeSymbol), p.gas(ch.NativeSymbol, price.ToInt()))
+	r.Detail = fmt.Sprintf("%s; %d pending payouts need %s %s (gas included)", have, p.total(), formatUnits(need, dec), ch.NativeSymbol)
 	if bal.ToInt().Cmp(need) < 0 {
 		short := new(big.Int).Sub(need, bal.ToInt())
 		r.Status, r.Advice = Fail, fmt.Sprintf("hot wallet %s on %s is short: send it at least %s %s", addr.Hex(), ch.Name, formatUnits(short, dec), ch.NativeSymbol)
@@ -118,25 +128,30 @@ func checkBalance(ctx context.Context, ch config.Chain, addr common.Address, cp 
 	return r
 }
 
-// pending is what a wallet's queued and submitted payouts need.
+// pendingStatuses are the statuses whose payouts still take money from
+// the wallet: nothing of theirs is mined yet.
+var pendingStatuses = []payout.Status{payout.StatusQueued, payout.StatusSubmitted, payout.StatusStuck}
+
+// pending is what a wallet's pending payouts need, per asset symbol.
 type pending struct {
-	count  int
-	amount *big.Int // native amounts
-	gas    *big.Int // estimated fees
+	counts  map[string]int
+	amounts map[string]*big.Int
 }
 
-// pendingNeeds sums the wallet's queued and submitted payouts on ch.
-func pendingNeeds(ctx context.Context, db *store.DB, ch config.Chain, addr common.Address, price *big.Int) (pending, error) {
-	p := pending{amount: new(big.Int), gas: new(big.Int)}
-	for _, st := range []payout.Status{payout.StatusQueued, payout.StatusSubmitted} {
+// pendingNeeds sums the wallet's pending payouts on ch by asset.
+func pendingNeeds(ctx context.Context, db *store.DB, ch config.Chain, addr common.Address) (*pending, error) {
+	p := &pending{counts: map[string]int{}, amounts: map[string]*big.Int{}}
+	for _, st := range pendingStatuses {
 		f := payout.ListFilter{Status: st, Limit: store.MaxListLimit}
 		for range maxPendingPages {
 			ps, more, err := db.ListPayouts(ctx, f)
 			if err != nil {
-				return p, fmt.Errorf("list %s payouts: %w", st, err)
+				return nil, fmt.Errorf("list %s payouts: %w", st, err)
 			}
 			for _, x := range ps {
-				p.add(x, ch, addr, price)
+				if x.ChainID == ch.ChainID && x.Sender == addr {
+					p.add(x)
+				}
 			}
 			if !more || len(ps) == 0 {
 				break
@@ -147,17 +162,44 @@ func pendingNeeds(ctx context.Context, db *store.DB, ch config.Chain, addr commo
 	return p, nil
 }
 
-func (p *pending) add(x *payout.Payout, ch config.Chain, addr common.Address, price *big.Int) {
-	if x.ChainID != ch.ChainID || x.Sender != addr {
-		return
+func (p *pending) add(x *payout.Payout) {
+	p.counts[x.Asset]++
+	if p.amounts[x.Asset] == nil {
+		p.amounts[x.Asset] = new(big.Int)
 	}
-	p.count++
-	gas := int64(tokenTransferGas)
-	if x.Asset == ch.NativeSymbol {
-		gas = nativeTransferGas
-		p.amount.Add(p.amount, x.Amount)
+	p.amounts[x.Asset].Add(p.amounts[x.Asset], x.Amount)
+}
+
+// amount is what the pending payouts in asset add up to.
+func (p *pending) amount(asset string) *big.Int {
+	if a := p.amounts[asset]; a != nil {
+		return new(big.Int).Set(a)
 	}
-	p.gas.Add(p.gas, new(big.Int).Mul(big.NewInt(2*gas), price))
+	return new(big.Int)
+}
+
+// total is the number of pending payouts, every asset.
+func (p *pending) total() int {
+	n := 0
+	for _, c := range p.counts {
+		n += c
+	}
+	return n
+}
+
+// gas estimates the fees of every pending payout at twice price: a
+// native transfer's gas for those in native, a token transfer's for the
+// others.
+func (p *pending) gas(native string, price *big.Int) *big.Int {
+	units := int64(0)
+	for asset, c := range p.counts {
+		per := int64(tokenTransferGas)
+		if asset == native {
+			per = nativeTransferGas
+		}
+		units += int64(c) * per
+	}
+	return new(big.Int).Mul(big.NewInt(2*units), price)
 }
 
 // formatUnits writes base units as a decimal with the given decimals.
