@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -43,6 +45,7 @@ type engine struct {
 	served   chan error
 
 	stopPrune func()
+	unlock    func() // releases the data dir's instance lock
 	reg       *prometheus.Registry
 }
 
@@ -75,7 +78,11 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	ready := map[string]func(context.Context) error{"database": e.store.Ping}
 	rpcMetrics, txmMetrics, signerMetrics := evm.NewMetrics(reg), txm.NewMetrics(reg), signer.NewMetrics(reg)
 	feeMetrics := fees.NewMetrics(reg)
-	owner := instanceID()
+	owner, unlock, err := instanceID(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	e.unlock = unlock
 	for _, ch := range cfg.Chains {
 		domain, client, signers, err := e.openChain(ctx, ch, rpcMetrics, signerMetrics, opts)
 		if err != nil {
@@ -420,13 +427,44 @@ func (e *engine) Close() error {
 	if e.store != nil {
 		errs = append(errs, e.store.Close())
 	}
+	if e.unlock != nil {
+		e.unlock()
+	}
 	return errors.Join(errs...)
 }
 
-// instanceID names this process in leases.
-func instanceID() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), randomHex(4))
+// instanceID returns this engine's identity for leases: kept in the data
+// dir, so an engine restarted after a crash takes its own leases back at
+// once instead of waiting for them to expire. An exclusive lock on the
+// data dir (released by the kernel when the process dies, however it
+// dies) makes sure no two live engines share the identity; a second
+// engine on the same data dir is refused.
+func instanceID(dataDir string) (string, func(), error) {
+	lock, err := os.OpenFile(filepath.Join(dataDir, "instance.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return "", nil, fmt.Errorf("instance lock: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return "", nil, fmt.Errorf("another sluice engine is running with data dir %s (its lock %s is held): "+
+			"give each engine its own --data-dir", dataDir, lock.Name())
+	}
+	unlock := func() { lock.Close() }
+	path := filepath.Join(dataDir, "instance-id")
+	b, err := os.ReadFile(path)
+	id := strings.TrimSpace(string(b))
+	if errors.Is(err, os.ErrNotExist) || id == "" {
+		host, _ := os.Hostname()
+		id = fmt.Sprintf("%s-%s", host, randomHex(6))
+		if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+			unlock()
+			return "", nil, fmt.Errorf("write instance id: %w", err)
+		}
+	} else if err != nil {
+		unlock()
+		return "", nil, fmt.Errorf("read instance id: %w", err)
+	}
+	return id, unlock, nil
 }
 
 // statusCollector reports payouts by status, counted at scrape time.

@@ -1,0 +1,30 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestInstanceIDIsKeptAndExclusive(t *testing.T) {
+	dir := t.TempDir()
+	id, unlock, err := instanceID(dir)
+	if err != nil || id == "" {
+		t.Fatalf("instanceID = %q, %v", id, err)
+	}
+	// A second engine on the same data dir would send with the same lease
+	// identity: refused while the first lives.
+	if _, _, err := instanceID(dir); err == nil || !strings.Contains(err.Error(), "another sluice engine is running with data dir") {
+		t.Fatalf("second instanceID on a locked data dir: %v, want a refusal", err)
+	}
+	unlock()
+	again, unlock2, err := instanceID(dir)
+	if err != nil || again != id {
+		t.Fatalf("after the first ended: %q, %v; want the same id %q (a restart takes its own leases back at once)", again, err, id)
+	}
+	unlock2()
+	other, unlock3, err := instanceID(t.TempDir())
+	if err != nil || other == id {
+		t.Fatalf("another data dir: %q, %v; want a different id", other, err)
+	}
+	unlock3()
+}
