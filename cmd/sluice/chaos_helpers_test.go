@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"net/http"
@@ -159,35 +160,37 @@ func (r *chaosRig) send(key *ecdsa.PrivateKey, nonce uint64, to *common.Address,
 	return r.chain.Client().SendTransaction(context.Background(), signed)
 }
 
-// rivalPayload is the calldata of a competing transaction: 24,000 non-zero
-// bytes cost 981,000 gas (EIP-7623's floor), so ten of them fill a
-// 10,000,000-gas block and a few keys keep blocks full without flooding
-// the node with small transactions.
+// rivalPayload is the calldata of a competing transaction: 24,450 non-zero
+// bytes cost 999,000 gas (EIP-7623's floor, 21,000 + 40 a byte), so ten of
+// them leave 10,000 gas of a 10,000,000-gas block: not room enough for one
+// more transfer. A few keys keep blocks full without flooding the node with
+// small transactions.
 var rivalPayload = func() []byte {
-	b := make([]byte, 24_000)
+	b := make([]byte, 24_450)
 	for i := range b {
 		b[i] = byte(1 + i%255)
 	}
 	return b
 }()
 
-const rivalGas = 1_000_000
+const rivalGas = 999_000
 
-// surge keeps every block full with competing transactions for d (each
-// rival key keeps 7 of them waiting, so demand stays above the block gas
-// limit and the base fee climbs 12.5% a block), then stops. Their tip is
-// the miner's minimum ×2: enough to compete, while the base fee, not the
-// tip, decides whether the engine's transactions stay includable. It
-// returns the transactions sent.
+// surge keeps every block full with competing transactions for d, then
+// stops: each rival key keeps 7 of them waiting, so demand stays above the
+// block gas limit and the base fee climbs 12.5% a block. Their tip starts at
+// 5 gwei and rises 15% a second, a bidding war that stays ahead of the
+// engine's tip (a median over the last blocks' tips, which lags): the
+// engine's transactions wait, its queue stalls and the base fee overtakes
+// their max fee. It returns the transactions sent.
 func (r *chaosRig) surge(ctx context.Context, d time.Duration) int {
 	cl := r.chain.Client()
 	sink := common.HexToAddress("0x00000000000000000000000000000000005111e0")
-	tip := big.NewInt(2_000_000)
 	next := make([]uint64, len(r.rivals))
 	for i, k := range r.rivals {
 		next[i], _ = cl.PendingNonceAt(ctx, crypto.PubkeyToAddress(k.PublicKey))
 	}
 	sent, errs := 0, 0
+	began := time.Now()
 	end := time.After(d)
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
@@ -199,6 +202,8 @@ func (r *chaosRig) surge(ctx context.Context, d time.Duration) int {
 			return sent
 		case <-tick.C:
 		}
+		tip := new(big.Float).Mul(big.NewFloat(5*params.GWei), big.NewFloat(math.Pow(1.15, time.Since(began).Seconds())))
+		tipWei, _ := tip.Int(nil)
 		for i, k := range r.rivals {
 			from := crypto.PubkeyToAddress(k.PublicKey)
 			latest, err := cl.NonceAt(ctx, from, nil)
@@ -207,7 +212,7 @@ func (r *chaosRig) surge(ctx context.Context, d time.Duration) int {
 			}
 			next[i] = max(next[i], latest) // a reorg may have given some back: they are in the pool again
 			for next[i]-latest < 7 {
-				if err := r.send(k, next[i], &sink, new(big.Int), rivalPayload, rivalGas, tip); err != nil {
+				if err := r.send(k, next[i], &sink, new(big.Int), rivalPayload, rivalGas, tipWei); err != nil {
 					if errs++; errs <= 3 {
 						r.t.Logf("competing transaction %s/%d: %v", from.Hex(), next[i], err)
 					}
@@ -310,19 +315,34 @@ type chaosEngine struct {
 	args []string
 
 	// mu guards the fields below.
-	mu    sync.Mutex
-	cur   *proc
-	url   string
-	all   []*proc
-	kills int
+	mu     sync.Mutex
+	cur    *proc
+	url    string
+	all    []*proc
+	kills  int
+	starts []time.Duration // from exec to the API's address on stdout
 }
 
 func (e *chaosEngine) start() {
+	began := time.Now()
 	p, line := startProc(e.t, e.bin, "Sluice API at", e.args...)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.cur, e.url = p, strings.TrimSpace(strings.TrimPrefix(line, "Sluice API at"))
 	e.all = append(e.all, p)
+	e.starts = append(e.starts, time.Since(began))
+}
+
+// startTimes summarises how long the engine took to start.
+func (e *chaosEngine) startTimes() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var sum, worst time.Duration
+	for _, d := range e.starts {
+		sum += d
+		worst = max(worst, d)
+	}
+	return fmt.Sprintf("%d starts, mean %s, max %s", len(e.starts), (sum / time.Duration(max(len(e.starts), 1))).Round(time.Millisecond), worst.Round(time.Millisecond))
 }
 
 // URL is the API of the engine running now (or of the last one).

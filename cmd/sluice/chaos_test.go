@@ -78,12 +78,13 @@ func TestChaos(t *testing.T) {
 	defer func() {
 		eng.saveLogs()
 		if t.Failed() {
-			for _, l := range append(eng.grep("level=ERROR", 40), eng.grep("level=WARN", 40)...) {
+			for _, l := range append(eng.grep("level=ERROR", 20), eng.grep("level=WARN", 10)...) {
 				t.Log(l)
 			}
 		}
 	}()
 	t.Logf("setup took %s; hot wallet nonce %d before the engine", time.Since(began).Round(time.Millisecond), rig.preNonce)
+	t0 := time.Now() // the schedule of surges and reorgs counts from here
 
 	want := chaosPlan(rng)
 	ids := make([]string, chaosPayouts)
@@ -98,8 +99,8 @@ func TestChaos(t *testing.T) {
 	var reorged [][]common.Hash
 	chaos.Go(func() { faultsSet = rig.flapFaults(ctx, seed) })
 	chaos.Go(func() {
-		for _, s := range []struct{ at, length time.Duration }{{8 * time.Second, 22 * time.Second}, {50 * time.Second, 15 * time.Second}} {
-			if !sleepCtx(ctx, s.at-time.Since(began)) {
+		for _, s := range []struct{ at, length time.Duration }{{5 * time.Second, 22 * time.Second}, {45 * time.Second, 15 * time.Second}} {
+			if !sleepCtx(ctx, s.at-time.Since(t0)) {
 				return
 			}
 			from := rig.baseFee()
@@ -109,8 +110,8 @@ func TestChaos(t *testing.T) {
 		}
 	})
 	chaos.Go(func() {
-		for _, at := range []time.Duration{38 * time.Second, 72 * time.Second} {
-			if !sleepCtx(ctx, at-time.Since(began)) {
+		for _, at := range []time.Duration{32 * time.Second, 70 * time.Second} {
+			if !sleepCtx(ctx, at-time.Since(t0)) {
 				return
 			}
 			if txs := rig.reorg(ctx); len(txs) > 0 {
@@ -129,7 +130,7 @@ func TestChaos(t *testing.T) {
 
 	var creators sync.WaitGroup
 	work := make(chan int)
-	for range 8 {
+	for range 64 { // enough to keep the pace while the engine is down
 		creators.Go(func() {
 			for i := range work {
 				id := createWithRetry(t, eng.URL, rig.apiKey, want[i], fmt.Sprintf("chaos-%d", i))
@@ -167,10 +168,10 @@ func TestChaos(t *testing.T) {
 		select {
 		case <-allCreated:
 			done, allCreated = true, nil
-		case <-time.After(time.Duration(1500+rng.IntN(2500)) * time.Millisecond):
+		case <-time.After(time.Duration(1500+rng.IntN(2000)) * time.Millisecond):
 			eng.killAndRestart()
 		}
-		if time.Since(began) > 150*time.Second {
+		if time.Since(t0) > 140*time.Second {
 			t.Errorf("chaos phase still running after %s (%d kills, %d created): giving up on more kills", time.Since(began), eng.killCount(), created.Load())
 			<-creationDone
 			break
@@ -182,8 +183,8 @@ func TestChaos(t *testing.T) {
 	stopChaos()
 	chaos.Wait()
 	<-progressDone
-	t.Logf("chaos over after %s: %d kills, %d faults set, %d competing transactions, %d reorgs; waiting for every payout to end",
-		time.Since(began).Round(time.Second), eng.killCount(), faultsSet, rivalTxs, len(reorged))
+	t.Logf("chaos over after %s: %d kills (engine %s), %d faults set, %d competing transactions, %d reorgs; waiting for every payout to end",
+		time.Since(t0).Round(time.Second), eng.killCount(), eng.startTimes(), faultsSet, rivalTxs, len(reorged))
 
 	chaosWaitTerminal(t, eng, rig, began, 120*time.Second)
 	got := chaosCollect(t, eng, rig.apiKey, ids)
