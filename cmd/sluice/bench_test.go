@@ -72,6 +72,8 @@ func BenchmarkSandboxEndToEnd(b *testing.B) {
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "completed/s")
 		b.ReportMetric(elapsed.Seconds(), "s_total")
 	}
+	b.ReportMetric(procCPUSeconds(engine.cmd.Process.Pid), "engine_cpu_s")
+	b.ReportMetric(procCPUSeconds(chain.cmd.Process.Pid), "chain_cpu_s")
 	b.ReportMetric(float64(procMemKiB(engine.cmd.Process.Pid, "VmRSS"))/1024, "engine_rss_MiB")
 	b.ReportMetric(float64(procMemKiB(engine.cmd.Process.Pid, "VmHWM"))/1024, "engine_peak_rss_MiB")
 }
@@ -175,6 +177,22 @@ func status(b *testing.B, url, key, id string) string {
 }
 
 // procMemKiB reads a field such as VmRSS or VmHWM of /proc/PID/status.
+// procCPUSeconds is the user + system CPU time a process has used so far.
+func procCPUSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return -1
+	}
+	// The fields after the command (which may hold spaces) start at ")".
+	fields := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	if len(fields) < 13 {
+		return -1
+	}
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // clock ticks (USER_HZ is 100 on Linux)
+}
+
 func procMemKiB(pid int, field string) int {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

@@ -55,6 +55,7 @@ type Client struct {
 	closer  func()
 	chain   string
 	metrics *Metrics
+	blocks  blockCache
 }
 
 // Dial connects to a single upstream. chain names it in metrics.
@@ -237,15 +238,6 @@ func (c *Client) broadcastBatch(ctx context.Context, b BatchBroadcaster, raws []
 		errs = append(errs, got...)
 	}
 	return errs, nil
-}
-
-// BlockReceipts returns every receipt of a block (eth_getBlockReceipts).
-func (c *Client) BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error) {
-	var rs []*types.Receipt
-	if err := c.call(ctx, &rs, "eth_getBlockReceipts", hexutil.EncodeUint64(number)); err != nil {
-		return nil, err
-	}
-	return rs, nil
 }
 
 // Receipts looks receipts up by transaction hash; a transaction not mined

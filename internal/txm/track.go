@@ -76,7 +76,9 @@ func (s *Sender) scan(ctx context.Context, head uint64) error {
 	}
 	for b := st.lastScanned + 1; b <= head; b++ {
 		receipts, err := s.cfg.Client.BlockReceipts(ctx, b)
-		if err != nil {
+		if errors.Is(err, evm.ErrNotFound) {
+			return nil // the node answering is behind: scan from here next round
+		} else if err != nil {
 			return fmt.Errorf("receipts of block %d: %w", b, err)
 		}
 		if err := s.recordReceipts(ctx, receipts); err != nil {
@@ -172,6 +174,13 @@ func (s *Sender) reorged(ctx context.Context, ms []*mined) error {
 	}
 	if err := inChunks(ids, func(c []string) error { return s.cfg.Store.MarkReorged(ctx, c) }); err != nil {
 		return fmt.Errorf("mark reorged: %w", err)
+	}
+	lowest := ms[0].blockNumber
+	for _, m := range ms {
+		lowest = min(lowest, m.blockNumber)
+	}
+	if f, ok := s.cfg.Client.(interface{ ForgetBlocks(from uint64) }); ok {
+		f.ForgetBlocks(lowest) // cached receipts of the old branch must not be read again
 	}
 	for _, m := range ms {
 		// The reorged transaction may be mined again at a height already
