@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/accounts/keystore"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -28,7 +29,6 @@ import (
 	"github.com/sluicepay/sluice/internal/httpapi"
 	"github.com/sluicepay/sluice/internal/rpcpool/rpcfault"
 	"github.com/sluicepay/sluice/internal/sandbox"
-	"github.com/sluicepay/sluice/internal/signer"
 )
 
 // chaosRig is the world of TestChaos around the engine: the dev chain (in
@@ -59,18 +59,16 @@ func newChaosRig(t *testing.T) *chaosRig {
 	if err := os.WriteFile(passFile, []byte(pass+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	ksPath, ks, err := signer.CreateKeystore(filepath.Join(dir, "keystore"), pass)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hotKey, _ := crypto.GenerateKey()
+	ksPath := writeLightKeystore(t, filepath.Join(dir, "keystore"), hotKey, pass)
 	chain, err := sandbox.Start(context.Background(), sandbox.Config{
-		RPCAddr: "127.0.0.1:0", BlockTime: chaosBlockTime, GasLimit: chaosGasLimit, HotWalletKey: ks.PrivateKey(),
+		RPCAddr: "127.0.0.1:0", BlockTime: chaosBlockTime, GasLimit: chaosGasLimit, HotWalletKey: hotKey,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { chain.Close() })
-	r := &chaosRig{t: t, chain: chain, hot: ks.PrivateKey(), dir: dir, dbPath: filepath.Join(dir, "sluice.db"),
+	r := &chaosRig{t: t, chain: chain, hot: hotKey, dir: dir, dbPath: filepath.Join(dir, "sluice.db"),
 		apiKey: "sk_test_chaos_" + randomHex(8)}
 	r.fundRivals(2)
 	r.faults = newFaultRig(t, chain.RPCURL(), 2, true)
@@ -105,11 +103,34 @@ api_keys:
   - name: chaos
     sha256: %x
 `, r.dbPath, dir, chain.ChainID(), chaosConfirmations, r.faults.URL(0), r.faults.URL(1), chain.RPCURL(),
-		chain.SUSD().Hex(), ks.Address().Hex(), ksPath, passFile, httpapi.HashAPIKey(r.apiKey))
+		chain.SUSD().Hex(), crypto.PubkeyToAddress(hotKey.PublicKey).Hex(), ksPath, passFile, httpapi.HashAPIKey(r.apiKey))
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// writeLightKeystore writes key to a keystore v3 file encrypted with
+// go-ethereum's light scrypt parameters. The engine decrypts its keystore
+// at every start, and with the standard parameters (256 MiB, about a second
+// on a busy 2-core machine) the restarts after 20 kills would take much of
+// the test's time.
+func writeLightKeystore(t *testing.T, dir string, key *ecdsa.PrivateKey, pass string) string {
+	t.Helper()
+	k := &keystore.Key{Address: crypto.PubkeyToAddress(key.PublicKey), PrivateKey: key}
+	copy(k.Id[:], common.FromHex(randomHex(16)))
+	blob, err := keystore.EncryptKey(k, pass, keystore.LightScryptN, keystore.LightScryptP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "UTC--chaos--"+strings.ToLower(k.Address.Hex()[2:]))
+	if err := os.WriteFile(path, blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 // fundRivals gives n new keys 1,000 ETH each from the hot wallet and waits

@@ -168,7 +168,7 @@ func TestChaos(t *testing.T) {
 		select {
 		case <-allCreated:
 			done, allCreated = true, nil
-		case <-time.After(time.Duration(1500+rng.IntN(2000)) * time.Millisecond):
+		case <-time.After(time.Duration(1000+rng.IntN(2000)) * time.Millisecond):
 			eng.killAndRestart()
 		}
 		if time.Since(t0) > 140*time.Second {
