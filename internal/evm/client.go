@@ -244,17 +244,19 @@ func (c *Client) broadcastBatch(ctx context.Context, b BatchBroadcaster, raws []
 // (or unknown) has a nil receipt.
 func (c *Client) Receipts(ctx context.Context, hashes []common.Hash) ([]*types.Receipt, error) {
 	elems := make([]rpc.BatchElem, len(hashes))
-	out := make([]*types.Receipt, len(hashes))
+	lean := make([]*leanReceipt, len(hashes))
 	for i, h := range hashes {
-		elems[i] = rpc.BatchElem{Method: "eth_getTransactionReceipt", Args: []any{h}, Result: &out[i]}
+		elems[i] = rpc.BatchElem{Method: "eth_getTransactionReceipt", Args: []any{h}, Result: &lean[i]}
 	}
 	if err := c.batch(ctx, "eth_getTransactionReceipt", elems); err != nil {
 		return nil, err
 	}
+	out := make([]*types.Receipt, len(hashes))
 	for i := range elems {
 		if elems[i].Error != nil {
 			return nil, fmt.Errorf("receipt %s: %w", hashes[i].Hex(), elems[i].Error)
 		}
+		out[i] = lean[i].receipt()
 	}
 	return out, nil
 }
