@@ -34,7 +34,11 @@ func BenchmarkSandboxEndToEnd(b *testing.B) {
 	if v := os.Getenv("SLUICE_BENCH_WALLETS"); v != "" {
 		wallets = v
 	}
-	chain, _ := startProc(t, bin, "Run the engine against it", "devchain", "--data-dir", dir, "--rpc", "127.0.0.1:0", "--block-time", "1s", "--hot-wallets", wallets)
+	chainArgs := []string{"devchain", "--data-dir", dir, "--rpc", "127.0.0.1:0", "--block-time", "1s", "--hot-wallets", wallets}
+	if addr := os.Getenv("SLUICE_BENCH_CHAIN_PPROF"); addr != "" {
+		chainArgs = append(chainArgs, "--pprof", addr)
+	}
+	chain, _ := startProc(t, bin, "Run the engine against it", chainArgs...)
 	defer chain.stop()
 	var info devInfo
 	readJSON(t, filepath.Join(dir, "devchain.json"), &info)

@@ -29,6 +29,7 @@ type devFlags struct {
 	confirmations uint64
 	logLevel      string
 	hotWallets    int
+	pprof         string
 }
 
 func parseDevFlags(name string, args []string, withHTTP bool, stderr io.Writer) (*devFlags, error) {
@@ -44,6 +45,7 @@ func parseDevFlags(name string, args []string, withHTTP bool, stderr io.Writer) 
 	fs.Uint64Var(&f.confirmations, "confirmations", 2, "confirmations before a payout is completed")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&f.hotWallets, "hot-wallets", 1, "how many hot wallets pay (the first is funded at genesis, the others from it)")
+	fs.StringVar(&f.pprof, "pprof", "", "serve Go's profiler on this address (e.g. 127.0.0.1:6061); off by default")
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errUsage, name, err)
 	}
@@ -154,6 +156,7 @@ func runSandbox(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	log := newLogger(stderr, f.logLevel, "text")
+	servePprof(log, f.pprof)
 	d, chain, err := startDevChain(ctx, f, "sandbox.json", stdout, log)
 	if err != nil {
 		return err
@@ -186,6 +189,7 @@ func runDevchain(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	f.http = "127.0.0.1:8080"
 	log := newLogger(stderr, f.logLevel, "text")
+	servePprof(log, f.pprof)
 	d, chain, err := startDevChain(ctx, f, "devchain.json", stdout, log)
 	if err != nil {
 		return err

@@ -40,9 +40,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		cfg.DataDir = *dataDir
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	if *pprofAddr != "" {
-		go func() { log.Error("pprof server", "err", http.ListenAndServe(*pprofAddr, nil)) }()
-	}
+	servePprof(log, *pprofAddr)
 	eng, err := startEngine(ctx, cfg, log, engineOptions{})
 	if err != nil {
 		return err
@@ -81,4 +79,11 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 
 func writeFile(path, content string) error {
 	return os.WriteFile(path, []byte(content), 0o600)
+}
+
+// servePprof serves Go's profiler on addr, when addr is not "".
+func servePprof(log *slog.Logger, addr string) {
+	if addr != "" {
+		go func() { log.Error("pprof server", "err", http.ListenAndServe(addr, nil)) }()
+	}
 }
