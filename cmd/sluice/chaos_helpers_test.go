@@ -289,9 +289,9 @@ func (r *chaosRig) flapFaults(ctx context.Context, seed uint64) int {
 	return int(set.Load())
 }
 
-// reorg drops the top chaosReorgDepth blocks once they hold transactions of
-// the hot wallet (so that payouts the engine may have seen mined leave the
-// chain), trying until ctx ends. It returns the hot wallet's transactions
+// reorg drops the top chaosReorgDepth blocks once those below the head hold
+// transactions of the hot wallet (so that payouts the engine has likely
+// seen mined leave the chain), trying until ctx ends. It returns the hot wallet's transactions
 // that were dropped.
 func (r *chaosRig) reorg(ctx context.Context) []common.Hash {
 	cl := r.chain.Client()
@@ -308,9 +308,24 @@ func (r *chaosRig) reorg(ctx context.Context) []common.Hash {
 		}
 		return out
 	}
+	// The blocks below the head have been on chain for a block time at
+	// least: the engine, polling every 250 ms, has had the time to see
+	// their transactions mined.
+	settled := func() []*types.Block {
+		n, err := cl.BlockNumber(ctx)
+		if err != nil || n < chaosReorgDepth+1 {
+			return nil
+		}
+		var bs []*types.Block
+		for k := uint64(1); k < chaosReorgDepth; k++ {
+			if b, err := cl.BlockByNumber(ctx, new(big.Int).SetUint64(n-k)); err == nil {
+				bs = append(bs, b)
+			}
+		}
+		return bs
+	}
 	for {
-		head, err := cl.BlockByNumber(ctx, nil)
-		if err == nil && len(hotTxs([]*types.Block{head})) > 0 {
+		if len(hotTxs(settled())) > 0 {
 			dropped, err := r.chain.Reorg(chaosReorgDepth)
 			if err != nil {
 				r.t.Errorf("reorg: %v", err)
@@ -336,6 +351,9 @@ type chaosEngine struct {
 	args []string
 
 	// mu guards the fields below.
+	// killing is held while the engine must stay up.
+	killing sync.Mutex
+
 	mu     sync.Mutex
 	cur    *proc
 	url    string
@@ -375,12 +393,21 @@ func (e *chaosEngine) URL() string {
 
 // killAndRestart SIGKILLs the engine and starts a new one.
 func (e *chaosEngine) killAndRestart() {
+	e.killing.Lock()
+	defer e.killing.Unlock()
 	e.mu.Lock()
 	p := e.cur
 	e.kills++
 	e.mu.Unlock()
 	p.kill()
 	e.start()
+}
+
+// withoutKills runs f while no kill happens.
+func (e *chaosEngine) withoutKills(f func()) {
+	e.killing.Lock()
+	defer e.killing.Unlock()
+	f()
 }
 
 func (e *chaosEngine) stop() {

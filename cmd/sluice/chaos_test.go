@@ -110,11 +110,26 @@ func TestChaos(t *testing.T) {
 		}
 	})
 	chaos.Go(func() {
-		for _, at := range []time.Duration{32 * time.Second, 70 * time.Second} {
+		// The first reorg happens with the engine up for a few seconds
+		// around it (no kill meanwhile), so that it sees payouts mined and
+		// then reorged away; the second falls wherever the kills fall.
+		for k, at := range []time.Duration{32 * time.Second, 70 * time.Second} {
 			if !sleepCtx(ctx, at-time.Since(t0)) {
 				return
 			}
-			if txs := rig.reorg(ctx); len(txs) > 0 {
+			var txs []common.Hash
+			if k == 0 {
+				eng.withoutKills(func() {
+					sleepCtx(ctx, 2*time.Second)
+					rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+					txs = rig.reorg(rctx)
+					cancel()
+					sleepCtx(ctx, 3*time.Second)
+				})
+			} else {
+				txs = rig.reorg(ctx)
+			}
+			if len(txs) > 0 {
 				reorged = append(reorged, txs)
 				t.Logf("reorg: dropped the top %d blocks, with %d transactions of the hot wallet", chaosReorgDepth, len(txs))
 			}
@@ -150,13 +165,23 @@ func TestChaos(t *testing.T) {
 		})
 	}
 	go func() {
+		defer close(work)
 		tick := time.NewTicker(chaosCreateEvery)
 		defer tick.Stop()
 		for i := range chaosPayouts {
-			<-tick.C
+			select {
+			case <-ctx.Done(): // the test failed early
+				return
+			case <-tick.C:
+			}
 			work <- i
 		}
-		close(work)
+	}()
+	defer func() { // no goroutine may log after the test ends
+		stopChaos()
+		creators.Wait()
+		chaos.Wait()
+		<-progressDone
 	}()
 	allCreated := make(chan struct{})
 	creationDone := allCreated
@@ -465,12 +490,19 @@ func chaosCheckHistory(t *testing.T, got []chaosResult, db chaosDB, dropped [][]
 			}
 		}
 	}
-	for _, txs := range dropped {
+	for k, txs := range dropped {
+		seen := 0
 		for _, h := range txs {
-			if _, ok := attemptOf[h]; !ok {
+			i, ok := attemptOf[h]
+			if !ok {
 				t.Errorf("transaction %s of the hot wallet was reorged out but is no payout's attempt", h.Hex())
+				continue
+			}
+			if db.events[got[i].p.ID][payout.EventReorged] > 0 {
+				seen++
 			}
 		}
+		t.Logf("reorg %d dropped %d transactions of the hot wallet; %d of their payouts have a payout.reorged event (the others were not yet seen mined)", k+1, len(txs), seen)
 	}
 	return replaced, reorged
 }
