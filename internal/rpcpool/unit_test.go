@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"syscall"
 	"testing"
@@ -366,5 +367,41 @@ func TestCandidateOrder(t *testing.T) {
 		if diff := cmp.Diff(tt.want, names(p.candidates(later, tt.fresh))); diff != "" {
 			t.Errorf("fresh=%v (-want +got):\n%s", tt.fresh, diff)
 		}
+	}
+}
+
+func TestIsLoopback(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"http://127.0.0.1:8545": true, "http://localhost:8545/rpc": true, "http://[::1]:8545": true,
+		"http://127.9.9.9": true, "https://eth.example.com": false, "http://10.0.0.5:8545": false, "::bad": false,
+	} {
+		if got := isLoopback(raw); got != want {
+			t.Errorf("isLoopback(%q) = %v, want %v", raw, got, want)
+		}
+	}
+}
+
+func TestLoopbackUpstreamsAskForUncompressedAnswers(t *testing.T) {
+	got := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case got <- r.Header.Get("Accept-Encoding"):
+		default:
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"jsonrpc":"2.0","id":1,"result":"0x539"}`)
+	}))
+	defer srv.Close()
+	p, err := New(Config{Chain: "test", ChainID: 1337, Upstreams: []UpstreamConfig{{URL: srv.URL}}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.closeClients()
+	var id hexutil.Uint64
+	if err := p.ups[0].client.CallContext(context.Background(), &id, "eth_chainId"); err != nil || id != 1337 {
+		t.Fatalf("eth_chainId = %d, %v", id, err)
+	}
+	if enc := <-got; enc != "identity" {
+		t.Errorf("Accept-Encoding to a loopback upstream = %q, want identity (no gzip)", enc)
 	}
 }
