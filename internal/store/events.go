@@ -29,7 +29,7 @@ func (db *DB) AppendEvent(ctx context.Context, objectID, eventType string, data 
 	if err != nil {
 		return fmt.Errorf("store: encode event: %w", err)
 	}
-	return db.withTx(ctx, "append_event", func(tx *sql.Tx, now time.Time) error {
+	return db.withTx(ctx, "append_event", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		var seq int64
 		if err := db.queryRowTx(ctx, tx, db.d.q.nextObjectSeq, objectID).Scan(&seq); err != nil {
 			return db.wrap("next event seq", err)

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// maxGroup bounds the CreatePayout calls that share one transaction.
+// maxGroup bounds the write transactions that share one.
 const maxGroup = 256
 
 // gatherYields is how many times the writer yields without a new call
@@ -25,27 +25,31 @@ const groupTimeout = 30 * time.Second
 // errClosed is returned to calls made after Close.
 var errClosed = errors.New("store: closed")
 
-// groupCommitter gathers concurrent CreatePayout calls into one SQLite
-// transaction: one writer goroutine takes every call waiting when it is
-// free, runs each in a savepoint and commits once. With a single write
-// connection a commit costs the same for one payout or hundreds, so this
-// turns the commit rate into the payout rate's ceiling no more.
+// groupCommitter runs SQLite's write transactions: one writer goroutine
+// takes every transaction waiting when it is free (payouts created by the
+// API, every sender's attempts, receipts and confirmations), runs each in a
+// savepoint of one shared transaction and commits once. SQLite has one
+// writer anyway; a commit writes every page the transaction touched to the
+// WAL, and concurrent transactions touch the same hot pages (the payouts'
+// indexes, the outbox), so one commit for many saves most of that I/O and
+// the waiting for the write lock.
 type groupCommitter struct {
 	db    *DB
-	reqs  chan *createReq
+	reqs  chan *groupReq
 	quit  chan struct{}
 	wg    sync.WaitGroup
-	group []*createReq // owned by the writer goroutine
+	group []*groupReq // owned by the writer goroutine
 }
 
-type createReq struct {
+// groupReq is one caller's transaction.
+type groupReq struct {
 	ctx  context.Context
-	row  *newRow
+	fn   txFunc
 	done chan error
 }
 
 func newGroupCommitter(db *DB) *groupCommitter {
-	g := &groupCommitter{db: db, reqs: make(chan *createReq), quit: make(chan struct{})}
+	g := &groupCommitter{db: db, reqs: make(chan *groupReq), quit: make(chan struct{})}
 	g.wg.Add(1)
 	go g.run()
 	return g
@@ -57,12 +61,11 @@ func (g *groupCommitter) stop() {
 	g.wg.Wait()
 }
 
-// submit hands a call to the writer and waits for its outcome. Once taken,
-// a call is waited for even if ctx ends, so the caller never reports a
-// failure for a payout that was in fact stored.
-func (g *groupCommitter) submit(ctx context.Context, row *newRow) (err error) {
-	defer g.db.track("create_payout")(&err)
-	r := &createReq{ctx: ctx, row: row, done: make(chan error, 1)}
+// submit hands a transaction to the writer and waits for its outcome. Once
+// taken, it is waited for even if ctx ends, so the caller never reports a
+// failure for a change that was in fact committed.
+func (g *groupCommitter) submit(ctx context.Context, fn txFunc) error {
+	r := &groupReq{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case g.reqs <- r:
 	case <-ctx.Done():
@@ -110,7 +113,7 @@ func (g *groupCommitter) commit() {
 	defer g.recoverGroup()
 	results := make([]error, len(g.group))
 	g.db.metrics.groupSize.Observe(float64(len(g.group)))
-	err := g.db.withTx(ctx, "create_payout_group", func(tx *sql.Tx, now time.Time) error {
+	err := g.db.ownTx(ctx, "write_group", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		for i, r := range g.group {
 			results[i] = g.one(ctx, tx, now, r)
 			if errors.Is(results[i], errAbort) {
@@ -120,7 +123,7 @@ func (g *groupCommitter) commit() {
 		return nil
 	})
 	if err != nil {
-		g.db.log.Error("group commit failed", "payouts", len(g.group), "err", err)
+		g.db.log.Error("group commit failed", "transactions", len(g.group), "err", err)
 	}
 	for i, r := range g.group {
 		if err != nil {
@@ -139,8 +142,8 @@ func (g *groupCommitter) recoverGroup() {
 	if v == nil {
 		return
 	}
-	err := fmt.Errorf("store: create payout: panic: %v", v)
-	g.db.log.Error("group commit panicked", "payouts", len(g.group), "err", err, "stack", string(debug.Stack()))
+	err := fmt.Errorf("store: write: panic: %v", v)
+	g.db.log.Error("group commit panicked", "transactions", len(g.group), "err", err, "stack", string(debug.Stack()))
 	for i, r := range g.group {
 		if r != nil {
 			r.done <- err
@@ -149,26 +152,26 @@ func (g *groupCommitter) recoverGroup() {
 	}
 }
 
-// The savepoint that isolates one call within a group.
+// The savepoint that isolates one transaction within a group.
 const (
-	savepoint           = "SAVEPOINT create_payout"
-	rollbackToSavepoint = "ROLLBACK TO create_payout"
-	releaseSavepoint    = "RELEASE create_payout"
+	savepoint           = "SAVEPOINT one"
+	rollbackToSavepoint = "ROLLBACK TO one"
+	releaseSavepoint    = "RELEASE one"
 )
 
 // errAbort marks a failure that leaves the group's transaction unusable.
 var errAbort = errors.New("group transaction aborted")
 
-// one runs one call inside a savepoint, undoing only its own writes when
-// it fails.
-func (g *groupCommitter) one(ctx context.Context, tx *sql.Tx, now time.Time, r *createReq) error {
+// one runs one transaction inside a savepoint, undoing only its own writes
+// when it fails. Its statements run with the group's ctx (see txFunc).
+func (g *groupCommitter) one(ctx context.Context, tx *sql.Tx, now time.Time, r *groupReq) error {
 	if err := r.ctx.Err(); err != nil {
 		return err // the caller gave up before its turn: write nothing
 	}
 	if _, err := g.db.execTx(ctx, tx, savepoint); err != nil {
 		return fmt.Errorf("%w: savepoint: %w", errAbort, err)
 	}
-	err := g.db.createInTx(ctx, tx, now, r.row)
+	err := r.fn(ctx, tx, now)
 	if err != nil {
 		if _, rbErr := g.db.execTx(ctx, tx, rollbackToSavepoint); rbErr != nil {
 			return fmt.Errorf("%w: rollback to savepoint: %w", errAbort, rbErr)

@@ -62,7 +62,7 @@ func (db *DB) GetIdempotency(ctx context.Context, scope, key string) (_ *payout.
 // many it removed.
 func (db *DB) DeleteIdempotencyBefore(ctx context.Context, t time.Time) (int64, error) {
 	var n int64
-	err := db.withTx(ctx, "delete_idempotency", func(tx *sql.Tx, _ time.Time) error {
+	err := db.withTx(ctx, "delete_idempotency", func(ctx context.Context, tx *sql.Tx, _ time.Time) error {
 		res, err := tx.ExecContext(ctx, db.d.q.deleteIdemBefore, db.d.time(t.UTC().Truncate(time.Microsecond)))
 		if err != nil {
 			return db.wrap("delete idempotency", err)

@@ -19,7 +19,7 @@ func (db *DB) AcquireLease(ctx context.Context, chainID uint64, sender common.Ad
 	if owner == "" {
 		return errors.New("store: acquire lease: empty owner")
 	}
-	return db.withTx(ctx, "acquire_lease", func(tx *sql.Tx, now time.Time) error {
+	return db.withTx(ctx, "acquire_lease", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		res, err := db.execTx(ctx, tx, db.d.q.acquireLease, int64(chainID), addrText(sender), owner,
 			db.d.time(now.Add(ttl)), db.d.time(now))
 		if err != nil {
@@ -39,7 +39,7 @@ func (db *DB) AcquireLease(ctx context.Context, chainID uint64, sender common.Ad
 // ReleaseLease gives the lease up if owner holds it; otherwise it does
 // nothing.
 func (db *DB) ReleaseLease(ctx context.Context, chainID uint64, sender common.Address, owner string) error {
-	return db.withTx(ctx, "release_lease", func(tx *sql.Tx, _ time.Time) error {
+	return db.withTx(ctx, "release_lease", func(ctx context.Context, tx *sql.Tx, _ time.Time) error {
 		_, err := db.execTx(ctx, tx, db.d.q.releaseLease, int64(chainID), addrText(sender), owner)
 		return db.wrap("release lease", err)
 	})

@@ -58,7 +58,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		return fmt.Errorf("store: load migrations: %w", err)
 	}
 	var applied []string
-	err = db.withTx(ctx, "migrate", func(tx *sql.Tx, now time.Time) error {
+	err = db.withTx(ctx, "migrate", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		if db.d.q.lockMigrations != "" {
 			if _, err := tx.ExecContext(ctx, db.d.q.lockMigrations); err != nil {
 				return fmt.Errorf("lock: %w", err)

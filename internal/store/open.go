@@ -79,7 +79,7 @@ func (db *DB) startSQLiteWriter(ctx context.Context, group bool) error {
 	}
 	db.stmts = stmts
 	if group {
-		db.creates = newGroupCommitter(db)
+		db.writer = newGroupCommitter(db)
 	}
 	return nil
 }

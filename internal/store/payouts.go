@@ -24,10 +24,7 @@ func (db *DB) CreatePayout(ctx context.Context, p *payout.Payout, idem *payout.I
 	if err != nil {
 		return err
 	}
-	if db.creates != nil {
-		return db.creates.submit(ctx, row)
-	}
-	return db.withTx(ctx, "create_payout", func(tx *sql.Tx, now time.Time) error {
+	return db.withTx(ctx, "create_payout", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		return db.createInTx(ctx, tx, now, row)
 	})
 }
@@ -254,7 +251,7 @@ func (db *DB) RaiseFeeCap(ctx context.Context, id string, feeCap *big.Int) (*pay
 // write ("" to write nothing and return the payout as it is), and saves it.
 func (db *DB) changeOne(ctx context.Context, op, id string, change func(p *payout.Payout) (string, error)) (*payout.Payout, error) {
 	var out *payout.Payout
-	err := db.withTx(ctx, op, func(tx *sql.Tx, now time.Time) error {
+	err := db.withTx(ctx, op, func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		p, err := scanPayout(db.queryRowTx(ctx, tx, db.d.q.lockPayout, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return payout.ErrNotFound

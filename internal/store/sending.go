@@ -64,7 +64,7 @@ func (db *DB) transitionAs(ctx context.Context, op, eventType string, ids []stri
 	if len(ids) == 0 {
 		return nil
 	}
-	return db.withTx(ctx, op, func(tx *sql.Tx, now time.Time) error {
+	return db.withTx(ctx, op, func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		ps, err := db.lockMany(ctx, tx, ids)
 		if err != nil {
 			return err
@@ -170,7 +170,7 @@ func (db *DB) SubmitAttempts(ctx context.Context, attempts []*payout.Attempt) er
 	if err != nil {
 		return err
 	}
-	return db.withTx(ctx, "submit_attempts", func(tx *sql.Tx, now time.Time) error {
+	return db.withTx(ctx, "submit_attempts", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		ps, err := db.lockMany(ctx, tx, ids)
 		if err != nil {
 			return err
@@ -265,7 +265,7 @@ func (db *DB) ReplaceAttempts(ctx context.Context, attempts []*payout.Attempt) e
 		}
 		ids = append(ids, a.PayoutID)
 	}
-	return db.withTx(ctx, "replace_attempts", func(tx *sql.Tx, now time.Time) error {
+	return db.withTx(ctx, "replace_attempts", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		ps, err := db.lockMany(ctx, tx, ids)
 		if err != nil {
 			return err

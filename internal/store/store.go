@@ -50,7 +50,7 @@ type DB struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
-	creates *groupCommitter // nil when CreatePayout runs one transaction per call
+	writer  *groupCommitter // SQLite: runs every write transaction, grouped; nil: each runs its own
 
 	closeOnce sync.Once
 	closeErr  error
@@ -58,8 +58,8 @@ type DB struct {
 
 var _ payout.Store = (*DB)(nil)
 
-// groupCommit gathers concurrent CreatePayout calls into one transaction on
-// SQLite; benchmarks turn it off to compare.
+// groupCommit gathers concurrent write transactions into one on SQLite;
+// benchmarks turn it off to compare.
 var groupCommit = true
 
 // Open connects to the database named by url, either "sqlite:PATH" or a
@@ -125,8 +125,8 @@ func (db *DB) Close() error {
 }
 
 func (db *DB) close() error {
-	if db.creates != nil {
-		db.creates.stop()
+	if db.writer != nil {
+		db.writer.stop()
 	}
 	if db.stmts != nil {
 		db.stmts.close()
@@ -151,9 +151,23 @@ func (db *DB) clock() time.Time { return db.now().UTC().Truncate(time.Microsecon
 // withTx runs fn in a write transaction with one reading of the clock. The
 // transaction is rolled back unless fn returns nil and the commit succeeds.
 // PostgreSQL deadlocks and serialization failures are retried.
-func (db *DB) withTx(ctx context.Context, op string, fn func(tx *sql.Tx, now time.Time) error) (err error) {
+func (db *DB) withTx(ctx context.Context, op string, fn txFunc) (err error) {
 	start := time.Now()
 	defer func() { db.metrics.observe(op, start, err) }()
+	if db.writer != nil {
+		return db.writer.submit(ctx, fn)
+	}
+	return db.ownTx(ctx, op, fn)
+}
+
+// txFunc is the work of one write transaction. It runs statements with the
+// ctx it is given: on SQLite that is the group's, since interrupting one
+// statement would roll back the whole shared transaction.
+type txFunc func(ctx context.Context, tx *sql.Tx, now time.Time) error
+
+// ownTx runs fn in a transaction of its own, retrying when the database
+// says a retry may succeed.
+func (db *DB) ownTx(ctx context.Context, op string, fn txFunc) (err error) {
 	for try := 1; ; try++ {
 		err = db.tryTx(ctx, fn)
 		if err == nil || try == 3 || !db.d.retryable(err) {
@@ -163,13 +177,13 @@ func (db *DB) withTx(ctx context.Context, op string, fn func(tx *sql.Tx, now tim
 	}
 }
 
-func (db *DB) tryTx(ctx context.Context, fn func(tx *sql.Tx, now time.Time) error) error {
+func (db *DB) tryTx(ctx context.Context, fn txFunc) error {
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: begin: %w", db.d.interpret(err))
 	}
 	defer func() { _ = tx.Rollback() }()
-	if err := fn(tx, db.clock()); err != nil {
+	if err := fn(ctx, tx, db.clock()); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {

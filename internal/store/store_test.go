@@ -24,6 +24,14 @@ func TestSQLite(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) payout.Store { return openSQLite(t) })
 }
 
+// TestSQLiteWithoutGroupCommit runs the suite with every SQLite write in a
+// transaction of its own, the path group commit replaces.
+func TestSQLiteWithoutGroupCommit(t *testing.T) {
+	prev := store.SetGroupCommit(false) // read by Open in the parallel subtests, restored after them
+	t.Cleanup(func() { store.SetGroupCommit(prev) })
+	storetest.Run(t, func(t *testing.T) payout.Store { return openSQLite(t) })
+}
+
 func TestPostgres(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) payout.Store { return openPostgres(t) })
 }
