@@ -290,10 +290,11 @@ func (r *chaosRig) flapFaults(ctx context.Context, seed uint64) int {
 }
 
 // reorg drops the top chaosReorgDepth blocks once those below the head hold
-// transactions of the hot wallet (so that payouts the engine has likely
-// seen mined leave the chain), trying until ctx ends. It returns the hot wallet's transactions
+// minTxs transactions of the hot wallet or more (so that payouts the engine
+// has likely seen mined leave the chain), trying until ctx ends; before, if
+// not nil, runs just before the reorg. It returns the hot wallet's transactions
 // that were dropped.
-func (r *chaosRig) reorg(ctx context.Context) []common.Hash {
+func (r *chaosRig) reorg(ctx context.Context, minTxs int, before func()) []common.Hash {
 	cl := r.chain.Client()
 	hot := crypto.PubkeyToAddress(r.hot.PublicKey)
 	from := types.LatestSignerForChainID(big.NewInt(sandbox.ChainID))
@@ -325,7 +326,10 @@ func (r *chaosRig) reorg(ctx context.Context) []common.Hash {
 		return bs
 	}
 	for {
-		if len(hotTxs(settled())) > 0 {
+		if len(hotTxs(settled())) >= max(minTxs, 1) {
+			if before != nil {
+				before()
+			}
 			dropped, err := r.chain.Reorg(chaosReorgDepth)
 			if err != nil {
 				r.t.Errorf("reorg: %v", err)
@@ -395,12 +399,52 @@ func (e *chaosEngine) URL() string {
 func (e *chaosEngine) killAndRestart() {
 	e.killing.Lock()
 	defer e.killing.Unlock()
+	e.kill()
+	e.start()
+}
+
+// kill SIGKILLs the engine without starting another; the caller holds
+// killing and starts one with start.
+func (e *chaosEngine) kill() {
 	e.mu.Lock()
 	p := e.cur
 	e.kills++
 	e.mu.Unlock()
 	p.kill()
-	e.start()
+}
+
+// exited reports whether the engine running now has exited on its own, and
+// how.
+func (e *chaosEngine) exited() (bool, error) {
+	e.mu.Lock()
+	p := e.cur
+	e.mu.Unlock()
+	select {
+	case err := <-p.done:
+		p.done <- err // kill and stop wait for it too
+		return true, err
+	default:
+		return false, nil
+	}
+}
+
+// panics returns the first lines of every panic or fatal error in the
+// engines' output.
+func (e *chaosEngine) panics() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for i, p := range e.all {
+		s := p.out.String()
+		for _, mark := range []string{"panic: ", "fatal error: "} {
+			if k := strings.Index(s, mark); k >= 0 {
+				lines := strings.SplitN(s[k:], "\n", 24)
+				out = append(out, fmt.Sprintf("engine %d: %s", i, strings.Join(lines[:min(len(lines), 23)], "\n")))
+				break
+			}
+		}
+	}
+	return out
 }
 
 // withoutKills runs f while no kill happens.

@@ -112,7 +112,9 @@ func TestChaos(t *testing.T) {
 	chaos.Go(func() {
 		// The first reorg happens with the engine up for a few seconds
 		// around it (no kill meanwhile), so that it sees payouts mined and
-		// then reorged away; the second falls wherever the kills fall.
+		// then reorged away; the second while it is down (killed just
+		// before), so that it finds at start payouts it had seen mined in
+		// blocks that are gone.
 		for k, at := range []time.Duration{32 * time.Second, 70 * time.Second} {
 			if !sleepCtx(ctx, at-time.Since(t0)) {
 				return
@@ -122,12 +124,15 @@ func TestChaos(t *testing.T) {
 				eng.withoutKills(func() {
 					sleepCtx(ctx, 2*time.Second)
 					rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
-					txs = rig.reorg(rctx)
+					txs = rig.reorg(rctx, 20, nil)
 					cancel()
 					sleepCtx(ctx, 3*time.Second)
 				})
 			} else {
-				txs = rig.reorg(ctx)
+				eng.withoutKills(func() {
+					txs = rig.reorg(ctx, 1, eng.kill)
+					eng.start()
+				})
 			}
 			if len(txs) > 0 {
 				reorged = append(reorged, txs)
@@ -212,6 +217,9 @@ func TestChaos(t *testing.T) {
 		time.Since(t0).Round(time.Second), eng.killCount(), eng.startTimes(), faultsSet, rivalTxs, len(reorged))
 
 	chaosWaitTerminal(t, eng, rig, began, 120*time.Second)
+	for _, p := range eng.panics() {
+		t.Errorf("an engine crashed on its own:\n%s", p)
+	}
 	got := chaosCollect(t, eng, rig.apiKey, ids)
 	eng.stop()
 	db := readChaosDB(t, rig.dbPath)
@@ -304,6 +312,12 @@ func chaosWaitTerminal(t *testing.T, eng *chaosEngine, rig *chaosRig, began time
 				ID     string `json:"id"`
 				Status string `json:"status"`
 			} `json:"oldest_unfinished_payout"`
+		}
+		if gone, err := eng.exited(); gone {
+			// A supervisor would restart it: do so, so that the other
+			// checks still run; the crash itself fails the test.
+			t.Errorf("the engine exited on its own (%v); restarting it", err)
+			eng.start()
 		}
 		if err := apiGet(eng, rig.apiKey, "/v1/status", &st); err != nil {
 			t.Fatal(err)
