@@ -3,10 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,46 +25,10 @@ import (
 // and the engine's peak memory. SLUICE_BENCH_PAYOUTS sets the count
 // (default 10,000); run with -benchtime=1x.
 func BenchmarkSandboxEndToEnd(b *testing.B) {
-	n := 10000
-	if v, err := strconv.Atoi(os.Getenv("SLUICE_BENCH_PAYOUTS")); err == nil && v > 0 {
-		n = v
-	}
-	t := b
-	bin := buildBinary(t)
-	dir := b.TempDir()
-	wallets := "1"
-	if v := os.Getenv("SLUICE_BENCH_WALLETS"); v != "" {
-		wallets = v
-	}
-	chainArgs := []string{"devchain", "--data-dir", dir, "--rpc", "127.0.0.1:0", "--block-time", "1s", "--hot-wallets", wallets}
-	if addr := os.Getenv("SLUICE_BENCH_CHAIN_PPROF"); addr != "" {
-		chainArgs = append(chainArgs, "--pprof", addr)
-	}
-	chain, _ := startProc(t, bin, "Run the engine against it", chainArgs...)
-	defer chain.stop()
-	var info devInfo
-	readJSON(t, filepath.Join(dir, "devchain.json"), &info)
-	os.Setenv("SLUICE_LOG_LEVEL", "warn")
-	defer os.Unsetenv("SLUICE_LOG_LEVEL")
-	serveArgs := []string{"serve", "--config", filepath.Join(dir, "sluice.yaml"), "--http", "127.0.0.1:0"}
-	if addr := os.Getenv("SLUICE_BENCH_PPROF"); addr != "" {
-		serveArgs = append(serveArgs, "--pprof", addr)
-	}
-	engine, line := startProc(t, bin, "Sluice API at", serveArgs...)
-	defer engine.stop()
-	url := strings.TrimSpace(strings.TrimPrefix(line, "Sluice API at"))
-	defer func() {
-		var problems []string
-		for _, l := range strings.Split(engine.out.String(), "\n") {
-			if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
-				problems = append(problems, l)
-			}
-		}
-		if len(problems) > 0 {
-			b.Logf("engine warnings and errors (%d):\n%s", len(problems), strings.Join(problems[:min(len(problems), 30)], "\n"))
-		}
-	}()
-
+	n := envInt("SLUICE_BENCH_PAYOUTS", 10000)
+	be := startBenchEngine(b)
+	defer be.stop()
+	url, info, engine, chain := be.url, be.info, be.engine, be.chain
 	for b.Loop() {
 		start := time.Now()
 		ids := submitAll(b, url, info.APIKey, n)
@@ -80,6 +46,209 @@ func BenchmarkSandboxEndToEnd(b *testing.B) {
 	b.ReportMetric(procCPUSeconds(chain.cmd.Process.Pid), "chain_cpu_s")
 	b.ReportMetric(float64(procMemKiB(engine.cmd.Process.Pid, "VmRSS"))/1024, "engine_rss_MiB")
 	b.ReportMetric(float64(procMemKiB(engine.cmd.Process.Pid, "VmHWM"))/1024, "engine_peak_rss_MiB")
+}
+
+// benchEngine is `sluice devchain` and `sluice serve` as separate
+// processes, as a user runs them.
+type benchEngine struct {
+	b             *testing.B
+	bin, dir, url string
+	info          devInfo
+	chain, engine *proc
+}
+
+// envInt reads a positive integer from the environment, or def.
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+// startBenchEngine starts a dev chain (1 s blocks, SLUICE_BENCH_WALLETS hot
+// wallets, default 1) and an engine on it (SQLite, log level warn);
+// SLUICE_BENCH_PPROF and SLUICE_BENCH_CHAIN_PPROF serve their profilers.
+func startBenchEngine(b *testing.B) *benchEngine {
+	be := &benchEngine{b: b, bin: buildBinary(b), dir: b.TempDir()}
+	wallets := strconv.Itoa(envInt("SLUICE_BENCH_WALLETS", 1))
+	chainArgs := []string{"devchain", "--data-dir", be.dir, "--rpc", "127.0.0.1:0", "--block-time", "1s", "--hot-wallets", wallets}
+	if addr := os.Getenv("SLUICE_BENCH_CHAIN_PPROF"); addr != "" {
+		chainArgs = append(chainArgs, "--pprof", addr)
+	}
+	be.chain, _ = startProc(b, be.bin, "Run the engine against it", chainArgs...)
+	readJSON(b, filepath.Join(be.dir, "devchain.json"), &be.info)
+	b.Setenv("SLUICE_LOG_LEVEL", "warn")
+	be.startEngine()
+	return be
+}
+
+// startEngine starts (or restarts) the engine on the chain's config.
+func (be *benchEngine) startEngine() {
+	serveArgs := []string{"serve", "--config", filepath.Join(be.dir, "sluice.yaml"), "--http", "127.0.0.1:0"}
+	if addr := os.Getenv("SLUICE_BENCH_PPROF"); addr != "" {
+		serveArgs = append(serveArgs, "--pprof", addr)
+	}
+	var line string
+	be.engine, line = startProc(be.b, be.bin, "Sluice API at", serveArgs...)
+	be.url = strings.TrimSpace(strings.TrimPrefix(line, "Sluice API at"))
+}
+
+// stop ends both processes, logging the engine's warnings and errors.
+func (be *benchEngine) stop() {
+	var problems []string
+	for _, l := range strings.Split(be.engine.out.String(), "\n") {
+		if strings.Contains(l, "level=WARN") || strings.Contains(l, "level=ERROR") {
+			problems = append(problems, l)
+		}
+	}
+	if len(problems) > 0 {
+		be.b.Logf("engine warnings and errors (%d):\n%s", len(problems), strings.Join(problems[:min(len(problems), 30)], "\n"))
+	}
+	be.engine.stop()
+	be.chain.stop()
+}
+
+// BenchmarkAcceptToBroadcast measures the time from a payout's acceptance
+// to the first broadcast of its transaction while payouts arrive at a fixed
+// rate (SLUICE_BENCH_RATE per second, default 500; open loop: a slow
+// answer does not slow the arrivals), from the engine's
+// sluice_payout_accept_to_broadcast_seconds histogram (quantiles
+// interpolated within its buckets, as Prometheus does).
+func BenchmarkAcceptToBroadcast(b *testing.B) {
+	n, rate := envInt("SLUICE_BENCH_PAYOUTS", 5000), envInt("SLUICE_BENCH_RATE", 500)
+	be := startBenchEngine(b)
+	defer be.stop()
+	for b.Loop() {
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
+		salt := time.Now().UnixNano()
+		tick := time.NewTicker(time.Second / time.Duration(rate))
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i := range n {
+			<-tick.C
+			wg.Go(func() {
+				w := wanted{asset: "ETH", to: common.BigToAddress(big.NewInt(salt + int64(i))), amount: big.NewInt(1e12)}
+				if i%2 == 1 {
+					w.asset, w.amount = "SUSD", big.NewInt(1_000_000)
+				}
+				createOnce(b, client, be.url, be.info.APIKey, w, fmt.Sprintf("lat-%d-%d", salt, i))
+			})
+		}
+		tick.Stop()
+		wg.Wait()
+		offered := float64(n) / time.Since(start).Seconds()
+		h := waitHistogram(b, be.url, "sluice_payout_accept_to_broadcast_seconds", n)
+		b.ReportMetric(offered, "offered/s")
+		b.ReportMetric(h.quantile(0.50)*1000, "p50_ms")
+		b.ReportMetric(h.quantile(0.99)*1000, "p99_ms")
+	}
+}
+
+// BenchmarkResumeAfterKill measures how long sending stops when the engine
+// is SIGKILLed with payouts queued and restarted at once (as a supervisor
+// would): from the kill until the restarted engine broadcasts again (its
+// accept-to-broadcast histogram counts a payout).
+func BenchmarkResumeAfterKill(b *testing.B) {
+	be := startBenchEngine(b)
+	defer be.stop()
+	client := &http.Client{}
+	salt := time.Now().UnixNano()
+	for i := 0; b.Loop(); i++ {
+		// Payouts are queued while the engine dies, so there is work the
+		// moment it is back.
+		for j := range 50 {
+			w := wanted{asset: "ETH", to: common.BigToAddress(big.NewInt(salt + int64(i*1000+j))), amount: big.NewInt(1e12)}
+			createOnce(b, client, be.url, be.info.APIKey, w, fmt.Sprintf("resume-%d-%d-%d", salt, i, j))
+		}
+		killed := time.Now()
+		be.engine.kill()
+		be.startEngine()
+		started := time.Since(killed)
+		for {
+			if h := readHistogram(b, be.url, "sluice_payout_accept_to_broadcast_seconds"); h.count > 0 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		b.ReportMetric(started.Seconds()*1000, "process_start_ms")
+		b.ReportMetric(time.Since(killed).Seconds()*1000, "kill_to_broadcast_ms")
+	}
+}
+
+// histogram is a Prometheus histogram read from /metrics.
+type histogram struct {
+	bounds []float64 // upper bounds, increasing; the last is +Inf
+	counts []float64 // cumulative
+	count  float64
+}
+
+// quantile interpolates linearly within the bucket holding q.
+func (h histogram) quantile(q float64) float64 {
+	rank := q * h.count
+	lower, below := 0.0, 0.0
+	for i, ub := range h.bounds {
+		if h.counts[i] >= rank {
+			if math.IsInf(ub, 1) {
+				return lower
+			}
+			in := h.counts[i] - below
+			if in == 0 {
+				return ub
+			}
+			return lower + (ub-lower)*(rank-below)/in
+		}
+		lower, below = ub, h.counts[i]
+	}
+	return math.NaN()
+}
+
+// readHistogram reads one histogram (summed over its labels) from /metrics.
+func readHistogram(b *testing.B, url, name string) histogram {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		b.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	byBound := map[float64]float64{}
+	var h histogram
+	for _, l := range strings.Split(string(body), "\n") {
+		switch {
+		case strings.HasPrefix(l, name+"_bucket{"):
+			i := strings.Index(l, `le="`)
+			le := l[i+4 : i+4+strings.IndexByte(l[i+4:], '"')]
+			bound, _ := strconv.ParseFloat(le, 64)
+			if le == "+Inf" {
+				bound = math.Inf(1)
+			}
+			v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+			byBound[bound] += v
+		case strings.HasPrefix(l, name+"_count"):
+			v, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+			h.count += v
+		}
+	}
+	for bound := range byBound {
+		h.bounds = append(h.bounds, bound)
+	}
+	sort.Float64s(h.bounds)
+	for _, bound := range h.bounds {
+		h.counts = append(h.counts, byBound[bound])
+	}
+	return h
+}
+
+// waitHistogram waits until a histogram has counted n observations.
+func waitHistogram(b *testing.B, url, name string, n int) histogram {
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		if h := readHistogram(b, url, name); h.count >= float64(n) {
+			return h
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.Fatalf("%s did not reach %d observations in 5 minutes", name, n)
+	return histogram{}
 }
 
 // submitAll creates n payouts (half ETH, half SUSD, all to new addresses)

@@ -8,6 +8,7 @@ type Metrics struct {
 	broadcasts     *prometheus.CounterVec
 	transitions    *prometheus.CounterVec
 	acceptToFinal  *prometheus.HistogramVec
+	acceptToSend   *prometheus.HistogramVec
 	inFlight       *prometheus.GaugeVec
 	roundDuration  *prometheus.HistogramVec
 	lastHead       *prometheus.GaugeVec
@@ -34,6 +35,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "sluice_payout_accept_to_final_seconds", Help: "Time from a payout's acceptance to its terminal state, by chain and status.",
 			Buckets: prometheus.ExponentialBuckets(0.25, 2, 14),
 		}, []string{"chain", "status"}),
+		acceptToSend: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "sluice_payout_accept_to_broadcast_seconds", Help: "Time from a payout's acceptance to the first broadcast of its transaction, by chain.",
+			Buckets: []float64{.001, .002, .003, .005, .0075, .01, .015, .02, .03, .05, .075, .1, .15, .2, .3, .5, .75, 1, 2, 5, 10, 30},
+		}, []string{"chain"}),
 		inFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_sender_in_flight", Help: "Payouts signed and broadcast but not yet mined, by chain and sender.",
 		}, []string{"chain", "sender"}),
@@ -61,7 +66,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"chain", "sender", "asset"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.attempts, m.broadcasts, m.transitions, m.acceptToFinal, m.inFlight,
+		reg.MustRegister(m.attempts, m.broadcasts, m.transitions, m.acceptToFinal, m.acceptToSend, m.inFlight,
 			m.roundDuration, m.lastHead, m.sendLoopErrors, m.replacements, m.holds, m.halted, m.balance)
 	}
 	return m

@@ -299,6 +299,10 @@ func (s *Sender) submitted(ctx context.Context, plans []planned, attempts []*pay
 	s.cfg.Metrics.attempts.WithLabelValues(s.cfg.Chain.Name).Add(float64(len(attempts)))
 	s.cfg.Metrics.transitions.WithLabelValues(s.cfg.Chain.Name, string(payout.StatusSubmitted)).Add(float64(len(attempts)))
 	s.broadcast(ctx, flights)
+	now, h := time.Now(), s.cfg.Metrics.acceptToSend.WithLabelValues(s.cfg.Chain.Name)
+	for _, f := range flights {
+		h.Observe(now.Sub(f.createdAt).Seconds())
+	}
 }
 
 // broadcast sends the latest attempt of each flight, lowest nonce first so
