@@ -52,7 +52,7 @@ func TestTxExportRebroadcastTrace(t *testing.T) {
 		t.Fatalf("trace of a pending payout = %v\n%s", err, out)
 	}
 	chain.Commit()
-	if out, err := run("trace", id, "--rpc", chain.RPCURL()); err != nil || !strings.Contains(out, tx.Hash().Hex()+"  mined") {
+	if out, err := run("trace", id, "--rpc", chain.RPCURL()); err != nil || !strings.Contains(out, tx.Hash().Hex()+"  transfer  mined") {
 		t.Errorf("trace verdict of a mined payout = %v\n%s", err, out)
 	}
 	out, err = run("trace", tx.Hash().Hex(), "--rpc", chain.RPCURL())

@@ -74,7 +74,7 @@ func txTrace(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if len(verdicts) > 1 || len(attempts) > 0 && attempts[0].From != "" {
 		fmt.Fprintln(tw)
 		for _, v := range verdicts {
-			fmt.Fprintf(tw, "%s\t%s\n", v.TxHash, v.Verdict)
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", v.TxHash, v.Kind, v.Verdict)
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -158,6 +158,7 @@ func foreignNonceNote(ctx context.Context, urls []string, attempts []client.Atte
 // attemptVerdict says what became of one attempt across every upstream.
 type attemptVerdict struct {
 	TxHash  string `json:"tx_hash"`
+	Kind    string `json:"kind"`    // transfer, or cancel (a zero-value self-transfer at the payout's nonce)
 	Verdict string `json:"verdict"` // mined, reverted, pending, replaced (another attempt mined), dropped (no upstream knows it)
 }
 
@@ -189,7 +190,11 @@ func attemptVerdicts(attempts []client.Attempt, rows []traceRow) []attemptVerdic
 		case st["error"] && !st["not_found"]:
 			v = "unknown: no upstream answered"
 		}
-		out = append(out, attemptVerdict{TxHash: a.TxHash, Verdict: v})
+		kind := a.Kind
+		if kind == "" {
+			kind = "transfer"
+		}
+		out = append(out, attemptVerdict{TxHash: a.TxHash, Kind: kind, Verdict: v})
 	}
 	return out
 }
