@@ -63,7 +63,7 @@ func (p *Pool) sendTo(ctx context.Context, u *upstream, raw []byte) sendResult {
 	var got common.Hash
 	err := u.scrub(u.client.CallContext(ctx, &got, "eth_sendRawTransaction", hexutil.Bytes(raw)))
 	out, label := classify(err)
-	p.record(u, "eth_sendRawTransaction", time.Since(start), out, label)
+	p.record(u, "eth_sendRawTransaction", start, out, label)
 	kind, _ := evm.Classify(err)
 	return sendResult{u: u, err: err, kind: kind, out: out}
 }

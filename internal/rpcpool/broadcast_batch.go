@@ -96,7 +96,7 @@ func (p *Pool) sendBatchTo(ctx context.Context, u *upstream, raws [][]byte) batc
 	start := time.Now()
 	err := u.scrub(u.client.BatchCallContext(ctx, elems))
 	out, label := classify(err)
-	p.record(u, "eth_sendRawTransaction", time.Since(start), out, label)
+	p.record(u, "eth_sendRawTransaction", start, out, label)
 	if err != nil {
 		return fail(err)
 	}

@@ -329,7 +329,7 @@ func (r *race) try(u *upstream) {
 	if err != nil && out != outcomeAnswer && out != outcomeCanceled {
 		u.setErr(fmt.Sprintf("%s: %s", r.method, err))
 	}
-	r.p.record(u, r.method, took, out, label)
+	r.p.record(u, r.method, start, out, label)
 	r.results <- result{u: u, err: err, out: out}
 }
 

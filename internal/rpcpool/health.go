@@ -61,7 +61,7 @@ func (p *Pool) check(ctx context.Context, u *upstream) {
 			out = outcomeFailure // a node that cannot answer these is not usable
 		}
 		u.setErr(err.Error())
-		p.record(u, "health", time.Since(start), out, label)
+		p.record(u, "health", start, out, label)
 		p.log.Warn("upstream health check failed", "upstream", u.name, "err", err)
 		return
 	}

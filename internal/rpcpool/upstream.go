@@ -210,9 +210,11 @@ func classify(err error) (outcome, string) {
 	return outcomeFailure, string(kind)
 }
 
-// record feeds an attempt's outcome to the window, breaker and metrics.
-func (p *Pool) record(u *upstream, method string, took time.Duration, out outcome, label string) {
+// record feeds the outcome of an attempt begun at start to the window,
+// breaker and metrics.
+func (p *Pool) record(u *upstream, method string, start time.Time, out outcome, label string) {
 	now := time.Now()
+	took := now.Sub(start)
 	switch out {
 	case outcomeOK, outcomeAnswer:
 		u.win.add(sample{latency: took})
@@ -223,7 +225,9 @@ func (p *Pool) record(u *upstream, method string, took time.Duration, out outcom
 	case outcomeRateLimited:
 		// A 429 had its Retry-After applied by the transport (0 included);
 		// a rate-limit error in a JSON-RPC answer gets the default.
-		if u.rlUntil.Load() < now.Add(-took).UnixNano() {
+		// (start, not now minus took: on a busy machine this goroutine may
+		// run long after the transport saw the 429.)
+		if u.rlUntil.Load() < start.UnixNano() {
 			u.backOff(now, p.cfg.RateLimitBackoff)
 		}
 		u.brk.release()
