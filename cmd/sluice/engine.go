@@ -10,8 +10,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -189,17 +191,40 @@ func (e *engine) openChain(ctx context.Context, ch config.Chain, m *evm.Metrics,
 	if id != ch.ChainID {
 		return payout.Chain{}, nil, nil, fmt.Errorf("chain %s: upstream is on chain id %d, the config says %d", ch.Name, id, ch.ChainID)
 	}
-	var signers []payout.Signer
-	var wallets []common.Address
-	for _, w := range ch.HotWallets {
-		sg, err := openSigner(ch.Name, w, opts)
-		if err != nil {
-			return payout.Chain{}, nil, nil, err
-		}
-		signers = append(signers, signer.Instrumented{Signer: sg, Backend: w.Signer.Type, Metrics: sm})
-		wallets = append(wallets, sg.Address())
+	opened, err := openSigners(ch, opts)
+	if err != nil {
+		return payout.Chain{}, nil, nil, err
+	}
+	signers := make([]payout.Signer, len(opened))
+	wallets := make([]common.Address, len(opened))
+	for i, sg := range opened {
+		signers[i] = signer.Instrumented{Signer: sg, Backend: ch.HotWallets[i].Signer.Type, Metrics: sm}
+		wallets[i] = sg.Address()
 	}
 	return domainChain(ch, wallets), client, signers, nil
+}
+
+// openSigners opens the chain's hot wallets' signers, several at once: a
+// keystore takes about a second of scrypt to decrypt, and a restarted
+// engine sends nothing until its keys are open. At most one per CPU runs
+// at a time (each holds 256 MiB while it works).
+func openSigners(ch config.Chain, opts engineOptions) ([]payout.Signer, error) {
+	out := make([]payout.Signer, len(ch.HotWallets))
+	errs := make([]error, len(ch.HotWallets))
+	slots := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
+	var wg sync.WaitGroup
+	for i, w := range ch.HotWallets {
+		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
+			out[i], errs[i] = openSigner(ch.Name, w, opts)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // startPool starts the pool of a chain's upstreams and checks each once.
