@@ -48,8 +48,10 @@ const (
 //   - two surges of competing transactions keep blocks full, so the base
 //     fee climbs 12.5% a block, the engine's earlier transactions become
 //     underpriced, its queue stalls and it replaces them;
-//   - the chain is reorganised under payouts waiting for their
-//     confirmations (chaosReorgDepth blocks, twice).
+//   - the chain is reorganised (chaosReorgDepth blocks, fewer than the
+//     confirmations) under payouts waiting for their confirmations: once
+//     with the engine watching, once while it is down, so that it finds
+//     at start payouts it had seen mined in blocks that are gone.
 //
 // Then, checked from the chain itself: every recipient holds exactly what
 // it was sent (nothing for a cancelled payout), the hot wallet has no nonce
