@@ -26,11 +26,10 @@ type funds struct {
 // flights, and fires the low-balance alerts.
 func (s *Sender) readFunds(ctx context.Context, ps []*payout.Payout) (*funds, error) {
 	f := &funds{tokens: map[common.Address]*big.Int{}, symbol: map[common.Address]string{}}
-	bal, err := s.cfg.Client.Balance(ctx, s.sender)
+	bal, err := s.balance(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("balance: %w", err)
 	}
-	s.observeBalance(ctx, s.cfg.Chain.NativeSymbol(), bal)
 	f.native = new(big.Int).Set(bal)
 	symbols := make([]string, 0, len(ps))
 	for _, p := range ps {
@@ -46,11 +45,10 @@ func (s *Sender) readFunds(ctx context.Context, ps []*payout.Payout) (*funds, er
 		if !ok || asset.Token == nil || f.tokens[*asset.Token] != nil {
 			continue
 		}
-		b, err := s.cfg.Client.TokenBalance(ctx, *asset.Token, s.sender)
+		b, err := s.balance(ctx, asset.Token)
 		if err != nil {
 			return nil, fmt.Errorf("%s balance: %w", asset.Symbol, err)
 		}
-		s.observeBalance(ctx, asset.Symbol, b)
 		f.tokens[*asset.Token], f.symbol[*asset.Token] = new(big.Int).Set(b), asset.Symbol
 	}
 	for _, fl := range s.st.flights {
@@ -95,13 +93,9 @@ func (s *Sender) Available(asset string) (*big.Int, bool) {
 	return new(big.Int).Set(v), true
 }
 
-// fundsEvery is how often an idle sender re-reads its balances, so that
-// Available (and the low-balance alert) follows top-ups.
-const fundsEvery = 5 * time.Second
-
 // refreshFunds re-reads the balances when no send round has for a while.
 func (s *Sender) refreshFunds(ctx context.Context) error {
-	if time.Since(s.st.fundsAt) < fundsEvery {
+	if time.Since(s.st.fundsAt) < s.cfg.FundsEvery {
 		return nil
 	}
 	f, err := s.readFunds(ctx, nil)
@@ -110,6 +104,44 @@ func (s *Sender) refreshFunds(ctx context.Context) error {
 	}
 	s.publish(f)
 	return nil
+}
+
+// balance returns the wallet's balance of the native coin (token nil) or
+// of a token, read once per head: balances change only with blocks, and
+// the flights, which the reservation subtracts, are settled per head too. A
+// balance read from a newer block than the scanned head can only be lower
+// (more of the flights mined), so the reservation errs on the safe side.
+func (s *Sender) balance(ctx context.Context, token *common.Address) (*big.Int, error) {
+	st := s.st
+	if st.balanceHead != st.head || st.balances == nil {
+		st.balanceHead, st.balances = st.head, map[common.Address]*big.Int{}
+	}
+	key := common.Address{}
+	if token != nil {
+		key = *token
+	}
+	if b, ok := st.balances[key]; ok {
+		return b, nil
+	}
+	var b *big.Int
+	var err error
+	symbol := s.cfg.Chain.NativeSymbol()
+	if token == nil {
+		b, err = s.cfg.Client.Balance(ctx, s.sender)
+	} else {
+		b, err = s.cfg.Client.TokenBalance(ctx, *token, s.sender)
+		for sym, a := range s.cfg.Chain.Assets {
+			if a.Token != nil && *a.Token == *token {
+				symbol = sym
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	st.balances[key] = b
+	s.observeBalance(ctx, symbol, b)
+	return b, nil
 }
 
 // takeToken reserves a token payout's amount, or says why it must wait.

@@ -66,6 +66,10 @@ type Config struct {
 	LeaseTTL         time.Duration // lease lifetime, renewed every third of it; default 15s
 	RebroadcastAfter uint64        // blocks without a receipt before an attempt is sent again; default 3
 	StepTimeout      time.Duration // deadline of each step of the loop; default 30s
+	// FundsEvery is how often a sender with nothing to send re-reads its
+	// balances, so that Available and the low-balance alert follow
+	// top-ups; default 5s.
+	FundsEvery time.Duration
 
 	Logger  *slog.Logger
 	Metrics *Metrics
@@ -86,6 +90,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.StepTimeout <= 0 {
 		c.StepTimeout = 30 * time.Second
+	}
+	if c.FundsEvery <= 0 {
+		c.FundsEvery = 5 * time.Second
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

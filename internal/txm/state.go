@@ -76,15 +76,19 @@ type loopState struct {
 	byHash      map[common.Hash]*flight
 	confirming  map[string]*mined
 
-	chainNonce   uint64    // the sender's nonce on chain at head ("latest")
-	progressHead uint64    // head when chainNonce last rose (the queue moved)
-	nonceHead    uint64    // head at which the chain's nonces were last read
-	heldHead     uint64    // head at which the last send round held every payout it read; 0: none
-	requestsAt   time.Time // when operator requests were last read
-	fundsAt      time.Time // when balances were last read
-	halted       string    // why the sender sends nothing new; "" when it sends
-	low          map[string]bool
-	held         map[string]payout.Code // queued payouts told to wait, by reason (for the log)
+	chainNonce    uint64                      // the sender's nonce on chain at head ("latest")
+	progressHead  uint64                      // head when chainNonce last rose (the queue moved)
+	nonceHead     uint64                      // head at which the chain's nonces were last read
+	heldHead      uint64                      // head at which the last send round held every payout it read; 0: none
+	requestsAt    time.Time                   // when operator requests were last read
+	fundsAt       time.Time                   // when balances were last read
+	balanceHead   uint64                      // the head balances were read at
+	confirmedHead uint64                      // the head confirmations were last checked at
+	confirmedAt   time.Time                   // when they were
+	balances      map[common.Address]*big.Int // by token (the zero address: the native coin)
+	halted        string                      // why the sender sends nothing new; "" when it sends
+	low           map[string]bool
+	held          map[string]payout.Code // queued payouts told to wait, by reason (for the log)
 }
 
 func newLoopState() *loopState {
@@ -195,6 +199,27 @@ func (s *Sender) initNonce(ctx context.Context) error {
 	}
 	s.st.nextNonce, s.st.chainNonce = next, chainNonce
 	return nil
+}
+
+// loadFlight reads a payout and its attempts from the store into a
+// flight, with everything the sender keeps of it (what it moves, its
+// priority, fee cap and cancel request).
+func (s *Sender) loadFlight(ctx context.Context, id string) (*flight, error) {
+	p, err := s.cfg.Store.GetPayout(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("payout %s: %w", id, err)
+	}
+	attempts, err := s.cfg.Store.ListAttempts(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("attempts of %s: %w", id, err)
+	}
+	if len(attempts) == 0 {
+		return nil, fmt.Errorf("payout %s has no attempt", id)
+	}
+	f := s.newFlight(p)
+	f.attempts, f.attemptHead = attempts, max(s.st.head, 1)
+	f.feeCap, f.cancelRequested = p.FeeCap, p.CancelRequested
+	return f, nil
 }
 
 // newFlight returns a flight, without attempts, for a payout.

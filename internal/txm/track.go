@@ -38,8 +38,13 @@ func (s *Sender) track(ctx context.Context) error {
 		st.head = n
 		s.cfg.Fees.SetHead(n)
 	}
-	if err := s.checkConfirmations(ctx); err != nil {
-		return err
+	// Confirmations change with heads; between them, re-checking every
+	// round would only cost the sending latency a header read per block.
+	if st.confirmedHead != st.head || time.Since(st.confirmedAt) >= time.Second {
+		if err := s.checkConfirmations(ctx); err != nil {
+			return err
+		}
+		st.confirmedHead, st.confirmedAt = st.head, time.Now()
 	}
 	if err := s.checkNonces(ctx); err != nil {
 		return err
@@ -190,12 +195,11 @@ func (s *Sender) reorged(ctx context.Context, ms []*mined) error {
 		}
 		delete(s.st.confirming, m.payoutID)
 		f := m.flight
-		if f == nil {
-			attempts, err := s.cfg.Store.ListAttempts(ctx, m.payoutID)
-			if err != nil {
-				return fmt.Errorf("attempts of %s: %w", m.payoutID, err)
+		if f == nil { // mined before this session began: rebuild it as recover does
+			var err error
+			if f, err = s.loadFlight(ctx, m.payoutID); err != nil {
+				return err
 			}
-			f = &flight{payoutID: m.payoutID, createdAt: m.createdAt, attempts: attempts}
 		}
 		f.lastSent = 0
 		s.st.addFlight(f)
