@@ -196,17 +196,36 @@ func (s *Sender) releaseForeign(ctx context.Context) error {
 // replaceDue replaces the attempts that have waited too long: only when the
 // wallet's queue has not moved for the priority's wait (a transaction
 // further back in a moving queue waits its turn, it is not underpriced).
+//
+// A transaction whose max fee is below the next block's base fee cannot be
+// mined at all: it is replaced as soon as a block has passed since it was
+// signed, without waiting out the (doubling) schedule.
 func (s *Sender) replaceDue(ctx context.Context) error {
 	st := s.st
+	if len(st.flights) == 0 {
+		return nil
+	}
+	var baseFee *big.Int
+	if q, err := s.cfg.Fees.Quote(ctx, fees.Standard); err == nil {
+		baseFee = q.BaseFee
+	} else {
+		s.log.Debug("no fee quote to compare stalled transactions with", "err", err)
+	}
 	var due []*flight
 	for _, f := range st.flights {
 		if f.stuck || f.foreign || f.lastSent == 0 {
 			continue
 		}
 		since := max(f.attemptHead, st.progressHead)
-		if f.attemptHead == 0 || (st.head > since && s.cfg.Fees.ReplaceDue(f.priority, st.head-since, len(f.attempts))) {
-			due = append(due, f)
+		priced := baseFee == nil || f.last().MaxFeePerGas.Cmp(baseFee) >= 0
+		switch {
+		case f.attemptHead == 0: // an operator raised its cap
+		case !priced && st.head > f.attemptHead:
+		case st.head > since && s.cfg.Fees.ReplaceDue(f.priority, st.head-since, len(f.attempts)):
+		default:
+			continue
 		}
+		due = append(due, f)
 	}
 	return s.replace(ctx, due, false)
 }
