@@ -177,31 +177,51 @@ func feeOracle(ch config.Chain, client *evm.Client, log *slog.Logger, m *fees.Me
 // openChain dials a chain's upstream, checks it is the configured chain,
 // and opens the signer of every hot wallet.
 func (e *engine) openChain(ctx context.Context, ch config.Chain, m *evm.Metrics, sm *signer.Metrics, opts engineOptions) (payout.Chain, *evm.Client, []payout.Signer, error) {
-	pool, err := e.startPool(ctx, ch)
+	// Keys are decrypted (CPU) while the upstreams are checked (network).
+	type openedSigners struct {
+		signers []payout.Signer
+		err     error
+	}
+	keys := make(chan openedSigners, 1)
+	go func() {
+		sgs, err := openSigners(ch, opts)
+		keys <- openedSigners{sgs, err}
+	}()
+	client, err := e.dialChain(ctx, ch, m)
+	opened := <-keys
 	if err != nil {
 		return payout.Chain{}, nil, nil, err
+	}
+	if opened.err != nil {
+		return payout.Chain{}, nil, nil, opened.err
+	}
+	signers := make([]payout.Signer, len(opened.signers))
+	wallets := make([]common.Address, len(opened.signers))
+	for i, sg := range opened.signers {
+		signers[i] = signer.Instrumented{Signer: sg, Backend: ch.HotWallets[i].Signer.Type, Metrics: sm}
+		wallets[i] = sg.Address()
+	}
+	return domainChain(ch, wallets), client, signers, nil
+}
+
+// dialChain starts the chain's upstream pool and checks that it answers
+// for the configured chain id.
+func (e *engine) dialChain(ctx context.Context, ch config.Chain, m *evm.Metrics) (*evm.Client, error) {
+	pool, err := e.startPool(ctx, ch)
+	if err != nil {
+		return nil, err
 	}
 	client := evm.NewClient(pool, ch.Name, m)
 	idCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	id, err := client.ChainID(idCtx)
 	if err != nil {
-		return payout.Chain{}, nil, nil, fmt.Errorf("chain %s: no upstream answers for chain id %d: %w", ch.Name, ch.ChainID, err)
+		return nil, fmt.Errorf("chain %s: no upstream answers for chain id %d: %w", ch.Name, ch.ChainID, err)
 	}
 	if id != ch.ChainID {
-		return payout.Chain{}, nil, nil, fmt.Errorf("chain %s: upstream is on chain id %d, the config says %d", ch.Name, id, ch.ChainID)
+		return nil, fmt.Errorf("chain %s: upstream is on chain id %d, the config says %d", ch.Name, id, ch.ChainID)
 	}
-	opened, err := openSigners(ch, opts)
-	if err != nil {
-		return payout.Chain{}, nil, nil, err
-	}
-	signers := make([]payout.Signer, len(opened))
-	wallets := make([]common.Address, len(opened))
-	for i, sg := range opened {
-		signers[i] = signer.Instrumented{Signer: sg, Backend: ch.HotWallets[i].Signer.Type, Metrics: sm}
-		wallets[i] = sg.Address()
-	}
-	return domainChain(ch, wallets), client, signers, nil
+	return client, nil
 }
 
 // openSigners opens the chain's hot wallets' signers, several at once: a
