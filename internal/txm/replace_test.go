@@ -57,6 +57,19 @@ func (e *env) droppingNode(drop func(tx *types.Transaction) bool) *droppingNode 
 	return &droppingNode{Client: e.client, drop: drop, dropped: map[common.Hash]bool{}}
 }
 
+// firstAtEachNonce drops the first transaction seen at each nonce (and
+// that one whenever it is sent again), letting replacements through.
+func firstAtEachNonce() func(tx *types.Transaction) bool {
+	first := map[uint64]common.Hash{}
+	return func(tx *types.Transaction) bool {
+		if h, ok := first[tx.Nonce()]; ok {
+			return h == tx.Hash()
+		}
+		first[tx.Nonce()] = tx.Hash()
+		return true
+	}
+}
+
 // attemptsOf lists a payout's attempts.
 func (e *env) attemptsOf(id string) []*payout.Attempt {
 	e.t.Helper()
@@ -108,14 +121,7 @@ func TestDroppedTransactionIsReplaced(t *testing.T) {
 		// chain never sees it, the wallet's queue stalls, and after the
 		// standard wait (3 blocks) the sender signs a replacement with
 		// both fees raised by at least geth's 10%.
-		first := map[uint64]common.Hash{}
-		node := e.droppingNode(func(tx *types.Transaction) bool {
-			if h, ok := first[tx.Nonce()]; ok {
-				return h == tx.Hash()
-			}
-			first[tx.Nonce()] = tx.Hash()
-			return true
-		})
+		node := e.droppingNode(firstAtEachNonce())
 		p := e.create("ETH", common.HexToAddress("0x00000000000000000000000000000000000b0001"), big.NewInt(1e15))
 		s := e.senderWith(txm.Config{Owner: "a", Client: node})
 		s.Start(ctx)
@@ -150,14 +156,7 @@ func TestFeeCapMakesStuckAndSpeedUpUnsticks(t *testing.T) {
 		// Every first attempt is dropped; the cap equals today's quote, so
 		// no replacement fits under it: the payout becomes stuck with the
 		// reason. Raising its fee cap (speed-up) lets the replacement go.
-		first := map[uint64]common.Hash{}
-		node := e.droppingNode(func(tx *types.Transaction) bool {
-			if h, ok := first[tx.Nonce()]; ok {
-				return h == tx.Hash()
-			}
-			first[tx.Nonce()] = tx.Hash()
-			return true
-		})
+		node := e.droppingNode(firstAtEachNonce())
 		probe := e.oracle(fees.Config{})
 		q, err := probe.Quote(ctx, fees.Standard)
 		if err != nil {
