@@ -103,3 +103,32 @@ func BenchmarkSignTransfer(b *testing.B) {
 		}
 	}
 }
+
+func TestSignTransferLegacyAndBack(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	s := KeySigner{Key: key}
+	call := TransferCall(s.Address(), nil, common.HexToAddress("0x01"), big.NewInt(5))
+	legacy := Fees{MaxFeePerGas: big.NewInt(300), MaxPriorityFeePerGas: big.NewInt(300), Legacy: true}
+	tx, err := SignTransfer(context.Background(), s, big.NewInt(1337), 9, 21000, legacy, call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tx.Type() != types.LegacyTxType || tx.GasPrice().Int64() != 300 || tx.ChainId().Int64() != 1337 {
+		t.Fatalf("legacy tx: type %d gas price %s chain id %s; want an EIP-155 legacy tx at 300", tx.Type(), tx.GasPrice(), tx.ChainId())
+	}
+	// A replacement reads fees and call back from the stored transaction.
+	if got := FeesOf(tx); !got.Legacy || got.MaxFeePerGas.Int64() != 300 || got.MaxPriorityFeePerGas.Int64() != 300 {
+		t.Errorf("FeesOf(legacy) = %+v", got)
+	}
+	dyn, err := SignTransfer(context.Background(), s, big.NewInt(1337), 9, 21000, Fees{MaxFeePerGas: big.NewInt(100), MaxPriorityFeePerGas: big.NewInt(2)}, call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := FeesOf(dyn); got.Legacy || got.MaxFeePerGas.Int64() != 100 || got.MaxPriorityFeePerGas.Int64() != 2 {
+		t.Errorf("FeesOf(dynamic) = %+v", got)
+	}
+	back := CallOf(s.Address(), dyn)
+	if back.To != call.To || back.Value.Cmp(call.Value) != 0 || back.From != s.Address() || len(back.Data) != 0 {
+		t.Errorf("CallOf = %+v, want %+v", back, call)
+	}
+}
