@@ -238,6 +238,10 @@ func openSigners(ch config.Chain, opts engineOptions) ([]payout.Signer, error) {
 			slots <- struct{}{}
 			defer func() { <-slots }()
 			out[i], errs[i] = openSigner(ch.Name, w, opts)
+			// Give scrypt's 256 MiB back before the next key takes its
+			// slot; left to the collector, the heap reached 1 GiB with
+			// four wallets.
+			debug.FreeOSMemory()
 		})
 	}
 	wg.Wait()
