@@ -25,14 +25,16 @@ const groupTimeout = 30 * time.Second
 // errClosed is returned to calls made after Close.
 var errClosed = errors.New("store: closed")
 
-// groupCommitter runs SQLite's write transactions: one writer goroutine
-// takes every transaction waiting when it is free (payouts created by the
-// API, every sender's attempts, receipts and confirmations), runs each in a
-// savepoint of one shared transaction and commits once. SQLite has one
-// writer anyway; a commit writes every page the transaction touched to the
-// WAL, and concurrent transactions touch the same hot pages (the payouts'
-// indexes, the outbox), so one commit for many saves most of that I/O and
-// the waiting for the write lock.
+// groupCommitter gathers concurrent CreatePayout calls into one SQLite
+// transaction: one writer goroutine takes every call waiting when it is
+// free, runs each in a savepoint and commits once. With a single write
+// connection a commit costs the same for one payout or hundreds, so this
+// turns the commit rate into the payout rate's ceiling no more.
+//
+// It serves only CreatePayout: routing the senders' large transactions
+// through it too was measured slower (engine CPU +28% over 20,000 payouts),
+// since every page a savepoint changes is first copied to SQLite's
+// statement journal.
 type groupCommitter struct {
 	db    *DB
 	reqs  chan *groupReq

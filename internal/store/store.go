@@ -50,7 +50,7 @@ type DB struct {
 	log     *slog.Logger
 	now     func() time.Time
 	metrics *metrics
-	writer  *groupCommitter // SQLite: runs every write transaction, grouped; nil: each runs its own
+	writer  *groupCommitter // SQLite: runs CreatePayout calls, grouped; nil: each runs its own transaction
 
 	closeOnce sync.Once
 	closeErr  error
@@ -58,8 +58,8 @@ type DB struct {
 
 var _ payout.Store = (*DB)(nil)
 
-// groupCommit gathers concurrent write transactions into one on SQLite;
-// benchmarks turn it off to compare.
+// groupCommit gathers concurrent CreatePayout calls into one transaction on
+// SQLite; benchmarks turn it off to compare.
 var groupCommit = true
 
 // Open connects to the database named by url, either "sqlite:PATH" or a
@@ -154,9 +154,6 @@ func (db *DB) clock() time.Time { return db.now().UTC().Truncate(time.Microsecon
 func (db *DB) withTx(ctx context.Context, op string, fn txFunc) (err error) {
 	start := time.Now()
 	defer func() { db.metrics.observe(op, start, err) }()
-	if db.writer != nil {
-		return db.writer.submit(ctx, fn)
-	}
 	return db.ownTx(ctx, op, fn)
 }
 
