@@ -85,6 +85,7 @@ type loopState struct {
 	balanceHead   uint64                      // the head balances were read at
 	confirmedHead uint64                      // the head confirmations were last checked at
 	confirmedAt   time.Time                   // when they were
+	trackedAt     time.Time                   // when the chain was last read for new heads
 	balances      map[common.Address]*big.Int // by token (the zero address: the native coin)
 	halted        string                      // why the sender sends nothing new; "" when it sends
 	low           map[string]bool

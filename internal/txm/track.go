@@ -23,8 +23,17 @@ const maxRebroadcast = 2000
 
 // track follows the chain: receipts of new blocks, confirmations and reorgs
 // of mined payouts, and re-broadcasts of attempts that are not being mined.
+//
+// While payouts keep arriving the loop comes here after every send round;
+// the chain is read at most once per Poll then, so that a burst of sends
+// does not wait on a head read each time (heads come every second or
+// more). Attempts whose broadcast failed are retried every time.
 func (s *Sender) track(ctx context.Context) error {
 	st := s.st
+	if time.Since(st.trackedAt) < s.cfg.Poll {
+		return s.rebroadcast(ctx)
+	}
+	st.trackedAt = time.Now()
 	head, err := s.cfg.Client.Header(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("head: %w", err)
