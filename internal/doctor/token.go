@@ -30,11 +30,7 @@ func checkTokenBalance(ctx context.Context, ch config.Chain, tok config.Token, a
 	}
 	dec := int(tok.Decimals)
 	have := fmt.Sprintf("%s %s", formatUnits(bal, dec), tok.Symbol)
-	switch {
-	case perr != nil:
-		return fail(r, have+"; "+perr.Error(), "the payouts cannot be read: check the database")
-	case p == nil:
-		r.Status, r.Detail = OK, have+"; pending payouts unknown (no database)"
+	if r, done := withoutPending(r, have, p, perr); done {
 		return r
 	}
 	need := p.amount(tok.Symbol)
