@@ -148,6 +148,7 @@ func (e *env) do(method, path, body string, headers ...string) response {
 	}
 	rec := httptest.NewRecorder()
 	e.h.ServeHTTP(rec, req)
+	checkContract(e.t, req, body, rec) // every answer must match api/openapi.yaml
 	return response{status: rec.Code, header: rec.Header(), body: bytes.Clone(rec.Body.Bytes())}
 }
 
