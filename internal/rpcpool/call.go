@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/rpc"
@@ -115,7 +116,7 @@ func (p *Pool) do(ctx context.Context, method string, fresh, hedge bool, attempt
 		p.recheck(ctx, fresh)
 		cands = p.candidates(time.Now(), fresh)
 	}
-	u, err := p.race(ctx, method, fresh, hedge, attempt, cands)
+	u, err := p.race(ctx, cancel, method, fresh, hedge, attempt, cands)
 	// Every upstream tried failed: the faults may have moved to where the
 	// health state has not caught up yet (an upstream that recovered still
 	// shows the stale head of its last failed check). Check now and try
@@ -126,7 +127,7 @@ func (p *Pool) do(ctx context.Context, method string, fresh, hedge bool, attempt
 			break
 		}
 		p.recheck(ctx, fresh)
-		u, err = p.race(ctx, method, fresh, hedge, attempt, p.candidates(time.Now(), fresh))
+		u, err = p.race(ctx, cancel, method, fresh, hedge, attempt, p.candidates(time.Now(), fresh))
 	}
 	return u, err
 }
@@ -137,9 +138,10 @@ const maxRechecks = 5
 
 // race runs one round of attempts over cands, then over any upstream that
 // became usable meanwhile, then over the sound upstreams whatever their
-// breakers say.
-func (p *Pool) race(ctx context.Context, method string, fresh, hedge bool, attempt attemptFunc, cands []*upstream) (*upstream, error) {
-	r := &race{p: p, ctx: ctx, method: method, attempt: attempt, cands: cands, fresh: fresh}
+// breakers say. cancel ends ctx: the round calls it when an answer wins
+// while the caller's own attempt still runs (see race.run).
+func (p *Pool) race(ctx context.Context, cancel context.CancelFunc, method string, fresh, hedge bool, attempt attemptFunc, cands []*upstream) (*upstream, error) {
+	r := &race{p: p, ctx: ctx, cancel: cancel, method: method, attempt: attempt, cands: cands, fresh: fresh}
 	for _, u := range cands {
 		r.seen |= 1 << u.index
 	}
@@ -196,6 +198,7 @@ func (p *Pool) BatchCallContext(ctx context.Context, elems []rpc.BatchElem) erro
 type race struct {
 	p        *Pool
 	ctx      context.Context
+	cancel   context.CancelFunc // ends ctx, and with it every attempt
 	method   string
 	fresh    bool
 	attempt  attemptFunc
@@ -209,13 +212,67 @@ type race struct {
 	seen, forced uint64
 	// launched is how many attempts started.
 	launched int
+	// takenOver is done, and verdict holds the race's end, when takeOver
+	// ran the race.
+	takenOver sync.WaitGroup
+	verdict   result
 }
 
+// run tries the candidates until one answers. The first attempt runs on
+// the caller's goroutine: handing it to a worker and waiting for its
+// result cost two goroutine wake-ups per request. Hedges, rescues and
+// the attempts after a failure run on workers, under the loop below. If
+// the hedge delay passes while the first attempt is still running, the
+// hedge timer's goroutine takes the race over (takeOver): it launches
+// the hedge and runs the loop, the first attempt's result reaching it
+// like a worker's; when another attempt wins, it cancels the request's
+// context so that the first attempt, and the caller with it, end at once.
 func (r *race) run(hedge bool) (*upstream, error) {
-	if !r.launch() {
+	u := r.pick()
+	if u == nil {
 		return nil, r.fail()
 	}
-	var rescueC <-chan time.Time
+	var t *time.Timer
+	if hedge {
+		r.takenOver.Add(1)
+		t = time.AfterFunc(r.hedgeDelay(u), r.takeOver)
+	}
+	// Until t is stopped, takeOver may own the race's state: this
+	// goroutine touches none of it.
+	res := r.try(u)
+	if t != nil && !t.Stop() {
+		r.results <- res
+		r.takenOver.Wait()
+		return r.verdict.u, r.verdict.err
+	}
+	if res.out != outcomeOK && res.out != outcomeAnswer && r.ctx.Err() != nil {
+		return nil, fmt.Errorf("%s: %w", r.method, r.ctx.Err())
+	}
+	if end, u, err := r.settle(res); end {
+		return u, err
+	}
+	return r.loop(hedge, nil)
+}
+
+// takeOver runs the race from the moment the hedge delay passed with the
+// first attempt, on the caller's goroutine, still running.
+func (r *race) takeOver() {
+	u, err := r.loop(false, r.hedge())
+	if u != nil {
+		// An answer won: end the attempts still running, the caller's
+		// among them. (The request would end with this answer anyway.)
+		r.cancel()
+	}
+	r.verdict = result{u: u, err: err}
+	r.takenOver.Done()
+}
+
+// loop waits for the attempts in flight, launching hedges, rescues and
+// the next candidates, until an answer wins, the candidates run out or
+// the request ends. hedge asks for a hedge once a single attempt has run
+// longer than its upstream's hedge delay; rescueC is a rescue already
+// scheduled.
+func (r *race) loop(hedge bool, rescueC <-chan time.Time) (*upstream, error) {
 	for {
 		var hedgeC <-chan time.Time
 		if hedge && r.inFlight == 1 {
@@ -227,15 +284,7 @@ func (r *race) run(hedge bool) (*upstream, error) {
 		case <-r.ctx.Done():
 			return nil, fmt.Errorf("%s: %w", r.method, r.ctx.Err())
 		case <-hedgeC:
-			if r.next < len(r.cands) && r.p.hedges.take() && r.launch() {
-				r.cands[r.next-1].m.hedges.Inc()
-			} else {
-				// The budget is spent, or no other upstream is known
-				// usable: ask elsewhere anyway if the upstream goes on
-				// saying nothing for much longer than it ever takes (a
-				// black hole), rather than wait out the attempt deadline.
-				rescueC = time.After(r.rescueDelay(r.cands[r.next-1]))
-			}
+			rescueC = r.hedge()
 			hedge = false // one hedge per request
 		case <-rescueC:
 			rescueC = nil
@@ -252,22 +301,56 @@ func (r *race) run(hedge bool) (*upstream, error) {
 				rescueC = time.After(minRescueDelay)
 			}
 		case res := <-r.results:
-			r.inFlight--
-			if res.out == outcomeOK || res.out == outcomeAnswer {
-				return res.u, res.err
-			}
-			r.lastErr = res.err
-			if r.inFlight == 0 && !r.launch() {
-				return nil, r.fail()
+			if end, u, err := r.settle(res); end {
+				return u, err
 			}
 		}
 	}
 }
 
-// launch starts an attempt on the next candidate whose breaker and
-// budget let it through, looking for more candidates when the known ones
-// are spent; false when none is left.
+// hedge launches the hedge of an attempt that has run past its hedge
+// delay. When the budget is spent, or no other upstream is known usable,
+// it returns the rescue's timer instead: the read goes elsewhere anyway
+// if the upstream goes on saying nothing for much longer than it ever
+// takes (a black hole), rather than wait out the attempt deadline.
+func (r *race) hedge() <-chan time.Time {
+	if r.next < len(r.cands) && r.p.hedges.take() && r.launch() {
+		r.cands[r.next-1].m.hedges.Inc()
+		return nil
+	}
+	return time.After(r.rescueDelay(r.cands[r.next-1]))
+}
+
+// settle takes an attempt's result: end is true when the race is over,
+// with an answer (u non-nil) or because every candidate failed.
+func (r *race) settle(res result) (end bool, u *upstream, err error) {
+	r.inFlight--
+	if res.out == outcomeOK || res.out == outcomeAnswer {
+		return true, res.u, res.err
+	}
+	r.lastErr = res.err
+	if r.inFlight == 0 && !r.launch() {
+		return true, nil, r.fail()
+	}
+	return false, nil, nil
+}
+
+// launch starts an attempt on a worker on the next candidate whose
+// breaker and budget let it through, looking for more candidates when
+// the known ones are spent; false when none is left.
 func (r *race) launch() bool {
+	u := r.pick()
+	if u == nil {
+		return false
+	}
+	r.p.workers.run(func() { r.results <- r.try(u) })
+	return true
+}
+
+// pick takes the next candidate whose breaker and budget let an attempt
+// through and counts the attempt as started, looking for more candidates
+// when the known ones are spent; nil when none is left.
+func (r *race) pick() *upstream {
 	for {
 		for r.next < len(r.cands) {
 			u := r.cands[r.next]
@@ -281,11 +364,10 @@ func (r *race) launch() bool {
 			}
 			r.inFlight++
 			r.launched++
-			r.p.workers.run(func() { r.try(u) })
-			return true
+			return u
 		}
 		if !r.extend() {
-			return false
+			return nil
 		}
 	}
 }
@@ -313,7 +395,9 @@ func (r *race) extend() bool {
 	return len(r.cands) > n
 }
 
-func (r *race) try(u *upstream) {
+// try runs one attempt on u and records its outcome. It reads only what
+// no other goroutine of the race writes.
+func (r *race) try(u *upstream) result {
 	ctx, cancel := context.WithTimeout(r.ctx, r.p.cfg.AttemptTimeout)
 	defer cancel()
 	start := time.Now()
@@ -330,7 +414,7 @@ func (r *race) try(u *upstream) {
 		u.setErr(fmt.Sprintf("%s: %s", r.method, err))
 	}
 	r.p.record(u, r.method, start, out, label)
-	r.results <- result{u: u, err: err, out: out}
+	return result{u: u, err: err, out: out}
 }
 
 // unknownHedgeDelay is the wait before hedging on an upstream with too few

@@ -70,3 +70,30 @@ func callHead(t *testing.T, p *Pool) time.Duration {
 	}
 	return time.Since(start)
 }
+
+// TestHedgeWinsOverCallersAttempt shows the first attempt, which runs on
+// the caller's goroutine, losing to a hedge: the call returns with the
+// hedge's answer long before the stuck first attempt would end.
+func TestHedgeWinsOverCallersAttempt(t *testing.T) {
+	c := startChain(t)
+	slow := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	slow.Delay = 3 * time.Second
+	fast := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	cfg := testConfig(slow.URL, fast.URL)
+	cfg.Upstreams[1].Role = RoleFallback // the slow primary always goes first
+	cfg.AttemptTimeout, cfg.RequestTimeout, cfg.HealthInterval = 5*time.Second, 10*time.Second, time.Hour
+	p := startPool(t, cfg)
+	for range 20 {
+		callHead(t, p) // the primary's p90: the hedge delay
+	}
+	before := testutil.ToFloat64(p.ups[1].m.hedges) // a loaded machine may have hedged a warm-up call
+	slow.Set(rpcfault.Slow)
+	for i := range 3 {
+		if took := callHead(t, p); took > time.Second {
+			t.Errorf("call %d took %s with a hedge available, want well under the primary's 3 s", i, took)
+		}
+	}
+	if hedges := testutil.ToFloat64(p.ups[1].m.hedges) - before; hedges != 3 {
+		t.Errorf("hedges of the slow calls: got %g, want 3", hedges)
+	}
+}
