@@ -440,7 +440,13 @@ func (e *engine) URL() string {
 	return "http://" + addr
 }
 
-func (e *engine) wake() {
+// wake wakes the sender of a new payout's hot wallet (all of them when it
+// is not known), not every sender: each woken sender reads its queue.
+func (e *engine) wake(p *payout.Payout) {
+	if s := e.byWallet[walletKey{p.Chain, p.Sender}]; s != nil {
+		s.Wake()
+		return
+	}
 	for _, s := range e.senders {
 		s.Wake()
 	}

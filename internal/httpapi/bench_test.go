@@ -40,7 +40,7 @@ func BenchmarkCreatePayoutHTTP(b *testing.B) {
 	api, err := New(Config{
 		Store: db, Catalog: testCatalog(), Registry: reg,
 		APIKeys: []APIKey{{ID: "key_a", Hash: HashAPIKey(testKey)}},
-		Logger:  slog.New(slog.DiscardHandler), OnPayoutCreated: func() {},
+		Logger:  slog.New(slog.DiscardHandler), OnPayoutCreated: func(*payout.Payout) {},
 	})
 	if err != nil {
 		b.Fatal(err)

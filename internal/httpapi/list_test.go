@@ -246,11 +246,16 @@ func TestGetAndCancel(t *testing.T) {
 		{`{"fee_cap":"-5"}`, payout.CodeInvalidFee},
 		{`{"fee_cap":"1e18"}`, payout.CodeInvalidFee},
 		{`{"fee_cap":"12"} {}`, payout.CodeMalformedJSON},
+		{`{"fee_cap":"0012"}`, payout.CodeInvalidFee},
+		{`{"fee_cap":"` + strings.Repeat("9", 79) + `"}`, payout.CodeInvalidFee},
 	} {
 		r := e.do("POST", "/v1/payouts/"+sent+"/speed-up", tc.body)
 		if p := r.problem(t); p.Code != tc.code {
 			t.Errorf("speed-up %s: code %s, want %s (%s)", tc.body, p.Code, tc.code, p.Detail)
 		}
+	}
+	if p := e.do("POST", "/v1/payouts/"+sent+"/speed-up", `{"fee_cap":"1","tip":"2"}`).problem(t); len(p.Errors) != 1 || p.Errors[0].Pointer != "/tip" {
+		t.Errorf("unknown field in speed-up: errors %+v, want one naming /tip", p.Errors)
 	}
 	if after := e.do("GET", "/v1/payouts/"+sent, "").payout(t); after.FeeCap.String() != "1000000000000000" {
 		t.Errorf("a refused speed-up changed the fee cap to %s", after.FeeCap)

@@ -67,7 +67,7 @@ func (s *Server) storeCreate(w http.ResponseWriter, r *http.Request, p *payout.P
 		s.fail(w, r, err)
 	default:
 		if s.created != nil {
-			s.created()
+			s.created(p)
 		}
 		w.Header().Set("Location", "/v1/payouts/"+p.ID)
 		writeBody(w, "application/json", http.StatusCreated, rec.ResponseBody)
@@ -172,7 +172,9 @@ func decodeSpeedUp(body []byte) (*big.Int, error) {
 	var b speedUpBody
 	if err := dec.Decode(&b); err != nil {
 		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return nil, &apiError{code: payout.CodeUnknownField, detail: fmt.Sprintf("unknown field %s; the only field is fee_cap", name)}
+			name = truncate(strings.Trim(name, `"`), 64)
+			return nil, &apiError{code: payout.CodeUnknownField, detail: fmt.Sprintf("unknown field %q; the only field is fee_cap", name),
+				fields: []fieldProblem{{Pointer: "/" + name, Code: payout.CodeUnknownField, Detail: fmt.Sprintf("unknown field %q", name)}}}
 		}
 		return nil, newError(payout.CodeMalformedJSON, "the body must be a JSON object like {\"fee_cap\": \"1000000000000000\"}")
 	}
@@ -183,9 +185,16 @@ func decodeSpeedUp(body []byte) (*big.Int, error) {
 	if err := json.Unmarshal(b.FeeCap, &raw); err != nil {
 		return nil, invalidFee("fee_cap is required: the most the payout's transaction may cost, in wei, as a decimal string")
 	}
-	v, ok := new(big.Int).SetString(raw, 10)
-	if !ok || v.Sign() <= 0 || strings.HasPrefix(raw, "+") || len(raw) > 78 {
-		return nil, invalidFee(fmt.Sprintf("fee_cap %q must be a positive whole number of wei", truncate(raw, 80)))
+	// The same rules as an amount: digits only, no leading zero, at most
+	// 2^256-1.
+	v, err := payout.ParseAmount(raw)
+	if err != nil {
+		var fe *payout.FieldError
+		msg := err.Error()
+		if errors.As(err, &fe) {
+			msg = fe.Message
+		}
+		return nil, invalidFee(strings.Replace(msg, "amount", "fee_cap", 1) + " (wei)")
 	}
 	return v, nil
 }

@@ -36,8 +36,8 @@ type Config struct {
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
 	// OnPayoutCreated, when not nil, is called after a payout is stored,
-	// to wake its sender. It must not block.
-	OnPayoutCreated func()
+	// to wake its sender (the payout's Sender). It must not block.
+	OnPayoutCreated func(p *payout.Payout)
 	// Version is reported by /healthz and /readyz. Default: "dev".
 	Version string
 	// Upstreams, when not nil, reports a chain's upstream nodes for
@@ -58,7 +58,7 @@ type Server struct {
 	metrics   *metrics
 	ready     map[string]func(context.Context) error
 	now       func() time.Time
-	created   func()
+	created   func(*payout.Payout)
 	version   string
 	upstreams func(chain string) []UpstreamView
 	broadcast broadcastFunc
