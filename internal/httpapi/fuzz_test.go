@@ -20,6 +20,7 @@ func FuzzDecodeCreatePayout(f *testing.F) {
 	f.Add([]byte(validPayload))
 	f.Add([]byte(`{"chain":"sandbox","asset":"ETH","to":"` + validTo + `","amount":"` + maxUint256 + `","external_id":"x-1","metadata":{"k":"v"}}`))
 	f.Add([]byte(`{"chain":"sandbox","asset":"SUSD","to":"` + validTo + `","amount":1}`))
+	f.Add([]byte(`{"chain":"sandbox","asset":"ETH","to":"` + validTo + `","amount":"5","priority":"high"}`))
 	cat, ids := testCatalog(), &payout.IDGenerator{}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		p, err := parseCreate(cat, ids, body, testNow)
@@ -38,8 +39,37 @@ func FuzzDecodeCreatePayout(f *testing.F) {
 		}
 		samePayout(t, p, again, cat, ids)
 		fromPayout, _ := json.Marshal(payout.CreateRequest{Chain: p.Chain, Asset: p.Asset, To: p.To.Hex(),
-			Amount: p.Amount.String(), ExternalID: p.ExternalID, Metadata: p.Metadata})
+			Amount: p.Amount.String(), ExternalID: p.ExternalID, Metadata: p.Metadata, Priority: string(p.Priority)})
 		samePayout(t, p, fromPayout, cat, ids)
+	})
+}
+
+// FuzzDecodeSpeedUp feeds arbitrary bodies to the speed-up decoder: it
+// must never panic, must refuse only with its known codes, and a fee cap
+// it accepts is a positive amount of at most 2^256-1 that reads back the
+// same when written again.
+func FuzzDecodeSpeedUp(f *testing.F) {
+	for _, seed := range []string{`{"fee_cap":"1000000000000000"}`, `{"fee_cap":"0"}`, `{"fee_cap":5}`, `{}`,
+		`{"fee_cap":"1","tip":"2"}`, `{"fee_cap":"` + maxUint256 + `"}`, `{"fee_cap":"12"} {}`, `[]`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		v, err := decodeSpeedUp(body)
+		if err != nil {
+			checkRefusal(t, err)
+			prob, _ := toProblem(err)
+			if !slices.Contains([]payout.Code{payout.CodeMalformedJSON, payout.CodeUnknownField, payout.CodeInvalidFee}, prob.Code) {
+				t.Fatalf("speed-up refused with code %s", prob.Code)
+			}
+			return
+		}
+		if v.Sign() <= 0 || v.Cmp(payout.MaxAmount) > 0 {
+			t.Fatalf("accepted fee cap %s outside 1..2^256-1", v)
+		}
+		again, err := decodeSpeedUp([]byte(`{"fee_cap":"` + v.String() + `"}`))
+		if err != nil || again.Cmp(v) != 0 {
+			t.Fatalf("accepted %s, but not written back: %v, %v", v, again, err)
+		}
 	})
 }
 
