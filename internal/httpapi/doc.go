@@ -36,6 +36,6 @@
 // key; but a key that already has a record is answered from that record
 // (replay or idempotency_key_reused) before the new body is judged. A
 // duplicate external_id (409) is not recorded either: retrying gives the
-// same 409. Records are kept at least IdempotencyKeyTTL (24 hours); see
-// Server.PruneIdempotency.
+// same 409. Records are kept at least IdempotencyKeyTTL (7 days: a client
+// may retry after a long outage of its own); see Server.PruneIdempotency.
 package httpapi

@@ -13,7 +13,7 @@ import (
 )
 
 // IdempotencyKeyTTL is how long idempotency records are kept at least.
-const IdempotencyKeyTTL = 24 * time.Hour
+const IdempotencyKeyTTL = 7 * 24 * time.Hour
 
 // MaxIdempotencyKeyLen bounds an Idempotency-Key header.
 const MaxIdempotencyKeyLen = 255
