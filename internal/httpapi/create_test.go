@@ -188,6 +188,9 @@ func TestCreateIdempotency(t *testing.T) {
 	if diff := cmp.Diff(string(first.body), string(replay.body)); diff != "" {
 		t.Errorf("replayed body differs (-first +replay):\n%s", diff)
 	}
+	if got, want := replay.header.Get("Location"), first.header.Get("Location"); got != want || want == "" {
+		t.Errorf("replay Location = %q, want the first answer's %q", got, want)
+	}
 	if replay.header.Get("Request-Id") == first.header.Get("Request-Id") {
 		t.Error("a replay must have its own request id")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -87,6 +88,15 @@ func (s *Server) answerRecord(w http.ResponseWriter, r *http.Request, rec *payou
 	ct := "application/json"
 	if rec.ResponseStatus >= 400 {
 		ct = "application/problem+json"
+	}
+	if rec.ResponseStatus == http.StatusCreated {
+		// The replay is the same answer, so it names the payout's URL too.
+		var created struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(rec.ResponseBody, &created) == nil && plausibleID(created.ID) {
+			w.Header().Set("Location", "/v1/payouts/"+created.ID)
+		}
 	}
 	writeBody(w, ct, rec.ResponseStatus, rec.ResponseBody)
 }
