@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"github.com/sluicepay/sluice/api"
 	"net/http"
 	"sync"
 	"time"
@@ -72,4 +73,9 @@ func (s *Server) runCheck(ctx context.Context, name string, check func(context.C
 			"request_id", reqInfoFrom(ctx).id, "err", err)
 	}
 	return res
+}
+
+// serveOpenAPI handles GET /v1/openapi.yaml: the API's contract.
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	writeBody(w, "application/yaml", http.StatusOK, api.OpenAPI)
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -181,7 +183,7 @@ func TestOpenAPISpecValid(t *testing.T) {
 		"/v1/payouts": {"GET", "POST"}, "/v1/payouts/{id}": {"GET"}, "/v1/payouts/{id}/cancel": {"POST"},
 		"/v1/payouts/{id}/speed-up": {"POST"}, "/v1/payouts/{id}/attempts": {"GET"},
 		"/v1/payouts/{id}/rebroadcast": {"POST"}, "/v1/chains": {"GET"}, "/v1/status": {"GET"},
-		"/healthz": {"GET"}, "/readyz": {"GET"}, "/metrics": {"GET"},
+		"/healthz": {"GET"}, "/readyz": {"GET"}, "/metrics": {"GET"}, "/v1/openapi.yaml": {"GET"},
 	}
 	got := map[string][]string{}
 	for path, item := range doc.Paths.Map() {
@@ -337,5 +339,19 @@ func TestContractPayoutLifecycle(t *testing.T) {
 	}
 	for _, path := range []string{"/healthz", "/readyz", "/metrics", "/v1/chains"} {
 		e.do("PUT", path, "")
+	}
+}
+
+func TestServesTheSpec(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	r := e.do("GET", "/v1/openapi.yaml", "")
+	file, err := os.ReadFile(specPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != http.StatusOK || r.header.Get("Content-Type") != "application/yaml" || !bytes.Equal(r.body, file) {
+		t.Errorf("GET /v1/openapi.yaml: %d %q, %d bytes; want 200 application/yaml and api/openapi.yaml's %d bytes",
+			r.status, r.header.Get("Content-Type"), len(r.body), len(file))
 	}
 }

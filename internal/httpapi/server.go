@@ -160,6 +160,7 @@ func (s *Server) routes() *http.ServeMux {
 	route("/v1/payouts/{id}/rebroadcast", map[string]http.HandlerFunc{"POST": s.auth(s.rebroadcast)})
 	route("/v1/chains", map[string]http.HandlerFunc{"GET": s.auth(s.listChains)})
 	route("/v1/status", map[string]http.HandlerFunc{"GET": s.auth(s.status)})
+	route("/v1/openapi.yaml", map[string]http.HandlerFunc{"GET": serveOpenAPI})
 	route("/healthz", map[string]http.HandlerFunc{"GET": s.healthz})
 	route("/readyz", map[string]http.HandlerFunc{"GET": s.readyz})
 	metrics := promhttp.HandlerFor(s.registry, promhttp.HandlerOpts{Registry: s.registry})
