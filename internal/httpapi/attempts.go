@@ -62,9 +62,13 @@ func (s *Server) rebroadcast(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if !p.Status.InFlight() || len(attempts) == 0 || s.broadcast == nil {
+	if !p.Status.InFlight() || len(attempts) == 0 {
 		s.fail(w, r, newError(payout.CodeNotRebroadcastable,
 			"payout %s is %s: only a submitted or stuck payout (signed, not yet mined) can be re-broadcast", p.ID, p.Status))
+		return
+	}
+	if s.broadcast == nil {
+		s.fail(w, r, newError(payout.CodeUnavailable, "this server has no upstream pool to broadcast through"))
 		return
 	}
 	out := struct {

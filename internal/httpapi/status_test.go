@@ -82,6 +82,10 @@ func TestAttemptsAndRebroadcast(t *testing.T) {
 	if r := e.do("POST", "/v1/payouts/"+p.ID+"/rebroadcast", ""); r.status != http.StatusConflict || r.problem(t).Code != "payout_not_rebroadcastable" {
 		t.Errorf("rebroadcast of a queued payout = %d %s", r.status, r.body)
 	}
+	e.submit(p.ID) // in flight now, but this server was given no broadcaster
+	if r := e.do("POST", "/v1/payouts/"+p.ID+"/rebroadcast", ""); r.status != http.StatusServiceUnavailable || r.problem(t).Code != "service_unavailable" {
+		t.Errorf("rebroadcast without a broadcaster = %d %s, want 503 service_unavailable", r.status, r.body)
+	}
 	if r := e.do("GET", "/v1/payouts/po_missing/attempts", ""); r.status != http.StatusNotFound {
 		t.Errorf("attempts of a missing payout = %d", r.status)
 	}
