@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sort"
 	"strings"
 	"time"
 
@@ -75,6 +76,59 @@ func checkOldest(ctx context.Context, db *store.DB, now time.Time) Result {
 		r.Status, r.Advice = Fail, advice
 	case age > OldestWarn:
 		r.Status, r.Advice = Warn, advice
+	}
+	return r
+}
+
+// attentionPage bounds how many payouts of a status the attention check
+// reads; the counts say "at least" beyond it.
+const attentionPage = 100
+
+// checkAttention lists what waits for an operator: stuck payouts (FAIL:
+// nothing moves them but a speed-up or a cancel) and queued payouts that
+// wait with a reason (WARN: they go on their own once funds or fees allow).
+func checkAttention(ctx context.Context, db *store.DB) Result {
+	r := Result{Check: "payouts needing attention", Status: OK, Detail: "none stuck or waiting"}
+	stuck, moreStuck, err := db.ListPayouts(ctx, payout.ListFilter{Status: payout.StatusStuck, Limit: attentionPage})
+	if err != nil {
+		return fail(r, err.Error(), "the payouts cannot be read: check the database")
+	}
+	queued, moreQueued, err := db.ListPayouts(ctx, payout.ListFilter{Status: payout.StatusQueued, Limit: attentionPage})
+	if err != nil {
+		return fail(r, err.Error(), "the payouts cannot be read: check the database")
+	}
+	waiting := map[payout.Code]int{}
+	var firstWaiting *payout.Payout
+	for _, p := range queued {
+		if p.Reason != "" {
+			waiting[p.Reason]++
+			firstWaiting = p
+		}
+	}
+	atLeast := func(more bool) string {
+		if more {
+			return "at least "
+		}
+		return ""
+	}
+	switch {
+	case len(stuck) > 0:
+		p := stuck[len(stuck)-1] // the oldest of the page
+		r.Status = Fail
+		r.Detail = fmt.Sprintf("%s%d stuck, e.g. %s: %s: %s", atLeast(moreStuck), len(stuck), p.ID, p.Reason, p.ReasonDetail)
+		r.Advice = fmt.Sprintf("raise its fee cap (sluice payout speed-up %s --fee-cap AMOUNT) or cancel it (sluice payout cancel %s)", p.ID, p.ID)
+		if p.Reason == payout.ReasonForeignNonce {
+			r.Advice = fmt.Sprintf("someone else signs with hot wallet %s: secure the key, then cancel %s so its sender resumes", p.Sender.Hex(), p.ID)
+		}
+	case firstWaiting != nil:
+		r.Status = Warn
+		parts := make([]string, 0, len(waiting))
+		for reason, n := range waiting {
+			parts = append(parts, fmt.Sprintf("%d %s", n, reason))
+		}
+		sort.Strings(parts)
+		r.Detail = fmt.Sprintf("%squeued payouts wait: %s; e.g. %s: %s", atLeast(moreQueued), strings.Join(parts, ", "), firstWaiting.ID, firstWaiting.ReasonDetail)
+		r.Advice = "insufficient_funds: top up the hot wallet; a fee over its cap: wait for fees to fall or speed the payout up"
 	}
 	return r
 }

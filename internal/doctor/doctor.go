@@ -127,6 +127,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) Report {
 	}
 	if db != nil {
 		rep.add(checkOldest(ctx, db, opts.Now()))
+		rep.add(checkAttention(ctx, db))
 		_ = db.Close()
 	}
 	return rep

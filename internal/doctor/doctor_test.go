@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/sluicepay/sluice/internal/store"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"os"
@@ -12,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/rpcpool"
+	"github.com/sluicepay/sluice/internal/store"
 )
 
 func TestHealthyConfigIsAllOK(t *testing.T) {
@@ -172,5 +176,48 @@ func TestDatabaseBehindTheBinary(t *testing.T) {
 	defer db.Close()
 	if pending, err := db.PendingMigrations(t.Context()); err != nil || len(pending) == 0 {
 		t.Errorf("after doctor: pending migrations %v, %v; doctor must not migrate", pending, err)
+	}
+}
+
+func TestAttentionReportsStuckAndWaiting(t *testing.T) {
+	f := newFixture(t)
+	cfg := f.config(t, f.rpcURL)
+	if r := find(t, Run(t.Context(), cfg, Options{}), "payouts needing attention"); r.Status != OK {
+		t.Fatalf("no payouts: %+v, want OK", r)
+	}
+	f.addPayout(t, big.NewInt(1), time.Now())
+	f.addPayout(t, big.NewInt(2), time.Now())
+	db, err := store.Open(t.Context(), "sqlite:"+f.dbPath, store.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	queued, _, err := db.ListPayouts(t.Context(), payout.ListFilter{Status: payout.StatusQueued, Limit: 10})
+	if err != nil || len(queued) != 2 {
+		t.Fatalf("queued payouts: %v, %v", queued, err)
+	}
+	if err := db.HoldQueued(t.Context(), []payout.Hold{{PayoutID: queued[0].ID, Reason: payout.ReasonInsufficientFunds, Detail: "needs 2, has 1"}}); err != nil {
+		t.Fatal(err)
+	}
+	r := find(t, Run(t.Context(), cfg, Options{}), "payouts needing attention")
+	if r.Status != Warn || !strings.Contains(r.Detail, "1 insufficient_funds") || !strings.Contains(r.Advice, "top up") {
+		t.Errorf("a payout waiting for funds: %+v, want WARN naming insufficient_funds", r)
+	}
+	sent := queued[1]
+	a := &payout.Attempt{PayoutID: sent.ID, ChainID: sent.ChainID, Sender: sent.Sender, Nonce: 0, TxHash: common.HexToHash("0x01"),
+		RawTx: []byte{1}, GasLimit: 21000, MaxFeePerGas: big.NewInt(2), MaxPriorityFeePerGas: big.NewInt(1)}
+	if err := db.SubmitAttempts(t.Context(), []*payout.Attempt{a}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MarkStuck(t.Context(), []payout.Hold{{PayoutID: sent.ID, Reason: payout.ReasonFeeCapReached, Detail: "needs 5 wei/gas, cap 4"}}); err != nil {
+		t.Fatal(err)
+	}
+	rep := Run(t.Context(), cfg, Options{})
+	r = find(t, rep, "payouts needing attention")
+	if r.Status != Fail || !strings.Contains(r.Detail, sent.ID) || !strings.Contains(r.Advice, "speed-up "+sent.ID) {
+		t.Errorf("a stuck payout: %+v, want FAIL naming it and the speed-up command", r)
+	}
+	if rep.ExitCode() != 2 {
+		t.Errorf("exit code %d with a stuck payout, want 2", rep.ExitCode())
 	}
 }
