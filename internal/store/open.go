@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" database/sql driver
@@ -47,7 +48,7 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	db.write = w
-	if err := w.PingContext(ctx); err != nil {
+	if err := pingSQLite(ctx, w); err != nil {
 		_ = w.Close()
 		return fmt.Errorf("store: open sqlite: %w", err)
 	}
@@ -61,6 +62,36 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	r.SetMaxIdleConns(n)
 	db.read = r
 	return nil
+}
+
+// pingSQLite opens the first connection. Several processes opening the same
+// new database at once can meet SQLITE_BUSY while one of them switches it
+// to WAL (the busy timeout does not cover that switch): try again for a
+// few seconds.
+func pingSQLite(ctx context.Context, w *sql.DB) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		err := w.PingContext(ctx)
+		if err == nil || !sqliteBusy(err) || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// sqliteBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED
+// (primary codes 5 and 6, whatever the extended code).
+func sqliteBusy(err error) bool {
+	var coded interface{ Code() int }
+	if !errors.As(err, &coded) {
+		return false
+	}
+	primary := coded.Code() & 0xff
+	return primary == 5 || primary == 6
 }
 
 // hotStatements are the write statements worth preparing once.
