@@ -70,6 +70,22 @@ func TestEnvOverrides(t *testing.T) {
 	}
 }
 
+// withChain adds lines to the minimal config's chain.
+func withChain(lines string) string {
+	return strings.Replace(minimal, "    hot_wallets:", lines+"    hot_wallets:", 1)
+}
+
+func TestFeesAndLowBalanceParse(t *testing.T) {
+	c, err := Parse([]byte(withChain("    fees: {max_fee_per_gas: \"100000000000\", replace_after_blocks: {high: 1}}\n    low_balance: {ETH: \"1000\"}\n")), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := c.Chains[0]
+	if ch.Fees.MaxFeePerGas != "100000000000" || ch.Fees.ReplaceAfterBlocks["high"] != 1 || ch.LowBalance["ETH"] != "1000" {
+		t.Errorf("fees %+v, low balance %v", ch.Fees, ch.LowBalance)
+	}
+}
+
 func TestErrorsNameTheField(t *testing.T) {
 	tests := []struct {
 		name, yaml string
@@ -84,6 +100,12 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"bad env duration", minimal, []string{"SLUICE_ENGINE_POLL=fast"}, "$SLUICE_ENGINE_POLL"},
 		{"bad env number", minimal, []string{"SLUICE_CHAINS_0_CHAIN_ID=-1"}, "$SLUICE_CHAINS_0_CHAIN_ID"},
 		{"bad signer", strings.Replace(minimal, "type: keystore", "type: magic", 1), nil, "chains[0].hot_wallets[0].signer.type"},
+		{"bad fee cap", withChain("    fees: {max_fee_per_gas: \"1.5\"}\n"), nil, `chains[0].fees.max_fee_per_gas: "1.5" must be a positive whole number of wei`},
+		{"zero fee cap", withChain("    fees: {max_fee_per_payout: \"0\"}\n"), nil, "chains[0].fees.max_fee_per_payout"},
+		{"unknown priority", withChain("    fees: {replace_after_blocks: {urgent: 2}}\n"), nil, "chains[0].fees.replace_after_blocks.urgent"},
+		{"replace wait too long", withChain("    fees: {replace_after_blocks: {low: 49}}\n"), nil, "chains[0].fees.replace_after_blocks.low: 49 must be 1-48 blocks"},
+		{"low balance of no asset", withChain("    low_balance: {DOGE: \"1\"}\n"), nil, `chains[0].low_balance.DOGE: "DOGE" is not an asset of the chain`},
+		{"bad low balance", withChain("    low_balance: {ETH: \"-1\"}\n"), nil, "chains[0].low_balance.ETH"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
