@@ -21,6 +21,7 @@ import (
 	"github.com/sluicepay/sluice/internal/httpapi"
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/store"
+	"github.com/sluicepay/sluice/internal/store/storetest"
 )
 
 const (
@@ -77,18 +78,7 @@ func newServer(t *testing.T, wrapStore func(payout.Store) payout.Store, wrapHand
 	return s
 }
 
-func (s *server) count(t *testing.T) int64 {
-	t.Helper()
-	counts, err := s.db.CountByStatus(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	for _, c := range counts {
-		n += c
-	}
-	return n
-}
+func (s *server) count(t *testing.T) int64 { return storetest.CountAll(t, s.db) }
 
 // cmpBig compares amounts by value.
 var cmpBig = cmp.Comparer(func(a, b *big.Int) bool {
