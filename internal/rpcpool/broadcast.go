@@ -40,16 +40,24 @@ func (p *Pool) Broadcast(ctx context.Context, raw []byte) (common.Hash, error) {
 	if len(ups) == 0 {
 		return hash, fmt.Errorf("broadcast %s: %w", hash.Hex(), ErrNoUpstream)
 	}
-	results := make(chan sendResult, len(ups))
+	results := fanOut(p, ctx, ups, func(ctx context.Context, u *upstream) sendResult { return p.sendTo(ctx, u, raw) })
+	return hash, p.collect(ctx, hash, results, len(ups))
+}
+
+// fanOut runs send for every upstream at once and returns their results as
+// they come. The sends are not cancelled with ctx (a broadcast that one
+// upstream accepted still goes to the others); Stop waits for them.
+func fanOut[T any](p *Pool, ctx context.Context, ups []*upstream, send func(context.Context, *upstream) T) <-chan T {
+	results := make(chan T, len(ups))
 	sendCtx := context.WithoutCancel(ctx)
 	for _, u := range ups {
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
-			results <- p.sendTo(sendCtx, u, raw)
+			results <- send(sendCtx, u)
 		}()
 	}
-	return hash, p.collect(ctx, hash, results, len(ups))
+	return results
 }
 
 // sendTo sends raw to one upstream with the attempt deadline.

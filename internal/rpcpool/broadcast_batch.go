@@ -31,15 +31,7 @@ func (p *Pool) BroadcastBatch(ctx context.Context, raws [][]byte) ([]error, erro
 	if len(ups) == 0 {
 		return nil, fmt.Errorf("broadcast %d transactions: %w", len(raws), ErrNoUpstream)
 	}
-	results := make(chan batchResult, len(ups))
-	sendCtx := context.WithoutCancel(ctx)
-	for _, u := range ups {
-		p.wg.Add(1)
-		go func() {
-			defer p.wg.Done()
-			results <- p.sendBatchTo(sendCtx, u, raws)
-		}()
-	}
+	results := fanOut(p, ctx, ups, func(ctx context.Context, u *upstream) batchResult { return p.sendBatchTo(ctx, u, raws) })
 	return mergeBatch(ctx, results, len(ups), len(raws))
 }
 
