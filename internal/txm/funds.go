@@ -26,7 +26,7 @@ type funds struct {
 // flights, and fires the low-balance alerts.
 func (s *Sender) readFunds(ctx context.Context, ps []*payout.Payout) (*funds, error) {
 	f := &funds{tokens: map[common.Address]*big.Int{}, symbol: map[common.Address]string{}}
-	bal, err := s.balance(ctx, nil)
+	bal, err := s.balance(ctx, payout.Asset{Symbol: s.cfg.Chain.NativeSymbol()})
 	if err != nil {
 		return nil, fmt.Errorf("balance: %w", err)
 	}
@@ -45,7 +45,7 @@ func (s *Sender) readFunds(ctx context.Context, ps []*payout.Payout) (*funds, er
 		if !ok || asset.Token == nil || f.tokens[*asset.Token] != nil {
 			continue
 		}
-		b, err := s.balance(ctx, asset.Token)
+		b, err := s.balance(ctx, asset)
 		if err != nil {
 			return nil, fmt.Errorf("%s balance: %w", asset.Symbol, err)
 		}
@@ -106,41 +106,35 @@ func (s *Sender) refreshFunds(ctx context.Context) error {
 	return nil
 }
 
-// balance returns the wallet's balance of the native coin (token nil) or
-// of a token, read once per head: balances change only with blocks, and
+// balance returns the wallet's balance of an asset (the native coin when it
+// has no token address), read once per head: balances change only with blocks, and
 // the flights, which the reservation subtracts, are settled per head too. A
 // balance read from a newer block than the scanned head can only be lower
 // (more of the flights mined), so the reservation errs on the safe side.
-func (s *Sender) balance(ctx context.Context, token *common.Address) (*big.Int, error) {
+func (s *Sender) balance(ctx context.Context, asset payout.Asset) (*big.Int, error) {
 	st := s.st
 	if st.balanceHead != st.head || st.balances == nil {
 		st.balanceHead, st.balances = st.head, map[common.Address]*big.Int{}
 	}
 	key := common.Address{}
-	if token != nil {
-		key = *token
+	if asset.Token != nil {
+		key = *asset.Token
 	}
 	if b, ok := st.balances[key]; ok {
 		return b, nil
 	}
 	var b *big.Int
 	var err error
-	symbol := s.cfg.Chain.NativeSymbol()
-	if token == nil {
+	if asset.Token == nil {
 		b, err = s.cfg.Client.Balance(ctx, s.sender)
 	} else {
-		b, err = s.cfg.Client.TokenBalance(ctx, *token, s.sender)
-		for sym, a := range s.cfg.Chain.Assets {
-			if a.Token != nil && *a.Token == *token {
-				symbol = sym
-			}
-		}
+		b, err = s.cfg.Client.TokenBalance(ctx, *asset.Token, s.sender)
 	}
 	if err != nil {
 		return nil, err
 	}
 	st.balances[key] = b
-	s.observeBalance(ctx, symbol, b)
+	s.observeBalance(ctx, asset.Symbol, b)
 	return b, nil
 }
 

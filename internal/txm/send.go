@@ -291,7 +291,7 @@ func (s *Sender) submitted(ctx context.Context, plans []planned, attempts []*pay
 	for i, a := range attempts {
 		delete(s.st.held, a.PayoutID)
 		f := s.newFlight(plans[i].p)
-		f.attempts, f.attemptHead = []*payout.Attempt{a}, max(s.st.head, 1)
+		f.attempts = []*payout.Attempt{a}
 		s.st.addFlight(f)
 		flights[i] = f
 		s.log.Debug("payout submitted", "payout_id", a.PayoutID, "tx_hash", a.TxHash.Hex(), "nonce", a.Nonce)

@@ -136,8 +136,6 @@ func (s *Sender) recover(ctx context.Context) error {
 	}
 	for _, p := range inFlight {
 		f := s.newFlight(p)
-		f.attemptHead = max(st.head, 1)
-		f.feeCap, f.cancelRequested = p.FeeCap, p.CancelRequested
 		f.stuck = p.Status == payout.StatusStuck
 		f.foreign = f.stuck && p.Reason == payout.ReasonForeignNonce
 		if f.foreign {
@@ -218,14 +216,16 @@ func (s *Sender) loadFlight(ctx context.Context, id string) (*flight, error) {
 		return nil, fmt.Errorf("payout %s has no attempt", id)
 	}
 	f := s.newFlight(p)
-	f.attempts, f.attemptHead = attempts, max(s.st.head, 1)
-	f.feeCap, f.cancelRequested = p.FeeCap, p.CancelRequested
+	f.attempts = attempts
 	return f, nil
 }
 
-// newFlight returns a flight, without attempts, for a payout.
+// newFlight returns a flight, without attempts, for a payout: what it
+// moves, its priority, fee cap and cancel request, its replacement clock
+// started at the current head.
 func (s *Sender) newFlight(p *payout.Payout) *flight {
-	f := &flight{payoutID: p.ID, createdAt: p.CreatedAt, priority: p.Priority, value: new(big.Int)}
+	f := &flight{payoutID: p.ID, createdAt: p.CreatedAt, priority: p.Priority, value: new(big.Int),
+		attemptHead: max(s.st.head, 1), feeCap: p.FeeCap, cancelRequested: p.CancelRequested}
 	if asset, ok := s.cfg.Chain.Assets[p.Asset]; ok && asset.Token != nil {
 		f.token, f.amount = asset.Token, p.Amount
 	} else {
