@@ -103,6 +103,8 @@ func TestCreatePayoutRefused(t *testing.T) {
 		{name: "unknown asset", body: strings.Replace(validPayload, `"SUSD"`, `"DOGE"`, 1), wantStatus: 422, wantCode: payout.CodeUnknownAsset, wantFields: field("asset", payout.CodeUnknownAsset)},
 		{name: "chain as number", body: strings.Replace(validPayload, `"sandbox"`, `5`, 1), wantStatus: 422, wantCode: payout.CodeUnknownChain, wantFields: field("chain", payout.CodeUnknownChain)},
 		{name: "metadata values not strings", body: strings.Replace(validPayload, `{`, `{"metadata":{"a":1},`, 1), wantStatus: 422, wantCode: payout.CodeInvalidMetadata, wantFields: field("metadata", payout.CodeInvalidMetadata)},
+		{name: "unknown priority", body: strings.Replace(validPayload, `{`, `{"priority":"urgent",`, 1), wantStatus: 422, wantCode: payout.CodeInvalidPriority, wantFields: field("priority", payout.CodeInvalidPriority)},
+		{name: "priority as number", body: strings.Replace(validPayload, `{`, `{"priority":2,`, 1), wantStatus: 422, wantCode: payout.CodeInvalidPriority, wantFields: field("priority", payout.CodeInvalidPriority)},
 		{name: "external id with spaces", body: strings.Replace(validPayload, `{`, `{"external_id":"a b",`, 1), wantStatus: 422, wantCode: payout.CodeInvalidExternalID, wantFields: field("external_id", payout.CodeInvalidExternalID)},
 		{name: "idempotency key missing", body: validPayload, headers: []string{"Idempotency-Key:"}, wantStatus: 400, wantCode: payout.CodeIdempotencyKeyMissing},
 		{name: "idempotency key too long", body: validPayload, headers: []string{"Idempotency-Key: " + strings.Repeat("k", 256)}, wantStatus: 400, wantCode: payout.CodeIdempotencyKeyInvalid},
