@@ -488,6 +488,23 @@ func (e *engine) Close() error {
 	return errors.Join(errs...)
 }
 
+// instanceLockWait is how long a starting engine waits for the data dir's
+// lock: a supervisor that restarts a killed engine at once can start the
+// new one while the kernel is still tearing the old one down.
+var instanceLockWait = 5 * time.Second
+
+// lockWithin takes an exclusive flock on f, trying until wait has passed.
+func lockWithin(f *os.File, wait time.Duration) error {
+	deadline := time.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // instanceID returns this engine's identity for leases: kept in the data
 // dir, so an engine restarted after a crash takes its own leases back at
 // once instead of waiting for them to expire. An exclusive lock on the
@@ -499,7 +516,7 @@ func instanceID(dataDir string) (string, func(), error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("instance lock: %w", err)
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if err := lockWithin(lock, instanceLockWait); err != nil {
 		lock.Close()
 		return "", nil, fmt.Errorf("another sluice engine is running with data dir %s (its lock %s is held): "+
 			"give each engine its own --data-dir", dataDir, lock.Name())
