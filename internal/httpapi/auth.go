@@ -15,15 +15,20 @@ type APIKey struct {
 	ID   string   // stable, non-secret id; idempotency keys are scoped by it
 	Name string   // a human label, e.g. "backoffice"
 	Hash [32]byte // HashAPIKey(secret)
+	// Scopes are what the key may do; configured keys hold ScopeAdmin.
+	Scopes []Scope
 }
+
+// Scope is re-exported so callers of this package need not import payout.
+type Scope = payout.Scope
 
 // HashAPIKey returns the SHA-256 of a secret API key, as APIKey.Hash holds it.
 func HashAPIKey(secret string) [32]byte { return sha256.Sum256([]byte(secret)) }
 
 // auth lets a request through only with a valid "Authorization: Bearer
-// <key>" header. Every configured key is compared, in constant time, so the
+// <key>" header whose key holds scope need (see payout.Allows). Every configured key is compared, in constant time, so the
 // time taken says nothing about which key or how much of it matched.
-func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
+func (s *Server) auth(need payout.Scope, next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		h := r.Header.Get("Authorization")
 		scheme, secret, _ := strings.Cut(h, " ")
@@ -38,6 +43,10 @@ func (s *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		reqInfoFrom(r.Context()).key = key
+		if !payout.Allows(key.Scopes, need) {
+			s.fail(w, r, newError(payout.CodeForbidden, "this API key lacks the %s scope", need))
+			return
+		}
 		next(w, r)
 	}
 }

@@ -23,6 +23,7 @@ var codeInfo = map[payout.Code]struct {
 	payout.CodeBodyTooLarge:          {http.StatusRequestEntityTooLarge, "The body is too large"},
 	payout.CodeUnsupportedMediaType:  {http.StatusUnsupportedMediaType, "The body must be JSON"},
 	payout.CodeUnauthorized:          {http.StatusUnauthorized, "Authentication failed"},
+	payout.CodeForbidden:             {http.StatusForbidden, "Not allowed for this API key"},
 	payout.CodeNotFound:              {http.StatusNotFound, "Not found"},
 	payout.CodeMethodNotAllowed:      {http.StatusMethodNotAllowed, "Method not allowed"},
 	payout.CodeInvalidAddress:        {http.StatusUnprocessableEntity, "Invalid address"},

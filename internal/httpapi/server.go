@@ -108,6 +108,9 @@ func (c *Config) fill() error {
 			return fmt.Errorf("httpapi: Config.APIKeys[%d]: needs a unique ID and a hash", i)
 		}
 		seen[k.ID] = true
+		if len(k.Scopes) == 0 {
+			c.APIKeys[i].Scopes = []Scope{payout.ScopeAdmin}
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -152,14 +155,14 @@ func (s *Server) routes() *http.ServeMux {
 		}
 		mux.HandleFunc(path, s.methodNotAllowed(allow[2:]))
 	}
-	route("/v1/payouts", map[string]http.HandlerFunc{"POST": s.auth(s.createPayout), "GET": s.auth(s.listPayouts)})
-	route("/v1/payouts/{id}", map[string]http.HandlerFunc{"GET": s.auth(s.getPayout)})
-	route("/v1/payouts/{id}/cancel", map[string]http.HandlerFunc{"POST": s.auth(s.cancelPayout)})
-	route("/v1/payouts/{id}/speed-up", map[string]http.HandlerFunc{"POST": s.auth(s.speedUp)})
-	route("/v1/payouts/{id}/attempts", map[string]http.HandlerFunc{"GET": s.auth(s.listAttempts)})
-	route("/v1/payouts/{id}/rebroadcast", map[string]http.HandlerFunc{"POST": s.auth(s.rebroadcast)})
-	route("/v1/chains", map[string]http.HandlerFunc{"GET": s.auth(s.listChains)})
-	route("/v1/status", map[string]http.HandlerFunc{"GET": s.auth(s.status)})
+	route("/v1/payouts", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopePayoutsWrite, s.createPayout), "GET": s.auth(payout.ScopePayoutsRead, s.listPayouts)})
+	route("/v1/payouts/{id}", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.getPayout)})
+	route("/v1/payouts/{id}/cancel", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopePayoutsWrite, s.cancelPayout)})
+	route("/v1/payouts/{id}/speed-up", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopePayoutsWrite, s.speedUp)})
+	route("/v1/payouts/{id}/attempts", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listAttempts)})
+	route("/v1/payouts/{id}/rebroadcast", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopePayoutsWrite, s.rebroadcast)})
+	route("/v1/chains", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listChains)})
+	route("/v1/status", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.status)})
 	route("/v1/openapi.yaml", map[string]http.HandlerFunc{"GET": serveOpenAPI})
 	route("/healthz", map[string]http.HandlerFunc{"GET": s.healthz})
 	route("/readyz", map[string]http.HandlerFunc{"GET": s.readyz})

@@ -16,6 +16,7 @@ const (
 	CodeBodyTooLarge          Code = "body_too_large"
 	CodeUnsupportedMediaType  Code = "unsupported_media_type"
 	CodeUnauthorized          Code = "unauthorized"
+	CodeForbidden             Code = "forbidden"
 	CodeNotFound              Code = "not_found"
 	CodeMethodNotAllowed      Code = "method_not_allowed"
 	CodeInvalidAddress        Code = "invalid_address"

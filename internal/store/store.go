@@ -52,6 +52,8 @@ type DB struct {
 	metrics *metrics
 	writer  *groupCommitter // SQLite: runs CreatePayout calls, grouped; nil: each runs its own transaction
 
+	committed commitSignal // closed on every commit; see Committed
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -186,6 +188,7 @@ func (db *DB) tryTx(ctx context.Context, fn txFunc) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: commit: %w", db.d.interpret(err))
 	}
+	db.committed.signal()
 	return nil
 }
 

@@ -289,3 +289,25 @@ func TestPendingMigrationsWithoutMigrating(t *testing.T) {
 		t.Errorf("pending after migrating = %v, %v; want none", pending, err)
 	}
 }
+
+func TestCommittedWakesOnEveryCommit(t *testing.T) {
+	db := openSQLite(t)
+	ctx := context.Background()
+	woken := db.Committed()
+	select {
+	case <-woken:
+		t.Fatal("woken before any commit")
+	default:
+	}
+	if err := db.AppendEvent(ctx, "wallet_x", "wallet.low_balance", map[string]string{"a": "b"}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-woken:
+	case <-time.After(5 * time.Second):
+		t.Fatal("not woken by a commit")
+	}
+	if next := db.Committed(); next == woken {
+		t.Fatal("the channel of a past commit was handed out again")
+	}
+}
