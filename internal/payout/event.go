@@ -32,6 +32,15 @@ func KnownEventType(t string) bool {
 	return found
 }
 
+// EventFilter selects events for ListEventPage. Results are newest first.
+type EventFilter struct {
+	Types         []string // any of these types; empty for all
+	ObjectID      string   // "" for any object
+	StartingAfter string   // an event id: return older events
+	EndingBefore  string   // an event id: return newer events
+	Limit         int      // 1..100
+}
+
 // wireEvent is an event as the API, the event stream and webhooks show it.
 type wireEvent struct {
 	ID        string          `json:"id"`

@@ -110,6 +110,13 @@ type Store interface {
 	CountByStatus(ctx context.Context) (map[Status]int64, error)
 	// ListEvents returns events with Seq > afterSeq, oldest first.
 	ListEvents(ctx context.Context, afterSeq int64, limit int) ([]Event, error)
+	// ListEventPage returns events newest first (in commit order, not by
+	// id) and whether more exist beyond the page in the direction of
+	// travel. A cursor that names no event returns ErrNotFound.
+	ListEventPage(ctx context.Context, f EventFilter) ([]Event, bool, error)
+	// GetEvent returns the event with this id (Seq included), or
+	// ErrNotFound.
+	GetEvent(ctx context.Context, id string) (*Event, error)
 	// AppendEvent writes an event about an object that is not a payout
 	// (e.g. WalletObjectID); data is encoded as JSON.
 	AppendEvent(ctx context.Context, objectID, eventType string, data any) error

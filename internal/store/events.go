@@ -51,22 +51,33 @@ func (db *DB) ListEvents(ctx context.Context, afterSeq int64, limit int) (_ []pa
 		limit = 100
 	}
 	limit = min(limit, 1000)
+	var evs []payout.Event
+	err = db.readEvents(ctx, func(q querier) (err error) {
+		evs, err = db.listEvents(ctx, q, afterSeq, limit)
+		return err
+	})
+	return evs, err
+}
+
+// readEvents runs read in a snapshot that holds every event given a seq
+// before it began: on PostgreSQL it first waits for the transactions that
+// hold one to end (eventsBarrier); SQLite has one writer and needs nothing.
+func (db *DB) readEvents(ctx context.Context, read func(querier) error) error {
 	if db.d.q.eventsBarrier == "" {
-		return db.listEvents(ctx, db.read, afterSeq, limit)
+		return read(db.read)
 	}
 	tx, err := db.read.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, db.wrap("list events", err)
+		return db.wrap("read events", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	if _, err := tx.ExecContext(ctx, db.d.q.eventsBarrier); err != nil {
-		return nil, db.wrap("list events: wait for writers", err)
+		return db.wrap("read events: wait for writers", err)
 	}
-	evs, err := db.listEvents(ctx, tx, afterSeq, limit)
-	if err != nil {
-		return nil, err
+	if err := read(tx); err != nil {
+		return err
 	}
-	return evs, db.wrap("list events", tx.Commit())
+	return db.wrap("read events", tx.Commit())
 }
 
 // querier is a *sql.DB or a *sql.Tx.
@@ -79,17 +90,22 @@ func (db *DB) listEvents(ctx context.Context, q querier, afterSeq int64, limit i
 	if err != nil {
 		return nil, db.wrap("list events", err)
 	}
-	evs, err := collect(rows, func(s scanner) (payout.Event, error) {
-		var (
-			e       payout.Event
-			data    string
-			created dbTime
-		)
-		err := s.Scan(&e.Seq, &e.ID, &e.Type, &e.ObjectID, &e.ObjectSeq, &data, &created)
-		e.Data, e.CreatedAt = json.RawMessage(data), created.t
-		return e, err
-	})
+	evs, err := collect(rows, scanEvent)
 	return evs, db.wrap("list events", err)
+}
+
+// eventCols are the columns scanEvent reads, in its order.
+const eventCols = "seq, id, type, object_id, object_seq, data, created_at"
+
+func scanEvent(s scanner) (payout.Event, error) {
+	var (
+		e       payout.Event
+		data    string
+		created dbTime
+	)
+	err := s.Scan(&e.Seq, &e.ID, &e.Type, &e.ObjectID, &e.ObjectSeq, &data, &created)
+	e.Data, e.CreatedAt = json.RawMessage(data), created.t
+	return e, err
 }
 
 // CountByStatus counts payouts per status; every known status is present,

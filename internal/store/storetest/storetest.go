@@ -49,6 +49,7 @@ func Run(t *testing.T, open func(t *testing.T) payout.Store) {
 		{"Reorged", testReorged},
 		{"EventsPerChange", testEventsPerChange},
 		{"ListEventsPaging", testListEventsPaging},
+		{"EventPages", testEventPages},
 		{"EventsNeverSkipped", testEventsNeverSkipped},
 		{"LargeBatches", testLargeBatches},
 		{"CountByStatus", testCountByStatus},
