@@ -68,6 +68,7 @@ type Server struct {
 	inflight inflightSet
 	chains   []byte // the GET /v1/chains answer; the catalog does not change
 	handler  http.Handler
+	served   map[string][]string // path pattern → methods, as routes registered them
 }
 
 // New checks cfg, fills its defaults and builds the API.
@@ -142,12 +143,14 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // answers 405 with Allow for the methods it does not serve.
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
+	s.served = map[string][]string{}
 	route := func(path string, methods map[string]http.HandlerFunc) {
 		allow := ""
-		for _, m := range []string{http.MethodGet, http.MethodPost} {
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 			if h, ok := methods[m]; ok {
 				mux.Handle(m+" "+path, h)
 				allow += ", " + m
+				s.served[path] = append(s.served[path], m)
 			}
 		}
 		if methods[http.MethodGet] != nil {
