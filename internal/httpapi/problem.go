@@ -48,6 +48,7 @@ var codeInfo = map[payout.Code]struct {
 	payout.CodeInvalidCursor:         {http.StatusBadRequest, "Invalid cursor"},
 	payout.CodeInvalidLimit:          {http.StatusBadRequest, "Invalid limit"},
 	payout.CodeInvalidStatus:         {http.StatusBadRequest, "Invalid status"},
+	payout.CodeUnknownEventType:      {http.StatusUnprocessableEntity, "Unknown event type"},
 	payout.CodeInternal:              {http.StatusInternalServerError, "Internal error"},
 	payout.CodeUnavailable:           {http.StatusServiceUnavailable, "Service unavailable"},
 }

@@ -41,6 +41,7 @@ const (
 	CodeInvalidCursor         Code = "invalid_cursor"
 	CodeInvalidLimit          Code = "invalid_limit"
 	CodeInvalidStatus         Code = "invalid_status"
+	CodeUnknownEventType      Code = "unknown_event_type"
 	CodeInternal              Code = "internal_error"
 	CodeUnavailable           Code = "service_unavailable"
 
