@@ -1,0 +1,16 @@
+package store_test
+
+import (
+	"testing"
+
+	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/store/storetest"
+)
+
+func TestAPIKeysSQLite(t *testing.T) {
+	storetest.RunAPIKeys(t, func(t *testing.T) payout.APIKeyStore { return openSQLite(t) })
+}
+
+func TestAPIKeysPostgres(t *testing.T) {
+	storetest.RunAPIKeys(t, func(t *testing.T) payout.APIKeyStore { return openPostgres(t) })
+}
