@@ -71,6 +71,7 @@ func newEnv(t *testing.T, wrap func(payout.Store) payout.Store, ready map[string
 		APIKeys: []APIKey{{ID: "key_a", Name: "primary", Hash: HashAPIKey(testKey)},
 			{ID: "key_b", Name: "secondary", Hash: HashAPIKey(otherKey)}},
 		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return testNow }, Version: "test",
+		EventsChanged: db.Committed,
 		OnPayoutCreated: func(*payout.Payout) {
 			select {
 			case e.woken <- struct{}{}:

@@ -15,6 +15,8 @@ type metrics struct {
 	duration *prometheus.HistogramVec
 	inFlight prometheus.Gauge
 	replays  prometheus.Counter
+	streams  prometheus.Gauge   // event streams open
+	streamed prometheus.Counter // events sent on streams
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -36,8 +38,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sluice_http_idempotent_replays_total",
 			Help: "Requests answered from a stored idempotency record.",
 		}),
+		streams: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "sluice_event_streams_open",
+			Help: "Server-Sent Event streams (GET /v1/events/stream) open.",
+		}),
+		streamed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_event_stream_events_total",
+			Help: "Events sent on Server-Sent Event streams.",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.replays} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.replays, m.streams, m.streamed} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

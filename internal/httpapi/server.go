@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,12 @@ type Config struct {
 	// Upstreams, when not nil, reports a chain's upstream nodes for
 	// GET /v1/status.
 	Upstreams func(chain string) []UpstreamView
+	// EventsChanged, when not nil, returns a channel closed at the next
+	// commit to the store (store.DB.Committed), so event streams send new
+	// events at once; without it they poll every second.
+	EventsChanged func() <-chan struct{}
+	// MaxEventStreams bounds the event streams open at once. Default 256.
+	MaxEventStreams int
 	// Broadcast, when not nil, sends a stored signed transaction again on a
 	// chain, for POST /v1/payouts/{id}/rebroadcast.
 	Broadcast func(ctx context.Context, chain string, raw []byte) error
@@ -69,6 +76,11 @@ type Server struct {
 	chains   []byte // the GET /v1/chains answer; the catalog does not change
 	handler  http.Handler
 	served   map[string][]string // path pattern → methods, as routes registered them
+
+	eventsChanged func() <-chan struct{}
+	streams       *streamSlots
+	closing       chan struct{} // closed by CloseStreams
+	closeOnce     sync.Once
 }
 
 // New checks cfg, fills its defaults and builds the API.
@@ -84,7 +96,8 @@ func New(cfg Config) (*Server, error) {
 		store: cfg.Store, catalog: cfg.Catalog, keys: cfg.APIKeys, log: cfg.Logger.With("component", "httpapi"),
 		registry: cfg.Registry, metrics: m, ready: cfg.Ready, now: cfg.Now, created: cfg.OnPayoutCreated,
 		version: cfg.Version, upstreams: cfg.Upstreams, broadcast: cfg.Broadcast, ids: payout.DefaultIDs, reqIDs: &payout.IDGenerator{},
-		inflight: inflightSet{keys: map[string]struct{}{}},
+		inflight:      inflightSet{keys: map[string]struct{}{}},
+		eventsChanged: cfg.EventsChanged, streams: newStreamSlots(cfg.MaxEventStreams), closing: make(chan struct{}),
 	}
 	if s.chains, err = chainsBody(cfg.Catalog); err != nil {
 		return nil, fmt.Errorf("httpapi: chains: %w", err)
@@ -125,6 +138,9 @@ func (c *Config) fill() error {
 	if c.Version == "" {
 		c.Version = "dev"
 	}
+	if c.MaxEventStreams <= 0 {
+		c.MaxEventStreams = 256
+	}
 	ready := make(map[string]func(context.Context) error, len(c.Ready)+1)
 	for name, check := range c.Ready {
 		ready[name] = check
@@ -156,7 +172,15 @@ func (s *Server) routes() *http.ServeMux {
 		if methods[http.MethodGet] != nil {
 			allow += ", HEAD"
 		}
-		mux.HandleFunc(path, s.methodNotAllowed(allow[2:]))
+		// The 405 fallback is registered per method, not for the bare
+		// path, so that it cannot clash with a more specific path that
+		// another route serves (GET /v1/events/{id} and /v1/events/stream).
+		notAllowed := s.methodNotAllowed(allow[2:])
+		for _, m := range otherMethods {
+			if _, served := methods[m]; !served && !(m == http.MethodHead && methods[http.MethodGet] != nil) {
+				mux.HandleFunc(m+" "+path, notAllowed)
+			}
+		}
 	}
 	route("/v1/payouts", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopePayoutsWrite, s.createPayout), "GET": s.auth(payout.ScopePayoutsRead, s.listPayouts)})
 	route("/v1/payouts/{id}", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.getPayout)})
@@ -164,6 +188,9 @@ func (s *Server) routes() *http.ServeMux {
 	route("/v1/payouts/{id}/speed-up", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopePayoutsWrite, s.speedUp)})
 	route("/v1/payouts/{id}/attempts", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listAttempts)})
 	route("/v1/payouts/{id}/rebroadcast", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopePayoutsWrite, s.rebroadcast)})
+	route("/v1/events", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listEvents)})
+	route("/v1/events/stream", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.streamEvents)})
+	route("/v1/events/{id}", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.getEvent)})
 	route("/v1/chains", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listChains)})
 	route("/v1/status", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.status)})
 	route("/v1/openapi.yaml", map[string]http.HandlerFunc{"GET": serveOpenAPI})
@@ -176,6 +203,11 @@ func (s *Server) routes() *http.ServeMux {
 	})
 	return mux
 }
+
+// otherMethods are the methods a path answers 405 to when it does not
+// serve them; any other method finds no route (404).
+var otherMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+	http.MethodDelete, http.MethodOptions, http.MethodTrace, http.MethodConnect}
 
 func (s *Server) methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
