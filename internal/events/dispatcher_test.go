@@ -1,0 +1,371 @@
+package events_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sluicepay/sluice/internal/events"
+	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/store"
+)
+
+func TestDeliversSignedEvents(t *testing.T) {
+	t.Parallel()
+	db := openSQLite(t, nil)
+	all, completed := newReceiver(t), newReceiver(t)
+	epAll := addEndpoint(t, db, all.srv.URL+"/hook")
+	epCompleted := addEndpoint(t, db, completed.srv.URL, payout.StatusCompleted.EventType())
+	all.setSecrets(epAll.Secret)
+	completed.setSecrets(epCompleted.Secret)
+	start(t, events.Config{Store: db, Committed: db.Committed})
+
+	appendEvents(t, db, payout.StatusSubmitted.EventType(), 3)
+	appendEvents(t, db, payout.StatusCompleted.EventType(), 2)
+	evs := allEvents(t, db)
+	eventually(t, "5 deliveries to * and 2 to payout.completed", func() bool {
+		return len(all.accepted()) == 5 && len(completed.accepted()) == 2
+	})
+	byID := map[string]payout.Event{}
+	for _, e := range evs {
+		byID[e.ID] = e
+	}
+	for _, r := range []*receiver{all, completed} {
+		for _, d := range r.accepted() {
+			e, ok := byID[d.id]
+			if !ok || !d.verified || string(d.body) != wire(t, e) {
+				t.Errorf("delivery %s: verified %v, body %s, want %s", d.id, d.verified, d.body, wire(t, e))
+			}
+		}
+	}
+	for _, d := range completed.accepted() {
+		if byID[d.id].Type != payout.StatusCompleted.EventType() {
+			t.Errorf("filtered endpoint got %s", byID[d.id].Type)
+		}
+	}
+	eventually(t, "deliveries recorded succeeded", func() bool {
+		ds, _, err := db.ListWebhookDeliveries(context.Background(), epAll.ID, payout.Page{Limit: 100})
+		if err != nil || len(ds) != 5 {
+			return false
+		}
+		for _, d := range ds {
+			if d.Status != payout.DeliverySucceeded || d.Attempts != 1 || d.LastStatusCode != 200 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestReceiverDownForAnHour: a receiver that answers 503 for an hour (on
+// the injected clock) gets every event once it is back.
+func TestReceiverDownForAnHour(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	db := openSQLite(t, clk)
+	r := newReceiver(t)
+	var down atomic.Bool
+	down.Store(true)
+	var refused atomic.Int64
+	r.setStatus(func(string) int {
+		if down.Load() {
+			refused.Add(1)
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	ep := addEndpoint(t, db, r.srv.URL)
+	r.setSecrets(ep.Secret)
+	start(t, events.Config{Store: db, Committed: db.Committed, Now: clk.Now})
+	appendEvents(t, db, payout.StatusCompleted.EventType(), 50)
+	eventually(t, "every first attempt refused", func() bool { return refused.Load() >= 50 })
+	for elapsed := time.Duration(0); elapsed < time.Hour; elapsed += time.Minute {
+		clk.Advance(time.Minute)
+		time.Sleep(15 * time.Millisecond) // a poll or two
+	}
+	before := refused.Load()
+	if before < 100 {
+		t.Errorf("%d refused attempts in the hour, want the 5 s and 5 min retries too", before)
+	}
+	down.Store(false)
+	for i := 0; len(r.accepted()) < 50 && i < 6*60; i++ { // up to 6 hours more
+		clk.Advance(time.Minute)
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := ids(r.accepted())
+	for _, e := range allEvents(t, db) {
+		if got[e.ID] != 1 {
+			t.Errorf("event %s arrived %d times, want 1", e.ID, got[e.ID])
+		}
+	}
+	if e, _ := db.GetWebhookEndpoint(context.Background(), ep.ID); !e.Enabled || !e.FailingSince.IsZero() {
+		t.Errorf("endpoint after recovery: enabled %v failing since %v", e.Enabled, e.FailingSince)
+	}
+}
+
+// TestRetrySchedule: a receiver that always fails gets attempts on the
+// documented schedule (within jitter), is disabled after 3 days without a
+// success, and a webhook_endpoint.disabled event is written.
+func TestRetryScheduleAndDisable(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	t0 := clk.Now()
+	db := openSQLite(t, clk)
+	r := newReceiver(t)
+	var tries atomic.Int64
+	r.setStatus(func(string) int { tries.Add(1); return http.StatusInternalServerError })
+	ep := addEndpoint(t, db, r.srv.URL, payout.StatusFailed.EventType())
+	start(t, events.Config{Store: db, Committed: db.Committed, Now: clk.Now})
+	appendEvents(t, db, payout.StatusFailed.EventType(), 1)
+	eventually(t, "first attempt", func() bool { return tries.Load() == 1 })
+	const fine, coarse = time.Minute, 10 * time.Minute
+	for clk.Now().Sub(t0) < 80*time.Hour {
+		step := fine
+		if clk.Now().Sub(t0) > time.Hour {
+			step = coarse
+		}
+		clk.Advance(step)
+		n := tries.Load()
+		time.Sleep(2 * time.Millisecond)
+		if tries.Load() != n {
+			time.Sleep(20 * time.Millisecond) // let the attempt be recorded
+		}
+	}
+	ds, _, err := db.ListWebhookDeliveries(context.Background(), ep.ID, payout.Page{})
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("deliveries %v, %v", ds, err)
+	}
+	attempts, err := db.ListWebhookAttempts(context.Background(), ds[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The endpoint is disabled by the attempt at or after 72 h: attempt 10
+	// (at about 75 h 35 min) is the first past it.
+	if len(attempts) != 10 {
+		t.Fatalf("%d attempts, want 10", len(attempts))
+	}
+	for i := 1; i < len(attempts); i++ {
+		gap := attempts[i].At.Sub(attempts[i-1].At)
+		want := events.DefaultSchedule[i-1]
+		lo, hi := time.Duration(float64(want)*0.9), time.Duration(float64(want)*1.1)+coarse
+		if gap < lo || gap > hi {
+			t.Errorf("wait before attempt %d = %s, want %s ±10%%", i+1, gap, want)
+		}
+		if attempts[i].StatusCode != 500 || attempts[i].Error != "HTTP 500" {
+			t.Errorf("attempt %d: %+v", i+1, attempts[i])
+		}
+	}
+	e, _ := db.GetWebhookEndpoint(context.Background(), ep.ID)
+	if e.Enabled || e.DisabledReason != payout.DisabledFailing {
+		t.Errorf("endpoint: enabled %v reason %q, want disabled %q", e.Enabled, e.DisabledReason, payout.DisabledFailing)
+	}
+	if ds[0].Status != payout.DeliveryFailed {
+		t.Errorf("delivery status %s after the last attempt, want failed", ds[0].Status)
+	}
+	var disabled int
+	for _, ev := range allEvents(t, db) {
+		if ev.Type == payout.EventWebhookEndpointDisabled && ev.ObjectID == ep.ID {
+			disabled++
+		}
+	}
+	if disabled != 1 {
+		t.Errorf("%d %s events, want 1", disabled, payout.EventWebhookEndpointDisabled)
+	}
+}
+
+func TestGoneDisablesAtOnce(t *testing.T) {
+	t.Parallel()
+	db := openSQLite(t, nil)
+	r := newReceiver(t)
+	var tries atomic.Int64
+	r.setStatus(func(string) int { tries.Add(1); return http.StatusGone })
+	ep := addEndpoint(t, db, r.srv.URL, payout.StatusCompleted.EventType())
+	start(t, events.Config{Store: db, Committed: db.Committed})
+	appendEvents(t, db, payout.StatusCompleted.EventType(), 1)
+	eventually(t, "endpoint disabled", func() bool {
+		e, _ := db.GetWebhookEndpoint(context.Background(), ep.ID)
+		return !e.Enabled && e.DisabledReason == payout.DisabledGone
+	})
+	appendEvents(t, db, payout.StatusCompleted.EventType(), 3)
+	time.Sleep(100 * time.Millisecond)
+	if n := tries.Load(); n != 1 {
+		t.Errorf("%d attempts, want 1: a disabled endpoint gets nothing", n)
+	}
+	ds, _, _ := db.ListWebhookDeliveries(context.Background(), ep.ID, payout.Page{})
+	if len(ds) != 1 || ds[0].Status != payout.DeliveryFailed || ds[0].LastStatusCode != 410 {
+		t.Errorf("deliveries: %+v", ds)
+	}
+}
+
+// failRecording is a store whose RecordWebhookResults fails, as if the
+// process died between sending and recording.
+type failRecording struct {
+	*store.DB
+	calls atomic.Int64
+}
+
+func (f *failRecording) RecordWebhookResults(context.Context, []payout.WebhookResult) error {
+	f.calls.Add(1)
+	return errors.New("killed before recording")
+}
+
+func (f *failRecording) ReleaseWebhookLease(context.Context, string) error { return nil } // a crash releases nothing
+
+func TestCrashBetweenSendAndRecordResends(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	db := openSQLite(t, clk)
+	r := newReceiver(t)
+	ep := addEndpoint(t, db, r.srv.URL)
+	r.setSecrets(ep.Secret)
+	crashing := &failRecording{DB: db}
+	first, err := events.New(events.Config{Store: crashing, Committed: db.Committed, Now: clk.Now, Owner: "first",
+		Logger: quiet, Poll: 10 * time.Millisecond, AllowPrivateTargets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Start(context.Background())
+	appendEvents(t, db, payout.StatusCompleted.EventType(), 3)
+	eventually(t, "3 sent, none recorded", func() bool { return len(r.accepted()) == 3 && crashing.calls.Load() > 0 })
+	first.Stop()
+
+	start(t, events.Config{Store: db, Committed: db.Committed, Now: clk.Now, Owner: "second", LeaseTTL: time.Minute})
+	time.Sleep(50 * time.Millisecond)
+	if n := len(r.accepted()); n != 3 {
+		t.Fatalf("%d deliveries before the first owner's lease and claims ran out, want 3", n)
+	}
+	clk.Advance(2 * time.Minute) // past the lease (15 s) and the claim (90 s)
+	eventually(t, "the 3 events sent again", func() bool { return len(r.accepted()) == 6 })
+	for id, n := range ids(r.accepted()) {
+		if n != 2 {
+			t.Errorf("event %s arrived %d times, want 2 (once before the crash, once after)", id, n)
+		}
+	}
+	eventually(t, "recorded", func() bool {
+		ds, _, _ := db.ListWebhookDeliveries(context.Background(), ep.ID, payout.Page{})
+		return len(ds) == 3 && !slices.ContainsFunc(ds, func(d *payout.WebhookDelivery) bool { return d.Status != payout.DeliverySucceeded })
+	})
+}
+
+// TestOneDispatcherAtATime runs two dispatchers on one PostgreSQL
+// database: every event is delivered once, and when the holder dies
+// without releasing its lease the other takes over.
+func TestOneDispatcherAtATime(t *testing.T) {
+	t.Parallel()
+	db := openPostgres(t, nil)
+	r := newReceiver(t)
+	ep := addEndpoint(t, db, r.srv.URL)
+	r.setSecrets(ep.Secret)
+	first, err := events.New(events.Config{Store: noRelease{db}, Committed: db.Committed, Owner: "a", Logger: quiet,
+		Poll: 10 * time.Millisecond, LeaseTTL: 300 * time.Millisecond, AllowPrivateTargets: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Start(context.Background())
+	time.Sleep(50 * time.Millisecond) // a takes the lease
+	start(t, events.Config{Store: db, Committed: db.Committed, Owner: "b", LeaseTTL: 300 * time.Millisecond})
+	appendEvents(t, db, payout.StatusCompleted.EventType(), 100)
+	eventually(t, "100 deliveries", func() bool { return len(r.accepted()) >= 100 })
+	time.Sleep(100 * time.Millisecond)
+	for id, n := range ids(r.accepted()) {
+		if n != 1 {
+			t.Errorf("event %s arrived %d times with two dispatchers, want once", id, n)
+		}
+	}
+	first.Stop() // a "crashes": its lease is not released
+	appendEvents(t, db, payout.StatusCompleted.EventType(), 20)
+	eventually(t, "b takes over and delivers 20 more", func() bool { return len(r.accepted()) >= 120 })
+	if got := ids(r.accepted()); len(got) != 120 {
+		t.Errorf("%d distinct events delivered, want 120", len(got))
+	}
+}
+
+// noRelease keeps a dispatcher's lease when it stops, as a crash would.
+type noRelease struct{ *store.DB }
+
+func (noRelease) ReleaseWebhookLease(context.Context, string) error { return nil }
+
+func TestRotationSignsWithBothSecrets(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	db := openSQLite(t, clk)
+	r := newReceiver(t)
+	ep := addEndpoint(t, db, r.srv.URL)
+	old := ep.Secret
+	rotated, err := db.UpdateWebhookEndpoint(context.Background(), ep.ID, func(e *payout.WebhookEndpoint) error {
+		e.Rotate(clk.Now())
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start(t, events.Config{Store: db, Committed: db.Committed, Now: clk.Now})
+	appendEvents(t, db, payout.StatusCompleted.EventType(), 1)
+	eventually(t, "delivery", func() bool { return len(r.accepted()) == 1 })
+	d := r.accepted()[0]
+	sigs := strings.Fields(d.signature)
+	if len(sigs) != 2 {
+		t.Fatalf("signature %q: want two during rotation", d.signature)
+	}
+	for i, secret := range []string{rotated.Secret, old} {
+		one := d
+		one.signature = sigs[i]
+		if !verifyOne(secret, one) {
+			t.Errorf("signature %d does not verify with the %s secret", i, []string{"new", "old"}[i])
+		}
+	}
+	clk.Advance(payout.PreviousSecretTTL + time.Second)
+	appendEvents(t, db, payout.StatusCompleted.EventType(), 1)
+	eventually(t, "second delivery", func() bool { return len(r.accepted()) == 2 })
+	d = r.accepted()[1]
+	if sigs := strings.Fields(d.signature); len(sigs) != 1 || !verifyOne(rotated.Secret, d) {
+		t.Errorf("after 24 h: signature %q, want only the new secret's", d.signature)
+	}
+}
+
+func verifyOne(secret string, d delivery) bool { return verify([]string{secret}, d) }
+
+func TestTimeoutAndRedirectAreFailures(t *testing.T) {
+	t.Parallel()
+	db := openSQLite(t, nil)
+	target := newReceiver(t)
+	redirect := http.NewServeMux()
+	redirect.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.srv.URL, http.StatusFound)
+	})
+	redir := newReceiver(t)
+	redir.srv.Config.Handler = redirect
+	slow := newReceiver(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	slow.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	epRedirect := addEndpoint(t, db, redir.srv.URL)
+	epSlow := addEndpoint(t, db, slow.srv.URL)
+	start(t, events.Config{Store: db, Committed: db.Committed, Timeout: 100 * time.Millisecond})
+	appendEvents(t, db, payout.StatusCompleted.EventType(), 1)
+	want := map[string]func(d *payout.WebhookDelivery) bool{
+		epRedirect.ID: func(d *payout.WebhookDelivery) bool { return d.LastStatusCode == 302 && d.LastError == "HTTP 302" },
+		epSlow.ID: func(d *payout.WebhookDelivery) bool {
+			return d.LastStatusCode == 0 && strings.Contains(d.LastError, "timed out")
+		},
+	}
+	for id, ok := range want {
+		eventually(t, "failed attempt of "+id, func() bool {
+			ds, _, _ := db.ListWebhookDeliveries(context.Background(), id, payout.Page{})
+			return len(ds) == 1 && ds[0].Status == payout.DeliveryPending && ds[0].Attempts == 1 && ok(ds[0])
+		})
+	}
+	if n := len(target.accepted()); n != 0 {
+		t.Errorf("the redirect was followed: target got %d", n)
+	}
+}
