@@ -51,6 +51,14 @@ var codeInfo = map[payout.Code]struct {
 	payout.CodeUnknownEventType:      {http.StatusUnprocessableEntity, "Unknown event type"},
 	payout.CodeInternal:              {http.StatusInternalServerError, "Internal error"},
 	payout.CodeUnavailable:           {http.StatusServiceUnavailable, "Service unavailable"},
+	payout.CodeInvalidScope:          {http.StatusUnprocessableEntity, "Unknown scope"},
+	payout.CodeInvalidAPIVersion:     {http.StatusBadRequest, "Unknown API version"},
+	payout.CodeSignatureMissing:      {http.StatusUnauthorized, "Request signature missing"},
+	payout.CodeSignatureMalformed:    {http.StatusUnauthorized, "Request signature malformed"},
+	payout.CodeSignatureExpired:      {http.StatusUnauthorized, "Request signature expired"},
+	payout.CodeSignatureInvalid:      {http.StatusUnauthorized, "Request signature invalid"},
+	payout.CodeSignatureReplayed:     {http.StatusUnauthorized, "Request signature replayed"},
+	payout.CodeRateLimited:           {http.StatusTooManyRequests, "Rate limit exceeded"},
 }
 
 // problemTypeBase prefixes a code to make the problem's type URI.

@@ -53,6 +53,16 @@ type Config struct {
 	// Broadcast, when not nil, sends a stored signed transaction again on a
 	// chain, for POST /v1/payouts/{id}/rebroadcast.
 	Broadcast func(ctx context.Context, chain string, raw []byte) error
+	// APIKeyStore keeps the keys made through /v1/api_keys and the request
+	// signatures seen. Default: Store, when it implements it; without one,
+	// only APIKeys authenticate and /v1/api_keys answers 503.
+	APIKeyStore payout.APIKeyStore
+	// TestMode makes new API keys sk_test_ instead of sk_live_; the engine
+	// sets it on the sandbox and dev chain. Default: false.
+	TestMode bool
+	// RateLimit is each key's token bucket unless the key has its own.
+	// Default: DefaultRateLimit (100 a second, bursts of 200).
+	RateLimit payout.RateLimit
 }
 
 // Server is the REST API. Build it with New and serve Handler().
@@ -77,6 +87,16 @@ type Server struct {
 	handler  http.Handler
 	served   map[string][]string // path pattern → methods, as routes registered them
 
+	apiKeys     payout.APIKeyStore // nil: configured keys only
+	configKeys  map[string]bool    // ids of the configured keys
+	testMode    bool
+	versions    []apiVersion // apiVersions; tests add their own
+	cache       keyCache
+	limits      limiters
+	authMetrics *authMetrics
+	pruneMu     sync.Mutex
+	lastPrune   time.Time // when seen signatures were last pruned
+
 	eventsChanged func() <-chan struct{}
 	streams       *streamSlots
 	closing       chan struct{} // closed by CloseStreams
@@ -98,6 +118,9 @@ func New(cfg Config) (*Server, error) {
 		version: cfg.Version, upstreams: cfg.Upstreams, broadcast: cfg.Broadcast, ids: payout.DefaultIDs, reqIDs: &payout.IDGenerator{},
 		inflight:      inflightSet{keys: map[string]struct{}{}},
 		eventsChanged: cfg.EventsChanged, streams: newStreamSlots(cfg.MaxEventStreams), closing: make(chan struct{}),
+	}
+	if err := s.initKeys(cfg); err != nil {
+		return nil, err
 	}
 	if s.chains, err = chainsBody(cfg.Catalog); err != nil {
 		return nil, fmt.Errorf("httpapi: chains: %w", err)
@@ -191,6 +214,8 @@ func (s *Server) routes() *http.ServeMux {
 	route("/v1/events", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listEvents)})
 	route("/v1/events/stream", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.streamEvents)})
 	route("/v1/events/{id}", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.getEvent)})
+	route("/v1/api_keys", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.createAPIKey), "GET": s.auth(payout.ScopeAdmin, s.listAPIKeys)})
+	route("/v1/api_keys/{id}/revoke", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.revokeAPIKey)})
 	route("/v1/chains", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listChains)})
 	route("/v1/status", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.status)})
 	route("/v1/openapi.yaml", map[string]http.HandlerFunc{"GET": serveOpenAPI})

@@ -45,6 +45,16 @@ const (
 	CodeInternal              Code = "internal_error"
 	CodeUnavailable           Code = "service_unavailable"
 
+	// API keys, request signing, rate limits and versions (issue 5).
+	CodeInvalidScope       Code = "invalid_scope"
+	CodeInvalidAPIVersion  Code = "invalid_api_version"
+	CodeSignatureMissing   Code = "signature_missing"
+	CodeSignatureMalformed Code = "signature_malformed"
+	CodeSignatureExpired   Code = "signature_expired"
+	CodeSignatureInvalid   Code = "signature_invalid"
+	CodeSignatureReplayed  Code = "signature_replayed"
+	CodeRateLimited        Code = "rate_limited"
+
 	// Failure codes set on a payout that ends failed.
 	FailureWouldRevert       Code = "transfer_would_revert"
 	FailureInsufficientFunds Code = "insufficient_funds"
