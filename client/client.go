@@ -243,9 +243,8 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte, ide
 	if err != nil {
 		return -1, fmt.Errorf("sluice client: %w", err)
 	}
-	req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	c.authorize(req, body)
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.userAgent)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
@@ -269,6 +268,13 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte, ide
 	}
 	apiErr := parseError(resp, data)
 	return retryWait(resp, apiErr), apiErr
+}
+
+// authorize sets what every request to the server carries: the API key
+// and the User-Agent. body is the request's body (nil for none).
+func (c *Client) authorize(req *http.Request, body []byte) {
+	req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	req.Header.Set("User-Agent", c.userAgent)
 }
 
 // retryWait says whether an error answer is worth retrying and how long
