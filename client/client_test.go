@@ -50,7 +50,8 @@ func startServer(dir string, wrapStore func(payout.Store) payout.Store, wrapHand
 	}
 	api, err := httpapi.New(httpapi.Config{
 		Store: st, Logger: slog.New(slog.DiscardHandler),
-		APIKeys: []httpapi.APIKey{{ID: "key_1", Name: "test", Hash: httpapi.HashAPIKey(apiKey)}},
+		APIKeys:       []httpapi.APIKey{{ID: "key_1", Name: "test", Hash: httpapi.HashAPIKey(apiKey)}},
+		EventsChanged: db.Committed,
 		Catalog: &payout.Catalog{Chains: map[string]payout.Chain{"sandbox": {
 			Name: "sandbox", ChainID: 1337, Confirmations: 1, HotWallet: common.HexToAddress("0xbb"),
 			Assets: map[string]payout.Asset{"ETH": {Symbol: "ETH", Decimals: 18}, "SUSD": {Symbol: "SUSD", Token: &token, Decimals: 6}},
@@ -65,7 +66,7 @@ func startServer(dir string, wrapStore func(payout.Store) payout.Store, wrapHand
 		h = wrapHandler(h)
 	}
 	srv := httptest.NewServer(h)
-	return &server{url: srv.URL, db: db}, func() { srv.Close(); _ = db.Close() }, nil
+	return &server{url: srv.URL, db: db}, func() { api.CloseStreams(); srv.Close(); _ = db.Close() }, nil
 }
 
 func newServer(t *testing.T, wrapStore func(payout.Store) payout.Store, wrapHandler func(http.Handler) http.Handler) *server {

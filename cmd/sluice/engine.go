@@ -124,7 +124,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	api, err := httpapi.New(httpapi.Config{
 		Store: e.store, Catalog: catalog, APIKeys: keys, Logger: log, Registry: reg, Ready: ready,
 		Now: time.Now, OnPayoutCreated: e.wake, Version: version, Upstreams: e.upstreamViews,
-		Broadcast: e.broadcast,
+		Broadcast: e.broadcast, EventsChanged: e.store.Committed,
 	})
 	if err != nil {
 		return nil, err
@@ -133,7 +133,11 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		s.Start(context.WithoutCancel(ctx))
 	}
 	e.stopPrune = e.pruneIdempotency(api)
-	return e, e.serve(cfg.HTTP, withRPCProxy(cfg, e.poolOf, api.Handler(), log, reg))
+	if err := e.serve(cfg.HTTP, withRPCProxy(cfg, e.poolOf, api.Handler(), log, reg)); err != nil {
+		return e, err
+	}
+	e.server.RegisterOnShutdown(api.CloseStreams) // Shutdown waits for handlers; streams never end by themselves
+	return e, nil
 }
 
 // walletKey names a hot wallet of a chain.
