@@ -49,6 +49,7 @@ var codeInfo = map[payout.Code]struct {
 	payout.CodeInvalidLimit:          {http.StatusBadRequest, "Invalid limit"},
 	payout.CodeInvalidStatus:         {http.StatusBadRequest, "Invalid status"},
 	payout.CodeUnknownEventType:      {http.StatusUnprocessableEntity, "Unknown event type"},
+	payout.CodeInvalidWebhookURL:     {http.StatusUnprocessableEntity, "Invalid webhook URL"},
 	payout.CodeInternal:              {http.StatusInternalServerError, "Internal error"},
 	payout.CodeUnavailable:           {http.StatusServiceUnavailable, "Service unavailable"},
 	payout.CodeInvalidScope:          {http.StatusUnprocessableEntity, "Unknown scope"},

@@ -63,10 +63,14 @@ type Config struct {
 	// RateLimit is each key's token bucket unless the key has its own.
 	// Default: DefaultRateLimit (100 a second, bursts of 200).
 	RateLimit payout.RateLimit
+	// Webhooks serves /v1/webhook_endpoints and event redelivery; without
+	// its Store they answer 503.
+	Webhooks WebhookConfig
 }
 
 // Server is the REST API. Build it with New and serve Handler().
 type Server struct {
+	hooks     WebhookConfig
 	store     payout.Store
 	catalog   *payout.Catalog
 	keys      []APIKey
@@ -113,7 +117,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("httpapi: metrics: %w", err)
 	}
 	s := &Server{
-		store: cfg.Store, catalog: cfg.Catalog, keys: cfg.APIKeys, log: cfg.Logger.With("component", "httpapi"),
+		hooks: cfg.Webhooks, store: cfg.Store, catalog: cfg.Catalog, keys: cfg.APIKeys, log: cfg.Logger.With("component", "httpapi"),
 		registry: cfg.Registry, metrics: m, ready: cfg.Ready, now: cfg.Now, created: cfg.OnPayoutCreated,
 		version: cfg.Version, upstreams: cfg.Upstreams, broadcast: cfg.Broadcast, ids: payout.DefaultIDs, reqIDs: &payout.IDGenerator{},
 		inflight:      inflightSet{keys: map[string]struct{}{}},
@@ -214,6 +218,7 @@ func (s *Server) routes() *http.ServeMux {
 	route("/v1/events", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listEvents)})
 	route("/v1/events/stream", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.streamEvents)})
 	route("/v1/events/{id}", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.getEvent)})
+	s.webhookRoutes(route)
 	route("/v1/api_keys", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.createAPIKey), "GET": s.auth(payout.ScopeAdmin, s.listAPIKeys)})
 	route("/v1/api_keys/{id}/revoke", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.revokeAPIKey)})
 	route("/v1/chains", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listChains)})
