@@ -39,6 +39,8 @@ type Config struct {
 	Engine Engine `yaml:"engine"`
 	// RPCProxy configures POST /rpc/{chain}, the failover JSON-RPC endpoint.
 	RPCProxy RPCProxy `yaml:"rpc_proxy"`
+	// Webhooks tunes webhook delivery.
+	Webhooks Webhooks `yaml:"webhooks"`
 }
 
 // RPCProxy configures the failover JSON-RPC endpoint that wallets and tools
@@ -206,6 +208,7 @@ func (c *Config) setDefaults() {
 	if c.LogFormat == "" {
 		c.LogFormat = "text"
 	}
+	c.Webhooks.setDefaults()
 	for i := range c.Chains {
 		ch := &c.Chains[i]
 		if ch.Confirmations == 0 {
@@ -266,7 +269,7 @@ func (c *Config) Validate() error {
 			return fieldErr(fmt.Sprintf("rpc_proxy.tokens_sha256[%d]", i), err.Error())
 		}
 	}
-	return nil
+	return c.Webhooks.validate()
 }
 
 // ProxyTokens are the hashes of the tokens the RPC endpoint accepts: its
