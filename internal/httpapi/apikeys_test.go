@@ -95,7 +95,9 @@ func TestAPIKeyLifecycle(t *testing.T) {
 	t.Parallel()
 	clk := &clock{t: testNow}
 	var logs bytes.Buffer
-	e := keyEnv(t, nil, clk, func(c *Config) { c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})) })
+	e := keyEnv(t, nil, clk, func(c *Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
 	k := e.newKey(`{"name":"reporting","scopes":["payouts:read"]}`)
 	if !regexp.MustCompile(`^sk_live_[0-9a-f]{64}$`).MatchString(k.Secret) {
 		t.Errorf("secret %q, want sk_live_ and 64 hex digits", k.Secret)
