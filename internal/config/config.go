@@ -16,6 +16,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"gopkg.in/yaml.v3"
+
+	"github.com/sluicepay/sluice/internal/payout"
 )
 
 // Config is the whole configuration of `sluice serve`.
@@ -34,7 +36,15 @@ type Config struct {
 	// Chains are the chains payouts can be made on.
 	Chains []Chain `yaml:"chains"`
 	// APIKeys may call the API. Only their SHA-256 hashes are configured.
+	// Keys made with `sluice apikey create` live in the database instead.
 	APIKeys []APIKey `yaml:"api_keys"`
+	// RateLimit is every API key's token bucket unless the key sets its
+	// own. Default: 100 requests a second, bursts of 200. Each instance
+	// keeps its own buckets.
+	RateLimit RateLimit `yaml:"rate_limit"`
+	// TestMode makes the keys the API creates sk_test_ instead of sk_live_.
+	// The sandbox and the config `sluice devchain` writes set it. Default: false.
+	TestMode bool `yaml:"test_mode"`
 	// Engine tunes the sender.
 	Engine Engine `yaml:"engine"`
 	// RPCProxy configures POST /rpc/{chain}, the failover JSON-RPC endpoint.
@@ -152,6 +162,30 @@ type APIKey struct {
 	Name string `yaml:"name"`
 	// SHA256 is the hex SHA-256 of the secret key (`sluice apikey hash` prints it).
 	SHA256 string `yaml:"sha256"`
+	// Scopes the key holds: payouts:read, payouts:write, batches:write,
+	// webhooks:manage, admin. Default: [admin].
+	Scopes []string `yaml:"scopes"`
+	// RateLimit overrides the top-level rate_limit for this key when set.
+	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// RateLimit is a token bucket: per_second requests a second, bursts of
+// burst. Zero values mean the default.
+type RateLimit struct {
+	PerSecond float64 `yaml:"per_second"`
+	Burst     int     `yaml:"burst"`
+}
+
+func (r RateLimit) validate(at string) error {
+	switch {
+	case r == RateLimit{}:
+		return nil
+	case !(r.PerSecond > 0 && r.PerSecond <= 1e6):
+		return fieldErr(at+".per_second", fmt.Sprintf("%v must be above 0 and at most 1000000", r.PerSecond))
+	case r.Burst < 1 || r.Burst > 1e6:
+		return fieldErr(at+".burst", fmt.Sprintf("%d must be from 1 to 1000000", r.Burst))
+	}
+	return nil
 }
 
 // Engine tunes the sending loop.
@@ -209,6 +243,14 @@ func (c *Config) setDefaults() {
 		c.LogFormat = "text"
 	}
 	c.Webhooks.setDefaults()
+	if c.RateLimit == (RateLimit{}) {
+		c.RateLimit = RateLimit{PerSecond: 100, Burst: 200}
+	}
+	for i := range c.APIKeys {
+		if len(c.APIKeys[i].Scopes) == 0 {
+			c.APIKeys[i].Scopes = []string{string(payout.ScopeAdmin)}
+		}
+	}
 	for i := range c.Chains {
 		ch := &c.Chains[i]
 		if ch.Confirmations == 0 {
@@ -263,6 +305,17 @@ func (c *Config) Validate() error {
 		if _, err := k.Hash(); err != nil {
 			return fieldErr(fmt.Sprintf("api_keys[%d].sha256", i), err.Error())
 		}
+		for j, sc := range k.Scopes {
+			if _, err := payout.ParseScope(sc); err != nil {
+				return fieldErr(fmt.Sprintf("api_keys[%d].scopes[%d]", i, j), err.Error())
+			}
+		}
+		if err := k.RateLimit.validate(fmt.Sprintf("api_keys[%d].rate_limit", i)); err != nil {
+			return err
+		}
+	}
+	if err := c.RateLimit.validate("rate_limit"); err != nil {
+		return err
 	}
 	for i, h := range c.RPCProxy.TokensSHA256 {
 		if _, err := (APIKey{SHA256: h}).Hash(); err != nil {
