@@ -145,7 +145,8 @@ func devConfigFor(f *devFlags, d *devData, chainID uint64, rpcURL, susd string) 
 			Tokens:     []config.Token{{Symbol: "SUSD", Address: susd, Decimals: 6}},
 			HotWallets: wallets,
 		}},
-		APIKeys: []config.APIKey{{Name: "sandbox", SHA256: fmt.Sprintf("%x", keyHash)}},
+		APIKeys:  []config.APIKey{{Name: "sandbox", SHA256: fmt.Sprintf("%x", keyHash)}},
+		Webhooks: config.Webhooks{AllowPrivateTargets: true}, // receivers on this machine
 	}
 }
 
@@ -273,6 +274,9 @@ api_keys:
   - name: {{.Name}}
     sha256: {{.SHA256}}
 {{- end}}
+webhooks:
+  # a dev chain's receivers run on this machine
+  allow_private_targets: {{.C.Webhooks.AllowPrivateTargets}}
 `))
 
 func writeDevConfig(path string, c *config.Config) error {

@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/sluicepay/sluice/internal/config"
+	"github.com/sluicepay/sluice/internal/events"
 	"github.com/sluicepay/sluice/internal/evm"
 	"github.com/sluicepay/sluice/internal/fees"
 	"github.com/sluicepay/sluice/internal/httpapi"
@@ -42,6 +43,7 @@ type engine struct {
 	poolOf   map[string]*rpcpool.Pool // by chain name
 	senders  []*txm.Sender
 	byWallet map[walletKey]*txm.Sender
+	webhooks *events.Dispatcher // nil when delivery is off here
 	listener net.Listener
 	server   *http.Server
 	served   chan error
@@ -125,12 +127,16 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		Store: e.store, Catalog: catalog, APIKeys: keys, Logger: log, Registry: reg, Ready: ready,
 		Now: time.Now, OnPayoutCreated: e.wake, Version: version, Upstreams: e.upstreamViews,
 		Broadcast: e.broadcast, EventsChanged: e.store.Committed,
+		Webhooks: httpapi.WebhookConfig{CheckURL: webhookURLCheck(cfg.Webhooks)},
 	})
 	if err != nil {
 		return nil, err
 	}
 	for _, s := range e.senders {
 		s.Start(context.WithoutCancel(ctx))
+	}
+	if e.webhooks, err = startWebhooks(ctx, cfg.Webhooks, e.store, owner, log, reg); err != nil {
+		return nil, err
 	}
 	e.stopPrune = e.pruneIdempotency(api)
 	if err := e.serve(cfg.HTTP, withRPCProxy(cfg, e.poolOf, api.Handler(), log, reg)); err != nil {
@@ -482,6 +488,9 @@ func (e *engine) Close() error {
 	}
 	for _, p := range e.pools {
 		p.Stop()
+	}
+	if e.webhooks != nil {
+		e.webhooks.Stop()
 	}
 	if e.store != nil {
 		errs = append(errs, e.store.Close())
