@@ -36,6 +36,8 @@ type Client struct {
 	minBackoff time.Duration
 	maxBackoff time.Duration
 	userAgent  string
+	signer     *requestSigner // nil: requests are not signed
+	version    string         // Sluice-Version to send; "": the key's
 }
 
 // Option configures a Client.
@@ -250,6 +252,12 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte, ide
 	}
 	if idemKey != "" {
 		req.Header.Set("Idempotency-Key", idemKey)
+	}
+	if c.version != "" {
+		req.Header.Set("Sluice-Version", c.version)
+	}
+	if c.signer != nil {
+		req.Header.Set("Sluice-Signature", c.signer.sign(time.Now(), method, req.URL.RequestURI(), body))
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
