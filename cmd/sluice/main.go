@@ -27,6 +27,8 @@ Usage:
                   run the engine against the chains and database of a config file
   sluice payout   create|get|list|cancel ...
                   create and inspect payouts through the API ($SLUICE_API_URL, $SLUICE_API_KEY)
+  sluice events   list|get|tail ...
+                  what happened, newest first, or followed live as it happens
   sluice rpc-proxy --config FILE [--http ADDR]
                   serve only the failover JSON-RPC endpoint POST /rpc/{chain}
   sluice tx       export|rebroadcast|trace ...
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runPayout(ctx, args[1:], stdout, stderr)
 	case "tx":
 		err = runTx(ctx, args[1:], stdout, stderr)
+	case "events":
+		err = runEvents(ctx, args[1:], stdout, stderr)
 	case "rpc-proxy":
 		err = runRPCProxy(ctx, args[1:], stdout, stderr)
 	case "apikey":
