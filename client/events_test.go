@@ -178,3 +178,17 @@ func TestStreamEventsRefused(t *testing.T) {
 		}
 	}
 }
+
+func TestGetStatus(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, nil, nil)
+	c := client.New(s.url, apiKey)
+	ps := createN(t, c, 2)
+	st, err := c.GetStatus(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Object != "status" || st.Payouts["queued"] != 2 || st.Oldest == nil || st.Oldest.ID != ps[0].ID || st.Checks["database"].Status != "ok" {
+		t.Fatalf("status = %+v", st)
+	}
+}
