@@ -114,8 +114,9 @@ type Dispatcher struct {
 	client  *http.Client
 	jobs    chan job
 	results chan payout.WebhookResult
-	kick    chan struct{} // room freed: claim more
-	cancel  context.CancelFunc
+	kick    chan struct{}      // room freed: claim more
+	cancel  context.CancelFunc // stops the loop
+	abandon context.CancelFunc // stops the attempts still running
 	wg      sync.WaitGroup
 
 	// Used by the run loop only.
@@ -158,17 +159,22 @@ func newClient(allowPrivate bool) *http.Client {
 	}}
 }
 
+// stopGrace is how long Stop lets running attempts finish and be recorded.
+const stopGrace = 2 * time.Second
+
 // Start runs the dispatcher until Stop.
 func (d *Dispatcher) Start(ctx context.Context) {
+	sendCtx, abandon := context.WithCancel(context.WithoutCancel(ctx))
 	ctx, d.cancel = context.WithCancel(ctx)
+	d.abandon = abandon
 	var senders sync.WaitGroup
 	for range d.cfg.Workers {
 		senders.Add(1)
 		go func() {
 			defer senders.Done()
 			for j := range d.jobs {
-				r := d.attempt(ctx, j)
-				if r.StatusCode == 0 && ctx.Err() != nil {
+				r := d.attempt(sendCtx, j)
+				if r.StatusCode == 0 && sendCtx.Err() != nil {
 					// Stopped mid-attempt: not a failure of the endpoint. It
 					// stays claimed and is sent again after the claim.
 					d.forget(j.d.ID)
@@ -192,14 +198,19 @@ func (d *Dispatcher) Start(ctx context.Context) {
 	}()
 }
 
-// Stop ends the dispatcher, records the attempts that were running and
-// gives up the lease; it waits for all of it.
+// Stop ends the dispatcher: no new work is taken, attempts already queued
+// or running get stopGrace to finish and are recorded (those cut off stay
+// claimed and are sent again later), and the lease is given up. It waits
+// for all of it.
 func (d *Dispatcher) Stop() {
 	if d.cancel == nil {
 		return
 	}
 	d.cancel()
+	t := time.AfterFunc(stopGrace, d.abandon)
 	d.wg.Wait()
+	t.Stop()
+	d.abandon()
 	if d.leader {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
