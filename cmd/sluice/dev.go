@@ -147,6 +147,7 @@ func devConfigFor(f *devFlags, d *devData, chainID uint64, rpcURL, susd string) 
 		}},
 		APIKeys:  []config.APIKey{{Name: "sandbox", SHA256: fmt.Sprintf("%x", keyHash)}},
 		Webhooks: config.Webhooks{AllowPrivateTargets: true}, // receivers on this machine
+		TestMode: true,                                       // keys the API makes are sk_test_
 	}
 }
 
@@ -268,6 +269,8 @@ chains:
 {{- end}}
 {{- end}}
 {{- end}}
+# keys made with 'sluice apikey create' start with sk_test_
+test_mode: {{.C.TestMode}}
 api_keys:
 {{- range .C.APIKeys}}
   # the key itself is in devchain.json; only its SHA-256 is configured

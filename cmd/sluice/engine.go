@@ -127,6 +127,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		Store: e.store, Catalog: catalog, APIKeys: keys, Logger: log, Registry: reg, Ready: ready,
 		Now: time.Now, OnPayoutCreated: e.wake, Version: version, Upstreams: e.upstreamViews,
 		Broadcast: e.broadcast, EventsChanged: e.store.Committed,
+		TestMode: cfg.TestMode, RateLimit: payout.RateLimit{PerSecond: cfg.RateLimit.PerSecond, Burst: cfg.RateLimit.Burst},
 		Webhooks: httpapi.WebhookConfig{CheckURL: webhookURLCheck(cfg.Webhooks)},
 	})
 	if err != nil {
@@ -376,7 +377,15 @@ func apiKeys(cfg *config.Config) ([]httpapi.APIKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		keys[i] = httpapi.APIKey{ID: fmt.Sprintf("key_%x", h[:6]), Name: k.Name, Hash: h}
+		keys[i] = httpapi.APIKey{ID: fmt.Sprintf("key_%x", h[:6]), Name: k.Name, Hash: h,
+			RateLimit: payout.RateLimit{PerSecond: k.RateLimit.PerSecond, Burst: k.RateLimit.Burst}}
+		for _, name := range k.Scopes {
+			sc, err := payout.ParseScope(name)
+			if err != nil {
+				return nil, fmt.Errorf("api_keys[%d].scopes: %w", i, err)
+			}
+			keys[i].Scopes = append(keys[i].Scopes, sc)
+		}
 	}
 	return keys, nil
 }

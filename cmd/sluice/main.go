@@ -35,8 +35,8 @@ Usage:
                   the signed transactions of a payout: print, send again, ask every upstream
   sluice doctor   [--config FILE] [--json]
                   check upstreams, TLS, database, signers, balances, stuck payouts (exit 0/1/2)
-  sluice apikey   hash
-                  print the SHA-256 of an API key read from stdin, for the config
+  sluice apikey   create|list|revoke|hash ...
+                  make, list and revoke API keys through the API; hash one for the config
   sluice version
 
 Run 'sluice COMMAND --help' for a command's flags.
@@ -73,7 +73,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "rpc-proxy":
 		err = runRPCProxy(ctx, args[1:], stdout, stderr)
 	case "apikey":
-		err = runAPIKey(args[1:], stdin, stdout)
+		err = runAPIKey(ctx, args[1:], stdin, stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, args[1:], stdout, stderr)
 	case "version":

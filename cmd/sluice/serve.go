@@ -9,10 +9,8 @@ import (
 	"net/http"
 	_ "net/http/pprof" // only served with --pprof, on its own address
 	"os"
-	"strings"
 
 	"github.com/sluicepay/sluice/internal/config"
-	"github.com/sluicepay/sluice/internal/httpapi"
 )
 
 // runServe runs the engine from a config file.
@@ -48,23 +46,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer eng.Close()
 	fmt.Fprintf(stdout, "Sluice API at %s\n", eng.URL())
 	return eng.Wait(ctx)
-}
-
-// runAPIKey prints the SHA-256 of a key read from stdin, for api_keys.
-func runAPIKey(args []string, stdin io.Reader, stdout io.Writer) error {
-	if len(args) != 1 || args[0] != "hash" {
-		return fmt.Errorf("%w: sluice apikey hash < key-file", errUsage)
-	}
-	b, err := io.ReadAll(io.LimitReader(stdin, 4096))
-	if err != nil {
-		return err
-	}
-	key := strings.TrimSpace(string(b))
-	if key == "" {
-		return fmt.Errorf("%w: no key on stdin", errUsage)
-	}
-	fmt.Fprintf(stdout, "%x\n", httpapi.HashAPIKey(key))
-	return nil
 }
 
 func newLogger(w io.Writer, level, format string) *slog.Logger {
