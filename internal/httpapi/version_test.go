@@ -95,3 +95,34 @@ func TestVersionPinningAndDowngrade(t *testing.T) {
 		t.Errorf("Downgrade ran %d times, want 3 (two lists and a problem at the older version)", calls)
 	}
 }
+
+// Every /v1 operation that needs a key documents the answers auth can
+// give (400 invalid_api_version, 401, 403, 429), and its successful
+// answers carry Sluice-Version.
+func TestSpecDocumentsAuthAnswers(t *testing.T) {
+	t.Parallel()
+	doc, _, err := loadContract()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, item := range doc.Paths.Map() {
+		if !strings.HasPrefix(path, "/v1/") || path == "/v1/openapi.yaml" {
+			continue
+		}
+		for method, op := range item.Operations() {
+			for _, status := range []int{400, 401, 403, 429} {
+				if op.Responses.Status(status) == nil {
+					t.Errorf("%s %s does not document %d", method, path, status)
+				}
+			}
+			for code, ref := range op.Responses.Map() {
+				if strings.HasPrefix(code, "2") && ref.Value.Headers[VersionHeader] == nil {
+					t.Errorf("%s %s answer %s lacks the %s header", method, path, code, VersionHeader)
+				}
+			}
+		}
+	}
+	if got := doc.Components.Responses["RateLimited"].Value.Headers; got["Retry-After"] == nil || got["RateLimit-Reset"] == nil {
+		t.Errorf("RateLimited headers %v, want Retry-After and RateLimit-*", got)
+	}
+}
