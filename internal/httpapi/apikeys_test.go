@@ -197,32 +197,56 @@ func TestAPIKeyCreateRefusals(t *testing.T) {
 }
 
 // Every scope against every route: a key reaches exactly the routes its
-// scopes allow, and anything else answers 403 forbidden.
+// scopes allow, and anything else answers 403 forbidden. Every /v1 route
+// the server serves must be in the table.
 func TestScopesPerRoute(t *testing.T) {
 	t.Parallel()
 	e := keyEnv(t, nil, &clock{t: testNow}, nil)
 	p := e.mustCreate("scopes-1", validPayload)
+	const evt = "evt_01KDXN3AWVQCSEJ6G9E2Q4R1ZT"
 	routes := []struct {
-		method, path, body string
-		need               payout.Scope
+		method, pattern, path, body string
+		need                        payout.Scope
 	}{
-		{"GET", "/v1/payouts", "", payout.ScopePayoutsRead},
-		{"POST", "/v1/payouts", validPayload, payout.ScopePayoutsWrite},
-		{"GET", "/v1/payouts/" + p.ID, "", payout.ScopePayoutsRead},
-		{"POST", "/v1/payouts/" + p.ID + "/cancel", "", payout.ScopePayoutsWrite},
-		{"POST", "/v1/payouts/" + p.ID + "/speed-up", `{"fee_cap":"1"}`, payout.ScopePayoutsWrite},
-		{"GET", "/v1/payouts/" + p.ID + "/attempts", "", payout.ScopePayoutsRead},
-		{"POST", "/v1/payouts/" + p.ID + "/rebroadcast", "", payout.ScopePayoutsWrite},
-		{"GET", "/v1/chains", "", payout.ScopePayoutsRead},
-		{"GET", "/v1/status", "", payout.ScopePayoutsRead},
-		{"GET", "/v1/api_keys", "", payout.ScopeAdmin},
-		{"POST", "/v1/api_keys", `{"name":"x","scopes":["payouts:read"]}`, payout.ScopeAdmin},
-		{"POST", "/v1/api_keys/key_missing/revoke", "", payout.ScopeAdmin},
+		{"GET", "/v1/payouts", "/v1/payouts", "", payout.ScopePayoutsRead},
+		{"POST", "/v1/payouts", "/v1/payouts", validPayload, payout.ScopePayoutsWrite},
+		{"GET", "/v1/payouts/{id}", "/v1/payouts/" + p.ID, "", payout.ScopePayoutsRead},
+		{"POST", "/v1/payouts/{id}/cancel", "/v1/payouts/" + p.ID + "/cancel", "", payout.ScopePayoutsWrite},
+		{"POST", "/v1/payouts/{id}/speed-up", "/v1/payouts/" + p.ID + "/speed-up", `{"fee_cap":"1"}`, payout.ScopePayoutsWrite},
+		{"GET", "/v1/payouts/{id}/attempts", "/v1/payouts/" + p.ID + "/attempts", "", payout.ScopePayoutsRead},
+		{"POST", "/v1/payouts/{id}/rebroadcast", "/v1/payouts/" + p.ID + "/rebroadcast", "", payout.ScopePayoutsWrite},
+		{"GET", "/v1/events", "/v1/events", "", payout.ScopePayoutsRead},
+		{"GET", "/v1/events/stream", "/v1/events/stream", "", payout.ScopePayoutsRead}, // a bad Last-Event-ID ends it at once
+		{"GET", "/v1/events/{id}", "/v1/events/" + evt, "", payout.ScopePayoutsRead},
+		{"POST", "/v1/events/{id}/redeliver", "/v1/events/" + evt + "/redeliver", "", payout.ScopeWebhooksManage},
+		{"GET", "/v1/webhook_endpoints", "/v1/webhook_endpoints", "", payout.ScopeWebhooksManage},
+		{"POST", "/v1/webhook_endpoints", "/v1/webhook_endpoints", `{}`, payout.ScopeWebhooksManage},
+		{"GET", "/v1/webhook_endpoints/{id}", "/v1/webhook_endpoints/we_missing", "", payout.ScopeWebhooksManage},
+		{"POST", "/v1/webhook_endpoints/{id}", "/v1/webhook_endpoints/we_missing", `{}`, payout.ScopeWebhooksManage},
+		{"DELETE", "/v1/webhook_endpoints/{id}", "/v1/webhook_endpoints/we_missing", "", payout.ScopeWebhooksManage},
+		{"POST", "/v1/webhook_endpoints/{id}/rotate_secret", "/v1/webhook_endpoints/we_missing/rotate_secret", "", payout.ScopeWebhooksManage},
+		{"GET", "/v1/webhook_endpoints/{id}/deliveries", "/v1/webhook_endpoints/we_missing/deliveries", "", payout.ScopeWebhooksManage},
+		{"GET", "/v1/chains", "/v1/chains", "", payout.ScopePayoutsRead},
+		{"GET", "/v1/status", "/v1/status", "", payout.ScopePayoutsRead},
+		{"GET", "/v1/api_keys", "/v1/api_keys", "", payout.ScopeAdmin},
+		{"POST", "/v1/api_keys", "/v1/api_keys", `{"name":"x","scopes":["payouts:read"]}`, payout.ScopeAdmin},
+		{"POST", "/v1/api_keys/{id}/revoke", "/v1/api_keys/key_missing/revoke", "", payout.ScopeAdmin},
+	}
+	inTable := map[string]bool{}
+	for _, rt := range routes {
+		inTable[rt.method+" "+rt.pattern] = true
+	}
+	for path, methods := range e.api.served {
+		for _, m := range methods {
+			if strings.HasPrefix(path, "/v1/") && path != "/v1/openapi.yaml" && !inTable[m+" "+path] {
+				t.Errorf("%s %s is served but not in this test's table: add it with the scope it needs", m, path)
+			}
+		}
 	}
 	for _, sc := range payout.Scopes {
 		k := e.newKey(`{"name":"` + string(sc) + `","scopes":["` + string(sc) + `"]}`)
 		for i, rt := range routes {
-			r := e.do(rt.method, rt.path, rt.body, bearer(k.Secret), fmt.Sprintf("Idempotency-Key: %s-%d", sc, i))
+			r := e.do(rt.method, rt.path, rt.body, bearer(k.Secret), fmt.Sprintf("Idempotency-Key: %s-%d", sc, i), "Last-Event-ID: bogus")
 			allowed := payout.Allows([]payout.Scope{sc}, rt.need)
 			switch {
 			case allowed && (r.status == http.StatusForbidden || r.status == http.StatusUnauthorized):
