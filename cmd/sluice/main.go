@@ -37,6 +37,8 @@ Usage:
                   check upstreams, TLS, database, signers, balances, stuck payouts (exit 0/1/2)
   sluice apikey   create|list|revoke|hash ...
                   make, list and revoke API keys through the API; hash one for the config
+  sluice webhook  create|list|get|update|delete|rotate-secret|deliveries|redeliver ...
+                  endpoints that receive signed events, and their delivery log
   sluice version
 
 Run 'sluice COMMAND --help' for a command's flags.
@@ -74,6 +76,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runRPCProxy(ctx, args[1:], stdout, stderr)
 	case "apikey":
 		err = runAPIKey(ctx, args[1:], stdin, stdout, stderr)
+	case "webhook":
+		err = runWebhook(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, args[1:], stdout, stderr)
 	case "version":

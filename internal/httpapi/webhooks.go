@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -23,7 +24,8 @@ type WebhookConfig struct {
 	Store payout.WebhookStore
 	// CheckURL refuses a URL that may not receive webhooks (not http(s),
 	// userinfo, a refused address after DNS resolution); its error message
-	// is shown to the client. Default: only http(s) without userinfo.
+	// is shown to the client. Default: http(s) with a host and no
+	// userinfo, any address.
 	CheckURL func(ctx context.Context, url string) error
 	// Redelivered, when not nil, is called after a redelivery was stored,
 	// to wake the dispatcher. It must not block.
@@ -133,8 +135,16 @@ func (s *Server) checkWebhookURL(ctx context.Context, u string) error {
 	if s.hooks.CheckURL != nil {
 		return s.hooks.CheckURL(ctx, u)
 	}
-	if !strings.HasPrefix(u, "https://") && !strings.HasPrefix(u, "http://") {
-		return errors.New("url scheme must be http or https")
+	p, err := url.Parse(u)
+	switch {
+	case err != nil:
+		return errors.New("url is not a valid URL")
+	case p.Scheme != "http" && p.Scheme != "https":
+		return fmt.Errorf("url scheme must be http or https, got %q", truncate(p.Scheme, 16))
+	case p.User != nil:
+		return errors.New("url must not carry a user name or password")
+	case p.Hostname() == "":
+		return errors.New("url has no host")
 	}
 	return nil
 }
