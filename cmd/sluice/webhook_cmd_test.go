@@ -30,7 +30,7 @@ func TestWebhookCommands(t *testing.T) {
 	t.Parallel()
 	e := newCLIEnv(t)
 	var ep struct {
-		ID, Secret, Status, DisabledReason string `json:",omitempty"`
+		ID, Secret, Status, DisabledReason string   `json:",omitempty"`
 		EnabledEvents                      []string `json:"enabled_events"`
 	}
 	out := e.mustWebhook("create", "--url", "http://127.0.0.1:9/hook", "--event", "payout.completed", "--event", "payout.failed,payout.cancelled", "--json")
