@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -148,7 +149,11 @@ func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, key *APIKey,
 		if key != nil {
 			attrs = append(attrs, "api_key_id", key.ID)
 		}
-		s.log.InfoContext(r.Context(), "request refused", attrs...)
+		level := slog.LevelInfo
+		if ae.code == payout.CodeRateLimited { // a flood of these must not flood the logs
+			level = slog.LevelDebug
+		}
+		s.log.Log(r.Context(), level, "request refused", attrs...)
 		if ae.code == payout.CodeUnauthorized || ae.code == payout.CodeSignatureMissing || ae.code == payout.CodeSignatureMalformed ||
 			ae.code == payout.CodeSignatureExpired || ae.code == payout.CodeSignatureInvalid || ae.code == payout.CodeSignatureReplayed {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="sluice"`)
