@@ -74,6 +74,12 @@ type DigestSigner interface {
 	SignDigest(ctx context.Context, digest [32]byte) ([]byte, error)
 }
 
+// txSigner is a signer that must see the transaction, not only its digest
+// (signer.TxSigner: a remote signer re-checks what it signs).
+type txSigner interface {
+	SignTransaction(ctx context.Context, chainID *big.Int, unsigned []byte, digest [32]byte) ([]byte, error)
+}
+
 // ErrWrongSender means a signature recovered to another address than the
 // wallet's: the signer holds a different key. Nothing may be stored.
 var ErrWrongSender = errors.New("signature recovers to the wrong sender")
@@ -96,7 +102,17 @@ func SignTransfer(ctx context.Context, s DigestSigner, chainID *big.Int, nonce, 
 	}
 	signer := types.LatestSignerForChainID(chainID)
 	digest := signer.Hash(tx)
-	sig, err := s.SignDigest(ctx, digest)
+	var sig []byte
+	var err error
+	if ts, ok := s.(txSigner); ok { // it checks the transaction itself before signing
+		var unsigned []byte
+		if unsigned, err = tx.MarshalBinary(); err != nil {
+			return nil, fmt.Errorf("encode transaction: %w", err)
+		}
+		sig, err = ts.SignTransaction(ctx, chainID, unsigned, digest)
+	} else {
+		sig, err = s.SignDigest(ctx, digest)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sign nonce %d: %w", nonce, err)
 	}

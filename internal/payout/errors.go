@@ -66,6 +66,7 @@ const (
 	ReasonFeeCapReached     Code = "fee_cap_reached"
 	ReasonForeignNonce      Code = "nonce_used_by_foreign_tx"
 	ReasonCancelFailed      Code = "cancel_lost_race"
+	ReasonSignerUnavailable Code = "signer_unavailable"
 )
 
 // Sentinel errors that callers branch on.
@@ -76,6 +77,9 @@ var (
 	ErrLeaseHeld       = errors.New("lease held by another owner")
 	ErrNonceConflict   = errors.New("nonce already used for this sender")
 	ErrIdempotencyBusy = errors.New("idempotency key in use by a request in flight")
+	// ErrSignerUnavailable wraps a signer's failure to sign (down, refused,
+	// unreachable): the payout waits and nothing is stored.
+	ErrSignerUnavailable = errors.New("signer unavailable")
 )
 
 // FieldError says which field of a request is wrong and why.

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"time"
@@ -49,6 +50,12 @@ func OpenKeystore(path, passphrase string) (*Keystore, error) {
 	return &Keystore{key: k.PrivateKey, addr: k.Address}, nil
 }
 
+// FromKey signs with a key already in memory (tests, and the remote
+// signer server once it has decrypted its keystore).
+func FromKey(key *ecdsa.PrivateKey) *Keystore {
+	return &Keystore{key: key, addr: crypto.PubkeyToAddress(key.PublicKey)}
+}
+
 // CreateKeystore generates a new key and writes it encrypted (scrypt with
 // go-ethereum's standard parameters) to a new file in dir with mode 0600.
 func CreateKeystore(dir, passphrase string) (string, *Keystore, error) {
@@ -85,9 +92,15 @@ func WriteKeystore(dir string, key *ecdsa.PrivateKey, passphrase string) (string
 func (k *Keystore) Address() common.Address { return k.addr }
 
 // SignDigest signs with secp256k1 (low S, V in {0, 1}).
-func (k *Keystore) SignDigest(_ context.Context, digest [32]byte) ([]byte, error) {
+func (k *Keystore) SignDigest(ctx context.Context, digest [32]byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	return crypto.Sign(digest[:], k.key)
 }
+
+// Health reports nil: the key is in memory.
+func (k *Keystore) Health(ctx context.Context) error { return ctx.Err() }
 
 // PrivateKey exposes the key to the sandbox, which deploys its test token
 // with it. Nothing else should need it.
@@ -127,11 +140,37 @@ type Instrumented struct {
 func (s Instrumented) SignDigest(ctx context.Context, digest [32]byte) ([]byte, error) {
 	start := time.Now()
 	sig, err := s.Signer.SignDigest(ctx, digest)
+	s.record(start, err)
+	return sig, err
+}
+
+// SignTransaction signs through the wrapped signer (with the transaction
+// when it takes one) and records the outcome.
+func (s Instrumented) SignTransaction(ctx context.Context, chainID *big.Int, unsigned []byte, digest [32]byte) ([]byte, error) {
+	start := time.Now()
+	sig, err := SignTransaction(ctx, s.Signer, chainID, unsigned, digest)
+	s.record(start, err)
+	return sig, err
+}
+
+// Health asks the wrapped signer.
+func (s Instrumented) Health(ctx context.Context) error { return Health(ctx, s.Signer) }
+
+// record counts a signature by outcome: ok, refused (the signer said no),
+// unavailable (it could not sign), canceled, or error.
+func (s Instrumented) record(start time.Time, err error) {
 	s.Metrics.latency.WithLabelValues(s.Backend).Observe(time.Since(start).Seconds())
 	outcome := "ok"
-	if err != nil {
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrRefused):
+		outcome = "refused"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		outcome = "canceled"
+	case errors.Is(err, payout.ErrSignerUnavailable):
+		outcome = "unavailable"
+	default:
 		outcome = "error"
 	}
 	s.Metrics.signatures.WithLabelValues(s.Backend, outcome).Inc()
-	return sig, err
 }
