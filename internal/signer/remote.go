@@ -62,7 +62,9 @@ type rpcError struct {
 	Message string `json:"message"`
 }
 
-func (e *rpcError) Error() string { return fmt.Sprintf("remote signer: %s (code %d)", e.Message, e.Code) }
+func (e *rpcError) Error() string {
+	return fmt.Sprintf("remote signer: %s (code %d)", e.Message, e.Code)
+}
 
 // signTxParams are sluice_signTransaction's parameters.
 type signTxParams struct {
