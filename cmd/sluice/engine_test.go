@@ -118,6 +118,13 @@ type testEngine struct {
 // are extra followed by the chain itself. Both stop when t ends.
 func startTestEngine(t *testing.T, blockTime time.Duration, confirmations uint64, extra ...string) *testEngine {
 	t.Helper()
+	return startTestEngineVia(t, blockTime, confirmations, func(node string) []string { return append(extra, node) })
+}
+
+// startTestEngineVia is startTestEngine with the upstreams front makes of
+// the dev chain's URL (e.g. a fault-injecting proxy in front of it).
+func startTestEngineVia(t *testing.T, blockTime time.Duration, confirmations uint64, front func(node string) []string) *testEngine {
+	t.Helper()
 	ctx := context.Background()
 	key, _ := crypto.GenerateKey()
 	chain, err := sandbox.Start(ctx, sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key, BlockTime: blockTime})
@@ -126,7 +133,7 @@ func startTestEngine(t *testing.T, blockTime time.Duration, confirmations uint64
 	}
 	t.Cleanup(func() { chain.Close() })
 	var ups []config.Upstream
-	for _, u := range append(extra, chain.RPCURL()) {
+	for _, u := range front(chain.RPCURL()) {
 		ups = append(ups, config.Upstream{URL: u})
 	}
 	wallet := crypto.PubkeyToAddress(key.PublicKey)

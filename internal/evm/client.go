@@ -148,6 +148,24 @@ func (c *Client) Header(ctx context.Context, number *uint64) (*types.Header, err
 	return h, nil
 }
 
+// BlockHash returns the hash the node gives block number. Compare it, not
+// a decoded header's Hash(), with receipts' block hashes: on chains whose
+// headers carry fields go-ethereum does not model, Hash() of the decoded
+// header is not the chain's hash.
+func (c *Client) BlockHash(ctx context.Context, number uint64) (common.Hash, error) {
+	tag := hexutil.EncodeUint64(number)
+	var b *struct {
+		Hash common.Hash `json:"hash"`
+	}
+	if err := c.call(ctx, &b, "eth_getBlockByNumber", tag, false); err != nil {
+		return common.Hash{}, err
+	}
+	if b == nil {
+		return common.Hash{}, fmt.Errorf("block %s: %w", tag, ErrNotFound)
+	}
+	return b.Hash, nil
+}
+
 // ErrNotFound means the node does not know the block or transaction.
 var ErrNotFound = errors.New("not found")
 

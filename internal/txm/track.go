@@ -154,13 +154,13 @@ func (s *Sender) checkConfirmations(ctx context.Context) error {
 	for _, m := range st.confirming {
 		hash, ok := canonical[m.blockNumber]
 		if !ok {
-			h, err := s.cfg.Client.Header(ctx, &m.blockNumber)
+			h, err := s.cfg.Client.BlockHash(ctx, m.blockNumber)
 			if errors.Is(err, evm.ErrNotFound) {
 				continue // the node is behind; look again next round
 			} else if err != nil {
-				return fmt.Errorf("header %d: %w", m.blockNumber, err)
+				return fmt.Errorf("block hash %d: %w", m.blockNumber, err)
 			}
-			hash = h.Hash()
+			hash = h
 			canonical[m.blockNumber] = hash
 		}
 		switch {

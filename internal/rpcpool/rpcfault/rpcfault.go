@@ -36,6 +36,12 @@ const (
 	SlowSome        Fault = "slow_some"   // every SlowEvery-th request answers after Delay
 	Refused         Fault = "refused"     // a closed port: connection refused (only at New)
 	NoBatch         Fault = "no_batch"    // refuses batch requests with a 400
+	// PreLondon makes the node look like a chain without EIP-1559: blocks
+	// lose baseFeePerGas, and eth_feeHistory and eth_maxPriorityFeePerGas
+	// do not exist. Blocks keep the node's hash, which no longer matches
+	// go-ethereum's hash of the decoded header, as on chains whose headers
+	// go-ethereum does not model.
+	PreLondon Fault = "pre_london"
 )
 
 // Upstream is a fault-injecting JSON-RPC upstream. Set RetryAfter, Delay
@@ -192,7 +198,7 @@ func (u *Upstream) forward(w http.ResponseWriter, r *http.Request, body []byte, 
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	if f := u.Fault(); methods != nil && (f == WrongChain || f == Stale || f == Syncing) {
+	if f := u.Fault(); methods != nil && (f == WrongChain || f == Stale || f == Syncing || f == PreLondon) {
 		out = rewrite(out, methods, f)
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -210,6 +216,11 @@ func rewrite(body []byte, methods map[string]string, f Fault) []byte {
 			m["result"] = json.RawMessage(`"0x0"`)
 		case f == Syncing && method == "eth_syncing":
 			m["result"] = json.RawMessage(`{"startingBlock":"0x0","currentBlock":"0x1","highestBlock":"0x100"}`)
+		case f == PreLondon && (method == "eth_feeHistory" || method == "eth_maxPriorityFeePerGas"):
+			delete(m, "result")
+			m["error"] = json.RawMessage(`{"code":-32601,"message":"the method ` + method + ` does not exist/is not available"}`)
+		case f == PreLondon && (method == "eth_getBlockByNumber" || method == "eth_getBlockByHash"):
+			m["result"] = withoutBaseFee(m["result"])
 		}
 	}
 	if batch {
@@ -217,5 +228,16 @@ func rewrite(body []byte, methods map[string]string, f Fault) []byte {
 		return out
 	}
 	out, _ := json.Marshal(msgs[0])
+	return out
+}
+
+// withoutBaseFee removes baseFeePerGas from a block (null stays null).
+func withoutBaseFee(block json.RawMessage) json.RawMessage {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(block, &fields) != nil || fields == nil {
+		return block
+	}
+	delete(fields, "baseFeePerGas")
+	out, _ := json.Marshal(fields)
 	return out
 }
