@@ -93,7 +93,8 @@ func TestAPIKeyCommands(t *testing.T) {
 	}
 }
 
-// The config `sluice devchain` writes makes the API's keys sk_test_.
+// The config `sluice devchain` writes makes the API's keys sk_test_ and
+// lifts the rate limit for load tests.
 func TestDevConfigIsTestMode(t *testing.T) {
 	t.Parallel()
 	f := &devFlags{dataDir: t.TempDir(), http: "127.0.0.1:0", confirmations: 2, logLevel: "info"}
@@ -111,7 +112,7 @@ func TestDevConfigIsTestMode(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg, err := config.Parse(b, nil)
-	if err != nil || !cfg.TestMode {
-		t.Errorf("the devchain config parses to test_mode %v (%v), want true:\n%s", cfg != nil && cfg.TestMode, err, b)
+	if err != nil || !cfg.TestMode || cfg.RateLimit != devRateLimit {
+		t.Fatalf("the devchain config parses to %+v (%v), want test_mode and the dev rate limit:\n%s", cfg, err, b)
 	}
 }

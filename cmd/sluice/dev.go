@@ -119,6 +119,11 @@ func newDevInfo(d *devData, chain *sandbox.Chain) devInfo {
 	}
 }
 
+// devRateLimit is each API key's token bucket on the dev chain: high enough
+// that load tests against the sandbox (BENCHMARKS.md) measure the engine,
+// not the limiter.
+var devRateLimit = config.RateLimit{PerSecond: 10_000, Burst: 20_000}
+
 // devConfig is the engine configuration for a dev chain.
 func devConfig(f *devFlags, d *devData, chain *sandbox.Chain) *config.Config {
 	return devConfigFor(f, d, chain.ChainID(), chain.RPCURL(), chain.SUSD().Hex())
@@ -145,9 +150,10 @@ func devConfigFor(f *devFlags, d *devData, chainID uint64, rpcURL, susd string) 
 			Tokens:     []config.Token{{Symbol: "SUSD", Address: susd, Decimals: 6}},
 			HotWallets: wallets,
 		}},
-		APIKeys:  []config.APIKey{{Name: "sandbox", SHA256: fmt.Sprintf("%x", keyHash)}},
-		Webhooks: config.Webhooks{AllowPrivateTargets: true}, // receivers on this machine
-		TestMode: true,                                       // keys the API makes are sk_test_
+		APIKeys:   []config.APIKey{{Name: "sandbox", SHA256: fmt.Sprintf("%x", keyHash)}},
+		Webhooks:  config.Webhooks{AllowPrivateTargets: true}, // receivers on this machine
+		TestMode:  true,                                       // keys the API makes are sk_test_
+		RateLimit: devRateLimit,
 	}
 }
 
@@ -271,6 +277,8 @@ chains:
 {{- end}}
 # keys made with 'sluice apikey create' start with sk_test_
 test_mode: {{.C.TestMode}}
+# per-key rate limit, lifted for load tests on the dev chain ('sluice serve' defaults to 100/s)
+rate_limit: {per_second: {{.C.RateLimit.PerSecond}}, burst: {{.C.RateLimit.Burst}}}
 api_keys:
 {{- range .C.APIKeys}}
   # the key itself is in devchain.json; only its SHA-256 is configured
