@@ -33,9 +33,6 @@ var apiVersions = []apiVersion{
 // CurrentVersion is the version new API keys are pinned to.
 func CurrentVersion() string { return apiVersions[len(apiVersions)-1].Name }
 
-// KnownVersion reports whether v is a version this server speaks.
-func KnownVersion(v string) bool { return versionIndex(apiVersions, v) >= 0 }
-
 func versionIndex(vs []apiVersion, v string) int {
 	for i := range vs {
 		if vs[i].Name == v {
