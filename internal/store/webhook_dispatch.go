@@ -204,16 +204,27 @@ type endpointOutcome struct {
 func (db *DB) RecordWebhookResults(ctx context.Context, rs []payout.WebhookResult) error {
 	return db.withTx(ctx, "record_webhook_results", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		outcomes := map[string]*endpointOutcome{}
+		// Parsed once per batch: most of a small statement's cost on SQLite.
+		update, err := tx.PrepareContext(ctx, db.wq().updateDelivery)
+		if err != nil {
+			return db.wrap("record webhook results: prepare", err)
+		}
+		defer func() { _ = update.Close() }()
+		insert, err := tx.PrepareContext(ctx, db.wq().insertAttempt)
+		if err != nil {
+			return db.wrap("record webhook results: prepare", err)
+		}
+		defer func() { _ = insert.Close() }()
 		for _, r := range rs {
 			next := db.nullTime(r.NextAttemptAt)
 			if r.Status != payout.DeliveryPending {
 				next = nil
 			}
-			if _, err := tx.ExecContext(ctx, db.wq().updateDelivery, string(r.Status), next, db.d.time(r.At),
+			if _, err := update.ExecContext(ctx, string(r.Status), next, db.d.time(r.At),
 				r.StatusCode, r.Error, db.d.time(now), r.DeliveryID); err != nil {
 				return db.wrap("record webhook result", err)
 			}
-			if _, err := tx.ExecContext(ctx, db.wq().insertAttempt, r.DeliveryID, r.Attempt, db.d.time(r.At),
+			if _, err := insert.ExecContext(ctx, r.DeliveryID, r.Attempt, db.d.time(r.At),
 				r.StatusCode, r.Error, r.Duration.Microseconds()); err != nil {
 				return db.wrap("record webhook attempt", err)
 			}
