@@ -92,3 +92,29 @@ func TestAdaptersDoNotImportEachOther(t *testing.T) {
 		}
 	}
 }
+
+// The webhook dispatcher reaches the database through its port: it imports
+// the domain, the standard library and Prometheus only, and no adapter
+// imports it (cmd/sluice wires it; httpapi gets its URL check as a func).
+func TestEventsImportsOnlyTheDomain(t *testing.T) {
+	pkgs := listPackages(t)
+	p, ok := pkgs["internal/events"]
+	if !ok {
+		t.Fatal("internal/events not found")
+	}
+	for _, imp := range p.Imports {
+		if strings.Contains(strings.SplitN(imp, "/", 2)[0], ".") && imp != mod+"internal/payout" &&
+			!strings.HasPrefix(imp, "github.com/prometheus/") {
+			t.Errorf("internal/events imports %s", imp)
+		}
+	}
+	for name, q := range pkgs {
+		if strings.HasPrefix(name, "internal/") && name != "internal/events" {
+			for _, imp := range q.Imports {
+				if imp == mod+"internal/events" {
+					t.Errorf("%s imports internal/events", name)
+				}
+			}
+		}
+	}
+}
