@@ -143,10 +143,14 @@ type HotWallet struct {
 	Signer Signer `yaml:"signer"`
 }
 
-// Signer says where a wallet's key lives.
+// Signer says where a wallet's key lives. The fields of each type are in
+// signer.go.
 type Signer struct {
-	// Type is "keystore" (a go-ethereum keystore v3 file).
-	Type string `yaml:"type"`
+	// Type is "keystore" (a go-ethereum keystore v3 file), "pkcs11" (an
+	// HSM), "remote" (`sluice signer serve`) or "failover" (signers that
+	// hold the same key, in order of preference).
+	Type           string `yaml:"type"`
+	SignerBackends `yaml:",inline"`
 	// Keystore is the path of the keystore file.
 	Keystore string `yaml:"keystore"`
 	// PassphraseFile holds the keystore's passphrase (mode 0600).
@@ -264,10 +268,7 @@ func (c *Config) setDefaults() {
 			ch.NativeDecimals = &d
 		}
 		for j := range ch.HotWallets {
-			s := &ch.HotWallets[j].Signer
-			if s.PassphraseEnv == "" && s.PassphraseFile == "" {
-				s.PassphraseEnv = "SLUICE_KEYSTORE_PASSPHRASE"
-			}
+			ch.HotWallets[j].Signer.setDefaults()
 		}
 	}
 }
@@ -403,11 +404,8 @@ func (ch *Chain) validate(at string) error {
 			return fieldErr(f+".address", fmt.Sprintf("%s is listed twice", w.Address))
 		}
 		seen[common.HexToAddress(w.Address)] = true
-		if w.Signer.Type != "keystore" {
-			return fieldErr(f+".signer.type", fmt.Sprintf("%q is not a known signer type (keystore)", w.Signer.Type))
-		}
-		if w.Signer.Keystore == "" {
-			return fieldErr(f+".signer.keystore", "is required")
+		if err := w.Signer.validate(f + ".signer"); err != nil {
+			return err
 		}
 	}
 	return nil

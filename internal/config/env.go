@@ -37,6 +37,12 @@ func walk(v reflect.Value, name string, vars map[string]string) error {
 		t := v.Type()
 		for i := 0; i < t.NumField(); i++ {
 			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if t.Field(i).Tag.Get("yaml") == ",inline" { // its fields are the parent's
+				if err := walk(v.Field(i), name, vars); err != nil {
+					return err
+				}
+				continue
+			}
 			if tag == "" || tag == "-" {
 				continue
 			}

@@ -70,7 +70,17 @@ func (s *Sender) sendBatch(ctx context.Context, ps []*payout.Payout) (int, error
 	for range 5 {
 		attempts, err := s.sign(ctx, plans)
 		if err != nil {
-			return 0, err
+			if !errors.Is(err, payout.ErrSignerUnavailable) || ctx.Err() != nil {
+				return 0, err
+			}
+			// What the signer did sign goes on (a signer may remember the
+			// nonces it signed); the rest waits queued, no nonce used.
+			if err := s.holdUnsigned(ctx, plans[len(attempts):], err); err != nil {
+				return 0, err
+			}
+			if plans = plans[:len(attempts)]; len(plans) == 0 {
+				return 0, nil
+			}
 		}
 		err = s.cfg.Store.SubmitAttempts(ctx, attempts)
 		var stale *payout.StaleError
@@ -251,18 +261,31 @@ func (s *Sender) hold(ctx context.Context, holds []payout.Hold) error {
 	return nil
 }
 
-// sign signs the plans with consecutive nonces from the next free one.
+// sign signs the plans with consecutive nonces from the next free one. On
+// error it also returns the attempts signed before it.
 func (s *Sender) sign(ctx context.Context, plans []planned) ([]*payout.Attempt, error) {
 	now := time.Now()
 	attempts := make([]*payout.Attempt, len(plans))
 	for i, pl := range plans {
 		a, err := s.signAttempt(ctx, pl.p.ID, s.st.nextNonce+uint64(i), pl.gas, pl.fees, pl.call, payout.AttemptTransfer, now)
 		if err != nil {
-			return nil, err
+			return attempts[:i], err
 		}
 		attempts[i] = a
 	}
 	return attempts, nil
+}
+
+// holdUnsigned makes plans the signer could not sign wait queued with
+// reason signer_unavailable; they are planned again, from the next free
+// nonce, once it can sign.
+func (s *Sender) holdUnsigned(ctx context.Context, plans []planned, cause error) error {
+	holds := make([]payout.Hold, len(plans))
+	for i, pl := range plans {
+		holds[i] = payout.Hold{PayoutID: pl.p.ID, Reason: payout.ReasonSignerUnavailable,
+			Detail: "the wallet's signer cannot sign now (" + cause.Error() + "); the payout waits until it is back"}
+	}
+	return s.hold(ctx, holds)
 }
 
 // signAttempt signs one transaction and returns it as an attempt.

@@ -1,0 +1,136 @@
+package config
+
+import (
+	"fmt"
+	"os"
+	"time"
+)
+
+// SignerBackends are the fields of the signer types other than keystore.
+// Secrets (PINs, tokens) are read from environment variables, never from
+// the file.
+type SignerBackends struct {
+	// Module is the PKCS#11 library (pkcs11), e.g.
+	// /usr/lib/softhsm/libsofthsm2.so.
+	Module string `yaml:"module"`
+	// TokenLabel is the HSM token's label (pkcs11).
+	TokenLabel string `yaml:"token_label"`
+	// KeyLabel is the secp256k1 key pair's CKA_LABEL (pkcs11).
+	KeyLabel string `yaml:"key_label"`
+	// PINEnv names the variable holding the token's user PIN (pkcs11).
+	// Default SLUICE_PKCS11_PIN.
+	PINEnv string `yaml:"pin_env"`
+
+	// URL of the remote signer, https:// (remote).
+	URL string `yaml:"url"`
+	// TokenEnv names the variable holding the bearer token the remote
+	// signer expects (remote). Default SLUICE_SIGNER_TOKEN.
+	TokenEnv string `yaml:"token_env"`
+	// CAFile verifies the remote signer's certificate (remote; default the
+	// system roots).
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate for mTLS (remote,
+	// optional).
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// Timeout bounds one request to the remote signer (remote; default 10s).
+	Timeout time.Duration `yaml:"timeout"`
+
+	// Signers are the group's members, in order of preference (failover);
+	// all must hold the wallet's key.
+	Signers []Signer `yaml:"signers"`
+	// RetryAfter is how long a member that failed is skipped (failover;
+	// default 5s).
+	RetryAfter time.Duration `yaml:"retry_after"`
+}
+
+func (s *Signer) setDefaults() {
+	switch s.Type {
+	case "keystore", "":
+		if s.PassphraseEnv == "" && s.PassphraseFile == "" {
+			s.PassphraseEnv = "SLUICE_KEYSTORE_PASSPHRASE"
+		}
+	case "pkcs11":
+		if s.PINEnv == "" {
+			s.PINEnv = "SLUICE_PKCS11_PIN"
+		}
+	case "remote":
+		if s.TokenEnv == "" {
+			s.TokenEnv = "SLUICE_SIGNER_TOKEN"
+		}
+		if s.Timeout == 0 {
+			s.Timeout = 10 * time.Second
+		}
+	case "failover":
+		if s.RetryAfter == 0 {
+			s.RetryAfter = 5 * time.Second
+		}
+		for i := range s.Signers {
+			s.Signers[i].setDefaults()
+		}
+	}
+}
+
+func (s Signer) validate(at string) error {
+	required := func(field, v string) error {
+		if v == "" {
+			return fieldErr(at+"."+field, "is required")
+		}
+		return nil
+	}
+	switch s.Type {
+	case "keystore":
+		return required("keystore", s.Keystore)
+	case "pkcs11":
+		for _, f := range [][2]string{{"module", s.Module}, {"token_label", s.TokenLabel}, {"key_label", s.KeyLabel}} {
+			if err := required(f[0], f[1]); err != nil {
+				return err
+			}
+		}
+	case "remote":
+		if err := required("url", s.URL); err != nil {
+			return err
+		}
+		if (s.CertFile == "") != (s.KeyFile == "") {
+			return fieldErr(at+".cert_file", "cert_file and key_file go together")
+		}
+		if s.Timeout < 0 {
+			return fieldErr(at+".timeout", "must be positive")
+		}
+	case "failover":
+		if len(s.Signers) == 0 {
+			return fieldErr(at+".signers", "at least one signer is required")
+		}
+		for i, m := range s.Signers {
+			f := fmt.Sprintf("%s.signers[%d]", at, i)
+			if m.Type == "failover" {
+				return fieldErr(f+".type", "a failover group cannot hold another")
+			}
+			if err := m.validate(f); err != nil {
+				return err
+			}
+		}
+	default:
+		return fieldErr(at+".type", fmt.Sprintf("%q is not a known signer type (keystore, pkcs11, remote, failover)", s.Type))
+	}
+	return nil
+}
+
+// PIN reads the PKCS#11 user PIN from its environment variable.
+func (s Signer) PIN() (string, error) {
+	return secretEnv(s.PINEnv, "PIN")
+}
+
+// Token reads the remote signer's bearer token from its environment
+// variable.
+func (s Signer) Token() (string, error) {
+	return secretEnv(s.TokenEnv, "token")
+}
+
+func secretEnv(name, what string) (string, error) {
+	v, ok := os.LookupEnv(name)
+	if !ok || v == "" {
+		return "", fmt.Errorf("%s: $%s is not set", what, name)
+	}
+	return v, nil
+}

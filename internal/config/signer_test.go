@@ -1,0 +1,67 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSignerTypes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    Signer
+		want string // "" = valid
+	}{
+		{"keystore", Signer{Type: "keystore", Keystore: "k.json"}, ""},
+		{"keystore without file", Signer{Type: "keystore"}, "x.signer.keystore: is required"},
+		{"pkcs11", Signer{Type: "pkcs11", SignerBackends: SignerBackends{Module: "m.so", TokenLabel: "t", KeyLabel: "k"}}, ""},
+		{"pkcs11 without key", Signer{Type: "pkcs11", SignerBackends: SignerBackends{Module: "m.so", TokenLabel: "t"}}, "x.signer.key_label: is required"},
+		{"remote", Signer{Type: "remote", SignerBackends: SignerBackends{URL: "https://s:8443"}}, ""},
+		{"remote half mTLS", Signer{Type: "remote", SignerBackends: SignerBackends{URL: "https://s", CertFile: "c.pem"}}, "x.signer.cert_file"},
+		{"failover", Signer{Type: "failover", SignerBackends: SignerBackends{Signers: []Signer{
+			{Type: "remote", SignerBackends: SignerBackends{URL: "https://a"}}, {Type: "keystore", Keystore: "k.json"}}}}, ""},
+		{"failover member wrong", Signer{Type: "failover", SignerBackends: SignerBackends{Signers: []Signer{
+			{Type: "remote", SignerBackends: SignerBackends{URL: "https://a"}}, {Type: "remote"}}}}, "x.signer.signers[1].url: is required"},
+		{"failover empty", Signer{Type: "failover"}, "x.signer.signers: at least one"},
+		{"unknown", Signer{Type: "mpc"}, `x.signer.type: "mpc" is not a known signer type`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.s.setDefaults()
+			err := tc.s.validate("x.signer")
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("validate() = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	s := Signer{Type: "failover", SignerBackends: SignerBackends{Signers: []Signer{{Type: "pkcs11"}, {Type: "remote"}}}}
+	s.setDefaults()
+	if s.RetryAfter != 5*time.Second || s.Signers[0].PINEnv != "SLUICE_PKCS11_PIN" || s.Signers[1].TokenEnv != "SLUICE_SIGNER_TOKEN" {
+		t.Errorf("defaults not filled: %+v", s)
+	}
+}
+
+func TestSignerSecretsFromEnv(t *testing.T) {
+	t.Setenv("X_PIN", "4321")
+	s := Signer{Type: "pkcs11", SignerBackends: SignerBackends{PINEnv: "X_PIN", TokenEnv: "X_MISSING"}}
+	if pin, err := s.PIN(); err != nil || pin != "4321" {
+		t.Errorf("PIN() = %q, %v", pin, err)
+	}
+	if _, err := s.Token(); err == nil || !strings.Contains(err.Error(), "$X_MISSING is not set") {
+		t.Errorf("Token() err = %v", err)
+	}
+}
+
+func TestSignerFieldsFromEnv(t *testing.T) {
+	var c Config
+	c.Chains = []Chain{{HotWallets: []HotWallet{{}}}}
+	err := applyEnv(&c, []string{"SLUICE_CHAINS_0_HOT_WALLETS_0_SIGNER_TYPE=failover",
+		"SLUICE_CHAINS_0_HOT_WALLETS_0_SIGNER_SIGNERS_0_URL=https://a:8443",
+		"SLUICE_CHAINS_0_HOT_WALLETS_0_SIGNER_SIGNERS_1_KEY_LABEL=hot"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Chains[0].HotWallets[0].Signer
+	if s.Type != "failover" || len(s.Signers) != 2 || s.Signers[0].URL != "https://a:8443" || s.Signers[1].KeyLabel != "hot" {
+		t.Errorf("signer from env = %+v", s)
+	}
+}
