@@ -291,6 +291,10 @@ func (d *Dispatcher) claimHold() time.Duration { return 6*d.cfg.Timeout + 30*tim
 func (d *Dispatcher) fanOut(ctx context.Context) error {
 	var eps []*payout.WebhookEndpoint
 	for {
+		// A long backlog must not outlast the lease.
+		if err := d.holdLease(ctx); err != nil || !d.leader {
+			return err
+		}
 		evs, err := d.cfg.Store.ListEvents(ctx, d.cursor, d.cfg.BatchSize)
 		if err != nil || len(evs) == 0 {
 			return err

@@ -201,6 +201,8 @@ type endpointOutcome struct {
 }
 
 // RecordWebhookResults stores a batch of attempts and what they decide.
+// A result for a delivery that no longer exists (its endpoint was deleted)
+// is skipped.
 func (db *DB) RecordWebhookResults(ctx context.Context, rs []payout.WebhookResult) error {
 	return db.withTx(ctx, "record_webhook_results", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		outcomes := map[string]*endpointOutcome{}
@@ -220,9 +222,16 @@ func (db *DB) RecordWebhookResults(ctx context.Context, rs []payout.WebhookResul
 			if r.Status != payout.DeliveryPending {
 				next = nil
 			}
-			if _, err := update.ExecContext(ctx, string(r.Status), next, db.d.time(r.At),
-				r.StatusCode, r.Error, db.d.time(now), r.DeliveryID); err != nil {
+			res, err := update.ExecContext(ctx, string(r.Status), next, db.d.time(r.At),
+				r.StatusCode, r.Error, db.d.time(now), r.DeliveryID)
+			if err != nil {
 				return db.wrap("record webhook result", err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n == 0 {
+				if err != nil {
+					return db.wrap("record webhook result", err)
+				}
+				continue // its endpoint was deleted while it was sent
 			}
 			if _, err := insert.ExecContext(ctx, r.DeliveryID, r.Attempt, db.d.time(r.At),
 				r.StatusCode, r.Error, r.Duration.Microseconds()); err != nil {

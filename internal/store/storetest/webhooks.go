@@ -283,6 +283,23 @@ func testRecordResults(t *testing.T, s WebhookStore) {
 	if diff := cmp.Diff(want, attempts); diff != "" {
 		t.Errorf("attempt log (-want +got):\n%s", diff)
 	}
+	// An endpoint deleted while its delivery was being sent: that result
+	// is skipped and the rest of the batch recorded.
+	gone := newEndpoint(t, s)
+	goneDs := fanOut(t, s, gone, evs[:1], now)
+	if err := s.DeleteWebhookEndpoint(ctx(t), gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	err = s.RecordWebhookResults(ctx(t), []payout.WebhookResult{
+		{WebhookAttempt: payout.WebhookAttempt{DeliveryID: goneDs[0].ID, Attempt: 1, At: later, StatusCode: 200}, EndpointID: gone.ID, Status: payout.DeliverySucceeded},
+		{WebhookAttempt: payout.WebhookAttempt{DeliveryID: ds[1].ID, Attempt: 1, At: later, StatusCode: 200}, EndpointID: ep.ID, Status: payout.DeliverySucceeded},
+	})
+	if err != nil {
+		t.Fatalf("a batch with a deleted delivery: %v", err)
+	}
+	if list, _, _ := s.ListWebhookDeliveries(ctx(t), ep.ID, payout.Page{Limit: 10}); list[0].ID != ds[1].ID || list[0].Status != payout.DeliverySucceeded {
+		t.Errorf("the other result of that batch: %+v", list[0])
+	}
 	if _, _, err := s.ListWebhookDeliveries(ctx(t), "we_missing", payout.Page{}); !errors.Is(err, payout.ErrNotFound) {
 		t.Errorf("deliveries of a missing endpoint: %v", err)
 	}
