@@ -25,6 +25,7 @@ const (
 	KindFeeCapTooLow           ErrorKind = "fee_cap_too_low"
 	KindExecutionReverted      ErrorKind = "execution_reverted"
 	KindGasLimit               ErrorKind = "exceeds_gas_limit"
+	KindFeeTooHigh             ErrorKind = "fee_exceeds_node_cap" // the node's own cap on a transaction's fee (geth --rpc.txfeecap)
 	KindPoolFull               ErrorKind = "txpool_full"
 	KindInvalidTx              ErrorKind = "invalid_transaction"
 	KindNodeBehind             ErrorKind = "node_behind"
@@ -62,6 +63,7 @@ var rules = []rule{
 	{"intrinsic gas too low", KindIntrinsicGas, true},
 	{"execution reverted", KindExecutionReverted, true},
 	{"exceeds block gas limit", KindGasLimit, true},
+	{"exceeds the configured cap", KindFeeTooHigh, true},
 	{"gas limit too high", KindGasLimit, true},
 	{"invalid sender", KindInvalidTx, true},
 	{"transaction type not supported", KindInvalidTx, true},
@@ -108,4 +110,17 @@ func Classify(err error) (ErrorKind, bool) {
 		return KindTransport, false
 	}
 	return KindUnknown, false
+}
+
+// Refusal reports whether a node's answer to a broadcast refuses the
+// transaction for a reason that sending it again, or a replacement with
+// higher fees, does not cure: the transaction as signed cannot get in.
+// (Underpriced answers are cured by replacement; a nonce already used or
+// a transaction already known are not refusals.)
+func Refusal(kind ErrorKind) bool {
+	switch kind {
+	case KindInsufficientFunds, KindIntrinsicGas, KindGasLimit, KindFeeTooHigh, KindInvalidTx, KindExecutionReverted:
+		return true
+	}
+	return false
 }

@@ -14,6 +14,21 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 )
 
+func TestRefusal(t *testing.T) {
+	// Cured by sending again or by a replacement: not refusals.
+	for _, k := range []ErrorKind{KindNone, KindAlreadyKnown, KindNonceTooLow, KindUnderpriced, KindReplacementUnderpriced,
+		KindFeeCapTooLow, KindNonceTooHigh, KindPoolFull, KindTimeout, KindRateLimited, KindUnknown} {
+		if Refusal(k) {
+			t.Errorf("Refusal(%s) = true", k)
+		}
+	}
+	for _, k := range []ErrorKind{KindInsufficientFunds, KindIntrinsicGas, KindGasLimit, KindFeeTooHigh, KindInvalidTx, KindExecutionReverted} {
+		if !Refusal(k) {
+			t.Errorf("Refusal(%s) = false", k)
+		}
+	}
+}
+
 func TestClassify(t *testing.T) {
 	tests := []struct {
 		err           error
@@ -39,6 +54,8 @@ func TestClassify(t *testing.T) {
 		{errors.New("invalid sender"), KindInvalidTx, true},
 		{errors.New("transaction type not supported"), KindInvalidTx, true},
 		{errors.New("max fee per gas less than block base fee: address 0x1"), KindFeeCapTooLow, true},
+		{errors.New("tx fee (2.10 ether) exceeds the configured cap (1.00 ether)"), KindFeeTooHigh, true},
+		{errors.New("exceeds block gas limit"), KindGasLimit, true},
 	}
 	for _, tt := range tests {
 		kind, det := Classify(tt.err)

@@ -66,6 +66,10 @@ const (
 	ReasonFeeCapReached     Code = "fee_cap_reached"
 	ReasonForeignNonce      Code = "nonce_used_by_foreign_tx"
 	ReasonCancelFailed      Code = "cancel_lost_race"
+	// ReasonBroadcastRefused: every node refused the payout's signed
+	// transaction for a reason a fee bump does not cure (the detail quotes
+	// the node). It goes back to submitted once a node takes it.
+	ReasonBroadcastRefused  Code = "broadcast_refused"
 	ReasonSignerUnavailable Code = "signer_unavailable"
 )
 

@@ -76,8 +76,9 @@ type Store interface {
 	// payout is not in flight or holds another nonce it writes nothing and
 	// returns *StaleError naming them.
 	ReplaceAttempts(ctx context.Context, attempts []*Attempt) error
-	// MarkStuck moves submitted payouts to stuck with their reason. Others
-	// are left alone.
+	// MarkStuck moves submitted payouts to stuck with their reason; a hold
+	// with no reason moves a stuck payout back to submitted, clearing it.
+	// Others are left alone.
 	MarkStuck(ctx context.Context, holds []Hold) error
 	// InFlightAttempts returns every attempt of the sender's payouts that
 	// are in flight (submitted or stuck), oldest nonce first.

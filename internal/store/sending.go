@@ -314,16 +314,20 @@ func checkAttempt(a *payout.Attempt) error {
 	return nil
 }
 
-// MarkStuck moves submitted payouts to stuck with their reason. Others are
-// left alone.
+// MarkStuck moves submitted payouts to stuck with their reason; a hold with
+// no reason moves a stuck payout back to submitted. Others are left alone.
 func (db *DB) MarkStuck(ctx context.Context, holds []payout.Hold) error {
 	byID, ids := holdsByID(holds)
 	return db.transition(ctx, "mark_stuck", ids, func(p *payout.Payout, _ time.Time) bool {
-		if p.Status != payout.StatusSubmitted {
+		h := byID[p.ID]
+		switch {
+		case h.Reason == "" && p.Status == payout.StatusStuck: // unstick
+			p.Status, p.Reason, p.ReasonDetail = payout.StatusSubmitted, "", ""
+		case h.Reason != "" && p.Status == payout.StatusSubmitted:
+			p.Status, p.Reason, p.ReasonDetail = payout.StatusStuck, h.Reason, h.Detail
+		default:
 			return false
 		}
-		h := byID[p.ID]
-		p.Status, p.Reason, p.ReasonDetail = payout.StatusStuck, h.Reason, h.Detail
 		return true
 	})
 }

@@ -352,10 +352,18 @@ func (s *Sender) broadcast(ctx context.Context, flights []*flight) {
 			outcome = string(kind)
 		}
 		s.cfg.Metrics.broadcasts.WithLabelValues(s.cfg.Chain.Name, outcome).Inc()
-		if errs[i] != nil && kind != evm.KindAlreadyKnown && kind != evm.KindNonceTooLow {
+		switch {
+		case errs[i] == nil || kind == evm.KindAlreadyKnown:
+			f.refusals = 0 // a node holds it
+		case kind == evm.KindNonceTooLow:
+		default:
 			a := f.last()
 			s.log.Warn("node refused transaction; will retry", "payout_id", f.payoutID,
 				"tx_hash", a.TxHash.Hex(), "nonce", a.Nonce, "kind", kind, "err", errs[i])
+			if evm.Refusal(kind) {
+				f.refusals++
+				f.refusal = string(kind) + ": " + truncate(errs[i].Error(), 300)
+			}
 		}
 	}
 }

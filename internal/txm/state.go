@@ -32,6 +32,9 @@ type flight struct {
 	cancelRequested bool     // the operator asked to cancel
 	foreign         bool     // its nonce was used by a transaction Sluice did not send
 	consumedSeen    int      // rounds its nonce was seen used with none of its attempts mined
+	refusals        int      // broadcasts in a row every node refused (evm.Refusal); 0 once one takes it
+	refusal         string   // the last refusal: kind and the node's message
+	refusedStuck    bool     // marked stuck with ReasonBroadcastRefused
 }
 
 // last returns the latest attempt.
@@ -138,6 +141,7 @@ func (s *Sender) recover(ctx context.Context) error {
 		f := s.newFlight(p)
 		f.stuck = p.Status == payout.StatusStuck
 		f.foreign = f.stuck && p.Reason == payout.ReasonForeignNonce
+		f.refusedStuck = f.stuck && p.Reason == payout.ReasonBroadcastRefused
 		if f.foreign {
 			st.halted = p.ReasonDetail
 		}

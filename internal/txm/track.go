@@ -67,6 +67,9 @@ func (s *Sender) track(ctx context.Context) error {
 	if err := s.rebroadcast(ctx); err != nil {
 		return err
 	}
+	if err := s.explainRefusals(ctx); err != nil {
+		return err
+	}
 	if err := s.refreshFunds(ctx); err != nil {
 		return err
 	}

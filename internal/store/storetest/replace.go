@@ -106,6 +106,28 @@ func testStuckAndSpeedUp(t *testing.T, s payout.Store) {
 		t.Errorf("InFlightPayouts = %d, %v; want 2 (stuck ones included)", len(inFlight), err)
 	}
 
+	// A hold without a reason unsticks (a node took a refused transaction);
+	// it leaves payouts that are not stuck alone.
+	refused := payout.Hold{PayoutID: ps[1].ID, Reason: payout.ReasonBroadcastRefused, Detail: "intrinsic gas too low"}
+	if err := s.MarkStuck(ctx(t), []payout.Hold{refused}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkStuck(ctx(t), []payout.Hold{{PayoutID: ps[1].ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustGet(t, s, ps[1].ID); got.Status != payout.StatusSubmitted || got.Reason != "" || got.ReasonDetail != "" {
+		t.Fatalf("after unsticking: %s %q %q; want submitted with no reason", got.Status, got.Reason, got.ReasonDetail)
+	}
+	if n := countEvents(t, s, ps[1].ID, "payout.submitted"); n != 2 {
+		t.Errorf("%d payout.submitted events after unsticking, want 2 (sent, then taken)", n)
+	}
+	if err := s.MarkStuck(ctx(t), []payout.Hold{{PayoutID: ps[1].ID}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := countEvents(t, s, ps[1].ID, "payout.submitted"); n != 2 {
+		t.Errorf("unsticking a payout that is not stuck wrote an event (%d payout.submitted)", n)
+	}
+
 	raised, err := s.RaiseFeeCap(ctx(t), ps[0].ID, big.NewInt(1e15))
 	if err != nil {
 		t.Fatalf("RaiseFeeCap: %v", err)
