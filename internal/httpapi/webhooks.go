@@ -27,9 +27,6 @@ type WebhookConfig struct {
 	// is shown to the client. Default: http(s) with a host and no
 	// userinfo, any address.
 	CheckURL func(ctx context.Context, url string) error
-	// Redelivered, when not nil, is called after a redelivery was stored,
-	// to wake the dispatcher. It must not block.
-	Redelivered func()
 }
 
 // webhookRoutes registers the webhook endpoints.
@@ -437,9 +434,6 @@ func (s *Server) redeliverEvent(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	if s.hooks.Redelivered != nil {
-		s.hooks.Redelivered()
 	}
 	writeJSON(w, "application/json", http.StatusAccepted, newList(ds, false, "/v1/events/"+id+"/redeliver"))
 }
