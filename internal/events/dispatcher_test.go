@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/sluicepay/sluice/internal/events"
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/store"
@@ -24,7 +27,8 @@ func TestDeliversSignedEvents(t *testing.T) {
 	epCompleted := addEndpoint(t, db, completed.srv.URL, payout.StatusCompleted.EventType())
 	all.setSecrets(epAll.Secret)
 	completed.setSecrets(epCompleted.Secret)
-	start(t, events.Config{Store: db, Committed: db.Committed})
+	reg := prometheus.NewRegistry()
+	start(t, events.Config{Store: db, Committed: db.Committed, Registerer: reg})
 
 	appendEvents(t, db, payout.StatusSubmitted.EventType(), 3)
 	appendEvents(t, db, payout.StatusCompleted.EventType(), 2)
@@ -61,6 +65,44 @@ func TestDeliversSignedEvents(t *testing.T) {
 		}
 		return true
 	})
+	want := map[string]float64{
+		`sluice_webhook_attempts_total{outcome="succeeded"}`: 7, `sluice_webhook_attempts_total{outcome="retry"}`: 0,
+		"sluice_webhook_attempt_duration_seconds_count": 7, "sluice_webhook_first_attempt_lag_seconds_count": 7,
+		"sluice_webhook_queue_depth": 0,
+	}
+	eventually(t, "metrics", func() bool { return cmp.Equal(metricValues(t, reg, want), want) })
+}
+
+// metricValues reads the series named in want ("name" or
+// `name{label="value"}`) from reg.
+func metricValues(t *testing.T, reg *prometheus.Registry, want map[string]float64) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += fmt.Sprintf(`{%s=%q}`, l.GetName(), l.GetValue())
+			}
+			var v float64
+			switch {
+			case m.GetCounter() != nil:
+				v = m.GetCounter().GetValue()
+			case m.GetGauge() != nil:
+				v = m.GetGauge().GetValue()
+			case m.GetHistogram() != nil:
+				name, v = name+"_count", float64(m.GetHistogram().GetSampleCount())
+			}
+			if _, ok := want[name]; ok {
+				got[name] = v
+			}
+		}
+	}
+	return got
 }
 
 // TestReceiverDownForAnHour: a receiver that answers 503 for an hour (on
