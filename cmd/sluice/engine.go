@@ -343,15 +343,11 @@ func openSigner(chain string, w config.HotWallet, opts engineOptions) (payout.Si
 	addr := common.HexToAddress(w.Address)
 	sg, ok := opts.Signers[addr]
 	if !ok {
-		pass, err := w.Signer.Passphrase()
+		var err error
+		sg, err = openSignerBackend(context.Background(), w.Signer, fmt.Sprintf("chain %s hot wallet %s signer", chain, addr.Hex()), slog.Default())
 		if err != nil {
-			return nil, fmt.Errorf("chain %s hot wallet %s: %w", chain, addr.Hex(), err)
+			return nil, err
 		}
-		ks, err := signer.OpenKeystore(w.Signer.Keystore, pass)
-		if err != nil {
-			return nil, fmt.Errorf("chain %s hot wallet %s: %w", chain, addr.Hex(), err)
-		}
-		sg = ks
 	}
 	if sg.Address() != addr {
 		return nil, fmt.Errorf("chain %s: the signer holds the key of %s, not of hot wallet %s", chain, sg.Address().Hex(), addr.Hex())
@@ -390,9 +386,14 @@ func apiKeys(cfg *config.Config) ([]httpapi.APIKey, error) {
 	return keys, nil
 }
 
-// signerCheck signs a test digest and checks who signed it.
+// signerCheck asks the signer's health check when it has one (a remote
+// signer never signs a bare digest), else signs a test digest and checks
+// who signed it.
 func signerCheck(s payout.Signer) func(context.Context) error {
 	return func(ctx context.Context) error {
+		if c, ok := s.(signer.Checker); ok {
+			return c.Health(ctx)
+		}
 		digest := crypto.Keccak256Hash([]byte("sluice readiness check"))
 		sig, err := s.SignDigest(ctx, digest)
 		if err != nil {

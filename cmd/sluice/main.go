@@ -39,6 +39,8 @@ Usage:
                   make, list and revoke API keys through the API; hash one for the config
   sluice webhook  create|list|get|update|delete|rotate-secret|deliveries|redeliver ...
                   endpoints that receive signed events, and their delivery log
+  sluice signer serve --keystore FILE --tls-cert FILE --tls-key FILE --limits FILE [--listen ADDR] [--client-ca FILE]
+                  a remote signer for the engine: holds a keystore, checks every transaction against its own limits
   sluice version
 
 Run 'sluice COMMAND --help' for a command's flags.
@@ -80,6 +82,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runWebhook(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, args[1:], stdout, stderr)
+	case "signer":
+		err = runSigner(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sluice", version)
 	case "help", "-h", "--help":
