@@ -195,6 +195,30 @@ type WebhookDelivery struct {
 // NewWebhookDeliveryID returns a new delivery id (wd_…).
 func NewWebhookDeliveryID(now time.Time) string { return DefaultIDs.New("wd_", now) }
 
+type wireAttempt struct {
+	Object      string    `json:"object"`
+	DeliveryID  string    `json:"delivery_id"`
+	Attempt     int       `json:"attempt"`
+	AttemptedAt time.Time `json:"attempted_at"`
+	StatusCode  *int      `json:"status_code"`
+	Error       *string   `json:"error"`
+	DurationMS  float64   `json:"duration_ms"`
+}
+
+// MarshalJSON writes the attempt as the API shows it: no status code
+// (null) when no answer came, no error (null) on success.
+func (a WebhookAttempt) MarshalJSON() ([]byte, error) {
+	w := wireAttempt{Object: "webhook_attempt", DeliveryID: a.DeliveryID, Attempt: a.Attempt, AttemptedAt: a.At.UTC(),
+		DurationMS: float64(a.Duration.Microseconds()) / 1000}
+	if a.StatusCode != 0 {
+		w.StatusCode = &a.StatusCode
+	}
+	if a.Error != "" {
+		w.Error = &a.Error
+	}
+	return json.Marshal(w)
+}
+
 type wireDelivery struct {
 	ID             string     `json:"id"`
 	Object         string     `json:"object"`
@@ -294,6 +318,7 @@ type WebhookStore interface {
 	// ErrNotFound when the endpoint is absent.
 	ListWebhookDeliveries(ctx context.Context, endpointID string, p Page) ([]*WebhookDelivery, bool, error)
 	// ListWebhookAttempts returns a delivery's attempts, oldest first.
+	// ErrNotFound when the delivery is absent.
 	ListWebhookAttempts(ctx context.Context, deliveryID string) ([]WebhookAttempt, error)
 	// RedeliverEvent makes the event's delivery to endpointID, or to every
 	// endpoint whose filter matches when endpointID is "", pending and due

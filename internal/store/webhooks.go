@@ -220,9 +220,16 @@ func (db *DB) ListWebhookDeliveries(ctx context.Context, endpointID string, p pa
 	return listPage(ctx, db, "webhook_deliveries", db.wq().deliveryCols, "endpoint_id = ?", []any{endpointID}, p, scanDelivery)
 }
 
-// ListWebhookAttempts returns a delivery's attempts, oldest first.
+// ListWebhookAttempts returns a delivery's attempts, oldest first, or
+// payout.ErrNotFound when there is no such delivery.
 func (db *DB) ListWebhookAttempts(ctx context.Context, deliveryID string) (_ []payout.WebhookAttempt, err error) {
 	defer db.track("list_webhook_attempts")(&err)
+	var one int
+	if err := db.read.QueryRowContext(ctx, db.wq().deliveryExists, deliveryID).Scan(&one); errors.Is(err, sql.ErrNoRows) {
+		return nil, payout.ErrNotFound
+	} else if err != nil {
+		return nil, db.wrap("list webhook attempts", err)
+	}
 	rows, err := db.read.QueryContext(ctx, db.wq().listAttempts, deliveryID)
 	if err != nil {
 		return nil, db.wrap("list webhook attempts", err)

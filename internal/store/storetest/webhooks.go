@@ -283,6 +283,12 @@ func testRecordResults(t *testing.T, s WebhookStore) {
 	if diff := cmp.Diff(want, attempts); diff != "" {
 		t.Errorf("attempt log (-want +got):\n%s", diff)
 	}
+	if _, err := s.ListWebhookAttempts(ctx(t), "wd_missing"); !errors.Is(err, payout.ErrNotFound) {
+		t.Errorf("attempts of a missing delivery: %v", err)
+	}
+	if as, err := s.ListWebhookAttempts(ctx(t), ds[1].ID); err != nil || len(as) != 0 {
+		t.Errorf("attempts of a delivery not yet tried: %v, %v", as, err)
+	}
 	// An endpoint deleted while its delivery was being sent: that result
 	// is skipped and the rest of the batch recorded.
 	gone := newEndpoint(t, s)
