@@ -106,6 +106,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 			ready["signer:"+sg.Address().Hex()] = signerCheck(sg)
 			s, err := txm.New(txm.Config{
 				Chain: domain, Store: e.store, Client: client, Signer: sg, Owner: owner, Fees: oracle, LowBalance: lowBalance,
+				Handoff: walletHandoff{e: e, chain: domain},
 				BatchSize: cfg.Engine.BatchSize, Poll: cfg.Engine.Poll, LeaseTTL: cfg.Engine.LeaseTTL,
 				Logger: log, Metrics: txmMetrics,
 			})
@@ -160,6 +161,34 @@ func (e *engine) available(chain string, wallet common.Address, asset string) (*
 		return nil, false
 	}
 	return s.Available(asset)
+}
+
+// walletHandoff lets a chain's hot wallets hand each other the queued
+// payouts one cannot cover (txm.Handoff).
+type walletHandoff struct {
+	e     *engine
+	chain payout.Chain
+}
+
+// Target is the first other hot wallet of the chain whose sender last saw
+// enough of the asset to cover p.
+func (h walletHandoff) Target(p *payout.Payout) (common.Address, bool) {
+	for _, w := range h.chain.Wallets() {
+		if w == p.Sender {
+			continue
+		}
+		if avail, known := h.e.available(h.chain.Name, w, p.Asset); known && avail.Cmp(p.Amount) >= 0 {
+			return w, true
+		}
+	}
+	return common.Address{}, false
+}
+
+// Moved wakes the sender of the wallet that received payouts.
+func (h walletHandoff) Moved(chain string, wallet common.Address) {
+	if s := h.e.byWallet[walletKey{chain, wallet}]; s != nil {
+		s.Wake()
+	}
 }
 
 // feeOracle builds a chain's fee oracle from its config: caps and the

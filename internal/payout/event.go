@@ -16,7 +16,7 @@ const EventWebhookEndpointDisabled = "webhook_endpoint.disabled"
 // endpoint's filter may name only these (or "*" for all).
 func EventTypes() []string {
 	types := []string{
-		EventCreated, EventReorged, EventReplaced, EventWaiting, EventCancelRequested, EventFeeCapRaised,
+		EventCreated, EventReorged, EventReplaced, EventWaiting, EventCancelRequested, EventFeeCapRaised, EventReassigned,
 		EventWalletLowBalance, EventWalletForeignNonce, EventWebhookEndpointDisabled,
 	}
 	for _, s := range []Status{StatusSubmitted, StatusStuck, StatusConfirming, StatusCompleted, StatusFailed, StatusCancelled} {

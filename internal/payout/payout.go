@@ -199,6 +199,13 @@ const (
 	AttemptCancel AttemptKind = "cancel"
 )
 
+// Move hands a queued payout from one hot wallet of its chain to another
+// (see Store.MoveQueued).
+type Move struct {
+	PayoutID string
+	From, To common.Address
+}
+
 // Hold sets why payouts wait (queued) or are stuck.
 type Hold struct {
 	PayoutID string

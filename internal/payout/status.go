@@ -96,6 +96,10 @@ const (
 	EventCancelRequested = "payout.cancel_requested"
 	// EventFeeCapRaised: an operator raised the payout's fee cap (speed-up).
 	EventFeeCapRaised = "payout.fee_cap_raised"
+	// EventReassigned: a queued payout its hot wallet could not cover was
+	// handed to another hot wallet of the chain that can; "from" in the
+	// data is the new wallet.
+	EventReassigned = "payout.reassigned"
 )
 
 // WalletObjectID names a hot wallet as the object of its events.

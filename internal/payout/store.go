@@ -61,6 +61,11 @@ type Store interface {
 	// the reason changes); an empty Reason clears it. Payouts no longer
 	// queued are left alone.
 	HoldQueued(ctx context.Context, holds []Hold) error
+	// MoveQueued hands queued payouts from one hot wallet to another of the
+	// same chain, clearing their waiting reason, with an EventReassigned
+	// each, in one transaction. A payout no longer queued, or no longer
+	// held by Move.From, is left alone.
+	MoveQueued(ctx context.Context, moves []Move) error
 	// MaxNonce returns the highest nonce ever allocated for a sender, and
 	// false when none was.
 	MaxNonce(ctx context.Context, chainID uint64, sender common.Address) (uint64, bool, error)

@@ -37,6 +37,7 @@ type queries struct {
 	inFlightPayouts   string
 	payoutRequests    string
 	nextObjectSeq     string
+	moveQueued        string
 	listAttempts      string
 
 	createMigrations string

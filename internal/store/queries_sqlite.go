@@ -72,6 +72,8 @@ var sqliteQueries = queries{
 		WHERE chain_id = ? AND sender = ? AND (cancel_requested = 1 OR fee_cap IS NOT NULL)
 		AND status IN ('submitted', 'stuck') ORDER BY created_at, id`,
 	nextObjectSeq: `SELECT COALESCE(MAX(object_seq), 0) + 1 FROM events WHERE object_id = ?`,
+	moveQueued: `UPDATE payouts SET sender = ?, status_reason = '', status_detail = '', version = ?, updated_at = ?
+		WHERE id = ? AND version = ? AND status = 'queued' AND sender = ?`,
 	listAttempts:  `SELECT ` + sqliteAttemptCols + ` FROM attempts WHERE payout_id = ? ORDER BY id`,
 
 	createMigrations: `CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -446,3 +446,46 @@ func (db *DB) Finalize(ctx context.Context, payoutIDs []string) error {
 		return true
 	})
 }
+
+// MoveQueued hands queued payouts from one hot wallet to another, clearing
+// their waiting reason, with a payout.reassigned event each. A payout no
+// longer queued or no longer held by Move.From is left alone, so a move
+// races nothing: the sender that would pay it is the one asking.
+func (db *DB) MoveQueued(ctx context.Context, moves []payout.Move) error {
+	byID := make(map[string]payout.Move, len(moves))
+	ids := make([]string, 0, len(moves))
+	for _, m := range moves {
+		if _, dup := byID[m.PayoutID]; !dup {
+			ids = append(ids, m.PayoutID)
+		}
+		byID[m.PayoutID] = m
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	return db.withTx(ctx, "move_queued", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+		ps, err := db.lockMany(ctx, tx, ids)
+		if err != nil {
+			return err
+		}
+		for _, id := range sortedUnique(ids) {
+			p, m := ps[id], byID[id]
+			if p == nil || p.Status != payout.StatusQueued || p.Sender != m.From || m.To == m.From {
+				continue
+			}
+			prev := p.Version
+			p.Sender, p.Reason, p.ReasonDetail, p.Version, p.UpdatedAt = m.To, "", "", prev+1, now
+			res, err := db.execTx(ctx, tx, db.d.q.moveQueued, addrText(m.To), p.Version, db.d.time(now), p.ID, prev, addrText(m.From))
+			if err != nil {
+				return db.wrap("move queued payout", err)
+			}
+			if n, err := res.RowsAffected(); err != nil || n != 1 {
+				return fmt.Errorf("store: move payout %s: version %d changed concurrently (%d rows, %v)", p.ID, prev, n, err)
+			}
+			if err := db.insertEvent(ctx, tx, now, payout.EventReassigned, p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}

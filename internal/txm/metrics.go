@@ -15,6 +15,7 @@ type Metrics struct {
 	sendLoopErrors *prometheus.CounterVec
 	replacements   *prometheus.CounterVec
 	holds          *prometheus.CounterVec
+	handoffs       *prometheus.CounterVec
 	halted         *prometheus.GaugeVec
 	balance        *prometheus.GaugeVec
 }
@@ -55,6 +56,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		replacements: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_replacements_total", Help: "Attempts signed at a nonce already in use, by chain and kind (fee_bump, cancel).",
 		}, []string{"chain", "kind"}),
+		handoffs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_payout_handoffs_total", Help: "Queued payouts a hot wallet could not cover, handed to another hot wallet of the chain, by chain.",
+		}, []string{"chain"}),
 		holds: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_payout_holds_total", Help: "Payouts held back (queued waiting, or stuck), by chain and reason.",
 		}, []string{"chain", "reason"}),
@@ -67,7 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.attempts, m.broadcasts, m.transitions, m.acceptToFinal, m.acceptToSend, m.inFlight,
-			m.roundDuration, m.lastHead, m.sendLoopErrors, m.replacements, m.holds, m.halted, m.balance)
+			m.roundDuration, m.lastHead, m.sendLoopErrors, m.replacements, m.holds, m.handoffs, m.halted, m.balance)
 	}
 	return m
 }

@@ -167,6 +167,9 @@ func (s *Sender) plan(ctx context.Context, ps []*payout.Payout) ([]planned, erro
 	if err := s.failQueued(ctx, failures); err != nil {
 		return nil, err
 	}
+	if holds, err = s.handOff(ctx, holds, ps); err != nil {
+		return nil, err
+	}
 	if err := s.hold(ctx, holds); err != nil {
 		return nil, err
 	}

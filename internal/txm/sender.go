@@ -48,6 +48,16 @@ type FeeOracle interface {
 	ReplaceDue(p fees.Priority, blocksSince uint64, attempt int) bool
 }
 
+// Handoff moves payouts between the hot wallets of a chain.
+type Handoff interface {
+	// Target returns a hot wallet of the chain, other than p's, known to be
+	// able to cover p now; false when none is.
+	Target(p *payout.Payout) (common.Address, bool)
+	// Moved is told, after the store has moved them, that wallet has new
+	// queued payouts (to wake its sender).
+	Moved(chain string, wallet common.Address)
+}
+
 // Config configures one sender. Zero durations and sizes take the defaults
 // named on each field.
 type Config struct {
@@ -57,6 +67,11 @@ type Config struct {
 	Signer payout.Signer // the hot wallet; its address is the sender
 	Owner  string        // this engine instance's id, for the lease
 	Fees   FeeOracle     // the chain's fee oracle (shared by its senders)
+
+	// Handoff, when not nil, finds another hot wallet of the chain for a
+	// queued payout this wallet cannot cover (nil: payouts wait for a
+	// top-up where they are).
+	Handoff Handoff
 
 	// LowBalance maps asset symbols to the balance (base units) under
 	// which the wallet.low_balance event fires; absent: no threshold.

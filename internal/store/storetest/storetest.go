@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) payout.Store) {
 		{"EventsPerChange", testEventsPerChange},
 		{"ListEventsPaging", testListEventsPaging},
 		{"EventPages", testEventPages},
+		{"MoveQueued", testMoveQueued},
 		{"EventsNeverSkipped", testEventsNeverSkipped},
 		{"LargeBatches", testLargeBatches},
 		{"CountByStatus", testCountByStatus},
