@@ -82,7 +82,7 @@ var postgresQueries = queries{
 	nextObjectSeq: `SELECT COALESCE(MAX(object_seq), 0) + 1 FROM events WHERE object_id = $1`,
 	moveQueued: `UPDATE payouts SET sender = $1, status_reason = '', status_detail = '', version = $2, updated_at = $3
 		WHERE id = $4 AND version = $5 AND status = 'queued' AND sender = $6`,
-	listAttempts:  `SELECT ` + postgresAttemptCols + ` FROM attempts WHERE payout_id = $1 ORDER BY id`,
+	listAttempts: `SELECT ` + postgresAttemptCols + ` FROM attempts WHERE payout_id = $1 ORDER BY id`,
 
 	createMigrations: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)`,

@@ -74,7 +74,7 @@ var sqliteQueries = queries{
 	nextObjectSeq: `SELECT COALESCE(MAX(object_seq), 0) + 1 FROM events WHERE object_id = ?`,
 	moveQueued: `UPDATE payouts SET sender = ?, status_reason = '', status_detail = '', version = ?, updated_at = ?
 		WHERE id = ? AND version = ? AND status = 'queued' AND sender = ?`,
-	listAttempts:  `SELECT ` + sqliteAttemptCols + ` FROM attempts WHERE payout_id = ? ORDER BY id`,
+	listAttempts: `SELECT ` + sqliteAttemptCols + ` FROM attempts WHERE payout_id = ? ORDER BY id`,
 
 	createMigrations: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
