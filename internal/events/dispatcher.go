@@ -122,7 +122,8 @@ type Dispatcher struct {
 	// Used by the run loop only.
 	leader    bool
 	cursor    int64
-	renewedAt time.Time
+	renewedAt time.Time // when the lease was last taken or renewed
+	triedAt   time.Time // when a follower last tried to take it
 
 	// mu guards inflight: deliveries claimed and not yet recorded.
 	mu       sync.Mutex
@@ -262,6 +263,11 @@ func (d *Dispatcher) holdLease(ctx context.Context) error {
 	if d.leader && now.Sub(d.renewedAt) < d.cfg.LeaseTTL/3 {
 		return nil
 	}
+	// A follower is woken by every commit here; it asks once a poll.
+	if !d.leader && now.Sub(d.triedAt) < d.cfg.Poll {
+		return nil
+	}
+	d.triedAt = now
 	cursor, err := d.cfg.Store.AcquireWebhookLease(ctx, d.cfg.Owner, d.cfg.LeaseTTL)
 	if errors.Is(err, payout.ErrLeaseHeld) {
 		if d.leader {

@@ -411,3 +411,54 @@ func TestTimeoutAndRedirectAreFailures(t *testing.T) {
 		t.Errorf("the redirect was followed: target got %d", n)
 	}
 }
+
+// countingStore counts the dispatcher's claims.
+type countingStore struct {
+	*store.DB
+	claims atomic.Int64
+}
+
+func (c *countingStore) ClaimDueDeliveries(ctx context.Context, now, until time.Time, limit int) ([]payout.DueDelivery, error) {
+	c.claims.Add(1)
+	return c.DB.ClaimDueDeliveries(ctx, now, until, limit)
+}
+
+// TestIdleDispatcherDoesNotSpin: the dispatcher is woken by every commit,
+// so none of its idle rounds may commit (that once made it spin thousands
+// of times a second), also with due deliveries of a disabled endpoint.
+func TestIdleDispatcherDoesNotSpin(t *testing.T) {
+	t.Parallel()
+	db := openSQLite(t, nil)
+	ep := addEndpoint(t, db, "http://127.0.0.1:9/")
+	appendEvents(t, db, payout.StatusCompleted.EventType(), 1)
+	if _, err := db.RedeliverEvent(context.Background(), allEvents(t, db)[0].ID, ep.ID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.UpdateWebhookEndpoint(context.Background(), ep.ID, func(e *payout.WebhookEndpoint) error {
+		e.Enabled, e.DisabledReason = false, payout.DisabledByUser
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{DB: db}
+	start(t, events.Config{Store: cs, Committed: db.Committed, Poll: 100 * time.Millisecond})
+	time.Sleep(200 * time.Millisecond) // the first rounds: lease, fan-out of the event
+	var commits atomic.Int64
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-db.Committed():
+				commits.Add(1)
+			case <-stop:
+				return
+			}
+		}
+	}()
+	before := cs.claims.Load()
+	time.Sleep(time.Second)
+	close(stop)
+	if n, c := commits.Load(), cs.claims.Load()-before; n > 2 || c > 15 {
+		t.Errorf("idle for 1 s: %d commits and %d claims, want at most 2 (lease renewals) and about 10 (polls)", n, c)
+	}
+}

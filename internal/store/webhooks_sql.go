@@ -16,7 +16,7 @@ type webhookQueries struct {
 	upsertRedelivery                                               string
 	acquireLease, releaseLease, moveCursor                         string
 	dueDeliveries                                                  string
-	claimDelivery, deliveryExists                                  string
+	claimDelivery, deliveryExists, anyDue                          string
 	updateDelivery, insertAttempt, listAttempts                    string
 }
 
@@ -61,7 +61,9 @@ func newWebhookQueries(dialect string) *webhookQueries {
 			WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.enabled = ?
 			ORDER BY d.next_attempt_at LIMIT ?`,
 		deliveryExists: `SELECT 1 FROM webhook_deliveries WHERE id = ?`,
-		claimDelivery:  `UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ? WHERE id = ?`,
+		anyDue: `SELECT 1 FROM webhook_deliveries d JOIN webhook_endpoints w ON w.id = d.endpoint_id
+			WHERE d.status = 'pending' AND d.next_attempt_at <= ? AND w.enabled = ? LIMIT 1`,
+		claimDelivery: `UPDATE webhook_deliveries SET next_attempt_at = ?, updated_at = ? WHERE id = ?`,
 		updateDelivery: `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?,
 			last_attempt_at = ?, last_status_code = ?, last_error = ?, updated_at = ? WHERE id = ?`,
 		insertAttempt: `INSERT INTO webhook_attempts (delivery_id, attempt, attempted_at, status_code, error, duration_us)
@@ -73,7 +75,7 @@ func newWebhookQueries(dialect string) *webhookQueries {
 		for _, s := range []*string{&q.insertEndpoint, &q.selectEndpoint, &q.updateEndpoint, &q.deleteEndpoint,
 			&q.enabledEndpoints, &q.endpointHealthy, &q.endpointFailing, &q.disableEndpoint, &q.selectEvent,
 			&q.upsertRedelivery, &q.acquireLease, &q.releaseLease, &q.moveCursor, &q.dueDeliveries,
-			&q.claimDelivery, &q.deliveryExists, &q.updateDelivery, &q.insertAttempt, &q.listAttempts} {
+			&q.claimDelivery, &q.deliveryExists, &q.anyDue, &q.updateDelivery, &q.insertAttempt, &q.listAttempts} {
 			*s = rebind(*s)
 		}
 	}
