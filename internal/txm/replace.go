@@ -247,6 +247,12 @@ func (s *Sender) replace(ctx context.Context, fs []*flight, cancel bool) error {
 	var stuckFlights []*flight
 	for _, f := range fs {
 		a, hold, err := s.nextAttempt(ctx, f, cancel, now)
+		if err != nil && !cancel && errors.Is(err, payout.ErrSignerUnavailable) && ctx.Err() == nil {
+			// The signed transactions in flight are safe; their bumps wait
+			// for the signer (they stay due) rather than restart the loop.
+			s.log.Warn("signer unavailable: fee bumps wait", "payout_id", f.payoutID, "err", err)
+			break
+		}
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/signer"
@@ -114,4 +115,95 @@ func TestSignerUnavailableWaitsAndResumes(t *testing.T) {
 			t.Errorf("nonces after the signer came back = %v, want %v (none burned)", nonces, want)
 		}
 	})
+}
+
+// restartableSigner is a real remote signer on loopback TLS that can be
+// stopped and started again at the same address.
+type restartableSigner struct {
+	t    *testing.T
+	srv  *signer.Server
+	addr string
+	hs   *httptest.Server
+}
+
+func newRestartableSigner(t *testing.T, e *env, payees ...common.Address) (*restartableSigner, *signer.Remote) {
+	t.Helper()
+	srv, err := signer.NewServer(signer.ServerConfig{Signer: signer.FromKey(e.key), Token: "txm-test-token-0123456789",
+		Limits: signer.Limits{ChainIDs: []uint64{e.dom.ChainID}, Allow: payees,
+			Assets: map[string]signer.AssetLimit{"native": {PerTx: "1000000000000000000", Daily: "10000000000000000000"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := &restartableSigner{t: t, srv: srv, addr: "127.0.0.1:0"}
+	rs.start()
+	remote, err := signer.DialRemote(context.Background(), signer.RemoteConfig{URL: rs.hs.URL, Token: "txm-test-token-0123456789",
+		TLS: rs.hs.Client().Transport.(*http.Transport).TLSClientConfig, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rs, remote
+}
+
+func (rs *restartableSigner) start() {
+	ln, err := net.Listen("tcp", rs.addr)
+	if err != nil {
+		rs.t.Fatal(err)
+	}
+	rs.addr = ln.Addr().String()
+	rs.hs = httptest.NewUnstartedServer(rs.srv)
+	rs.hs.Listener.Close()
+	rs.hs.Listener = ln
+	rs.hs.StartTLS()
+	rs.t.Cleanup(rs.hs.Close)
+}
+
+func (rs *restartableSigner) stop() { rs.hs.Close() }
+
+func TestFeeBumpWaitsForSigner(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		// The node drops the first transaction at each nonce, so a fee bump
+		// falls due; the signer is down by then. The bump waits (the sender
+		// loop does not fail and restart) and is signed once it is back.
+		to := common.HexToAddress("0x00000000000000000000000000000000000f0003")
+		rs, remote := newRestartableSigner(t, e, to)
+		node := e.droppingNode(firstAtEachNonce())
+		reg := prometheus.NewRegistry()
+		s := e.senderWith(txm.Config{Owner: "a", Client: node, Signer: remote, Metrics: txm.NewMetrics(reg)})
+		p := e.create("ETH", to, big.NewInt(1e15))
+		s.Start(ctx)
+		defer s.Stop()
+		e.waitStatus(p.ID, payout.StatusSubmitted, 20*time.Second)
+		rs.stop()
+		e.mine(8) // past the standard wait of 3 blocks, twice over
+		if as := e.attemptsOf(p.ID); len(as) != 1 {
+			t.Fatalf("%d attempts with the signer down, want the first only", len(as))
+		}
+		if n := senderErrors(t, reg); n != 0 {
+			t.Errorf("%v sender loop errors while the signer was down, want 0", n)
+		}
+		rs.start()
+		got := e.mineUntil([]string{p.ID}, 30*time.Second)[p.ID]
+		as := e.attemptsOf(p.ID)
+		if got.Status != payout.StatusCompleted || len(as) != 2 || as[1].Nonce != as[0].Nonce {
+			t.Fatalf("payout %s with %d attempts, want completed by a replacement at the same nonce", got.Status, len(as))
+		}
+	})
+}
+
+func senderErrors(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n float64
+	for _, mf := range mfs {
+		if mf.GetName() == "sluice_sender_errors_total" {
+			for _, m := range mf.GetMetric() {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
 }
