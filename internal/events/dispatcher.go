@@ -293,7 +293,9 @@ func (d *Dispatcher) holdLease(ctx context.Context) error {
 func (d *Dispatcher) claimHold() time.Duration { return 6*d.cfg.Timeout + 30*time.Second }
 
 // fanOut turns new outbox events into deliveries, batch by batch, and
-// queues them at once.
+// queues at once as many as the queue has room for; the others are stored
+// due now and claimed as room frees. It never waits for the queue, so a
+// slow receiver neither holds the cursor back nor lets the lease lapse.
 func (d *Dispatcher) fanOut(ctx context.Context) error {
 	var eps []*payout.WebhookEndpoint
 	for {
@@ -311,6 +313,7 @@ func (d *Dispatcher) fanOut(ctx context.Context) error {
 			}
 		}
 		now := d.cfg.Now()
+		room := cap(d.jobs) - d.inflightCount()
 		var ds []*payout.WebhookDelivery
 		var js []job
 		for _, ev := range evs {
@@ -320,9 +323,12 @@ func (d *Dispatcher) fanOut(ctx context.Context) error {
 					continue
 				}
 				dl := &payout.WebhookDelivery{ID: payout.NewWebhookDeliveryID(now), EndpointID: ep.ID, EventID: ev.ID,
-					EventType: ev.Type, EventSeq: ev.Seq, Status: payout.DeliveryPending, NextAttemptAt: now.Add(d.claimHold())}
+					EventType: ev.Type, EventSeq: ev.Seq, Status: payout.DeliveryPending, NextAttemptAt: now}
+				if len(js) < room {
+					dl.NextAttemptAt = now.Add(d.claimHold()) // claimed by this dispatcher
+					js = append(js, job{d: dl, ev: ev, ep: ep})
+				}
 				ds = append(ds, dl)
-				js = append(js, job{d: dl, ev: ev, ep: ep})
 			}
 		}
 		last := evs[len(evs)-1].Seq
@@ -337,9 +343,7 @@ func (d *Dispatcher) fanOut(ctx context.Context) error {
 		}
 		d.cursor = last
 		for _, j := range js {
-			if !d.enqueue(ctx, j) {
-				return ctx.Err()
-			}
+			d.enqueue(j)
 		}
 	}
 }
@@ -360,14 +364,16 @@ func (d *Dispatcher) claim(ctx context.Context) error {
 		if d.isInflight(dd.Delivery.ID) {
 			continue
 		}
-		if !d.enqueue(ctx, job{d: dd.Delivery, ev: dd.Event, ep: dd.Endpoint}) {
-			return ctx.Err()
-		}
+		d.enqueue(job{d: dd.Delivery, ev: dd.Event, ep: dd.Endpoint})
 	}
 	return nil
 }
 
-func (d *Dispatcher) enqueue(ctx context.Context, j job) bool {
+// enqueue hands a claimed delivery to the senders without waiting. The
+// callers only claim what the queue has room for (the queue holds no more
+// than the in-flight set); should it be full anyway, the delivery stays
+// claimed and is sent when the claim runs out.
+func (d *Dispatcher) enqueue(j job) {
 	d.mu.Lock()
 	d.inflight[j.d.ID] = struct{}{}
 	n := len(d.inflight)
@@ -375,9 +381,9 @@ func (d *Dispatcher) enqueue(ctx context.Context, j job) bool {
 	d.m.inflight.Set(float64(n))
 	select {
 	case d.jobs <- j:
-		return true
-	case <-ctx.Done():
-		return false
+	default:
+		d.log.Warn("webhook queue full; delivery waits for its claim to run out", "delivery_id", j.d.ID)
+		d.forget(j.d.ID)
 	}
 }
 

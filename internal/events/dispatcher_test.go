@@ -462,3 +462,34 @@ func TestIdleDispatcherDoesNotSpin(t *testing.T) {
 		t.Errorf("idle for 1 s: %d commits and %d claims, want at most 2 (lease renewals) and about 10 (polls)", n, c)
 	}
 }
+
+// TestSlowReceiverDoesNotHoldFanOut: with every sender stuck on a receiver
+// that does not answer, new events are still fanned out (stored as due
+// deliveries) and the lease keeps being renewed, so the cursor is current
+// and no other instance takes over.
+func TestSlowReceiverDoesNotHoldFanOut(t *testing.T) {
+	t.Parallel()
+	db := openSQLite(t, nil)
+	slow := newReceiver(t)
+	release := make(chan struct{})
+	slow.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	fast := newReceiver(t)
+	addEndpoint(t, db, slow.srv.URL)
+	epFast := addEndpoint(t, db, fast.srv.URL)
+	start(t, events.Config{Store: db, Committed: db.Committed, Workers: 1, Timeout: time.Minute, LeaseTTL: 300 * time.Millisecond})
+	appendEvents(t, db, payout.StatusCompleted.EventType(), 50)
+	eventually(t, "50 deliveries fanned out to the fast endpoint", func() bool {
+		ds, _, _ := db.ListWebhookDeliveries(context.Background(), epFast.ID, payout.Page{Limit: 100})
+		return len(ds) == 50
+	})
+	time.Sleep(500 * time.Millisecond) // longer than the lease
+	if _, err := db.AcquireWebhookLease(context.Background(), "intruder", time.Minute); !errors.Is(err, payout.ErrLeaseHeld) {
+		t.Errorf("another instance took the lease while the senders were stuck: %v", err)
+	}
+}
