@@ -248,3 +248,24 @@ func verifyWebhook(secret string, header http.Header, body []byte, tolerance tim
 	}
 	return ErrWebhookSignature
 }
+
+// WebhookAttempt is one try of a delivery.
+type WebhookAttempt struct {
+	DeliveryID  string    `json:"delivery_id"`
+	Attempt     int       `json:"attempt"` // 1 for the first
+	AttemptedAt time.Time `json:"attempted_at"`
+	StatusCode  int       `json:"status_code"` // 0: no answer came
+	Error       string    `json:"error"`       // "" on success
+	DurationMS  float64   `json:"duration_ms"`
+}
+
+// ListWebhookAttempts returns every attempt of a delivery, oldest first.
+func (c *Client) ListWebhookAttempts(ctx context.Context, deliveryID string) ([]WebhookAttempt, error) {
+	var l struct {
+		Data []WebhookAttempt `json:"data"`
+	}
+	if _, err := c.do(ctx, http.MethodGet, "/v1/webhook_deliveries/"+url.PathEscape(deliveryID)+"/attempts", nil, "", &l); err != nil {
+		return nil, err
+	}
+	return l.Data, nil
+}

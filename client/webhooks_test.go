@@ -58,6 +58,12 @@ func TestWebhookEndpointsRoundTrip(t *testing.T) {
 	if err != nil || len(log.Data) != 1 || log.Data[0].EventType != "payout.created" || log.Data[0].NextAttemptAt == nil {
 		t.Errorf("deliveries: %+v, %v", log, err)
 	}
+	if as, err := c.ListWebhookAttempts(ctx, log.Data[0].ID); err != nil || len(as) != 0 {
+		t.Errorf("attempts of a delivery not yet tried: %+v, %v", as, err)
+	}
+	if _, err := c.ListWebhookAttempts(ctx, "wd_missing"); client.ErrorCode(err) != "not_found" {
+		t.Errorf("attempts of a missing delivery: %v", err)
+	}
 	if err := c.DeleteWebhookEndpoint(ctx, ep.ID); err != nil {
 		t.Fatal(err)
 	}

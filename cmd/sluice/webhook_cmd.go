@@ -21,6 +21,7 @@ const webhookUsage = `Usage:
   sluice webhook delete ID
   sluice webhook rotate-secret ID
   sluice webhook deliveries ID [--limit N] [--starting-after ID]
+  sluice webhook attempts DELIVERY_ID
   sluice webhook redeliver EVENT_ID [--endpoint ID]
 
 An endpoint receives the events whose types it names (--event payout.completed,
@@ -36,11 +37,11 @@ Every subcommand takes --api-url, --api-key and --json (see 'sluice payout --hel
 // runWebhook runs `sluice webhook …`.
 func runWebhook(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: sluice webhook needs a subcommand: create, list, get, update, delete, rotate-secret, deliveries or redeliver\n\n%s", errUsage, webhookUsage)
+		return fmt.Errorf("%w: sluice webhook needs a subcommand: create, list, get, update, delete, rotate-secret, deliveries, attempts or redeliver\n\n%s", errUsage, webhookUsage)
 	}
 	cmds := map[string]func(context.Context, []string, io.Writer, io.Writer) error{
 		"create": webhookCreate, "list": webhookList, "get": webhookGet, "update": webhookUpdate,
-		"delete": webhookDelete, "rotate-secret": webhookRotate, "deliveries": webhookDeliveries, "redeliver": webhookRedeliver,
+		"delete": webhookDelete, "rotate-secret": webhookRotate, "deliveries": webhookDeliveries, "attempts": webhookAttempts, "redeliver": webhookRedeliver,
 	}
 	if f, ok := cmds[args[0]]; ok {
 		return f(ctx, args[1:], stdout, stderr)
@@ -269,6 +270,38 @@ func webhookDeliveries(ctx context.Context, args []string, stdout, stderr io.Wri
 		return writeJSONOut(stdout, l)
 	}
 	return printDeliveries(stdout, l.Data, l.HasMore)
+}
+
+func webhookAttempts(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, af := webhookFlagSet("attempts", stderr)
+	pos, err := parseFlags(fs, args, 1, "a delivery id (wd_…)")
+	if err != nil {
+		return helpOr(err)
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	as, err := c.ListWebhookAttempts(ctx, pos[0])
+	if err != nil {
+		return err
+	}
+	if af.json {
+		return writeJSONOut(stdout, as)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ATTEMPT	AT	STATUS	ERROR	MS")
+	for _, a := range as {
+		status, why := "-", "-"
+		if a.StatusCode != 0 {
+			status = fmt.Sprint(a.StatusCode)
+		}
+		if a.Error != "" {
+			why = a.Error
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.1f\n", a.Attempt, a.AttemptedAt.UTC().Format(time.RFC3339), status, why, a.DurationMS)
+	}
+	return tw.Flush()
 }
 
 func webhookRedeliver(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -67,6 +67,15 @@ func TestWebhookCommands(t *testing.T) {
 	if out := e.mustWebhook("deliveries", ep.ID); !strings.Contains(out, "payout.created") || !strings.Contains(out, "pending") {
 		t.Errorf("deliveries:\n%s", out)
 	}
+	var log struct {
+		Data []struct{ ID string }
+	}
+	if err := json.Unmarshal([]byte(e.mustWebhook("deliveries", ep.ID, "--json")), &log); err != nil || len(log.Data) != 1 {
+		t.Fatalf("deliveries --json: %+v, %v", log, err)
+	}
+	if out := e.mustWebhook("attempts", log.Data[0].ID); !strings.HasPrefix(out, "ATTEMPT") {
+		t.Errorf("attempts:\n%s", out)
+	}
 	if out := e.mustWebhook("delete", ep.ID); !strings.Contains(out, "deleted "+ep.ID) {
 		t.Errorf("delete: %s", out)
 	}

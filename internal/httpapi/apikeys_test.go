@@ -226,6 +226,7 @@ func TestScopesPerRoute(t *testing.T) {
 		{"DELETE", "/v1/webhook_endpoints/{id}", "/v1/webhook_endpoints/we_missing", "", payout.ScopeWebhooksManage},
 		{"POST", "/v1/webhook_endpoints/{id}/rotate_secret", "/v1/webhook_endpoints/we_missing/rotate_secret", "", payout.ScopeWebhooksManage},
 		{"GET", "/v1/webhook_endpoints/{id}/deliveries", "/v1/webhook_endpoints/we_missing/deliveries", "", payout.ScopeWebhooksManage},
+		{"GET", "/v1/webhook_deliveries/{id}/attempts", "/v1/webhook_deliveries/wd_missing/attempts", "", payout.ScopeWebhooksManage},
 		{"GET", "/v1/chains", "/v1/chains", "", payout.ScopePayoutsRead},
 		{"GET", "/v1/status", "/v1/status", "", payout.ScopePayoutsRead},
 		{"GET", "/v1/api_keys", "/v1/api_keys", "", payout.ScopeAdmin},

@@ -37,6 +37,7 @@ func (s *Server) webhookRoutes(route func(path string, methods map[string]http.H
 		"POST": manage(s.updateWebhookEndpoint), "DELETE": manage(s.deleteWebhookEndpoint)})
 	route("/v1/webhook_endpoints/{id}/rotate_secret", map[string]http.HandlerFunc{"POST": manage(s.rotateWebhookSecret)})
 	route("/v1/webhook_endpoints/{id}/deliveries", map[string]http.HandlerFunc{"GET": manage(s.listWebhookDeliveries)})
+	route("/v1/webhook_deliveries/{id}/attempts", map[string]http.HandlerFunc{"GET": manage(s.listWebhookAttempts)})
 	route("/v1/events/{id}/redeliver", map[string]http.HandlerFunc{"POST": manage(s.redeliverEvent)})
 }
 
@@ -384,6 +385,30 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, "application/json", http.StatusOK, newList(ds, more, "/v1/webhook_endpoints/"+id+"/deliveries"))
+}
+
+// listWebhookAttempts handles GET /v1/webhook_deliveries/{id}/attempts:
+// every attempt of a delivery, oldest first.
+func (s *Server) listWebhookAttempts(w http.ResponseWriter, r *http.Request) {
+	st, err := s.webhooks()
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	if !strings.HasPrefix(id, "wd_") || len(id) > 64 {
+		s.fail(w, r, newError(payout.CodeNotFound, "no webhook delivery %q", truncate(id, 64)))
+		return
+	}
+	as, err := st.ListWebhookAttempts(r.Context(), id)
+	if errors.Is(err, payout.ErrNotFound) {
+		err = newError(payout.CodeNotFound, "no webhook delivery %s", id)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, "application/json", http.StatusOK, newList(as, false, "/v1/webhook_deliveries/"+id+"/attempts"))
 }
 
 // redeliverEvent handles POST /v1/events/{id}/redeliver: the event goes

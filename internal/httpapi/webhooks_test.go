@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicepay/sluice/internal/events"
 	"github.com/sluicepay/sluice/internal/payout"
@@ -229,5 +230,33 @@ func TestRedeliverEvent(t *testing.T) {
 	}
 	if r := e.do("POST", "/v1/events/"+ev.ID+"/redeliver", `{"endpoint":"x"}`); r.status != 400 || r.problem(t).Code != payout.CodeUnknownField {
 		t.Errorf("unknown field: %d %s", r.status, r.body)
+	}
+}
+
+func TestWebhookAttemptsLog(t *testing.T) {
+	t.Parallel()
+	e := newWebhookEnv(t)
+	ep := e.mustCreateEndpoint(`{"url":"https://93.184.216.34/a","enabled_events":["*"]}`)
+	e.mustCreate("k1", validPayload)
+	evs, _ := e.db.ListEvents(context.Background(), 0, 10)
+	ds, err := e.db.RedeliverEvent(context.Background(), evs[0].ID, ep.ID, testNow)
+	if err != nil || len(ds) != 1 {
+		t.Fatalf("redeliver: %v %v", ds, err)
+	}
+	err = e.db.RecordWebhookResults(context.Background(), []payout.WebhookResult{
+		{WebhookAttempt: payout.WebhookAttempt{DeliveryID: ds[0].ID, Attempt: 1, At: testNow, Error: "timed out after 10s", Duration: 10 * time.Second},
+			EndpointID: ep.ID, Status: payout.DeliveryPending, NextAttemptAt: testNow.Add(5 * time.Second)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := e.do("GET", "/v1/webhook_deliveries/"+ds[0].ID+"/attempts", "")
+	if r.status != 200 || !strings.Contains(string(r.body), `"status_code":null,"error":"timed out after 10s","duration_ms":10000`) {
+		t.Errorf("attempts: %d %s", r.status, r.body)
+	}
+	for _, id := range []string{"wd_missing", "po_1"} {
+		if r := e.do("GET", "/v1/webhook_deliveries/"+id+"/attempts", ""); r.status != 404 {
+			t.Errorf("attempts of %s: %d %s", id, r.status, r.body)
+		}
 	}
 }
