@@ -117,8 +117,11 @@ func checkAttention(ctx context.Context, db *store.DB) Result {
 		r.Status = Fail
 		r.Detail = fmt.Sprintf("%s%d stuck, e.g. %s: %s: %s", atLeast(moreStuck), len(stuck), p.ID, p.Reason, p.ReasonDetail)
 		r.Advice = fmt.Sprintf("raise its fee cap (sluice payout speed-up %s --fee-cap AMOUNT) or cancel it (sluice payout cancel %s)", p.ID, p.ID)
-		if p.Reason == payout.ReasonForeignNonce {
+		switch p.Reason {
+		case payout.ReasonForeignNonce:
 			r.Advice = fmt.Sprintf("someone else signs with hot wallet %s: secure the key, then cancel %s so its sender resumes", p.Sender.Hex(), p.ID)
+		case payout.ReasonBroadcastRefused:
+			r.Advice = fmt.Sprintf("the nodes refuse its transaction (the detail quotes them): fix that cause and it goes on by itself, or cancel it (sluice payout cancel %s) to fill its nonce so the payouts behind it move", p.ID)
 		}
 	case firstWaiting != nil:
 		r.Status = Warn
