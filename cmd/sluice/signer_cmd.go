@@ -88,7 +88,7 @@ func runSigner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	keyFile := fs.String("tls-key", "", "the server's TLS key, PEM (required)")
 	clientCA := fs.String("client-ca", "", "require client certificates signed by this CA, PEM (mTLS)")
 	tokenEnv := fs.String("token-env", "SLUICE_SIGNER_TOKEN", "environment variable holding the bearer token the engine must send")
-	limitsFile := fs.String("limits", "", "YAML file of the limits every transaction must pass (required): chain_ids, allow, assets")
+	limitsFile := fs.String("limits", "", "YAML file of the limits every transaction must pass (required): chain_ids, allow, assets, max_fee_per_tx")
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%w: signer serve: %v", errUsage, err)
 	}

@@ -77,6 +77,7 @@ func TestSignerServeCommand(t *testing.T) {
 allow: [%q]
 assets:
   native: {per_tx: "1000", daily: "1500"}
+max_fee_per_tx: "1000000000000000"
 `, payee.Hex())), 0o600)
 	t.Setenv("TEST_SIGNER_PASS", "pass phrase")
 	t.Setenv("TEST_SIGNER_TOKEN", "a-long-enough-engine-token")

@@ -27,7 +27,7 @@ var payee = common.HexToAddress("0x00000000000000000000000000000000000000aa")
 
 func testLimits() signer.Limits {
 	return signer.Limits{ChainIDs: []uint64{1337}, Allow: []common.Address{payee},
-		Assets: map[string]signer.AssetLimit{"native": {PerTx: "1000000", Daily: "1000000000"}}}
+		Assets: map[string]signer.AssetLimit{"native": {PerTx: "1000000", Daily: "1000000000"}}, MaxFeePerTx: "1000000000000000000"}
 }
 
 // remoteServer is a real remote signer on loopback TLS that counts the

@@ -91,6 +91,8 @@ func TestRemoteLimits(t *testing.T) {
 		{"legacy transaction", legacy, ""},
 		{"contract call", contractCall, "only native transfers and ERC-20 transfer calls"},
 		{"transaction of another chain", otherChain, "is for chain 1, not 1337"},
+		{"fee over the cap", types.NewTx(&types.DynamicFeeTx{ChainID: chain, Nonce: 43, GasFeeCap: big.NewInt(1e15), Gas: 21000, To: &payee,
+			Value: big.NewInt(1)}), "over the per-transaction fee cap 1000000000000000000"},
 	}
 	for _, st := range steps {
 		sig, err := signWith(r, st.tx)

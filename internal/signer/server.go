@@ -33,6 +33,10 @@ type Limits struct {
 	// Assets caps each asset: key "native" for the chain's coin, or the
 	// token contract's address. An asset not listed is refused.
 	Assets map[string]AssetLimit `yaml:"assets"`
+	// MaxFeePerTx caps what one transaction may pay for gas (gas limit ×
+	// max fee per gas, wei as a decimal string), cancels and fee bumps
+	// included, so fees cannot drain the wallet either. Required.
+	MaxFeePerTx string `yaml:"max_fee_per_tx"`
 }
 
 // AssetLimit caps one asset, in base units as decimal strings.
@@ -82,6 +86,7 @@ type Server struct {
 	chains    map[uint64]bool
 	allow     map[common.Address]bool
 	caps      map[string]assetCap
+	maxFee    *big.Int
 	log       *slog.Logger
 	now       func() time.Time
 
@@ -116,6 +121,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	s.log = s.log.With("component", "signer_server")
 	if s.now == nil {
 		s.now = time.Now
+	}
+	var ok bool
+	if s.maxFee, ok = new(big.Int).SetString(cfg.Limits.MaxFeePerTx, 10); !ok || s.maxFee.Sign() <= 0 {
+		return nil, errors.New("signer server: limits.max_fee_per_tx: required, a positive integer (wei)")
 	}
 	for _, id := range cfg.Limits.ChainIDs {
 		s.chains[id] = true
@@ -248,6 +257,9 @@ func (s *Server) refuse(msg string) *rpcError {
 func (s *Server) admit(chainID *big.Int, tx *types.Transaction) error {
 	if !chainID.IsUint64() || !s.chains[chainID.Uint64()] {
 		return fmt.Errorf("chain %s is not one this signer signs for", chainID)
+	}
+	if fee := new(big.Int).Mul(tx.GasFeeCap(), new(big.Int).SetUint64(tx.Gas())); fee.Cmp(s.maxFee) > 0 {
+		return fmt.Errorf("fee of up to %s wei (gas %d × %s) is over the per-transaction fee cap %s", fee, tx.Gas(), tx.GasFeeCap(), s.maxFee)
 	}
 	t, err := transferOf(tx)
 	if err != nil {

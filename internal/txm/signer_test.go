@@ -28,7 +28,8 @@ func TestSignerUnavailableWaitsAndResumes(t *testing.T) {
 			common.HexToAddress("0x00000000000000000000000000000000000f0002")}
 		srv, err := signer.NewServer(signer.ServerConfig{Signer: signer.FromKey(e.key), Token: "txm-test-token-0123456789",
 			Limits: signer.Limits{ChainIDs: []uint64{e.dom.ChainID}, Allow: payees,
-				Assets: map[string]signer.AssetLimit{"native": {PerTx: "1000000000000000000", Daily: "10000000000000000000"}}}})
+				Assets:      map[string]signer.AssetLimit{"native": {PerTx: "1000000000000000000", Daily: "10000000000000000000"}},
+				MaxFeePerTx: "100000000000000000"}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +131,8 @@ func newRestartableSigner(t *testing.T, e *env, payees ...common.Address) (*rest
 	t.Helper()
 	srv, err := signer.NewServer(signer.ServerConfig{Signer: signer.FromKey(e.key), Token: "txm-test-token-0123456789",
 		Limits: signer.Limits{ChainIDs: []uint64{e.dom.ChainID}, Allow: payees,
-			Assets: map[string]signer.AssetLimit{"native": {PerTx: "1000000000000000000", Daily: "10000000000000000000"}}}})
+			Assets:      map[string]signer.AssetLimit{"native": {PerTx: "1000000000000000000", Daily: "10000000000000000000"}},
+			MaxFeePerTx: "100000000000000000"}})
 	if err != nil {
 		t.Fatal(err)
 	}
