@@ -39,6 +39,8 @@ Usage:
                   make, list and revoke API keys through the API; hash one for the config
   sluice webhook  create|list|get|update|delete|rotate-secret|deliveries|attempts|redeliver ...
                   endpoints that receive signed events, and their delivery log
+  sluice key      new|import|export|list [--dir DIR] ...
+                  keystore v3 files (geth's format); passphrases from the environment, keys from stdin
   sluice signer serve --keystore FILE --tls-cert FILE --tls-key FILE --limits FILE [--listen ADDR] [--client-ca FILE]
                   a remote signer for the engine: holds a keystore, checks every transaction against its own limits
   sluice version
@@ -84,6 +86,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runDoctor(ctx, args[1:], stdout, stderr)
 	case "signer":
 		err = runSigner(ctx, args[1:], stdout, stderr)
+	case "key":
+		err = runKey(args[1:], stdin, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sluice", version)
 	case "help", "-h", "--help":
