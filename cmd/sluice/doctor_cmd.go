@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluicepay/sluice/internal/config"
 	"github.com/sluicepay/sluice/internal/doctor"
+	"github.com/sluicepay/sluice/internal/payout"
 )
 
 // defaultDoctorConfig is read when --config is not given.
@@ -37,6 +38,11 @@ func runDoctorWith(ctx context.Context, args []string, stdout, stderr io.Writer,
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice doctor: %s: %v\n", *path, err)
 		return 2
+	}
+	if opts.OpenSigner == nil {
+		opts.OpenSigner = func(ctx context.Context, s config.Signer, field string) (payout.Signer, error) {
+			return openSignerBackend(ctx, s, field, nil)
+		}
 	}
 	rep := doctor.Run(ctx, cfg, opts)
 	if *asJSON {

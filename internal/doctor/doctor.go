@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/sluicepay/sluice/internal/config"
+	"github.com/sluicepay/sluice/internal/payout"
 )
 
 // Status is the verdict of one check.
@@ -93,6 +94,10 @@ type Options struct {
 	Timeout time.Duration
 	// Probes is how many eth_blockNumber calls measure latency. Default 3.
 	Probes int
+	// OpenSigner opens a signer of a type other than keystore (pkcs11,
+	// remote, failover); field names it in errors. Without it such
+	// signers are reported as not checked.
+	OpenSigner func(ctx context.Context, s config.Signer, field string) (payout.Signer, error)
 }
 
 func (o *Options) setDefaults() {

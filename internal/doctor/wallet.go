@@ -30,7 +30,7 @@ func checkWallets(ctx context.Context, ch config.Chain, cp *chainProbe, db *stor
 	var out []Result
 	for _, w := range ch.HotWallets {
 		addr := common.HexToAddress(w.Address)
-		out = append(out, checkSigner(ctx, ch.Name, w))
+		out = append(out, checkSigner(ctx, ch.Name, w, opts))
 		var p *pending
 		var perr error
 		if db != nil {
@@ -46,9 +46,12 @@ func checkWallets(ctx context.Context, ch config.Chain, cp *chainProbe, db *stor
 
 // checkSigner opens a wallet's keystore and has it sign a test digest that
 // must recover to the wallet's address.
-func checkSigner(ctx context.Context, chain string, w config.HotWallet) Result {
+func checkSigner(ctx context.Context, chain string, w config.HotWallet, opts Options) Result {
 	addr := common.HexToAddress(w.Address)
 	r := Result{Check: fmt.Sprintf("signer %s %s", chain, addr.Hex())}
+	if w.Signer.Type != "keystore" {
+		return checkOtherSigner(ctx, r, addr, w.Signer, opts)
+	}
 	pass, err := w.Signer.Passphrase()
 	if err != nil {
 		return fail(r, err.Error(), fmt.Sprintf("hot wallet %s: set passphrase_file or $%s", addr.Hex(), w.Signer.PassphraseEnv))
@@ -65,6 +68,34 @@ func checkSigner(ctx context.Context, chain string, w config.HotWallet) Result {
 		return fail(r, err.Error(), fmt.Sprintf("hot wallet %s: the key cannot sign: replace the keystore", addr.Hex()))
 	}
 	r.Status, r.Detail = OK, "keystore opens; a test signature recovers to the wallet"
+	return r
+}
+
+// checkOtherSigner opens a pkcs11, remote or failover signer, checks
+// whose key it holds and asks its health check (a remote signer never signs
+// a bare digest).
+func checkOtherSigner(ctx context.Context, r Result, addr common.Address, s config.Signer, opts Options) Result {
+	if opts.OpenSigner == nil {
+		r.Status, r.Detail = Warn, s.Type+" signer not checked"
+		return r
+	}
+	ctx, cancel := context.WithTimeout(ctx, opts.Timeout)
+	defer cancel()
+	sg, err := opts.OpenSigner(ctx, s, "signer")
+	if err != nil {
+		return fail(r, err.Error(), fmt.Sprintf("hot wallet %s: check its %s signer's settings and that it is up", addr.Hex(), s.Type))
+	}
+	if c, ok := sg.(interface{ Close() }); ok {
+		defer c.Close()
+	}
+	if sg.Address() != addr {
+		return fail(r, "the signer holds the key of "+sg.Address().Hex(),
+			fmt.Sprintf("hot wallet %s: point the signer at this wallet's key, or fix the address", addr.Hex()))
+	}
+	if err := signer.Health(ctx, sg); err != nil {
+		return fail(r, err.Error(), fmt.Sprintf("hot wallet %s: the %s signer cannot sign now", addr.Hex(), s.Type))
+	}
+	r.Status, r.Detail = OK, s.Type+" signer answers for the wallet and is healthy"
 	return r
 }
 
