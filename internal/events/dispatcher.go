@@ -350,21 +350,34 @@ func (d *Dispatcher) fanOut(ctx context.Context) error {
 
 // claim queues due retries (and deliveries a dead dispatcher left), as
 // many as there is room for.
+//
+// The in-flight set stays locked from the read to the check: a delivery in
+// flight whose result is recorded after the claim read it as pending must
+// still count as in flight, or it would be sent twice.
 func (d *Dispatcher) claim(ctx context.Context) error {
-	room := cap(d.jobs) - d.inflightCount()
+	d.mu.Lock()
+	room := cap(d.jobs) - len(d.inflight)
 	if room <= 0 {
+		d.mu.Unlock()
 		return nil
 	}
 	now := d.cfg.Now()
 	due, err := d.cfg.Store.ClaimDueDeliveries(ctx, now, now.Add(d.claimHold()), room)
+	var fresh []job
+	for _, dd := range due {
+		if _, ok := d.inflight[dd.Delivery.ID]; !ok {
+			d.inflight[dd.Delivery.ID] = struct{}{}
+			fresh = append(fresh, job{d: dd.Delivery, ev: dd.Event, ep: dd.Endpoint})
+		}
+	}
+	n := len(d.inflight)
+	d.mu.Unlock()
+	d.m.inflight.Set(float64(n))
 	if err != nil {
 		return fmt.Errorf("claim: %w", err)
 	}
-	for _, dd := range due {
-		if d.isInflight(dd.Delivery.ID) {
-			continue
-		}
-		d.enqueue(job{d: dd.Delivery, ev: dd.Event, ep: dd.Endpoint})
+	for _, j := range fresh {
+		d.hand(j)
 	}
 	return nil
 }
@@ -379,6 +392,11 @@ func (d *Dispatcher) enqueue(j job) {
 	n := len(d.inflight)
 	d.mu.Unlock()
 	d.m.inflight.Set(float64(n))
+	d.hand(j)
+}
+
+// hand gives a job already in the in-flight set to the senders.
+func (d *Dispatcher) hand(j job) {
 	select {
 	case d.jobs <- j:
 	default:
@@ -391,13 +409,6 @@ func (d *Dispatcher) inflightCount() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.inflight)
-}
-
-func (d *Dispatcher) isInflight(id string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	_, ok := d.inflight[id]
-	return ok
 }
 
 // recordBatch is the most results one transaction records.

@@ -393,7 +393,7 @@ func TestTimeoutAndRedirectAreFailures(t *testing.T) {
 	})
 	epRedirect := addEndpoint(t, db, redir.srv.URL)
 	epSlow := addEndpoint(t, db, slow.srv.URL)
-	start(t, events.Config{Store: db, Committed: db.Committed, Timeout: 100 * time.Millisecond})
+	start(t, events.Config{Store: db, Committed: db.Committed, Timeout: time.Second})
 	appendEvents(t, db, payout.StatusCompleted.EventType(), 1)
 	want := map[string]func(d *payout.WebhookDelivery) bool{
 		epRedirect.ID: func(d *payout.WebhookDelivery) bool { return d.LastStatusCode == 302 && d.LastError == "HTTP 302" },
@@ -404,7 +404,7 @@ func TestTimeoutAndRedirectAreFailures(t *testing.T) {
 	for id, ok := range want {
 		eventually(t, "failed attempt of "+id, func() bool {
 			ds, _, _ := db.ListWebhookDeliveries(context.Background(), id, payout.Page{})
-			return len(ds) == 1 && ds[0].Status == payout.DeliveryPending && ds[0].Attempts == 1 && ok(ds[0])
+			return len(ds) == 1 && ds[0].Status == payout.DeliveryPending && ds[0].Attempts >= 1 && ok(ds[0])
 		})
 	}
 	if n := len(target.accepted()); n != 0 {
