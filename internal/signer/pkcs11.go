@@ -39,6 +39,7 @@ type PKCS11Config struct {
 // normalised and the recovery id found by trying 0 and 1.
 type PKCS11 struct {
 	ctx      *pkcs11.Ctx
+	module   string
 	slot     uint
 	priv     pkcs11.ObjectHandle
 	pub      []byte // uncompressed point, 65 bytes
@@ -107,16 +108,58 @@ func GeneratePKCS11Key(cfg PKCS11Config) (common.Address, error) {
 	return p.addr, nil
 }
 
-func openToken(cfg PKCS11Config) (*PKCS11, error) {
-	ctx := pkcs11.New(cfg.Module)
+// modules holds each loaded PKCS#11 library once per process: it is
+// initialised once, and finalised when its last signer closes (several
+// wallets may share a module and a token).
+var modules = struct {
+	sync.Mutex
+	m map[string]*moduleRef
+}{m: map[string]*moduleRef{}}
+
+type moduleRef struct {
+	ctx  *pkcs11.Ctx
+	refs int
+}
+
+func acquireModule(path string) (*pkcs11.Ctx, error) {
+	modules.Lock()
+	defer modules.Unlock()
+	if m, ok := modules.m[path]; ok {
+		m.refs++
+		return m.ctx, nil
+	}
+	ctx := pkcs11.New(path)
 	if ctx == nil {
-		return nil, fmt.Errorf("pkcs11: cannot load module %s", cfg.Module)
+		return nil, fmt.Errorf("pkcs11: cannot load module %s", path)
 	}
 	if err := ctx.Initialize(); err != nil && !errors.Is(err, pkcs11.Error(pkcs11.CKR_CRYPTOKI_ALREADY_INITIALIZED)) {
 		ctx.Destroy()
-		return nil, fmt.Errorf("pkcs11: initialize %s: %w", cfg.Module, err)
+		return nil, fmt.Errorf("pkcs11: initialize %s: %w", path, err)
 	}
-	p := &PKCS11{ctx: ctx, sessions: make(chan pkcs11.SessionHandle, max(cfg.Sessions, 1))}
+	modules.m[path] = &moduleRef{ctx: ctx, refs: 1}
+	return ctx, nil
+}
+
+func releaseModule(path string) {
+	modules.Lock()
+	defer modules.Unlock()
+	m, ok := modules.m[path]
+	if !ok {
+		return
+	}
+	if m.refs--; m.refs == 0 {
+		delete(modules.m, path)
+		_ = m.ctx.Finalize()
+		m.ctx.Destroy()
+	}
+}
+
+func openToken(cfg PKCS11Config) (*PKCS11, error) {
+	ctx, err := acquireModule(cfg.Module)
+	if err != nil {
+		return nil, err
+	}
+	p := &PKCS11{ctx: ctx, module: cfg.Module, sessions: make(chan pkcs11.SessionHandle, max(cfg.Sessions, 1))}
 	slots, err := ctx.GetSlotList(true)
 	if err != nil {
 		p.Close()
@@ -262,14 +305,16 @@ func (p *PKCS11) Health(ctx context.Context) error {
 	return nil
 }
 
-// Close logs out and unloads the module.
+// Close closes the signer's sessions, and unloads the module when no
+// other signer uses it (which also logs out of the token).
 func (p *PKCS11) Close() {
 	p.closeOnce.Do(func() {
-		if p.login != 0 {
-			_ = p.ctx.Logout(p.login)
+		for len(p.sessions) > 0 {
+			_ = p.ctx.CloseSession(<-p.sessions)
 		}
-		_ = p.ctx.CloseAllSessions(p.slot)
-		_ = p.ctx.Finalize()
-		p.ctx.Destroy()
+		if p.login != 0 {
+			_ = p.ctx.CloseSession(p.login)
+		}
+		releaseModule(p.module)
 	})
 }

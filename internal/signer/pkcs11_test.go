@@ -3,9 +3,11 @@ package signer_test
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sluicepay/sluice/internal/signer"
+	"github.com/sluicepay/sluice/internal/signer/signertest"
 )
 
 func TestPKCS11ExistingKeyAndErrors(t *testing.T) {
@@ -54,5 +56,46 @@ func TestPKCS11ExistingKeyAndErrors(t *testing.T) {
 	}
 	if addr2 == addr {
 		t.Error("a new key has the old key's address")
+	}
+}
+
+// Two wallets' keys in one token share the loaded module: closing one
+// signer leaves the other signing.
+func TestPKCS11TwoSignersShareTheModule(t *testing.T) {
+	cfg := softHSM(t)
+	other := cfg
+	other.KeyLabel = "hot-shared"
+	if _, err := signer.GeneratePKCS11Key(other); err != nil {
+		t.Fatal(err)
+	}
+	var a, b *signer.PKCS11
+	var errA, errB error
+	var wg sync.WaitGroup
+	wg.Go(func() { a, errA = signer.OpenPKCS11(cfg) })
+	wg.Go(func() { b, errB = signer.OpenPKCS11(other) })
+	wg.Wait()
+	if errA != nil || errB != nil {
+		t.Fatal(errA, errB)
+	}
+	defer b.Close()
+	if a.Address() == b.Address() {
+		t.Fatal("two keys with one address")
+	}
+	tx := nativeTx(1, payee, 1)
+	for _, s := range []*signer.PKCS11{a, b} {
+		sig, err := signWithSigner(s, tx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signertest.Check(t, s.Address(), chain, tx, sig)
+	}
+	a.Close()
+	sig, err := signWithSigner(b, tx)
+	if err != nil {
+		t.Fatalf("after the other signer closed: %v", err)
+	}
+	signertest.Check(t, b.Address(), chain, tx, sig)
+	if err := b.Health(context.Background()); err != nil {
+		t.Errorf("Health after the other signer closed = %v", err)
 	}
 }
