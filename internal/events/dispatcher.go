@@ -362,7 +362,7 @@ func (d *Dispatcher) claim(ctx context.Context) error {
 		return nil
 	}
 	now := d.cfg.Now()
-	due, err := d.cfg.Store.ClaimDueDeliveries(ctx, now, now.Add(d.claimHold()), room)
+	due, err := d.cfg.Store.ClaimDueDeliveries(ctx, now, now.Add(d.claimHold()), room, d.inflight)
 	var fresh []job
 	for _, dd := range due {
 		if _, ok := d.inflight[dd.Delivery.ID]; !ok {

@@ -339,9 +339,10 @@ type WebhookStore interface {
 	// nothing, when owner no longer holds the lease or the cursor moved.
 	FanOutEvents(ctx context.Context, owner string, from, to int64, ds []*WebhookDelivery) error
 	// ClaimDueDeliveries returns up to limit pending deliveries of enabled
-	// endpoints due at now, oldest due first, and sets their next attempt
+	// endpoints due at now, oldest due first, leaving out the ids in
+	// inFlight (the caller's own, being sent), and sets their next attempt
 	// to until, so a dispatcher that dies while sending retries them then.
-	ClaimDueDeliveries(ctx context.Context, now, until time.Time, limit int) ([]DueDelivery, error)
+	ClaimDueDeliveries(ctx context.Context, now, until time.Time, limit int, inFlight map[string]struct{}) ([]DueDelivery, error)
 	// RecordWebhookResults stores attempts: the attempt log, each
 	// delivery's new state, each endpoint's health (FailingSince), and
 	// disables endpoints a result says to disable, writing

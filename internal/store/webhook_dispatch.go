@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sluicepay/sluice/internal/payout"
@@ -142,8 +143,10 @@ func (db *DB) FanOutEvents(ctx context.Context, owner string, from, to int64, ds
 }
 
 // ClaimDueDeliveries returns pending deliveries of enabled endpoints due at
-// now and moves their next attempt to until.
-func (db *DB) ClaimDueDeliveries(ctx context.Context, now, until time.Time, limit int) ([]payout.DueDelivery, error) {
+// now, except those in inFlight, and moves their next attempt to until.
+// Deliveries in flight are left as they are: one whose result was just
+// recorded keeps the next attempt the result set.
+func (db *DB) ClaimDueDeliveries(ctx context.Context, now, until time.Time, limit int, inFlight map[string]struct{}) ([]payout.DueDelivery, error) {
 	// Most calls find nothing due: answer those from a read, without a
 	// write transaction (whose commit would wake the caller again).
 	var one int
@@ -155,9 +158,10 @@ func (db *DB) ClaimDueDeliveries(ctx context.Context, now, until time.Time, limi
 		return nil, db.wrap("claim deliveries", err)
 	}
 	var out []payout.DueDelivery
-	err = db.withTx(ctx, "claim_webhook_deliveries", func(ctx context.Context, tx *sql.Tx, txNow time.Time) error {
+	start := time.Now()
+	err = db.ownTx(ctx, "claim_webhook_deliveries", func(ctx context.Context, tx *sql.Tx, txNow time.Time) error {
 		out = out[:0]
-		rows, err := tx.QueryContext(ctx, db.wq().dueDeliveries, db.d.time(now), true, limit)
+		rows, err := tx.QueryContext(ctx, db.wq().dueDeliveries, db.d.time(now), true, limit+len(inFlight))
 		if err != nil {
 			return db.wrap("claim deliveries", err)
 		}
@@ -178,8 +182,16 @@ func (db *DB) ClaimDueDeliveries(ctx context.Context, now, until time.Time, limi
 			e.Data, e.CreatedAt = json.RawMessage(data), evCreated.t
 			return payout.DueDelivery{Delivery: &d, Event: e}, err
 		})
-		if err != nil || len(due) == 0 {
+		if err != nil {
 			return db.wrap("claim deliveries", err)
+		}
+		due = slices.DeleteFunc(due, func(d payout.DueDelivery) bool {
+			_, busy := inFlight[d.Delivery.ID]
+			return busy
+		})
+		due = due[:min(len(due), limit)]
+		if len(due) == 0 {
+			return errNothingClaimed
 		}
 		eps := map[string]*payout.WebhookEndpoint{}
 		for i := range due {
@@ -200,8 +212,16 @@ func (db *DB) ClaimDueDeliveries(ctx context.Context, now, until time.Time, limi
 		out = due
 		return nil
 	})
+	if errors.Is(err, errNothingClaimed) {
+		out, err = nil, nil
+	}
+	db.metrics.observe("claim_webhook_deliveries", start, err)
 	return out, err
 }
+
+// errNothingClaimed rolls a claim that found nothing back: its commit
+// would wake the dispatcher for nothing.
+var errNothingClaimed = errors.New("nothing claimed")
 
 // endpointOutcome sums up a batch of results for one endpoint.
 type endpointOutcome struct {

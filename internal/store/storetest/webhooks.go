@@ -214,7 +214,7 @@ func testFanOutAndClaim(t *testing.T, s WebhookStore) {
 		t.Fatal(err)
 	}
 	until := now.Add(time.Minute)
-	due, err := s.ClaimDueDeliveries(ctx(t), now, until, 10)
+	due, err := s.ClaimDueDeliveries(ctx(t), now, until, 10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,11 +227,20 @@ func testFanOutAndClaim(t *testing.T, s WebhookStore) {
 			t.Errorf("due %d: %+v %+v", i, d.Delivery, d.Event)
 		}
 	}
-	if again, _ := s.ClaimDueDeliveries(ctx(t), now, until, 10); len(again) != 0 {
+	if again, _ := s.ClaimDueDeliveries(ctx(t), now, until, 10, nil); len(again) != 0 {
 		t.Errorf("claimed again before until: %d", len(again))
 	}
-	if later, _ := s.ClaimDueDeliveries(ctx(t), until, until.Add(time.Minute), 1); len(later) != 1 {
+	if later, _ := s.ClaimDueDeliveries(ctx(t), until, until.Add(time.Minute), 1, nil); len(later) != 1 {
 		t.Errorf("claim after until (limit 1): %d", len(later))
+	}
+	// The caller's own deliveries in flight are neither returned nor moved.
+	end := until.Add(time.Minute)
+	busy := map[string]struct{}{due[0].Delivery.ID: {}, due[1].Delivery.ID: {}}
+	if got, err := s.ClaimDueDeliveries(ctx(t), end, end.Add(time.Minute), 1, busy); err != nil || len(got) != 0 {
+		t.Errorf("claim with both in flight: %d, %v", len(got), err)
+	}
+	if got, _ := s.ClaimDueDeliveries(ctx(t), end, end.Add(time.Minute), 2, nil); len(got) != 2 {
+		t.Errorf("the in-flight ones stayed due: %d claimed, want 2", len(got))
 	}
 }
 
@@ -364,7 +373,7 @@ func testRedeliver(t *testing.T, s WebhookStore) {
 	if list, _, _ := s.ListWebhookDeliveries(ctx(t), completed.ID, payout.Page{}); len(list) != 1 || list[0].Status != payout.DeliveryPending {
 		t.Errorf("deliveries of the named endpoint: %+v", list)
 	}
-	due, _ := s.ClaimDueDeliveries(ctx(t), now, now.Add(time.Minute), 10)
+	due, _ := s.ClaimDueDeliveries(ctx(t), now, now.Add(time.Minute), 10, nil)
 	if len(due) != 2 {
 		t.Errorf("%d due after redelivery, want 2", len(due))
 	}
