@@ -128,6 +128,8 @@ type Dispatcher struct {
 	// mu guards inflight: deliveries claimed and not yet recorded.
 	mu       sync.Mutex
 	inflight map[string]struct{}
+
+	gate *endpointGate // one attempt at a time to a failing endpoint
 }
 
 // New checks cfg and builds a dispatcher.
@@ -141,7 +143,7 @@ func New(cfg Config) (*Dispatcher, error) {
 	}
 	d := &Dispatcher{cfg: cfg, log: cfg.Logger.With("component", "webhooks"), m: m,
 		jobs: make(chan job, cfg.Workers*4), results: make(chan payout.WebhookResult, cfg.Workers*4),
-		kick: make(chan struct{}, 1), inflight: map[string]struct{}{}}
+		kick: make(chan struct{}, 1), inflight: map[string]struct{}{}, gate: newEndpointGate()}
 	d.client = newClient(cfg.AllowPrivateTargets)
 	return d, nil
 }
@@ -174,7 +176,18 @@ func (d *Dispatcher) Start(ctx context.Context) {
 		go func() {
 			defer senders.Done()
 			for j := range d.jobs {
+				if !d.gate.admit(j.ep.ID) {
+					// Its endpoint stalls and is already being tried: leave this
+					// one claimed; it comes back when the claim runs out.
+					d.m.deferred.Inc()
+					d.forget(j.d.ID)
+					continue
+				}
 				r := d.attempt(sendCtx, j)
+				// Only a slow failure holds a sender: a receiver that answers
+				// an error at once costs nothing to try in parallel.
+				stalled := r.Status != payout.DeliverySucceeded && r.Duration >= d.cfg.Timeout/2
+				d.gate.done(j.ep.ID, stalled)
 				if r.StatusCode == 0 && sendCtx.Err() != nil {
 					// Stopped mid-attempt: not a failure of the endpoint. It
 					// stays claimed and is sent again after the claim.

@@ -493,3 +493,40 @@ func TestSlowReceiverDoesNotHoldFanOut(t *testing.T) {
 		t.Errorf("another instance took the lease while the senders were stuck: %v", err)
 	}
 }
+
+// TestFailingEndpointDoesNotHoldTheOthers: an endpoint whose receiver
+// hangs gets one attempt at a time once one stalled, so the senders keep
+// serving a healthy endpoint instead of waiting out a timeout per delivery.
+func TestFailingEndpointDoesNotHoldTheOthers(t *testing.T) {
+	t.Parallel()
+	db := openSQLite(t, nil)
+	var hung atomic.Int64
+	hanging := newReceiver(t)
+	release := make(chan struct{})
+	hanging.srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hung.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	t.Cleanup(func() { close(release) })
+	healthy := newReceiver(t)
+	addEndpoint(t, db, hanging.srv.URL)
+	addEndpoint(t, db, healthy.srv.URL)
+	start(t, events.Config{Store: db, Committed: db.Committed, Workers: 4, Timeout: time.Second})
+	const n = 60
+	appendEvents(t, db, payout.StatusCompleted.EventType(), n)
+	// Without the gate the 4 senders would spend a 1 s timeout on each of
+	// the hanging endpoint's 60 deliveries, interleaved: about 15 s.
+	began := time.Now()
+	for len(healthy.accepted()) < n {
+		if time.Since(began) > 6*time.Second {
+			t.Fatalf("the healthy endpoint got %d of %d deliveries in 6 s while the other hangs", len(healthy.accepted()), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := hung.Load(); got > 8 {
+		t.Errorf("the hanging endpoint got %d attempts in %s; want it probed one at a time once it stalled", got, time.Since(began).Round(time.Millisecond))
+	}
+}

@@ -12,6 +12,7 @@ type metrics struct {
 	duration prometheus.Histogram
 	lag      prometheus.Histogram // event committed → first attempt
 	inflight prometheus.Gauge
+	deferred prometheus.Counter // deliveries left for later: their endpoint is failing and already being tried
 }
 
 // Attempt outcomes.
@@ -33,6 +34,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "From an event's commit to its first delivery attempt.", Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 12)}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "sluice_webhook_queue_depth",
 			Help: "Deliveries claimed by this dispatcher and not yet recorded (queued or being sent)."}),
+		deferred: prometheus.NewCounter(prometheus.CounterOpts{Name: "sluice_webhook_deferred_total",
+			Help: "Deliveries not attempted when their turn came because their endpoint is failing and one attempt to it is already running; they come back when their claim runs out."}),
 	}
 	for _, o := range []string{outcomeSucceeded, outcomeRetry, outcomeFailed, outcomeGone} {
 		m.attempts.WithLabelValues(o)
@@ -48,6 +51,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if err := register(reg, &m.lag); err != nil {
+		return nil, err
+	}
+	if err := register(reg, &m.deferred); err != nil {
 		return nil, err
 	}
 	return m, register(reg, &m.inflight)
