@@ -102,6 +102,7 @@ chains:
 api_keys:
   - name: chaos
     sha256: %x
+rate_limit: {per_second: 10000, burst: 20000}
 `, r.dbPath, dir, chain.ChainID(), chaosConfirmations, r.faults.URL(0), r.faults.URL(1), chain.RPCURL(),
 		chain.SUSD().Hex(), crypto.PubkeyToAddress(hotKey.PublicKey).Hex(), ksPath, passFile, httpapi.HashAPIKey(r.apiKey))
 	if err := os.WriteFile(r.cfgPath, []byte(cfg), 0o600); err != nil {

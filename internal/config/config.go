@@ -273,8 +273,11 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// Validate checks every field and names the first wrong one.
+// Validate checks every field and names the first wrong one. Webhook
+// settings left zero take their defaults first (a config built in code
+// need not spell them out).
 func (c *Config) Validate() error {
+	c.Webhooks.setDefaults()
 	if !strings.HasPrefix(c.Database, "sqlite:") && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
 		return fieldErr("database", "must be sqlite:PATH or a postgres:// URL")
 	}
