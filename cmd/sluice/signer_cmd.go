@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"gopkg.in/yaml.v3"
 
 	"github.com/sluicepay/sluice/internal/config"
@@ -52,7 +53,7 @@ func openSignerBackend(ctx context.Context, s config.Signer, field string, log *
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}
 		r, err := signer.DialRemote(ctx, signer.RemoteConfig{URL: s.URL, Token: token, CAFile: s.CAFile,
-			CertFile: s.CertFile, KeyFile: s.KeyFile, Timeout: s.Timeout})
+			CertFile: s.CertFile, KeyFile: s.KeyFile, Timeout: s.Timeout, Dialect: s.Dialect, Account: common.HexToAddress(s.Account)})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}

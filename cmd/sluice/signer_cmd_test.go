@@ -139,6 +139,17 @@ max_fee_per_tx: "1000000000000000"
 	if _, _, err := sign(1, 501); !errors.Is(err, signer.ErrRefused) || !strings.Contains(err.Error(), "daily cap 1500") {
 		t.Errorf("over the daily cap: err = %v", err)
 	}
+	// The same server in the eth dialect (eth_signTransaction), as Web3Signer or clef would be reached.
+	ethCfg := cfg
+	ethCfg.Dialect = "eth"
+	if sg, err = openSignerBackend(context.Background(), ethCfg, "chains[0].hot_wallets[0].signer", nil); err != nil {
+		t.Fatal(err)
+	}
+	tx, sig, err = sign(2, 500)
+	if err != nil {
+		t.Fatalf("eth dialect: %v", err)
+	}
+	signertest.Check(t, sg.Address(), chainID, tx, sig)
 
 	t.Setenv("TEST_ENGINE_TOKEN", "another-token-of-good-length")
 	if _, err := openSignerBackend(context.Background(), cfg, "chains[0].hot_wallets[0].signer", nil); err == nil ||

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
 )
 
 // SignerBackends are the fields of the signer types other than keystore.
@@ -35,6 +37,12 @@ type SignerBackends struct {
 	KeyFile  string `yaml:"key_file"`
 	// Timeout bounds one request to the remote signer (remote; default 10s).
 	Timeout time.Duration `yaml:"timeout"`
+	// Dialect is "sluice" (`sluice signer serve`, the default) or "eth"
+	// (eth_signTransaction: Web3Signer, clef, or `sluice signer serve`).
+	Dialect string `yaml:"dialect"`
+	// Account is the signer's account to use in the eth dialect (default:
+	// its only one).
+	Account string `yaml:"account"`
 
 	// Signers are the group's members, in order of preference (failover);
 	// all must hold the wallet's key.
@@ -96,6 +104,12 @@ func (s Signer) validate(at string) error {
 		}
 		if s.Timeout < 0 {
 			return fieldErr(at+".timeout", "must be positive")
+		}
+		if s.Dialect != "" && s.Dialect != "sluice" && s.Dialect != "eth" {
+			return fieldErr(at+".dialect", fmt.Sprintf("%q is not sluice or eth", s.Dialect))
+		}
+		if s.Account != "" && !common.IsHexAddress(s.Account) {
+			return fieldErr(at+".account", fmt.Sprintf("%q is not an address", s.Account))
 		}
 	case "failover":
 		if len(s.Signers) == 0 {

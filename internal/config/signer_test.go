@@ -18,6 +18,10 @@ func TestSignerTypes(t *testing.T) {
 		{"pkcs11 without key", Signer{Type: "pkcs11", SignerBackends: SignerBackends{Module: "m.so", TokenLabel: "t"}}, "x.signer.key_label: is required"},
 		{"remote", Signer{Type: "remote", SignerBackends: SignerBackends{URL: "https://s:8443"}}, ""},
 		{"remote half mTLS", Signer{Type: "remote", SignerBackends: SignerBackends{URL: "https://s", CertFile: "c.pem"}}, "x.signer.cert_file"},
+		{"remote eth dialect", Signer{Type: "remote", SignerBackends: SignerBackends{URL: "https://w3s", Dialect: "eth",
+			Account: "0x00000000000000000000000000000000000000aa"}}, ""},
+		{"remote unknown dialect", Signer{Type: "remote", SignerBackends: SignerBackends{URL: "https://w3s", Dialect: "clef"}}, "x.signer.dialect"},
+		{"remote bad account", Signer{Type: "remote", SignerBackends: SignerBackends{URL: "https://w3s", Account: "me"}}, "x.signer.account"},
 		{"failover", Signer{Type: "failover", SignerBackends: SignerBackends{Signers: []Signer{
 			{Type: "remote", SignerBackends: SignerBackends{URL: "https://a"}}, {Type: "keystore", Keystore: "k.json"}}}}, ""},
 		{"failover member wrong", Signer{Type: "failover", SignerBackends: SignerBackends{Signers: []Signer{

@@ -33,6 +33,10 @@ import (
 //     is its signing hash and that it passes the server's limits, then
 //     signs: it never signs a digest it cannot see the transaction of.
 //
+// The server also speaks the eth dialect (eth_accounts,
+// eth_signTransaction; remote_eth.go), which the client can use to reach
+// Web3Signer or clef instead.
+//
 // Error codes: -32001 unauthenticated, -32002 refused by the server's
 // limits (the message says which), -32602 invalid params.
 const (
@@ -91,6 +95,13 @@ type RemoteConfig struct {
 	Timeout time.Duration
 	// TLS, when set, is used as it is (tests); it overrides the files.
 	TLS *tls.Config
+	// Dialect is "sluice" (sluice_signTransaction: the transaction and its
+	// digest; the default) or "eth" (eth_signTransaction, as Web3Signer and
+	// clef speak it).
+	Dialect string
+	// Account picks the signer's account in the eth dialect (default: its
+	// only one).
+	Account common.Address
 }
 
 // Remote signs through a remote signer server (`sluice signer serve`).
@@ -99,6 +110,7 @@ type Remote struct {
 	token string
 	http  *http.Client
 	addr  common.Address
+	eth   bool
 	id    atomic.Uint64
 }
 
@@ -123,11 +135,19 @@ func DialRemote(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 	tr := &http.Transport{TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
 		ForceAttemptHTTP2: true}
 	r := &Remote{url: cfg.URL, token: cfg.Token, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}}
-	var addr common.Address
-	if err := r.call(ctx, "sluice_address", nil, &addr); err != nil {
+	var err error
+	switch cfg.Dialect {
+	case "", "sluice":
+		err = r.call(ctx, "sluice_address", nil, &r.addr)
+	case "eth":
+		r.eth = true
+		r.addr, err = r.ethAddress(ctx, cfg.Account)
+	default:
+		return nil, fmt.Errorf("remote signer: dialect %q is not sluice or eth", cfg.Dialect)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("remote signer %s: %w", cfg.URL, err)
 	}
-	r.addr = addr
 	return r, nil
 }
 
@@ -163,6 +183,9 @@ func (r *Remote) SignDigest(context.Context, [32]byte) ([]byte, error) {
 
 // SignTransaction sends the transaction and its digest to the server.
 func (r *Remote) SignTransaction(ctx context.Context, chainID *big.Int, unsigned []byte, digest [32]byte) ([]byte, error) {
+	if r.eth {
+		return r.ethSign(ctx, chainID, unsigned, digest)
+	}
 	var res signTxResult
 	err := r.call(ctx, "sluice_signTransaction", signTxParams{ChainID: (*hexutil.Big)(chainID), Tx: unsigned, Digest: digest}, &res)
 	if err != nil {
@@ -176,6 +199,10 @@ func (r *Remote) SignTransaction(ctx context.Context, chainID *big.Int, unsigned
 
 // Health asks the server whether it can sign, and for which address.
 func (r *Remote) Health(ctx context.Context) error {
+	if r.eth {
+		_, err := r.ethAddress(ctx, r.addr)
+		return err
+	}
 	var addr common.Address
 	if err := r.call(ctx, "sluice_health", nil, &addr); err != nil {
 		return err

@@ -214,6 +214,13 @@ func (s *Server) handle(ctx context.Context, req rpcRequest) (any, *rpcError) {
 			return nil, rerr
 		}
 		return signTxResult{Signature: sig}, nil
+	case "eth_accounts":
+		return []common.Address{s.signer.Address()}, nil
+	case "eth_signTransaction":
+		if len(req.Params) != 1 {
+			return nil, &rpcError{Code: rpcInvalidParams, Message: "want one parameter"}
+		}
+		return s.ethSignTx(ctx, req.Params[0])
 	default:
 		return nil, &rpcError{Code: rpcMethodNotFound, Message: "method not found"}
 	}
