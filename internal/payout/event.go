@@ -17,7 +17,7 @@ const EventWebhookEndpointDisabled = "webhook_endpoint.disabled"
 func EventTypes() []string {
 	types := []string{
 		EventCreated, EventReorged, EventReplaced, EventWaiting, EventCancelRequested, EventFeeCapRaised, EventReassigned,
-		EventWalletLowBalance, EventWalletForeignNonce, EventWebhookEndpointDisabled,
+		EventWalletLowBalance, EventWalletForeignNonce, EventWebhookEndpointDisabled, EventPauseCreated, EventPauseResumed,
 	}
 	for _, s := range []Status{StatusSubmitted, StatusStuck, StatusConfirming, StatusCompleted, StatusFailed, StatusCancelled} {
 		types = append(types, s.EventType())

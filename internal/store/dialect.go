@@ -78,7 +78,9 @@ func isDomain(err error) bool {
 		dup   *payout.DuplicateExternalIDError
 		stale *payout.StaleError
 	)
+	var field *payout.FieldError
 	return errors.Is(err, payout.ErrNotFound) || errors.Is(err, payout.ErrNotCancellable) ||
+		errors.Is(err, payout.ErrPauseResumed) || errors.As(err, &field) ||
 		errors.Is(err, payout.ErrLeaseHeld) || errors.Is(err, payout.ErrNonceConflict) ||
 		errors.As(err, &idem) || errors.As(err, &dup) || errors.As(err, &stale)
 }

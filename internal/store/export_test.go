@@ -16,3 +16,10 @@ func LatestMigration(dialect string) int {
 	}
 	return ms[len(ms)-1].version
 }
+
+// ExecRaw runs a statement on the write pool, so tests can tamper with
+// rows as an intruder with database access would.
+func (db *DB) ExecRaw(query string, args ...any) error {
+	_, err := db.write.Exec(db.q(query), args...)
+	return err
+}

@@ -12,6 +12,7 @@ type metrics struct {
 	duration  *prometheus.HistogramVec
 	errors    *prometheus.CounterVec
 	groupSize prometheus.Histogram
+	audit     prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -31,6 +32,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "CreatePayout calls committed together in one SQLite transaction.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}),
+		audit: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "sluice", Subsystem: "audit", Name: "entries_total",
+			Help: "Entries appended to the audit log by this process.",
+		}),
 	}
 	if reg == nil {
 		return m, nil
@@ -43,6 +48,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.groupSize, err = register(reg, m.groupSize); err != nil {
+		return nil, err
+	}
+	if m.audit, err = register(reg, m.audit); err != nil {
 		return nil, err
 	}
 	return m, nil
