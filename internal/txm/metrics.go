@@ -18,6 +18,7 @@ type Metrics struct {
 	handoffs       *prometheus.CounterVec
 	halted         *prometheus.GaugeVec
 	balance        *prometheus.GaugeVec
+	pausesActive   *prometheus.GaugeVec
 }
 
 // NewMetrics registers the sender's metrics on reg (nil: not registered).
@@ -68,10 +69,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		balance: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_wallet_balance", Help: "Hot wallet balance in base units as last read by its sender (approximate: a float), by chain, sender and asset.",
 		}, []string{"chain", "sender", "asset"}),
+		pausesActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "sluice_sender_pauses_active", Help: "Emergency pauses in force that can stop payouts of this sender (global, its chain, an asset on it, or its wallet), by chain and sender.",
+		}, []string{"chain", "sender"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.attempts, m.broadcasts, m.transitions, m.acceptToFinal, m.acceptToSend, m.inFlight,
-			m.roundDuration, m.lastHead, m.sendLoopErrors, m.replacements, m.holds, m.handoffs, m.halted, m.balance)
+			m.roundDuration, m.lastHead, m.sendLoopErrors, m.replacements, m.holds, m.handoffs, m.halted, m.balance,
+			m.pausesActive)
 	}
 	return m
 }

@@ -34,6 +34,11 @@ type planned struct {
 // tracked between batches.
 func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
 	st := s.st
+	if changed, err := s.readPauses(ctx, 0); err != nil {
+		return false, err
+	} else if changed {
+		st.heldHead = 0 // a pause began or ended: look at every queued payout again
+	}
 	if st.halted != "" || (st.heldHead != 0 && st.heldHead == st.head) {
 		return false, nil // halted, or nothing changed since every payout read had to wait
 	}
@@ -49,6 +54,10 @@ func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
 	if len(ps) == 0 {
 		return false, nil
 	}
+	read := len(ps)
+	if ps, err = s.holdPaused(ctx, ps); err != nil {
+		return false, err
+	}
 	sent, err := s.sendBatch(ctx, ps)
 	if err != nil {
 		return false, err
@@ -57,14 +66,21 @@ func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
 	if sent == 0 {
 		st.heldHead = max(st.head, 1)
 	}
-	return len(ps) == s.cfg.BatchSize && sent > 0, nil
+	return read == s.cfg.BatchSize && sent > 0, nil
 }
 
 // sendBatch plans, signs, stores and broadcasts one batch of payouts, and
 // says how many it sent.
 func (s *Sender) sendBatch(ctx context.Context, ps []*payout.Payout) (int, error) {
+	if len(ps) == 0 {
+		return 0, nil
+	}
 	plans, err := s.plan(ctx, ps)
 	if err != nil || len(plans) == 0 {
+		return 0, err
+	}
+	// Planning reads the chain; a pause may have begun meanwhile.
+	if plans, err = s.unpausedPlans(ctx, plans); err != nil || len(plans) == 0 {
 		return 0, err
 	}
 	for range 5 {

@@ -48,6 +48,11 @@ type FeeOracle interface {
 	ReplaceDue(p fees.Priority, blocksSince uint64, attempt int) bool
 }
 
+// PauseSource lists the emergency pauses in force.
+type PauseSource interface {
+	ActivePauses(ctx context.Context) ([]*payout.Pause, error)
+}
+
 // Handoff moves payouts between the hot wallets of a chain.
 type Handoff interface {
 	// Target returns a hot wallet of the chain, other than p's, known to be
@@ -72,6 +77,11 @@ type Config struct {
 	// queued payout this wallet cannot cover (nil: payouts wait for a
 	// top-up where they are).
 	Handoff Handoff
+
+	// Pauses, when not nil, is read before every signing round: payouts an
+	// active pause matches wait queued with payout.ReasonPaused (nil: no
+	// pauses). *store.DB is one.
+	Pauses PauseSource
 
 	// LowBalance maps asset symbols to the balance (base units) under
 	// which the wallet.low_balance event fires; absent: no threshold.

@@ -93,6 +93,7 @@ type loopState struct {
 	halted        string                      // why the sender sends nothing new; "" when it sends
 	low           map[string]bool
 	held          map[string]payout.Code // queued payouts told to wait, by reason (for the log)
+	pauses        pauseView              // the emergency pauses in force, as last read
 }
 
 func newLoopState() *loopState {

@@ -1,0 +1,108 @@
+package txm
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// pauseFresh is how old a reading of the pauses may be when a round
+// signs: a pause committed earlier than that (plus one query) is always
+// seen, well within the 100 ms the issue asks for.
+const pauseFresh = 20 * time.Millisecond
+
+// pauseView is the loop's reading of the pauses in force.
+type pauseView struct {
+	list   []*payout.Pause
+	key    string // the ids, to notice a change
+	readAt time.Time
+}
+
+// readPauses reads the pauses in force, unless the last reading is fresher
+// than maxAge, and says whether they changed since the previous reading.
+func (s *Sender) readPauses(ctx context.Context, maxAge time.Duration) (changed bool, err error) {
+	v := &s.st.pauses
+	if s.cfg.Pauses == nil || (maxAge > 0 && time.Since(v.readAt) < maxAge) {
+		return false, nil
+	}
+	ps, err := s.cfg.Pauses.ActivePauses(ctx)
+	if err != nil {
+		return false, fmt.Errorf("read pauses: %w", err)
+	}
+	ids := make([]string, len(ps))
+	for i, p := range ps {
+		ids[i] = p.ID
+	}
+	key := strings.Join(ids, ",")
+	changed = key != v.key
+	if changed {
+		s.log.Info("emergency pauses changed", "active", len(ps), "ids", key)
+		s.cfg.Metrics.pausesActive.WithLabelValues(s.cfg.Chain.Name, s.sender.Hex()).Set(float64(s.pausesMatching(ps)))
+	}
+	v.list, v.key, v.readAt = ps, key, time.Now()
+	return changed, nil
+}
+
+// pausesMatching counts the pauses that can stop some payout of this sender.
+func (s *Sender) pausesMatching(ps []*payout.Pause) int {
+	n := 0
+	for _, p := range ps {
+		if (p.Scope == payout.PauseAsset && p.Chain == s.cfg.Chain.Name) || p.Matches(s.cfg.Chain.Name, "", s.sender) {
+			n++
+		}
+	}
+	return n
+}
+
+// paused returns the pause that stops p, or nil.
+func (s *Sender) paused(p *payout.Payout) *payout.Pause {
+	return payout.MatchPause(s.st.pauses.list, s.cfg.Chain.Name, p.Asset, s.sender)
+}
+
+// holdPaused makes the payouts a pause stops wait queued with
+// ReasonPaused, naming the pause, and returns the others.
+func (s *Sender) holdPaused(ctx context.Context, ps []*payout.Payout) ([]*payout.Payout, error) {
+	if len(s.st.pauses.list) == 0 {
+		return ps, nil
+	}
+	var holds []payout.Hold
+	free := make([]*payout.Payout, 0, len(ps))
+	for _, p := range ps {
+		if pa := s.paused(p); pa != nil {
+			holds = append(holds, payout.Hold{PayoutID: p.ID, Reason: payout.ReasonPaused,
+				Detail: pa.Describe() + "; the payout waits until the pause is resumed"})
+			continue
+		}
+		free = append(free, p)
+	}
+	return free, s.hold(ctx, holds)
+}
+
+// unpausedPlans re-reads the pauses right before signing (unless just
+// read) and holds the plans a pause now stops.
+func (s *Sender) unpausedPlans(ctx context.Context, plans []planned) ([]planned, error) {
+	if _, err := s.readPauses(ctx, pauseFresh); err != nil {
+		return nil, err
+	}
+	if len(s.st.pauses.list) == 0 {
+		return plans, nil
+	}
+	ps := make([]*payout.Payout, len(plans))
+	for i, pl := range plans {
+		ps[i] = pl.p
+	}
+	free, err := s.holdPaused(ctx, ps)
+	if err != nil || len(free) == len(plans) {
+		return plans, err
+	}
+	ok := plans[:0]
+	for _, pl := range plans {
+		if s.paused(pl.p) == nil {
+			ok = append(ok, pl)
+		}
+	}
+	return ok, nil
+}
