@@ -121,12 +121,19 @@ func (p *Pool) do(ctx context.Context, method string, fresh, hedge bool, attempt
 	// health state has not caught up yet (an upstream that recovered still
 	// shows the stale head of its last failed check). Check now and try
 	// again, a few times, within the request's deadline, until a round
-	// finds nothing at all to ask.
+	// finds nothing at all to ask. An upstream that was only backing off
+	// after a rate limit was never asked: wait out its Retry-After, when
+	// the deadline allows, rather than fail while it is still there.
 	for range maxRechecks {
-		if err == nil || u != nil || ctx.Err() != nil || errors.Is(err, ErrNoUpstream) {
+		if err == nil || u != nil || ctx.Err() != nil {
 			break
 		}
-		p.recheck(ctx, fresh)
+		if !p.waitRateLimit(ctx, fresh) {
+			if errors.Is(err, ErrNoUpstream) {
+				break
+			}
+			p.recheck(ctx, fresh)
+		}
 		u, err = p.race(ctx, cancel, method, fresh, hedge, attempt, p.candidates(time.Now(), fresh))
 	}
 	return u, err

@@ -411,3 +411,39 @@ func TestUpstreamWithoutBatches(t *testing.T) {
 		t.Errorf("eth_getBalance: got %d, want 1", got)
 	}
 }
+
+// TestRateLimitedUpstreamIsWaitedForWhenTheOthersFail: faults move; the
+// one good upstream is still backing off after a 429 when the two others
+// start failing. The read waits out the Retry-After and is answered by it
+// instead of failing (the shape of a failed read in the engine's fault
+// test: phases [none 429 blackhole] then [500 none reset]).
+func TestRateLimitedUpstreamIsWaitedForWhenTheOthersFail(t *testing.T) {
+	c := startChain(t)
+	a := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	limited := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	b := rpcfault.New(t, c.RPCURL(), rpcfault.None)
+	cfg := testConfig(a.URL, limited.URL, b.URL)
+	cfg.Upstreams[0].Role, cfg.Upstreams[2].Role = RoleFallback, RoleFallback // reads go to limited first
+	cfg.HealthInterval = time.Hour
+	p := startPool(t, cfg)
+	readLatest(t, p, c)
+
+	// The 429 backs limited off for 1 s; the read goes on to a fallback.
+	limited.Set(rpcfault.TooManyRequests)
+	readLatest(t, p, c)
+	if st := statusOf(t, p, "u1"); !st.RateLimited.After(time.Now()) {
+		t.Fatalf("u1 is not backing off after its 429s (rate limited until %s)", st.RateLimited)
+	}
+	// Now it is fine, and the two others fail.
+	limited.Set(rpcfault.None)
+	a.Set(rpcfault.ServerError)
+	b.Set(rpcfault.ServerError)
+	start := time.Now()
+	readLatest(t, p, c)
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("answered after %s", took)
+	}
+	if n := limited.Count("eth_getBalance"); n == 0 {
+		t.Error("the read was not answered by the upstream that had been rate-limited")
+	}
+}
