@@ -109,6 +109,7 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
 	s.log.InfoContext(r.Context(), "api key created", "request_id", reqInfoFrom(r.Context()).id, "api_key_id", k.ID,
 		"name", k.Name, "scopes", k.Scopes, "require_signing", k.RequireSigning, "by_api_key_id", reqInfoFrom(r.Context()).key.ID)
 	v := viewAPIKey(k)
+	s.audited(r, payout.AuditAPIKeyCreate, k.ID, v) // before the secret is set: the log never holds it
 	v.Secret = secret
 	writeJSON(w, "application/json", http.StatusCreated, v)
 }
@@ -261,6 +262,7 @@ func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.forgetKey(k.ID)
+	s.audited(r, payout.AuditAPIKeyRevoke, k.ID, viewAPIKey(k))
 	s.log.InfoContext(r.Context(), "api key revoked", "request_id", reqInfoFrom(r.Context()).id, "api_key_id", k.ID,
 		"by_api_key_id", reqInfoFrom(r.Context()).key.ID)
 	writeJSON(w, "application/json", http.StatusOK, viewAPIKey(k))

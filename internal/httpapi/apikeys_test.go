@@ -232,6 +232,11 @@ func TestScopesPerRoute(t *testing.T) {
 		{"GET", "/v1/api_keys", "/v1/api_keys", "", payout.ScopeAdmin},
 		{"POST", "/v1/api_keys", "/v1/api_keys", `{"name":"x","scopes":["payouts:read"]}`, payout.ScopeAdmin},
 		{"POST", "/v1/api_keys/{id}/revoke", "/v1/api_keys/key_missing/revoke", "", payout.ScopeAdmin},
+		{"GET", "/v1/pauses", "/v1/pauses", "", payout.ScopeAdmin},
+		{"POST", "/v1/pauses", "/v1/pauses", `{"scope":"bogus","reason":"x"}`, payout.ScopeAdmin},
+		{"POST", "/v1/pauses/{id}/resume", "/v1/pauses/pse_missing/resume", "", payout.ScopeAdmin},
+		{"DELETE", "/v1/pauses/{id}", "/v1/pauses/pse_missing", "", payout.ScopeAdmin},
+		{"GET", "/v1/audit", "/v1/audit", "", payout.ScopeAdmin},
 	}
 	inTable := map[string]bool{}
 	for _, rt := range routes {

@@ -17,6 +17,8 @@ type metrics struct {
 	replays  prometheus.Counter
 	streams  prometheus.Gauge   // event streams open
 	streamed prometheus.Counter // events sent on streams
+	// auditFailures counts actions done whose audit entry could not be written.
+	auditFailures prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -46,8 +48,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "sluice_event_stream_events_total",
 			Help: "Events sent on Server-Sent Event streams.",
 		}),
+		auditFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "sluice_audit_append_failures_total",
+			Help: "Administrative actions done through the API whose audit entry could not be written (the cause is logged).",
+		}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.replays, m.streams, m.streamed} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.inFlight, m.replays, m.streams, m.streamed, m.auditFailures} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

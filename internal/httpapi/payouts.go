@@ -123,6 +123,8 @@ func (s *Server) cancelPayout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audited(r, payout.AuditPayoutCancel, p.ID, map[string]any{"status": p.Status, "chain": p.Chain, "asset": p.Asset,
+		"amount": p.Amount.String(), "to": p.To.Hex()})
 	status := http.StatusOK
 	if !p.Status.Terminal() {
 		status = http.StatusAccepted
@@ -162,6 +164,7 @@ func (s *Server) speedUp(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audited(r, payout.AuditPayoutFeeCapRaise, p.ID, map[string]any{"fee_cap": feeCap.String(), "status": p.Status})
 	s.writePayout(w, r, http.StatusOK, p)
 }
 

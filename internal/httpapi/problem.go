@@ -60,6 +60,8 @@ var codeInfo = map[payout.Code]struct {
 	payout.CodeSignatureInvalid:      {http.StatusUnauthorized, "Request signature invalid"},
 	payout.CodeSignatureReplayed:     {http.StatusUnauthorized, "Request signature replayed"},
 	payout.CodeRateLimited:           {http.StatusTooManyRequests, "Rate limit exceeded"},
+	payout.CodeInvalidPause:          {http.StatusUnprocessableEntity, "Invalid pause"},
+	payout.CodePauseResumed:          {http.StatusConflict, "Pause was resumed already"},
 }
 
 // problemTypeBase prefixes a code to make the problem's type URI.

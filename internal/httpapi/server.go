@@ -83,6 +83,7 @@ type Server struct {
 	version   string
 	upstreams func(chain string) []UpstreamView
 	broadcast broadcastFunc
+	controls  controlStores // pauses and the audit log
 
 	ids      *payout.IDGenerator // payout ids
 	reqIDs   *payout.IDGenerator // request ids
@@ -120,7 +121,7 @@ func New(cfg Config) (*Server, error) {
 		hooks: cfg.Webhooks, store: cfg.Store, catalog: cfg.Catalog, keys: cfg.APIKeys, log: cfg.Logger.With("component", "httpapi"),
 		registry: cfg.Registry, metrics: m, ready: cfg.Ready, now: cfg.Now, created: cfg.OnPayoutCreated,
 		version: cfg.Version, upstreams: cfg.Upstreams, broadcast: cfg.Broadcast, ids: payout.DefaultIDs, reqIDs: &payout.IDGenerator{},
-		inflight:      inflightSet{keys: map[string]struct{}{}},
+		inflight: inflightSet{keys: map[string]struct{}{}}, controls: newControlStores(cfg.Store),
 		eventsChanged: cfg.EventsChanged, streams: newStreamSlots(cfg.MaxEventStreams), closing: make(chan struct{}),
 	}
 	if err := s.initKeys(cfg); err != nil {
@@ -221,6 +222,10 @@ func (s *Server) routes() *http.ServeMux {
 	s.webhookRoutes(route)
 	route("/v1/api_keys", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.createAPIKey), "GET": s.auth(payout.ScopeAdmin, s.listAPIKeys)})
 	route("/v1/api_keys/{id}/revoke", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.revokeAPIKey)})
+	route("/v1/pauses", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.createPause), "GET": s.auth(payout.ScopeAdmin, s.listPauses)})
+	route("/v1/pauses/{id}", map[string]http.HandlerFunc{"DELETE": s.auth(payout.ScopeAdmin, s.resumePause)})
+	route("/v1/pauses/{id}/resume", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.resumePause)})
+	route("/v1/audit", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopeAdmin, s.listAudit)})
 	route("/v1/chains", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listChains)})
 	route("/v1/status", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.status)})
 	route("/v1/openapi.yaml", map[string]http.HandlerFunc{"GET": serveOpenAPI})

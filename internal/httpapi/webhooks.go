@@ -186,6 +186,7 @@ func (s *Server) createWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.audited(r, payout.AuditWebhookCreate, e.ID, e)
 	w.Header().Set("Location", "/v1/webhook_endpoints/"+e.ID)
 	writeJSON(w, "application/json", http.StatusCreated, endpointWithSecret{e, e.Secret})
 }
@@ -271,9 +272,11 @@ func (s *Server) changeEndpoint(w http.ResponseWriter, r *http.Request, rotate b
 		return
 	}
 	if rotate {
+		s.audited(r, payout.AuditWebhookRotate, e.ID, e)
 		writeJSON(w, "application/json", http.StatusOK, endpointWithSecret{e, e.Secret})
 		return
 	}
+	s.audited(r, payout.AuditWebhookUpdate, e.ID, e)
 	writeJSON(w, "application/json", http.StatusOK, e)
 }
 
@@ -301,6 +304,7 @@ func (s *Server) deleteWebhookEndpoint(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, endpointNotFound(id, err))
 		return
 	}
+	s.audited(r, payout.AuditWebhookDelete, id, nil)
 	writeJSON(w, "application/json", http.StatusOK, deletedEndpoint{ID: id, Object: "webhook_endpoint", Deleted: true})
 }
 

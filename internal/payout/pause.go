@@ -35,6 +35,9 @@ const ReasonPaused Code = "paused"
 // wrong fields for its scope.
 const CodeInvalidPause Code = "invalid_pause"
 
+// CodePauseResumed answers a resume of a pause that was resumed already.
+const CodePauseResumed Code = "pause_already_resumed"
+
 // ErrPauseResumed is returned when resuming a pause that was resumed already.
 var ErrPauseResumed = errors.New("pause was resumed already")
 
