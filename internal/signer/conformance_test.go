@@ -54,3 +54,17 @@ func TestConformanceInstrumented(t *testing.T) {
 		return signer.Instrumented{Signer: dialRemote(t, rs, testToken), Backend: "remote", Metrics: m}
 	})
 }
+
+// TestConformanceOpening: a remote signer reached through an Opening, as
+// the engine holds every signer (waiting for a key to open is tested in
+// opening_test.go).
+func TestConformanceOpening(t *testing.T) {
+	key := newKey(t)
+	rs := startRemote(t, key, testLimits(), nil)
+	signertest.Run(t, suiteOptions, func(t *testing.T) payout.Signer {
+		remote := dialRemote(t, rs, testToken)
+		o := signer.NewOpening(remote.Address())
+		o.Set(remote, nil)
+		return o
+	})
+}

@@ -1,0 +1,75 @@
+package signer
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+func TestOpeningWaitsForTheKey(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	addr := crypto.PubkeyToAddress(key.PublicKey)
+	o := NewOpening(addr)
+	if o.Ready() || o.Address() != addr {
+		t.Fatalf("a new Opening: ready %v, address %s", o.Ready(), o.Address().Hex())
+	}
+	if err := o.Health(context.Background()); !errors.Is(err, payout.ErrSignerUnavailable) {
+		t.Fatalf("health while opening = %v, want signer unavailable", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := o.SignDigest(ctx, [32]byte{1}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("signing before the key is open, with a deadline = %v, want the deadline", err)
+	}
+
+	signed := make(chan error, 1)
+	digest := crypto.Keccak256Hash([]byte("opening"))
+	go func() {
+		sig, err := o.SignDigest(context.Background(), digest)
+		if err == nil {
+			pub, perr := crypto.SigToPub(digest[:], sig)
+			if perr != nil || crypto.PubkeyToAddress(*pub) != addr {
+				err = errors.New("the signature does not recover to the wallet")
+			}
+		}
+		signed <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case err := <-signed:
+		t.Fatalf("signed before the key was open: %v", err)
+	default:
+	}
+	o.Set(evm.KeySigner{Key: key}, nil)
+	if err := <-signed; err != nil {
+		t.Fatal(err)
+	}
+	if !o.Ready() || o.Health(context.Background()) != nil {
+		t.Fatal("not ready after the key opened")
+	}
+}
+
+func TestOpeningFailures(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	other, _ := crypto.GenerateKey()
+	wrong := NewOpening(crypto.PubkeyToAddress(key.PublicKey))
+	wrong.Set(evm.KeySigner{Key: other}, nil)
+	if err := wrong.Wait(context.Background()); err == nil || wrong.Ready() {
+		t.Fatalf("a key of another address: %v, ready %v", err, wrong.Ready())
+	}
+	if _, err := wrong.SignDigest(context.Background(), [32]byte{}); !errors.Is(err, payout.ErrSignerUnavailable) {
+		t.Fatalf("signing with the wrong key = %v, want signer unavailable", err)
+	}
+	failed := NewOpening(crypto.PubkeyToAddress(key.PublicKey))
+	failed.Set(nil, errors.New("could not decrypt key with given password"))
+	failed.Set(evm.KeySigner{Key: key}, nil) // too late: the first outcome stands
+	if err := failed.Health(context.Background()); !errors.Is(err, payout.ErrSignerUnavailable) || failed.Ready() {
+		t.Fatalf("a key that failed to open: health %v, ready %v", err, failed.Ready())
+	}
+}
