@@ -39,6 +39,11 @@ Usage:
                   make, list and revoke API keys through the API; hash one for the config
   sluice webhook  create|list|get|update|delete|rotate-secret|deliveries|attempts|redeliver ...
                   endpoints that receive signed events, and their delivery log
+  sluice pause    [--chain C] [--asset A] [--wallet W] --reason TEXT | list
+  sluice resume   ID
+                  emergency stop of payments (all, a chain, an asset or a hot wallet), and its end
+  sluice audit    verify|export [--config FILE] [--since TIME]
+                  check the audit log's hash chain (names the first changed entry; exit 1), or export it as JSON lines
   sluice key      new|import|export|list [--dir DIR] ...
                   keystore v3 files (geth's format); passphrases from the environment, keys from stdin
   sluice signer serve --keystore FILE --tls-cert FILE --tls-key FILE --limits FILE [--listen ADDR] [--client-ca FILE]
@@ -82,6 +87,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runAPIKey(ctx, args[1:], stdin, stdout, stderr)
 	case "webhook":
 		err = runWebhook(ctx, args[1:], stdout, stderr)
+	case "pause":
+		err = runPause(ctx, args[1:], stdout, stderr)
+	case "resume":
+		err = runResume(ctx, args[1:], stdout, stderr)
+	case "audit":
+		err = runAudit(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, args[1:], stdout, stderr)
 	case "signer":
