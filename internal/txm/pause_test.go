@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/sandbox"
+	"github.com/sluicepay/sluice/internal/store/storetest"
 	"github.com/sluicepay/sluice/internal/txm"
 )
 
@@ -114,16 +115,20 @@ func TestPauseHoldsNewPayoutsAndLetsFlightsFinish(t *testing.T) {
 // the payout is held with reason paused. The payout is then cancelled and
 // the pause resumed, outside the clock.
 func BenchmarkPauseTakesEffect(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchPause(b, "sqlite:"+filepath.Join(b.TempDir(), "sluice.db")) })
+	b.Run("postgres", func(b *testing.B) { benchPause(b, storetest.PostgresURL(b)) })
+}
+
+func benchPause(b *testing.B, dbURL string) {
 	key, _ := crypto.GenerateKey()
-	e := newEnvWith(b, key, "sqlite:"+filepath.Join(b.TempDir(), "sluice.db"),
-		sandbox.Config{DataDir: b.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
+	e := newEnvWith(b, key, dbURL, sandbox.Config{DataDir: b.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
 	ctx := context.Background()
 	pauses := e.store.(payout.PauseStore)
 	s := e.senderWith(txm.Config{Owner: "bench", Pauses: pauses, Poll: 250 * time.Millisecond})
 	s.Start(ctx)
 	defer s.Stop()
 	to := common.HexToAddress("0x00000000000000000000000000000000000c00ff")
-	var worst time.Duration
+	var worst, commitT, createT time.Duration
 	b.ResetTimer()
 	for i := range b.N {
 		b.StopTimer()
@@ -133,7 +138,9 @@ func BenchmarkPauseTakesEffect(b *testing.B) {
 		if err := pauses.CreatePause(ctx, p); err != nil {
 			b.Fatal(err)
 		}
+		committed := time.Now()
 		po := e.create("ETH", to, big.NewInt(1))
+		queued := time.Now()
 		s.Wake()
 		for {
 			got, err := e.store.GetPayout(ctx, po.ID)
@@ -149,6 +156,8 @@ func BenchmarkPauseTakesEffect(b *testing.B) {
 			time.Sleep(200 * time.Microsecond)
 		}
 		worst = max(worst, time.Since(start))
+		commitT += committed.Sub(start)
+		createT += queued.Sub(committed)
 		b.StopTimer()
 		if _, err := e.store.CancelPayout(ctx, po.ID); err != nil {
 			b.Fatal(err)
@@ -159,4 +168,6 @@ func BenchmarkPauseTakesEffect(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(worst.Microseconds())/1000, "max-ms")
+	b.ReportMetric(float64(commitT.Microseconds())/1000/float64(b.N), "commit-ms")
+	b.ReportMetric(float64(createT.Microseconds())/1000/float64(b.N), "create-ms")
 }
