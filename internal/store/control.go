@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -210,4 +211,28 @@ func (db *DB) ListAudit(ctx context.Context, afterSeq int64, limit int) (_ []*pa
 		es = es[:limit]
 	}
 	return es, more, nil
+}
+
+// QueuedPayoutsSkipping is QueuedPayouts without the payouts of the given
+// assets (those an asset pause holds), so that a long paused queue of one
+// asset does not keep a wallet's other assets from being read.
+func (db *DB) QueuedPayoutsSkipping(ctx context.Context, chainID uint64, sender common.Address, skip []string, limit int) (_ []*payout.Payout, err error) {
+	defer db.track("queued_payouts_skipping")(&err)
+	if limit <= 0 {
+		limit = 100
+	}
+	args := []any{int64(chainID), addrText(sender)}
+	q := `SELECT ` + db.d.q.payoutCols + ` FROM payouts WHERE chain_id = ? AND sender = ? AND status = 'queued'`
+	if len(skip) > 0 {
+		q += ` AND asset NOT IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(skip)), ", ") + `)`
+		for _, a := range skip {
+			args = append(args, a)
+		}
+	}
+	rows, err := db.read.QueryContext(ctx, db.q(q+` ORDER BY created_at, id LIMIT ?`), append(args, limit)...)
+	if err != nil {
+		return nil, db.wrap("queued payouts", err)
+	}
+	ps, err := collect(rows, scanPayout)
+	return ps, db.wrap("queued payouts", err)
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
@@ -105,4 +107,53 @@ func (s *Sender) unpausedPlans(ctx context.Context, plans []planned) ([]planned,
 		}
 	}
 	return ok, nil
+}
+
+// queuedSkipping is a store that can read queued payouts without some
+// assets; *store.DB is one.
+type queuedSkipping interface {
+	QueuedPayoutsSkipping(ctx context.Context, chainID uint64, sender common.Address, skip []string, limit int) ([]*payout.Payout, error)
+}
+
+// queued reads the payouts this round may send, and how many it read
+// first: the oldest queued ones, less those a pause stops (held with
+// their reason). When only asset pauses stop some and the batch was full,
+// it reads again without the paused assets, so that a long paused queue
+// of one asset cannot fill every batch while the others wait behind it.
+func (s *Sender) queued(ctx context.Context) ([]*payout.Payout, int, error) {
+	ps, err := s.cfg.Store.QueuedPayouts(ctx, s.cfg.Chain.ChainID, s.sender, s.cfg.BatchSize)
+	if err != nil {
+		return nil, 0, fmt.Errorf("queued payouts: %w", err)
+	}
+	read := len(ps)
+	free, err := s.holdPaused(ctx, ps)
+	if err != nil || len(free) == read || read < s.cfg.BatchSize {
+		return free, read, err
+	}
+	skip, whole := s.pausedAssets()
+	q, ok := s.cfg.Store.(queuedSkipping)
+	if whole || len(skip) == 0 || !ok {
+		return free, read, nil
+	}
+	ps, err = q.QueuedPayoutsSkipping(ctx, s.cfg.Chain.ChainID, s.sender, skip, s.cfg.BatchSize)
+	if err != nil {
+		return nil, 0, fmt.Errorf("queued payouts: %w", err)
+	}
+	return ps, len(ps), nil
+}
+
+// pausedAssets lists the assets of this chain an asset pause stops, and
+// says whether a pause stops this sender altogether.
+func (s *Sender) pausedAssets() (assets []string, whole bool) {
+	for _, p := range s.st.pauses.list {
+		switch {
+		case p.Scope == payout.PauseAsset:
+			if p.Chain == s.cfg.Chain.Name {
+				assets = append(assets, p.Asset)
+			}
+		case p.Matches(s.cfg.Chain.Name, "", s.sender):
+			whole = true
+		}
+	}
+	return assets, whole
 }

@@ -109,6 +109,39 @@ func TestPauseHoldsNewPayoutsAndLetsFlightsFinish(t *testing.T) {
 	})
 }
 
+// TestAssetPauseDoesNotStarveOtherAssets queues more paused token payouts
+// than a batch holds ahead of a native one: the native payout must still
+// be read and paid while the token stays paused.
+func TestAssetPauseDoesNotStarveOtherAssets(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		pauses := e.store.(payout.PauseStore)
+		if err := pauses.CreatePause(ctx, &payout.Pause{ID: "pse_token", Scope: payout.PauseAsset, Chain: "sandbox", Asset: "SUSD",
+			Reason: "token incident", CreatedBy: "cli"}); err != nil {
+			t.Fatal(err)
+		}
+		var tokens []*payout.Payout
+		for i := range 3 {
+			tokens = append(tokens, e.create("SUSD", common.BigToAddress(big.NewInt(int64(0xd0001+i))), big.NewInt(1_000_000)))
+		}
+		native := e.create("ETH", common.HexToAddress("0x00000000000000000000000000000000000d00ff"), big.NewInt(1e15))
+		s := e.senderWith(txm.Config{Owner: "a", Pauses: pauses, BatchSize: 2})
+		s.Start(ctx)
+		defer s.Stop()
+		if got := e.mineUntil([]string{native.ID}, 30*time.Second)[native.ID]; got.Status != payout.StatusCompleted {
+			t.Fatalf("native payout behind a full batch of paused token payouts: %s, want completed", got.Status)
+		}
+		for _, p := range tokens {
+			if n := len(e.attemptsOf(p.ID)); n != 0 {
+				t.Fatalf("paused token payout %s has %d attempts", p.ID, n)
+			}
+		}
+		if got := e.waitReason(tokens[0].ID, payout.ReasonPaused, 5*time.Second); !strings.Contains(got.ReasonDetail, "pse_token") {
+			t.Errorf("oldest token payout: detail %q, want it to name pse_token", got.ReasonDetail)
+		}
+	})
+}
+
 // BenchmarkPauseTakesEffect measures the time from a pause's commit until
 // the sender's next round refuses to sign: each iteration commits a global
 // pause, queues a payout and wakes the sender, and stops the clock when

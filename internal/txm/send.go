@@ -47,15 +47,8 @@ func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
 			return false, err
 		}
 	}
-	ps, err := s.cfg.Store.QueuedPayouts(ctx, s.cfg.Chain.ChainID, s.sender, s.cfg.BatchSize)
-	if err != nil {
-		return false, fmt.Errorf("queued payouts: %w", err)
-	}
-	if len(ps) == 0 {
-		return false, nil
-	}
-	read := len(ps)
-	if ps, err = s.holdPaused(ctx, ps); err != nil {
+	ps, read, err := s.queued(ctx)
+	if err != nil || read == 0 {
 		return false, err
 	}
 	sent, err := s.sendBatch(ctx, ps)
