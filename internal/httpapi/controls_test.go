@@ -149,3 +149,33 @@ func (e *env) readAudit(limit int) []*payout.AuditEntry {
 	e.t.Fatal("GET /v1/audit never ends")
 	return nil
 }
+
+func TestWebhookChangesAreAudited(t *testing.T) {
+	t.Parallel()
+	e := newWebhookEnv(t)
+	ep := e.mustCreateEndpoint(`{"url":"https://93.184.216.34/hooks","enabled_events":["payout.completed"]}`)
+	if r := e.do("POST", "/v1/webhook_endpoints/"+ep.ID, `{"enabled":false}`); r.status != 200 {
+		t.Fatalf("update: %d %s", r.status, r.body)
+	}
+	rot := decodeAs[endpointOut](t, e.do("POST", "/v1/webhook_endpoints/"+ep.ID+"/rotate_secret", ""))
+	if r := e.do("DELETE", "/v1/webhook_endpoints/"+ep.ID, ""); r.status != 200 {
+		t.Fatalf("delete: %d %s", r.status, r.body)
+	}
+	if r := e.do("DELETE", "/v1/webhook_endpoints/"+ep.ID, ""); r.status != 404 {
+		t.Fatalf("second delete: %d, want 404 (and no audit entry)", r.status)
+	}
+	var got []string
+	for _, en := range e.readAudit(100) {
+		got = append(got, en.Actor+" "+en.Action+" "+en.Object)
+		for _, secret := range []string{ep.Secret, rot.Secret} {
+			if strings.Contains(string(en.Details), secret) {
+				t.Errorf("entry %d holds a webhook secret: %s", en.Seq, en.Details)
+			}
+		}
+	}
+	want := []string{"key_a webhook_endpoint.create " + ep.ID, "key_a webhook_endpoint.update " + ep.ID,
+		"key_a webhook_endpoint.rotate_secret " + ep.ID, "key_a webhook_endpoint.delete " + ep.ID}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("audit log (-want +got):\n%s", diff)
+	}
+}
