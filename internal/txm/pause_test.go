@@ -70,13 +70,19 @@ func TestPauseHoldsNewPayoutsAndLetsFlightsFinish(t *testing.T) {
 				t.Errorf("payout %s detail %q, want it to name the pause and its reason", p.ID, got.ReasonDetail)
 			}
 		}
+		// A paused payout can still be cancelled.
+		dropped := e.create("ETH", common.HexToAddress("0x00000000000000000000000000000000000c0004"), big.NewInt(3e15))
+		e.waitReason(dropped.ID, payout.ReasonPaused, 10*time.Second)
+		if got, err := e.store.CancelPayout(ctx, dropped.ID); err != nil || got.Status != payout.StatusCancelled {
+			t.Fatalf("cancel of a paused payout: %v, %v; want cancelled", got, err)
+		}
 		done := e.mineUntil([]string{inFlight.ID}, 30*time.Second)[inFlight.ID]
 		if done.Status != payout.StatusCompleted || len(e.attemptsOf(inFlight.ID)) < 2 {
 			t.Fatalf("payout in flight: %s with %d attempts, want completed by a fee bump during the pause",
 				done.Status, len(e.attemptsOf(inFlight.ID)))
 		}
 		e.mine(3)
-		for _, p := range []*payout.Payout{eth, susd} {
+		for _, p := range []*payout.Payout{eth, susd, dropped} {
 			if n := len(e.attemptsOf(p.ID)); n != 0 {
 				t.Fatalf("payout %s has %d attempts while paused, want none", p.ID, n)
 			}
