@@ -38,13 +38,15 @@ Flags of all three:
 `
 
 const auditUsage = `Usage:
-  sluice audit verify [--config FILE]
+  sluice audit verify [--head SEQ:HASH] [--config FILE]
   sluice audit export [--since TIME] [--config FILE]
 
 verify recomputes the hash chain of the audit log and names the first
 changed, removed or reordered entry by its seq (exit 1); export writes the
 log as JSON lines, oldest first (--since: entries at or after an RFC 3339
-time). Both read through the API (--api-url, --api-key, admin scope), or
+time). verify prints the last entry as SEQ:HASH: keep it elsewhere and
+pass it as --head next time, so that entries removed from the end, or a log
+rewritten from scratch, are found too. Both read through the API (--api-url, --api-key, admin scope), or
 straight from the database of a config file with --config (read-only).
 `
 
@@ -178,6 +180,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs, af := newControlFlagSet("audit "+sub, auditUsage, stderr)
 	cfgPath := fs.String("config", "", "read the database of this config file instead of the API")
 	since := fs.String("since", "", "export: entries at or after this RFC 3339 time")
+	head := fs.String("head", "", "verify: SEQ:HASH of an entry printed by an earlier verify")
 	if _, err := parseFlags(fs, args[1:], 0, ""); err != nil {
 		return helpOr(err)
 	}
@@ -197,15 +200,27 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if sub == "export" {
 		return auditExport(ctx, src, from, stdout)
 	}
-	n, err := payout.VerifyAuditLog(ctx, src)
+	v := payout.NewAuditVerifier()
+	if *head != "" {
+		seq, hash, ok := strings.Cut(*head, ":")
+		if _, err := fmt.Sscan(seq, &v.Anchor.Seq); err != nil || !ok || v.Anchor.Seq < 1 || len(hash) != 64 {
+			return fmt.Errorf("%w: --head %q must be SEQ:HASH as verify printed it", errUsage, *head)
+		}
+		v.Anchor.Hash = hash
+	}
+	err = v.VerifyAll(ctx, src)
 	var br *payout.AuditBreak
 	if errors.As(err, &br) {
-		return fmt.Errorf("audit log broken after %d good entries: %w", n, br)
+		return fmt.Errorf("audit log broken after %d good entries: %w", v.Checked, br)
 	}
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "Audit log intact: %d entries, hash chain verified.\n", n)
+	last := "none"
+	if v.Head != nil {
+		last = fmt.Sprintf("%d:%s", v.Head.Seq, v.Head.Hash)
+	}
+	_, err = fmt.Fprintf(stdout, "Audit log intact: %d entries, hash chain verified. Last entry (keep it for --head): %s\n", v.Checked, last)
 	return err
 }
 

@@ -126,9 +126,11 @@ func TestAuditCommands(t *testing.T) {
 		}
 	}
 	// Through the API and from the database: intact.
+	var head string
 	for _, via := range [][]string{{"audit", "verify"}, {"audit", "verify", "--config", e.config}} {
 		code, out, errOut := e.sluice(len(via) == 2, via...)
-		if code != 0 || !strings.Contains(out, "3 entries") {
+		head = regexp.MustCompile(`3:[0-9a-f]{64}`).FindString(out)
+		if code != 0 || !strings.Contains(out, "3 entries") || head == "" {
 			t.Fatalf("%v: exit %d\n%s%s", via, code, out, errOut)
 		}
 	}
@@ -145,6 +147,14 @@ func TestAuditCommands(t *testing.T) {
 		t.Errorf("export --since the future: exit %d %q, want nothing", code, out)
 	}
 
+	// The last entry removed: only the head kept from before shows it.
+	e.tamper(`DELETE FROM audit_log WHERE seq = 3`)
+	if code, _, errOut := e.sluice(true, "audit", "verify", "--head", head); code != 1 || !strings.Contains(errOut, "audit entry 3 removed") {
+		t.Errorf("verify --head after the last entry was removed: exit %d %s, want 1 naming entry 3 removed", code, errOut)
+	}
+	if code, _, errOut := e.sluice(true, "audit", "verify", "--head", "3:xyz"); code != 2 || !strings.Contains(errOut, "--head") {
+		t.Errorf("verify --head 3:xyz: exit %d %s, want 2", code, errOut)
+	}
 	e.tamper(`UPDATE audit_log SET details = replace(details, 'drill 1', 'nothing happened') WHERE seq = 2`)
 	for _, via := range [][]string{{"audit", "verify"}, {"audit", "verify", "--config", e.config}} {
 		code, _, errOut := e.sluice(len(via) == 2, via...)

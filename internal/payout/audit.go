@@ -121,6 +121,15 @@ type AuditVerifier struct {
 	prev string // the hash the next entry must link to
 	// Checked counts the entries verified.
 	Checked int64
+	// Head is the last entry verified.
+	Head *AuditEntry
+	// Anchor, when its Seq is not 0, is an entry known from before (a
+	// previous verify or export, kept elsewhere): the log must still hold
+	// it with this hash, which also detects entries removed from the end.
+	Anchor struct {
+		Seq  int64
+		Hash string
+	}
 }
 
 // NewAuditVerifier starts at the first entry.
@@ -142,8 +151,22 @@ func (v *AuditVerifier) Check(e *AuditEntry) error {
 	case e.ComputeHash(e.PrevHash) != e.Hash:
 		return &AuditBreak{Seq: e.Seq, Kind: "changed", Msg: "its content no longer matches its hash"}
 	}
+	if v.Anchor.Seq == e.Seq && v.Anchor.Hash != e.Hash {
+		return &AuditBreak{Seq: e.Seq, Kind: "changed", Msg: "its hash is not the one recorded before (" + v.Anchor.Hash + "): the log was rewritten"}
+	}
 	v.next, v.prev = e.Seq+1, e.Hash
 	v.Checked++
+	v.Head = e
+	return nil
+}
+
+// Finish reports entries removed from the end: the anchor lies beyond the
+// last entry.
+func (v *AuditVerifier) Finish() error {
+	if v.Anchor.Seq >= v.next {
+		return &AuditBreak{Seq: v.next, Kind: "removed",
+			Msg: fmt.Sprintf("the log ends at entry %d but entry %d was recorded before", v.next-1, v.Anchor.Seq)}
+	}
 	return nil
 }
 
@@ -161,20 +184,26 @@ type AuditStore interface {
 // many entries it checked and the first break (an *AuditBreak), if any.
 func VerifyAuditLog(ctx context.Context, s AuditStore) (int64, error) {
 	v := NewAuditVerifier()
+	err := v.VerifyAll(ctx, s)
+	return v.Checked, err
+}
+
+// VerifyAll checks every entry of s, page by page, then Finish.
+func (v *AuditVerifier) VerifyAll(ctx context.Context, s AuditStore) error {
 	var after int64
 	for {
 		es, more, err := s.ListAudit(ctx, after, 1000)
 		if err != nil {
-			return v.Checked, err
+			return err
 		}
 		for _, e := range es {
 			if err := v.Check(e); err != nil {
-				return v.Checked, err
+				return err
 			}
 			after = e.Seq
 		}
 		if !more || len(es) == 0 {
-			return v.Checked, nil
+			return v.Finish()
 		}
 	}
 }

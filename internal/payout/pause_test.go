@@ -1,7 +1,9 @@
 package payout
 
 import (
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 )
@@ -63,5 +65,38 @@ func TestPauseValidate(t *testing.T) {
 		case tc.field != "" && (fe == nil || fe.Field != tc.field || fe.Code != CodeInvalidPause):
 			t.Errorf("%+v: %v, want a FieldError on %s", tc.p, err, tc.field)
 		}
+	}
+}
+
+func TestAuditVerifierAnchor(t *testing.T) {
+	var prev *AuditEntry
+	var log []*AuditEntry
+	for i := range 3 {
+		e, err := NewAuditEntry("cli", AuditPauseCreate, "pse_"+string(rune('a'+i)), map[string]int{"i": i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.Seal(prev, time.Date(2026, 11, 24, 4, 0, i, 0, time.UTC))
+		log, prev = append(log, e), e
+	}
+	check := func(entries []*AuditEntry, seq int64, hash string) error {
+		v := NewAuditVerifier()
+		v.Anchor.Seq, v.Anchor.Hash = seq, hash
+		for _, e := range entries {
+			if err := v.Check(e); err != nil {
+				return err
+			}
+		}
+		return v.Finish()
+	}
+	if err := check(log, 3, log[2].Hash); err != nil {
+		t.Fatalf("whole log with its head as anchor: %v", err)
+	}
+	var b *AuditBreak
+	if err := check(log[:2], 3, log[2].Hash); !errors.As(err, &b) || b.Seq != 3 || b.Kind != "removed" {
+		t.Errorf("log without its last entry: %v, want entry 3 removed", err)
+	}
+	if err := check(log, 2, AuditGenesis); !errors.As(err, &b) || b.Seq != 2 || b.Kind != "changed" {
+		t.Errorf("anchor hash differs: %v, want entry 2 changed", err)
 	}
 }
