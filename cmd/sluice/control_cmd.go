@@ -12,6 +12,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
+
 	"github.com/sluicepay/sluice/client"
 	"github.com/sluicepay/sluice/internal/config"
 	"github.com/sluicepay/sluice/internal/payout"
@@ -29,7 +31,9 @@ pause stops payments at once, on every instance: with no flag everything;
 reason "paused"; transactions already broadcast go on (fee bumps, cancels,
 confirmations). resume ends a pause by its id (pse_…); list shows those in
 force. The calling key needs the admin scope; every pause and resume is in
-the audit log.
+the audit log. With --config FILE all three work straight on the database of
+a config file instead (when the API is down); the audit log names the actor
+"cli" then.
 
 Flags of all three:
   --api-url URL   the API (default $SLUICE_API_URL, else http://127.0.0.1:8080)
@@ -61,6 +65,7 @@ func runPause(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&p.Asset, "asset", "", "pause one asset of --chain (by symbol)")
 	fs.StringVar(&p.Wallet, "wallet", "", "pause one hot wallet (address)")
 	fs.StringVar(&p.Reason, "reason", "", "why payments stop (required)")
+	cfgPath := fs.String("config", "", "write the pause straight into the database of this config file (when the API is down)")
 	if _, err := parseFlags(fs, args, 0, ""); err != nil {
 		return helpOr(err)
 	}
@@ -76,11 +81,12 @@ func runPause(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	default:
 		p.Scope = client.PauseGlobal
 	}
-	c, err := af.client()
+	ps, closePS, err := pauseBackend(ctx, *cfgPath, af)
 	if err != nil {
 		return err
 	}
-	pa, err := c.CreatePause(ctx, p)
+	defer closePS()
+	pa, err := ps.create(ctx, p)
 	if err != nil {
 		return err
 	}
@@ -112,14 +118,16 @@ func newControlFlagSet(name, usage string, stderr io.Writer) (*flag.FlagSet, *ap
 
 func pauseList(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, af := newControlFlagSet("pause list", pauseUsage, stderr)
+	cfgPath := fs.String("config", "", "read the database of this config file instead of the API")
 	if _, err := parseFlags(fs, args, 0, ""); err != nil {
 		return helpOr(err)
 	}
-	c, err := af.client()
+	ps, closePS, err := pauseBackend(ctx, *cfgPath, af)
 	if err != nil {
 		return err
 	}
-	l, err := c.ListPauses(ctx)
+	defer closePS()
+	l, err := ps.list(ctx)
 	if err != nil {
 		return err
 	}
@@ -141,17 +149,20 @@ func pauseList(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // runResume runs `sluice resume ID`.
 func runResume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, af := newControlFlagSet("resume", pauseUsage, stderr)
+	cfgPath := fs.String("config", "", "resume straight in the database of this config file (when the API is down)")
 	pos, err := parseFlags(fs, args, 1, "the pause's id: sluice resume pse_…")
 	if err != nil {
 		return helpOr(err)
 	}
-	c, err := af.client()
+	ps, closePS, err := pauseBackend(ctx, *cfgPath, af)
 	if err != nil {
 		return err
 	}
-	p, err := c.ResumePause(ctx, pos[0])
+	defer closePS()
+	p, err := ps.resume(ctx, pos[0])
 	if err != nil {
-		if code := client.ErrorCode(err); code == "not_found" || code == "pause_already_resumed" {
+		if code := client.ErrorCode(err); code == "not_found" || code == "pause_already_resumed" ||
+			errors.Is(err, payout.ErrNotFound) || errors.Is(err, payout.ErrPauseResumed) {
 			return fmt.Errorf("pause %q: %w", pos[0], err)
 		}
 		return err
@@ -287,4 +298,104 @@ func auditExport(ctx context.Context, src payout.AuditStore, from time.Time, std
 			return nil
 		}
 	}
+}
+
+// pauses is where pause, resume and pause list act: the API or the database.
+type pauses struct {
+	create func(context.Context, client.CreatePauseParams) (*client.Pause, error)
+	list   func(context.Context) (*client.PauseList, error)
+	resume func(context.Context, string) (*client.Pause, error)
+}
+
+// pauseBackend acts through the API, or on the database of a config file.
+func pauseBackend(ctx context.Context, cfgPath string, af *apiFlags) (pauses, func(), error) {
+	if cfgPath == "" {
+		c, err := af.client()
+		if err != nil {
+			return pauses{}, nil, err
+		}
+		return pauses{create: c.CreatePause, list: c.ListPauses, resume: c.ResumePause}, func() {}, nil
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		return pauses{}, nil, err
+	}
+	db, err := store.Open(ctx, cfg.Database, store.Options{NoMigrate: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return pauses{}, nil, err
+	}
+	return pauses{
+		create: func(ctx context.Context, in client.CreatePauseParams) (*client.Pause, error) {
+			if err := checkPauseTarget(cfg, in); err != nil {
+				return nil, err
+			}
+			p := &payout.Pause{ID: payout.DefaultIDs.New("pse_", time.Now()), Scope: payout.PauseScope(in.Scope),
+				Chain: in.Chain, Asset: in.Asset, Reason: in.Reason, CreatedBy: payout.ActorCLI}
+			if in.Wallet != "" {
+				if !common.IsHexAddress(in.Wallet) {
+					return nil, fmt.Errorf("%w: --wallet %q is not an address", errUsage, in.Wallet)
+				}
+				p.Wallet = common.HexToAddress(in.Wallet)
+			}
+			if err := db.CreatePause(ctx, p); err != nil {
+				return nil, err
+			}
+			return asClientPause(p)
+		},
+		list: func(ctx context.Context) (*client.PauseList, error) {
+			ps, err := db.ActivePauses(ctx)
+			if err != nil {
+				return nil, err
+			}
+			l := &client.PauseList{}
+			for _, p := range ps {
+				cp, err := asClientPause(p)
+				if err != nil {
+					return nil, err
+				}
+				l.Data = append(l.Data, cp)
+			}
+			return l, nil
+		},
+		resume: func(ctx context.Context, id string) (*client.Pause, error) {
+			p, err := db.ResumePause(ctx, id, payout.ActorCLI)
+			if err != nil {
+				return nil, err
+			}
+			return asClientPause(p)
+		},
+	}, func() { _ = db.Close() }, nil
+}
+
+// checkPauseTarget refuses a chain or asset the config does not name: a
+// typo would pause nothing while looking in force.
+func checkPauseTarget(cfg *config.Config, in client.CreatePauseParams) error {
+	if in.Chain == "" {
+		return nil
+	}
+	for _, ch := range cfg.Chains {
+		if ch.Name != in.Chain {
+			continue
+		}
+		if in.Asset == "" || in.Asset == ch.NativeSymbol {
+			return nil
+		}
+		for _, t := range ch.Tokens {
+			if t.Symbol == in.Asset {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: --asset %q is not an asset of chain %q in the config", errUsage, in.Asset, in.Chain)
+	}
+	return fmt.Errorf("%w: --chain %q is not a chain of the config", errUsage, in.Chain)
+}
+
+// asClientPause shows a stored pause as the API would.
+func asClientPause(p *payout.Pause) (*client.Pause, error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	var cp client.Pause
+	return &cp, json.Unmarshal(b, &cp)
 }

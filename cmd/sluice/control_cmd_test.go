@@ -163,3 +163,31 @@ func TestAuditCommands(t *testing.T) {
 		}
 	}
 }
+
+// TestPauseWithoutTheAPI pauses and resumes straight in the database of a
+// config file, as an operator would with the API down; the API sees it.
+func TestPauseWithoutTheAPI(t *testing.T) {
+	t.Parallel()
+	e := newControlEnv(t)
+	code, out, errOut := e.sluice(false, "pause", "--chain", "sandbox", "--asset", "ETH", "--reason", "api down", "--config", e.config)
+	id := regexp.MustCompile(`pse_[0-9A-Za-z]+`).FindString(out)
+	if code != 0 || id == "" {
+		t.Fatalf("pause --config: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, _ = e.sluice(true, "pause", "list", "--json"); code != 0 || !strings.Contains(out, id) || !strings.Contains(out, `"created_by": "cli"`) {
+		t.Fatalf("pause list through the API: exit %d\n%s", code, out)
+	}
+	if code, _, errOut = e.sluice(false, "pause", "--chain", "moon", "--reason", "x", "--config", e.config); code != 2 || !strings.Contains(errOut, "moon") {
+		t.Errorf("pause --config of an unknown chain: exit %d %s, want 2 naming it", code, errOut)
+	}
+	if code, out, _ = e.sluice(false, "resume", id, "--config", e.config); code != 0 || !strings.Contains(out, "Resumed "+id) {
+		t.Fatalf("resume --config: exit %d\n%s", code, out)
+	}
+	if code, _, errOut = e.sluice(false, "resume", id, "--config", e.config); code != 1 || !strings.Contains(errOut, "resumed already") {
+		t.Errorf("second resume --config: exit %d %s", code, errOut)
+	}
+	if code, out, _ = e.sluice(false, "audit", "export", "--config", e.config); code != 0 ||
+		strings.Count(out, `"actor":"cli"`) != 2 || !strings.Contains(out, `"action":"pause.resume"`) {
+		t.Errorf("audit export: exit %d\n%s, want the pause and the resume by cli", code, out)
+	}
+}
