@@ -413,6 +413,9 @@ func TestPayoutsSpreadOverHotWallets(t *testing.T) {
 	engine, line := startProc(t, bin, "Sluice API at", "serve", "--config", filepath.Join(dir, "sluice.yaml"), "--http", "127.0.0.1:0")
 	defer engine.stop()
 	url := strings.TrimSpace(strings.TrimPrefix(line, "Sluice API at"))
+	// The API answers while keys still open, and payouts that arrive then
+	// go to the wallets that can sign; the spread is about wallets all up.
+	waitForSigner(t, 20*time.Second, "/readyz 200", func() bool { return getStatusJSON(t, url+"/readyz", "", nil) == 200 })
 	var want []wanted
 	var ids []string
 	for i := range 30 {

@@ -43,6 +43,10 @@ type engine struct {
 	poolOf   map[string]*rpcpool.Pool // by chain name
 	senders  []*txm.Sender
 	byWallet map[walletKey]*txm.Sender
+	openings map[walletKey]*signer.Opening // each hot wallet's signer, its key perhaps still opening
+
+	startMu  sync.Mutex         // orders senders started late (startSenders) with Close
+	closing  bool               // Close has begun: start no sender
 	webhooks *events.Dispatcher // nil when delivery is off here
 	listener net.Listener
 	server   *http.Server
@@ -56,12 +60,15 @@ type engine struct {
 // engineOptions are the parts a caller may hand in already opened.
 type engineOptions struct {
 	Signers map[common.Address]payout.Signer // opened signers by address (the sandbox's)
+	// Listening, when not nil, is told the API's URL as soon as it serves,
+	// before the keys still opening are open.
+	Listening func(url string)
 }
 
 // startEngine opens everything a config names, checks it (chain ids,
 // signer addresses), starts the senders and serves the API.
 func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts engineOptions) (_ *engine, err error) {
-	e := &engine{log: log, served: make(chan error, 1), byWallet: map[walletKey]*txm.Sender{}}
+	e := &engine{log: log, served: make(chan error, 1), byWallet: map[walletKey]*txm.Sender{}, openings: map[walletKey]*signer.Opening{}}
 	defer func() {
 		if err != nil {
 			e.Close()
@@ -106,7 +113,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 			ready["signer:"+sg.Address().Hex()] = signerCheck(sg)
 			s, err := txm.New(txm.Config{
 				Chain: domain, Store: e.store, Client: client, Signer: sg, Owner: owner, Fees: oracle, LowBalance: lowBalance,
-				Handoff: walletHandoff{e: e, chain: domain}, Pauses: e.store,
+				Handoff: walletHandoff{e: e, chain: domain}, SignerReady: e.openings[walletKey{ch.Name, sg.Address()}].Ready, Pauses: e.store,
 				BatchSize: cfg.Engine.BatchSize, Poll: cfg.Engine.Poll, LeaseTTL: cfg.Engine.LeaseTTL,
 				Logger: log, Metrics: txmMetrics,
 			})
@@ -117,9 +124,6 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 			e.byWallet[walletKey{ch.Name, sg.Address()}] = s
 		}
 	}
-	// Decrypting a keystore takes 256 MiB for scrypt; give it back now
-	// rather than carry it as resident memory for the life of the engine.
-	debug.FreeOSMemory()
 	keys, err := apiKeys(cfg)
 	if err != nil {
 		return nil, err
@@ -134,9 +138,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	if err != nil {
 		return nil, err
 	}
-	for _, s := range e.senders {
-		s.Start(context.WithoutCancel(ctx))
-	}
+	e.startSenders(ctx, catalog)
 	if e.webhooks, err = startWebhooks(ctx, cfg.Webhooks, e.store, owner, log, reg); err != nil {
 		return nil, err
 	}
@@ -145,7 +147,44 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		return e, err
 	}
 	e.server.RegisterOnShutdown(api.CloseStreams) // Shutdown waits for handlers; streams never end by themselves
+	if opts.Listening != nil {
+		opts.Listening(e.URL())
+	}
+	// The API and the senders run while keys are still opening: a payout
+	// goes to a wallet that can sign now, and a wallet sends as soon as its
+	// own key is open. A key that cannot be opened still fails the start.
+	for _, o := range e.openings {
+		if err := o.Wait(ctx); err != nil {
+			return nil, err
+		}
+	}
 	return e, nil
+}
+
+// startSenders starts the senders. On a chain with several hot wallets
+// each starts at once, key open or not: while its key opens it hands its
+// payouts to a wallet that can sign. The sender of a chain's only wallet
+// starts when its key is open: nothing could take its payouts meanwhile,
+// and its start-up work would only slow the key's decryption down.
+func (e *engine) startSenders(ctx context.Context, catalog *payout.Catalog) {
+	ctx = context.WithoutCancel(ctx)
+	for key, s := range e.byWallet {
+		o := e.openings[key]
+		if o == nil || len(catalog.Chains[key.chain].Wallets()) > 1 {
+			s.Start(ctx)
+			continue
+		}
+		go func() {
+			if o.Wait(ctx) != nil {
+				return // startEngine fails with the key's error
+			}
+			e.startMu.Lock()
+			defer e.startMu.Unlock()
+			if !e.closing {
+				s.Start(ctx)
+			}
+		}()
+	}
 }
 
 // walletKey names a hot wallet of a chain.
@@ -154,10 +193,14 @@ type walletKey struct {
 	wallet common.Address
 }
 
-// available is what a hot wallet's sender last saw it could still spend.
+// available is what a hot wallet's sender last saw it could still spend;
+// not known while its key is still opening.
 func (e *engine) available(chain string, wallet common.Address, asset string) (*big.Int, bool) {
 	s := e.byWallet[walletKey{chain, wallet}]
 	if s == nil {
+		return nil, false
+	}
+	if o := e.openings[walletKey{chain, wallet}]; o != nil && !o.Ready() {
 		return nil, false
 	}
 	return s.Available(asset)
@@ -217,29 +260,19 @@ func feeOracle(ch config.Chain, client *evm.Client, log *slog.Logger, m *fees.Me
 // openChain dials a chain's upstream, checks it is the configured chain,
 // and opens the signer of every hot wallet.
 func (e *engine) openChain(ctx context.Context, ch config.Chain, m *evm.Metrics, sm *signer.Metrics, opts engineOptions) (payout.Chain, *evm.Client, []payout.Signer, error) {
-	// Keys are decrypted (CPU) while the upstreams are checked (network).
-	type openedSigners struct {
-		signers []payout.Signer
-		err     error
-	}
-	keys := make(chan openedSigners, 1)
-	go func() {
-		sgs, err := openSigners(ch, opts)
-		keys <- openedSigners{sgs, err}
-	}()
+	// Keys are decrypted (CPU) while the upstreams are checked (network),
+	// and go on opening while the engine starts: see startEngine.
+	openings := openSigners(ch, opts)
 	client, err := e.dialChain(ctx, ch, m)
-	opened := <-keys
 	if err != nil {
 		return payout.Chain{}, nil, nil, err
 	}
-	if opened.err != nil {
-		return payout.Chain{}, nil, nil, opened.err
-	}
-	signers := make([]payout.Signer, len(opened.signers))
-	wallets := make([]common.Address, len(opened.signers))
-	for i, sg := range opened.signers {
-		signers[i] = signer.Instrumented{Signer: sg, Backend: ch.HotWallets[i].Signer.Type, Metrics: sm}
-		wallets[i] = sg.Address()
+	signers := make([]payout.Signer, len(openings))
+	wallets := make([]common.Address, len(openings))
+	for i, o := range openings {
+		signers[i] = signer.Instrumented{Signer: o, Backend: ch.HotWallets[i].Signer.Type, Metrics: sm}
+		wallets[i] = o.Address()
+		e.openings[walletKey{ch.Name, o.Address()}] = o
 	}
 	return domainChain(ch, wallets), client, signers, nil
 }
@@ -264,31 +297,35 @@ func (e *engine) dialChain(ctx context.Context, ch config.Chain, m *evm.Metrics)
 	return client, nil
 }
 
-// openSigners opens the chain's hot wallets' signers, several at once: a
-// keystore takes about a second of scrypt to decrypt, and a restarted
-// engine sends nothing until its keys are open. At most one per CPU runs
-// at a time (each holds 256 MiB while it works).
-func openSigners(ch config.Chain, opts engineOptions) ([]payout.Signer, error) {
-	out := make([]payout.Signer, len(ch.HotWallets))
-	errs := make([]error, len(ch.HotWallets))
+// openSigners starts opening the chain's hot wallets' signers and returns
+// them at once, still opening: a keystore takes about a CPU second of
+// scrypt to decrypt, and a restarted engine should send as soon as one
+// key is open (the other wallets hand their payouts to it meanwhile), not
+// after the last one. So the first key opens alone, at full speed; then
+// the others, at most one per CPU at a time (each holds 256 MiB while it
+// works).
+func openSigners(ch config.Chain, opts engineOptions) []*signer.Opening {
+	out := make([]*signer.Opening, len(ch.HotWallets))
 	slots := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
-	var wg sync.WaitGroup
+	firstOpen := make(chan struct{})
 	for i, w := range ch.HotWallets {
-		wg.Go(func() {
+		out[i] = signer.NewOpening(common.HexToAddress(w.Address))
+		go func() {
+			if i > 0 {
+				<-firstOpen
+			} else {
+				defer close(firstOpen)
+			}
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			out[i], errs[i] = openSigner(ch.Name, w, opts)
+			out[i].Set(openSigner(ch.Name, w, opts))
 			// Give scrypt's 256 MiB back before the next key takes its
 			// slot; left to the collector, the heap reached 1 GiB with
 			// four wallets.
 			debug.FreeOSMemory()
-		})
+		}()
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return out
 }
 
 // startPool starts the pool of a chain's upstreams and checks each once.
@@ -513,6 +550,9 @@ func (e *engine) Wait(ctx context.Context) error {
 
 // Close stops serving, stops the senders and closes the database.
 func (e *engine) Close() error {
+	e.startMu.Lock()
+	e.closing = true
+	e.startMu.Unlock()
 	var errs []error
 	if e.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

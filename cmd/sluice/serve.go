@@ -39,12 +39,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	servePprof(log, *pprofAddr)
-	eng, err := startEngine(ctx, cfg, log, engineOptions{})
+	listening := func(url string) { fmt.Fprintf(stdout, "Sluice API at %s\n", url) }
+	eng, err := startEngine(ctx, cfg, log, engineOptions{Listening: listening})
 	if err != nil {
 		return err
 	}
 	defer eng.Close()
-	fmt.Fprintf(stdout, "Sluice API at %s\n", eng.URL())
 	return eng.Wait(ctx)
 }
 

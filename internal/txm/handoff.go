@@ -3,15 +3,17 @@ package txm
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
-// handOff moves the payouts this wallet cannot cover (holds with
-// ReasonInsufficientFunds) to another hot wallet of the chain that can, as
-// Config.Handoff finds it, and returns the holds of the payouts that stay.
+// handOff moves the payouts this wallet cannot pay now (holds with
+// ReasonInsufficientFunds or ReasonSignerUnavailable) to another hot
+// wallet of the chain that can, as Config.Handoff finds it, and returns the
+// holds of the payouts that stay.
 // Only this sender moves its own queued payouts, from its own loop, and
 // the store moves a payout only while it is queued here: nothing else can
 // be sending it meanwhile, so a move cannot make a double payment.
@@ -26,7 +28,7 @@ func (s *Sender) handOff(ctx context.Context, holds []payout.Hold, ps []*payout.
 	var moves []payout.Move
 	stay := make([]payout.Hold, 0, len(holds))
 	for _, h := range holds {
-		if p := byID[h.PayoutID]; p != nil && h.Reason == payout.ReasonInsufficientFunds {
+		if p := byID[h.PayoutID]; p != nil && (h.Reason == payout.ReasonInsufficientFunds || h.Reason == payout.ReasonSignerUnavailable) {
 			if to, ok := s.cfg.Handoff.Target(p); ok && to != s.sender {
 				moves = append(moves, payout.Move{PayoutID: p.ID, From: s.sender, To: to})
 				continue
@@ -53,3 +55,59 @@ func (s *Sender) handOff(ctx context.Context, holds []payout.Hold, ps []*payout.
 		"first", moves[0].PayoutID, "to", moves[0].To.Hex())
 	return stay, nil
 }
+
+// handOffUnready hands the payouts that arrived since this sender started
+// to other hot wallets while its key is still opening (Config.SignerReady),
+// instead of making them wait for it: it offers them again every
+// unreadyRecheck, as other wallets' keys open, until they are all taken or
+// its own key is open. A backlog from before the start stays with its
+// wallet, so a restart does not pile every wallet's queue on the one whose
+// key opened first.
+func (s *Sender) handOffUnready(ctx context.Context, plans []planned) ([]planned, error) {
+	if s.cfg.SignerReady == nil || s.cfg.Handoff == nil {
+		return plans, nil
+	}
+	for !s.cfg.SignerReady() {
+		var holds []payout.Hold
+		var ps []*payout.Payout
+		for _, pl := range plans {
+			if pl.p.CreatedAt.After(s.startedAt) {
+				holds, ps = append(holds, payout.Hold{PayoutID: pl.p.ID, Reason: payout.ReasonSignerUnavailable}), append(ps, pl.p)
+			}
+		}
+		stay, err := s.handOff(ctx, holds, ps)
+		if err != nil {
+			return nil, err
+		}
+		if len(stay) != len(holds) {
+			moved := make(map[string]bool, len(holds))
+			for _, h := range holds {
+				moved[h.PayoutID] = true
+			}
+			for _, h := range stay {
+				delete(moved, h.PayoutID)
+			}
+			left := plans[:0]
+			for _, pl := range plans {
+				if !moved[pl.p.ID] {
+					left = append(left, pl)
+				}
+			}
+			if plans = left; len(plans) == 0 {
+				return nil, nil
+			}
+		}
+		t := time.NewTimer(unreadyRecheck)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-t.C:
+		}
+	}
+	return plans, nil
+}
+
+// unreadyRecheck is how often a wallet whose key is still opening offers
+// its payouts to the other wallets again.
+const unreadyRecheck = 100 * time.Millisecond

@@ -11,6 +11,7 @@ import (
 
 	"github.com/sluicepay/sluice/internal/evm"
 	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/signer"
 	"github.com/sluicepay/sluice/internal/txm"
 )
 
@@ -97,6 +98,66 @@ func TestDryWalletHandsPayoutsToAnother(t *testing.T) {
 		}
 		if n, used, _ := e.store.MaxNonce(ctx, dom.ChainID, dry); !used || n != 0 {
 			t.Errorf("the dry wallet's highest nonce %d (used %v), want 0: only its own small payout", n, used)
+		}
+	})
+}
+
+// TestWalletWithKeyStillOpeningHandsPayoutsOn: a wallet whose key is still
+// opening (a restarted engine decrypting its keystores) hands its queued
+// payouts to a wallet that can sign now instead of making them wait; when
+// its key opens it pays what is still its own.
+func TestWalletWithKeyStillOpeningHandsPayoutsOn(t *testing.T) {
+	forEachStore(t, func(t *testing.T, e *env) {
+		ctx := context.Background()
+		slowKey, _ := crypto.GenerateKey()
+		slow := crypto.PubkeyToAddress(slowKey.PublicKey)
+		e.direct(e.key, slow, new(big.Int).Mul(big.NewInt(5), big.NewInt(1e18)), nil)
+		dom := e.dom
+		dom.HotWallets = []common.Address{e.dom.HotWallet, slow}
+
+		ready := e.senderWith(txm.Config{Owner: "a", Chain: dom})
+		ready.Start(ctx)
+		defer ready.Stop()
+		deadline := time.Now().Add(10 * time.Second)
+		for _, ok := ready.Available("ETH"); !ok; _, ok = ready.Available("ETH") {
+			if time.Now().After(deadline) {
+				t.Fatal("the ready wallet's sender never read its balances")
+			}
+			e.mine(1)
+		}
+		create := func(i int) *payout.Payout {
+			now := time.Now()
+			p := &payout.Payout{ID: e.ids.New("po_", now), Status: payout.StatusQueued, Chain: "sandbox", ChainID: dom.ChainID,
+				Asset: "ETH", To: common.BigToAddress(big.NewInt(int64(0xAE0000 + i))), Amount: big.NewInt(1e15), Sender: slow,
+				Version: 1, CreatedAt: now, UpdatedAt: now}
+			if err := e.store.CreatePayout(ctx, p, nil); err != nil {
+				t.Fatal(err)
+			}
+			return p
+		}
+		// Queued before the sender started: a backlog, which stays.
+		backlog := create(0)
+		opening := signer.NewOpening(slow)
+		slowSender := e.senderWith(txm.Config{Owner: "a", Chain: dom, Signer: opening, SignerReady: opening.Ready,
+			Handoff: senderHandoff{to: ready, addr: e.dom.HotWallet}})
+		slowSender.Start(ctx)
+		defer slowSender.Stop()
+		first := create(1) // arrived since: handed on
+		got := e.mineUntil([]string{first.ID}, 30*time.Second)[first.ID]
+		if got.Status != payout.StatusCompleted || got.Sender != e.dom.HotWallet {
+			t.Fatalf("while the key opens: %s from %s, want completed by the ready wallet", got.Status, got.Sender.Hex())
+		}
+
+		if p, _ := e.store.GetPayout(ctx, backlog.ID); p.Status != payout.StatusQueued || p.Sender != slow {
+			t.Fatalf("the backlog while the key opens: %s at %s, want queued at its own wallet", p.Status, p.Sender.Hex())
+		}
+
+		// The key opens: the backlog is paid by its own wallet.
+		opening.Set(evm.KeySigner{Key: slowKey}, nil)
+		slowSender.Wake()
+		got = e.mineUntil([]string{backlog.ID}, 30*time.Second)[backlog.ID]
+		if got.Status != payout.StatusCompleted || got.Sender != slow {
+			t.Fatalf("after the key opened: %s from %s, want completed by its own wallet", got.Status, got.Sender.Hex())
 		}
 	})
 }

@@ -76,6 +76,9 @@ func (s *Sender) sendBatch(ctx context.Context, ps []*payout.Payout) (int, error
 	if plans, err = s.unpausedPlans(ctx, plans); err != nil || len(plans) == 0 {
 		return 0, err
 	}
+	if plans, err = s.handOffUnready(ctx, plans); err != nil || len(plans) == 0 {
+		return 0, err
+	}
 	for range 5 {
 		attempts, err := s.sign(ctx, plans)
 		if err != nil {
@@ -293,9 +296,15 @@ func (s *Sender) sign(ctx context.Context, plans []planned) ([]*payout.Attempt, 
 // nonce, once it can sign.
 func (s *Sender) holdUnsigned(ctx context.Context, plans []planned, cause error) error {
 	holds := make([]payout.Hold, len(plans))
+	ps := make([]*payout.Payout, len(plans))
 	for i, pl := range plans {
 		holds[i] = payout.Hold{PayoutID: pl.p.ID, Reason: payout.ReasonSignerUnavailable,
 			Detail: "the wallet's signer cannot sign now (" + cause.Error() + "); the payout waits until it is back"}
+		ps[i] = pl.p
+	}
+	holds, err := s.handOff(ctx, holds, ps) // another wallet of the chain may pay it now
+	if err != nil {
+		return err
 	}
 	return s.hold(ctx, holds)
 }

@@ -77,6 +77,10 @@ type Config struct {
 	// queued payout this wallet cannot cover (nil: payouts wait for a
 	// top-up where they are).
 	Handoff Handoff
+	// SignerReady, when not nil, says whether the signer can sign now
+	// (false while its key is still opening); meanwhile queued payouts are
+	// handed to other wallets through Handoff rather than wait.
+	SignerReady func() bool
 
 	// Pauses, when not nil, is read before every signing round: payouts an
 	// active pause matches wait queued with payout.ReasonPaused (nil: no
@@ -156,6 +160,7 @@ type Sender struct {
 	startStop sync.Mutex
 	cancel    context.CancelFunc
 	done      chan struct{}
+	startedAt time.Time // when Start ran; set before the loop starts
 
 	availMu sync.Mutex
 	avail   map[string]*big.Int // spendable after reservations, by asset symbol
@@ -186,6 +191,7 @@ func (s *Sender) Start(ctx context.Context) {
 	}
 	ctx, s.cancel = context.WithCancel(ctx)
 	s.done = make(chan struct{})
+	s.startedAt = time.Now()
 	go func() {
 		defer close(s.done)
 		s.run(ctx)
