@@ -134,6 +134,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) Report {
 		rep.add(checkOldest(ctx, db, opts.Now()))
 		rep.add(checkAttention(ctx, db))
 		rep.add(checkWebhooks(ctx, db, opts.Now()))
+		rep.add(checkPauses(ctx, db, opts.Now()))
 		_ = db.Close()
 	}
 	return rep
