@@ -18,6 +18,8 @@ type ServerStatus struct {
 	Payouts map[Status]int64 `json:"payouts"`
 	// Oldest is the oldest payout not yet finished, nil when all are.
 	Oldest *OldestPayout `json:"oldest_unfinished_payout"`
+	// Pauses are the emergency pauses in force.
+	Pauses []Pause `json:"pauses"`
 }
 
 // ChainStatus is one chain's upstream nodes as the engine sees them.

@@ -52,6 +52,9 @@ type statusView struct {
 	Checks  map[string]checkResult  `json:"checks"`
 	Payouts map[payout.Status]int64 `json:"payouts"`
 	Oldest  *oldestView             `json:"oldest_unfinished_payout"`
+	// Pauses are the emergency pauses in force: payouts in their scope
+	// wait on purpose.
+	Pauses []*payout.Pause `json:"pauses"`
 }
 
 // status handles GET /v1/status: what an operator looks at first when
@@ -89,6 +92,16 @@ func (s *Server) status(w http.ResponseWriter, r *http.Request) {
 	default:
 		out.Oldest = &oldestView{ID: oldest.ID, Status: oldest.Status, CreatedAt: oldest.CreatedAt.UTC(),
 			AgeSeconds: s.now().Sub(oldest.CreatedAt).Seconds(), Chain: oldest.Chain}
+	}
+	out.Pauses = []*payout.Pause{}
+	if s.controls.pauses != nil {
+		if out.Pauses, err = s.controls.pauses.ActivePauses(ctx); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		if out.Pauses == nil {
+			out.Pauses = []*payout.Pause{}
+		}
 	}
 	writeJSON(w, "application/json", http.StatusOK, out)
 }

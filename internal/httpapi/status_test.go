@@ -33,6 +33,23 @@ func TestStatus(t *testing.T) {
 		t.Errorf("status after a create = %+v, want oldest %s and 1 queued", got, p.ID)
 	}
 
+	if len(got.Pauses) != 0 {
+		t.Errorf("pauses %v with none in force", got.Pauses)
+	}
+	pr := e.do("POST", "/v1/pauses", `{"scope":"chain","chain":"sandbox","reason":"incident 7"}`)
+	var pause struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(pr.body, &pause); err != nil || pr.status != http.StatusCreated {
+		t.Fatalf("POST /v1/pauses = %d %s", pr.status, pr.body)
+	}
+	r = e.do("GET", "/v1/status", "")
+	got = statusView{}
+	_ = json.Unmarshal(r.body, &got)
+	if len(got.Pauses) != 1 || got.Pauses[0].ID != pause.ID || got.Pauses[0].Reason != "incident 7" {
+		t.Errorf("status with a pause in force: pauses %+v, want %s", got.Pauses, pause.ID)
+	}
+
 	if r := e.do("GET", "/v1/status", "", "Authorization: "); r.status != http.StatusUnauthorized {
 		t.Errorf("status without a key = %d, want 401", r.status)
 	}
