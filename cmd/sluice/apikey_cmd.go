@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -80,22 +79,13 @@ func apikeyHash(args []string, stdin io.Reader, stdout io.Writer) error {
 
 // keyFlags are the API flags of create, list and revoke.
 type keyFlags struct {
-	apiFlags
+	*apiFlags
 	sign bool
 }
 
 func newKeyFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *keyFlags) {
-	fs := flag.NewFlagSet("sluice apikey "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, apikeyUsage) }
-	f := &keyFlags{}
-	defURL := os.Getenv("SLUICE_API_URL")
-	if defURL == "" {
-		defURL = "http://127.0.0.1:8080"
-	}
-	fs.StringVar(&f.url, "api-url", defURL, "the API's base URL")
-	fs.StringVar(&f.key, "api-key", "", "the API key (default $SLUICE_API_KEY)")
-	fs.BoolVar(&f.json, "json", false, "print JSON")
+	fs, af := apiFlagSet("apikey "+name, apikeyUsage, stderr)
+	f := &keyFlags{apiFlags: af}
 	fs.BoolVar(&f.sign, "sign", false, "sign requests (for a key that requires signing)")
 	return fs, f
 }

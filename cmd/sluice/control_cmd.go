@@ -110,10 +110,7 @@ func describePause(p *client.Pause) string {
 }
 
 func newControlFlagSet(name, usage string, stderr io.Writer) (*flag.FlagSet, *apiFlags) {
-	fs, af := newFlagSet(name, stderr)
-	fs.Init("sluice "+name, flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(stderr, usage) }
-	return fs, af
+	return apiFlagSet(name, usage, stderr)
 }
 
 func pauseList(ctx context.Context, args []string, stdout, stderr io.Writer) error {

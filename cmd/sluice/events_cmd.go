@@ -71,10 +71,7 @@ func (t *typeFlags) Set(v string) error {
 }
 
 func eventsFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *apiFlags) {
-	fs, af := newFlagSet(name, stderr)
-	fs.Init("sluice events "+name, flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(stderr, eventsUsage) }
-	return fs, af
+	return apiFlagSet("events "+name, eventsUsage, stderr)
 }
 
 func eventsList(ctx context.Context, args []string, stdout, stderr io.Writer) error {

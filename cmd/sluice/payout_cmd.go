@@ -81,9 +81,15 @@ type apiFlags struct {
 }
 
 func newFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *apiFlags) {
-	fs := flag.NewFlagSet("sluice payout "+name, flag.ContinueOnError)
+	return apiFlagSet("payout "+name, payoutUsage, stderr)
+}
+
+// apiFlagSet is the flag set of `sluice CMD`, a client of the API: it
+// takes --api-url, --api-key and --json, and prints usage on -h.
+func apiFlagSet(cmd, usage string, stderr io.Writer) (*flag.FlagSet, *apiFlags) {
+	fs := flag.NewFlagSet("sluice "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, payoutUsage) }
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	f := &apiFlags{}
 	defURL := os.Getenv("SLUICE_API_URL")
 	if defURL == "" {

@@ -54,10 +54,7 @@ func runWebhook(ctx context.Context, args []string, stdout, stderr io.Writer) er
 }
 
 func webhookFlagSet(name string, stderr io.Writer) (*flag.FlagSet, *apiFlags) {
-	fs, af := newFlagSet(name, stderr)
-	fs.Init("sluice webhook "+name, flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(stderr, webhookUsage) }
-	return fs, af
+	return apiFlagSet("webhook "+name, webhookUsage, stderr)
 }
 
 // eventTypeFlags collects --event values, each an event type or "*".
