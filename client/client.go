@@ -175,23 +175,45 @@ func (c *Client) ListPayouts(ctx context.Context, params ListPayoutsParams) (*Pa
 //
 //	for page, err := range c.PayoutPages(ctx, client.ListPayoutsParams{Limit: 100}) { … }
 func (c *Client) PayoutPages(ctx context.Context, params ListPayoutsParams) iter.Seq2[*PayoutList, error] {
-	return func(yield func(*PayoutList, error) bool) {
+	return pages(func() (*PayoutList, error) { return c.ListPayouts(ctx, params) },
+		func(l *PayoutList) ([]string, bool) {
+			return idsOf(l.Data, func(p *Payout) string { return p.ID }), l.HasMore
+		},
+		&params.StartingAfter, &params.EndingBefore)
+}
+
+// pages iterates over the pages read reads, moving its cursor after each:
+// *endingBefore to the page's first id when it is set (walking towards
+// newer items), else *startingAfter to the last (towards older ones). An
+// error is yielded once and ends the iteration.
+func pages[L any](read func() (*L, error), ids func(*L) ([]string, bool), startingAfter, endingBefore *string) iter.Seq2[*L, error] {
+	return func(yield func(*L, error) bool) {
 		for {
-			page, err := c.ListPayouts(ctx, params)
+			page, err := read()
 			if err != nil {
 				yield(nil, err)
 				return
 			}
-			if !yield(page, nil) || !page.HasMore || len(page.Data) == 0 {
+			got, more := ids(page)
+			if !yield(page, nil) || !more || len(got) == 0 {
 				return
 			}
-			if params.EndingBefore != "" {
-				params.EndingBefore = page.Data[0].ID
+			if *endingBefore != "" {
+				*endingBefore = got[0]
 			} else {
-				params.StartingAfter = page.Data[len(page.Data)-1].ID
+				*startingAfter = got[len(got)-1]
 			}
 		}
 	}
+}
+
+// idsOf lists the ids of items.
+func idsOf[T any](items []T, id func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = id(it)
+	}
+	return out
 }
 
 // ListChains reads the chains the server pays on, with their assets and

@@ -89,23 +89,11 @@ func (c *Client) ListEvents(ctx context.Context, params ListEventsParams) (*Even
 // to reconcile: keep the newest id handled and walk forward from it). An
 // error is yielded once and ends the iteration.
 func (c *Client) EventPages(ctx context.Context, params ListEventsParams) iter.Seq2[*EventList, error] {
-	return func(yield func(*EventList, error) bool) {
-		for {
-			page, err := c.ListEvents(ctx, params)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			if !yield(page, nil) || !page.HasMore || len(page.Data) == 0 {
-				return
-			}
-			if params.EndingBefore != "" {
-				params.EndingBefore = page.Data[0].ID
-			} else {
-				params.StartingAfter = page.Data[len(page.Data)-1].ID
-			}
-		}
-	}
+	return pages(func() (*EventList, error) { return c.ListEvents(ctx, params) },
+		func(l *EventList) ([]string, bool) {
+			return idsOf(l.Data, func(e Event) string { return e.ID }), l.HasMore
+		},
+		&params.StartingAfter, &params.EndingBefore)
 }
 
 // GetEvent reads one event.
