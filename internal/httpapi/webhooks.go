@@ -425,7 +425,7 @@ func (s *Server) redeliverEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.PathValue("id")
-	if !strings.HasPrefix(id, "evt_") || len(id) > 64 {
+	if !plausibleEventID(id) {
 		s.fail(w, r, newError(payout.CodeNotFound, "no event %q", truncate(id, 64)))
 		return
 	}
