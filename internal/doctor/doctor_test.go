@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math/big"
 	"net/http"
 	"os"
@@ -187,10 +186,7 @@ func TestAttentionReportsStuckAndWaiting(t *testing.T) {
 	}
 	f.addPayout(t, big.NewInt(1), time.Now())
 	f.addPayout(t, big.NewInt(2), time.Now())
-	db, err := store.Open(t.Context(), "sqlite:"+f.dbPath, store.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := f.openStore(t)
 	defer db.Close()
 	queued, _, err := db.ListPayouts(t.Context(), payout.ListFilter{Status: payout.StatusQueued, Limit: 10})
 	if err != nil || len(queued) != 2 {

@@ -74,12 +74,19 @@ func newFixture(t *testing.T) *fixture {
 	if err := os.WriteFile(f.passFile, []byte(passphrase+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	_ = f.openStore(t).Close()
+	return f
+}
+
+// openStore opens the fixture's database (migrating a new one); the
+// caller closes it.
+func (f *fixture) openStore(t *testing.T) *store.DB {
+	t.Helper()
 	db, err := store.Open(t.Context(), "sqlite:"+f.dbPath, store.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = db.Close()
-	return f
+	return db
 }
 
 // config writes a config with the given upstream URLs and parses it.
@@ -118,10 +125,7 @@ func (f *fixture) addPayout(t *testing.T, amount *big.Int, created time.Time) {
 // addPayoutIn stores a queued payout in asset from the hot wallet.
 func (f *fixture) addPayoutIn(t *testing.T, asset string, amount *big.Int, created time.Time) {
 	t.Helper()
-	db, err := store.Open(t.Context(), "sqlite:"+f.dbPath, store.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := f.openStore(t)
 	defer func() { _ = db.Close() }()
 	p := &payout.Payout{ID: payout.DefaultIDs.New("po_", created), Chain: "sandbox", ChainID: sandbox.ChainID,
 		Asset: asset, To: common.HexToAddress("0x000000000000000000000000000000000000dEaD"), Amount: amount,

@@ -1,13 +1,11 @@
 package doctor
 
 import (
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicepay/sluice/internal/payout"
-	"github.com/sluicepay/sluice/internal/store"
 )
 
 func TestPausesInForce(t *testing.T) {
@@ -16,10 +14,7 @@ func TestPausesInForce(t *testing.T) {
 	if r := find(t, Run(t.Context(), cfg, Options{}), "emergency pauses"); r.Status != OK || r.Detail != "none in force" {
 		t.Fatalf("no pause: %+v", r)
 	}
-	db, err := store.Open(t.Context(), "sqlite:"+f.dbPath, store.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := f.openStore(t)
 	defer db.Close()
 	p := &payout.Pause{ID: payout.DefaultIDs.New("pse_", time.Now()), Scope: payout.PauseChain, Chain: "sandbox",
 		Reason: "incident 42: provider outage", CreatedBy: "key_ops"}

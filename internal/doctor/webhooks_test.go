@@ -1,13 +1,11 @@
 package doctor
 
 import (
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/sluicepay/sluice/internal/payout"
-	"github.com/sluicepay/sluice/internal/store"
 )
 
 func TestWebhookEndpointsCheck(t *testing.T) {
@@ -16,10 +14,7 @@ func TestWebhookEndpointsCheck(t *testing.T) {
 	if r := find(t, Run(t.Context(), cfg, Options{}), "webhook endpoints"); r.Status != OK || r.Detail != "none configured" {
 		t.Fatalf("no endpoints: %+v", r)
 	}
-	db, err := store.Open(t.Context(), "sqlite:"+f.dbPath, store.Options{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db := f.openStore(t)
 	defer db.Close()
 	add := func(url string, change func(*payout.WebhookEndpoint)) *payout.WebhookEndpoint {
 		e := &payout.WebhookEndpoint{ID: payout.NewWebhookEndpointID(time.Now()), URL: url, EnabledEvents: []string{"*"},
