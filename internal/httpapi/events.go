@@ -30,6 +30,9 @@ type eventList struct {
 // reconciler keeps the newest id it has seen and asks for ending_before it.
 func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
 	f, err := eventFilter(r.URL.Query())
+	if err == nil {
+		f.Types, err = visibleTypes(r, f.Types)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -56,6 +59,9 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev, err := s.store.GetEvent(r.Context(), id)
+	if err == nil && !mayRead(r, ev.Type) {
+		err = payout.ErrNotFound // as if it did not exist: its object is not this key's to see
+	}
 	if errors.Is(err, payout.ErrNotFound) {
 		err = newError(payout.CodeNotFound, "no event has id %q", id)
 	}
@@ -67,6 +73,43 @@ func (s *Server) getEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func plausibleEventID(id string) bool { return strings.HasPrefix(id, "evt_") && len(id) <= 64 }
+
+// webhookEventPrefix starts the types of events about webhook endpoints,
+// which only keys with the webhooks:manage scope may read (their data
+// names the receiver's URL).
+const webhookEventPrefix = "webhook_endpoint."
+
+// mayRead reports whether the request's key may read events of type typ.
+func mayRead(r *http.Request, typ string) bool {
+	if !strings.HasPrefix(typ, webhookEventPrefix) {
+		return true
+	}
+	key := reqInfoFrom(r.Context()).key
+	return key != nil && payout.Allows(key.Scopes, payout.ScopeWebhooksManage)
+}
+
+// visibleTypes narrows a type filter to the types the request's key may
+// read: asking for one it may not is refused (403), and no filter becomes
+// every type it may read.
+func visibleTypes(r *http.Request, types []string) ([]string, error) {
+	if mayRead(r, webhookEventPrefix) {
+		return types, nil
+	}
+	if len(types) == 0 {
+		for _, t := range payout.EventTypes() {
+			if mayRead(r, t) {
+				types = append(types, t)
+			}
+		}
+		return types, nil
+	}
+	for _, t := range types {
+		if !mayRead(r, t) {
+			return nil, newError(payout.CodeForbidden, "events of type %s need the %s scope", t, payout.ScopeWebhooksManage)
+		}
+	}
+	return types, nil
+}
 
 // eventFilter reads and checks the query of GET /v1/events.
 func eventFilter(q url.Values) (payout.EventFilter, error) {
@@ -143,6 +186,9 @@ const streamBatch = 500
 // filter is the one of GET /v1/events.
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	types, err := eventTypes(r.URL.Query())
+	if err == nil {
+		types, err = visibleTypes(r, types)
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

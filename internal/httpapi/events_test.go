@@ -325,3 +325,39 @@ func TestEventTypeEnumIsTheCatalogue(t *testing.T) {
 		t.Errorf("EventType enum in api/openapi.yaml:\n %s\npayout.EventTypes():\n %s", got, want)
 	}
 }
+
+// TestWebhookEventsNeedTheWebhookScope: events about webhook endpoints name
+// the receiver's URL, so a key without webhooks:manage neither lists,
+// streams nor reads them; everything else it may read as before.
+func TestWebhookEventsNeedTheWebhookScope(t *testing.T) {
+	t.Parallel()
+	e := keyEnv(t, nil, &clock{t: testNow}, nil)
+	p := e.mustCreate("k1", payoutBody("1"))
+	if err := e.db.AppendEvent(context.Background(), "we_1", payout.EventWebhookEndpointDisabled,
+		map[string]string{"id": "we_1", "url": "https://books.example.com/hook"}); err != nil {
+		t.Fatal(err)
+	}
+	reader := e.newKey(`{"name":"reporting","scopes":["payouts:read"]}`)
+	hooks := e.newKey(`{"name":"hooks","scopes":["payouts:read","webhooks:manage"]}`)
+
+	evs, _ := e.do("GET", "/v1/events?limit=100", "", bearer(reader.Secret)).events(t)
+	if len(evs) != 1 || evs[0].ObjectID != p.ID {
+		t.Fatalf("payouts:read lists %d events, want only the payout's", len(evs))
+	}
+	if r := e.do("GET", "/v1/events?type=webhook_endpoint.disabled", "", bearer(reader.Secret)); r.status != http.StatusForbidden || r.problem(t).Code != payout.CodeForbidden {
+		t.Errorf("payouts:read asking for webhook events: %d %s, want 403 forbidden", r.status, r.body)
+	}
+	all, _ := e.do("GET", "/v1/events?limit=100", "", bearer(hooks.Secret)).events(t)
+	if len(all) != 2 || all[0].Type != payout.EventWebhookEndpointDisabled {
+		t.Fatalf("webhooks:manage lists %d events, want both", len(all))
+	}
+	if r := e.do("GET", "/v1/events/"+all[0].ID, "", bearer(reader.Secret)); r.status != http.StatusNotFound {
+		t.Errorf("payouts:read reading a webhook event: %d, want 404", r.status)
+	}
+	if r := e.do("GET", "/v1/events/"+all[0].ID, "", bearer(hooks.Secret)); r.status != http.StatusOK {
+		t.Errorf("webhooks:manage reading a webhook event: %d, want 200", r.status)
+	}
+	if r := e.do("GET", "/v1/events/stream?type=webhook_endpoint.disabled", "", bearer(reader.Secret)); r.status != http.StatusForbidden {
+		t.Errorf("payouts:read streaming webhook events: %d, want 403", r.status)
+	}
+}
