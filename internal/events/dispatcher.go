@@ -310,7 +310,6 @@ func (d *Dispatcher) claimHold() time.Duration { return 6*d.cfg.Timeout + 30*tim
 // due now and claimed as room frees. It never waits for the queue, so a
 // slow receiver neither holds the cursor back nor lets the lease lapse.
 func (d *Dispatcher) fanOut(ctx context.Context) error {
-	var eps []*payout.WebhookEndpoint
 	for {
 		// A long backlog must not outlast the lease.
 		if err := d.holdLease(ctx); err != nil || !d.leader {
@@ -320,10 +319,12 @@ func (d *Dispatcher) fanOut(ctx context.Context) error {
 		if err != nil || len(evs) == 0 {
 			return err
 		}
-		if eps == nil {
-			if eps, err = d.cfg.Store.EnabledWebhookEndpoints(ctx); err != nil {
-				return err
-			}
+		// Read after the events, every batch: an endpoint disabled (410, or
+		// by an operator) while an earlier batch was out gets no delivery
+		// of an event committed after that.
+		eps, err := d.cfg.Store.EnabledWebhookEndpoints(ctx)
+		if err != nil {
+			return err
 		}
 		now := d.cfg.Now()
 		room := cap(d.jobs) - d.inflightCount()
