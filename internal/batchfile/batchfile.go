@@ -14,6 +14,7 @@ package batchfile
 
 import (
 	"errors"
+	"math"
 	"math/big"
 	"strings"
 	"unicode"
@@ -109,6 +110,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaxBytes <= 0 {
 		o.MaxBytes = DefaultMaxBytes
 	}
+	o.MaxBytes = min(o.MaxBytes, math.MaxInt64-1) // ReadCSV reads one byte more to tell
 	if o.MaxErrors <= 0 {
 		o.MaxErrors = DefaultMaxErrors
 	}

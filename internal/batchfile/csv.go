@@ -29,8 +29,8 @@ var knownColumns = []string{ColTo, ColAmount, ColAsset, ColChain, ColExternalID,
 // with the amount as an exact decimal in the asset's units (12.5 SUSD).
 //
 // The file is UTF-8 with or without a byte order mark, with CRLF or LF line
-// ends and RFC 4180 quoting. Cells are trimmed of surrounding spaces, except
-// memo, which keeps trailing ones. Rows whose cells are all blank (blank
+// ends and RFC 4180 quoting. Every cell is trimmed of surrounding white
+// space (quoted or not). Rows whose cells are all blank (blank
 // lines, or only commas as spreadsheets export them) are skipped but still
 // counted in the row numbers (see RowError).
 //
@@ -173,12 +173,7 @@ func blank(rec []string) bool {
 func rawRow(rec []string, cols []string) RawRow {
 	var r RawRow
 	for i, col := range cols {
-		f := rec[i]
-		if col != ColMemo {
-			f = strings.TrimSpace(f)
-		} else {
-			f = strings.TrimRight(f, " \t")
-		}
+		f := strings.TrimSpace(rec[i])
 		switch col {
 		case ColTo:
 			r.To = f
