@@ -30,32 +30,31 @@ func parseBaseUnits(s string, _ payout.Asset, _ bool) (*big.Int, error) {
 // 1.5, as a spreadsheet may format it), so only significant decimals count
 // against the asset's.
 func parseDecimalUnits(s string, asset payout.Asset, known bool) (*big.Int, error) {
-	q := safeValue(s)
 	switch {
 	case scientific(s):
-		return nil, amountErr(CodeScientificNotation, "amount %q uses scientific notation; write it in full, like 1000000 or 0.001", q)
+		return nil, amountErr(CodeScientificNotation, "amount %q uses scientific notation; write it in full, like 1000000 or 0.001", safeValue(s))
 	case s[0] == '-':
-		return nil, amountErr(payout.CodeInvalidAmount, "amount %q is negative; amounts must be greater than zero", q)
+		return nil, amountErr(payout.CodeInvalidAmount, "amount %q is negative; amounts must be greater than zero", safeValue(s))
 	case s[0] == '+':
-		return nil, amountErr(payout.CodeInvalidAmount, "amount %q must be written without a sign", q)
+		return nil, amountErr(payout.CodeInvalidAmount, "amount %q must be written without a sign", safeValue(s))
 	case strings.ContainsAny(s, ", _'"):
-		return nil, amountErr(payout.CodeInvalidAmount, "amount %q has a thousands separator or a decimal comma; write digits with a dot as the decimal point, like 1234.5", q)
+		return nil, amountErr(payout.CodeInvalidAmount, "amount %q has a thousands separator or a decimal comma; write digits with a dot as the decimal point, like 1234.5", safeValue(s))
 	case len(s) > maxAmountLen:
-		return nil, amountErr(payout.CodeAmountTooLarge, "amount %q is too long", q)
+		return nil, amountErr(payout.CodeAmountTooLarge, "amount %q is too long", safeValue(s))
 	}
 	whole, frac, dot := strings.Cut(s, ".")
 	if dot && frac == "" || whole == "" && frac == "" || !digits(whole) || !digits(frac) {
-		return nil, amountErr(payout.CodeInvalidAmount, "amount %q is not a decimal number like 12.5", q)
+		return nil, amountErr(payout.CodeInvalidAmount, "amount %q is not a decimal number like 12.5", safeValue(s))
 	}
 	frac = strings.TrimRight(frac, "0")
 	if strings.Trim(whole, "0") == "" && frac == "" {
-		return nil, amountErr(payout.CodeInvalidAmount, "amount %q must be greater than zero", q)
+		return nil, amountErr(payout.CodeInvalidAmount, "amount %q must be greater than zero", safeValue(s))
 	}
 	if !known {
 		return nil, nil
 	}
 	if len(frac) > int(asset.Decimals) {
-		return nil, amountErr(CodeTooManyDecimals, "amount %q has %d decimal places; %s has %d", q, len(frac), asset.Symbol, asset.Decimals)
+		return nil, amountErr(CodeTooManyDecimals, "amount %q has %d decimal places; %s has %d", safeValue(s), len(frac), asset.Symbol, asset.Decimals)
 	}
 	norm := whole
 	if norm == "" {
@@ -66,7 +65,7 @@ func parseDecimalUnits(s string, asset payout.Asset, known bool) (*big.Int, erro
 	}
 	v, err := payout.ParseDecimal(norm, asset.Decimals)
 	if fe, ok := err.(*payout.FieldError); ok && fe.Code == payout.CodeAmountTooLarge {
-		return nil, amountErr(payout.CodeAmountTooLarge, "amount %q is above 2^256-1 base units of %s", q, asset.Symbol)
+		return nil, amountErr(payout.CodeAmountTooLarge, "amount %q is above 2^256-1 base units of %s", safeValue(s), asset.Symbol)
 	} else if err != nil {
 		return nil, err
 	}
