@@ -45,17 +45,38 @@ func FuzzReadCSV(f *testing.F) {
 			}
 			return
 		}
-		checkResult(t, cat, o, res)
+		checkResult(t, cat, o, res, 2)
 	})
 }
 
-func checkResult(t *testing.T, cat *payout.Catalog, o Options, res *Result) {
+// FuzzValidateRows checks JSON rows the same way: two rows, so that
+// duplicates are reached.
+func FuzzValidateRows(f *testing.F) {
+	f.Add(addrA, "1", "", "", "x", "", addrB, "2", "ETH", "sandbox", "x", "memo")
+	f.Add(addrZero, "1e18", "DOGE", "mars", " ", "\xff", addrBadChecksum, "0", "ZERO", "base", "", "")
+	cat := testCatalog()
+	f.Fuzz(func(t *testing.T, to1, amt1, asset1, chain1, id1, memo1, to2, amt2, asset2, chain2, id2, memo2 string) {
+		o := Options{Catalog: cat, Chain: "sandbox", Asset: "SUSD", MaxErrors: 20}
+		rows := []RawRow{{to1, amt1, asset1, chain1, id1, memo1}, {to2, amt2, asset2, chain2, id2, memo2}}
+		res, err := ValidateRows(rows, o)
+		if err != nil {
+			t.Fatalf("ValidateRows: %v", err)
+		}
+		o, _ = o.withDefaults()
+		checkResult(t, cat, o, res, 1)
+		if len(res.Rows)+res.Invalid != 2 {
+			t.Fatalf("%d rows + %d invalid, want 2", len(res.Rows), res.Invalid)
+		}
+	})
+}
+
+func checkResult(t *testing.T, cat *payout.Catalog, o Options, res *Result, first int) {
 	t.Helper()
 	valid := map[int]bool{}
 	ids := map[string]bool{}
 	last := 0
 	for _, r := range res.Rows {
-		if r.Number <= last || r.Number < 2 {
+		if r.Number <= last || r.Number < first {
 			t.Fatalf("row number %d after %d", r.Number, last)
 		}
 		last = r.Number
@@ -78,7 +99,7 @@ func checkResult(t *testing.T, cat *payout.Catalog, o Options, res *Result) {
 	}
 	bad := map[int]bool{}
 	for _, e := range res.Errors {
-		if valid[e.Row] || e.Row < 2 {
+		if valid[e.Row] || e.Row < first {
 			t.Fatalf("error %+v on row %d, which is valid or the header", e, e.Row)
 		}
 		bad[e.Row] = true
