@@ -36,7 +36,8 @@ var knownColumns = []string{ColTo, ColAmount, ColAsset, ColChain, ColExternalID,
 //
 // It reads at most o.MaxBytes (+1 to tell) from r. Whole-file problems are
 // returned as *FileError with no result; row problems are in
-// Result.Errors, next to the valid rows.
+// Result.Errors, next to the valid rows. Any other error is not the file's
+// fault: a nil Options.Catalog, a failing Resolver, or r failing to read.
 func ReadCSV(r io.Reader, o Options) (*Result, error) {
 	o, err := o.withDefaults()
 	if err != nil {

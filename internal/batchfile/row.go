@@ -101,7 +101,7 @@ func (v *validator) validate(n int, raw RawRow) error {
 	}
 	row := Row{Number: n, ExternalID: raw.ExternalID, Memo: raw.Memo}
 	if raw.To == "" {
-		fail("to", "", missing("to", "the recipient's address"))
+		fail("to", "", missing("to", "to is empty: the recipient's address is required"))
 	} else if a, err := payout.ParseAddress("to", raw.To); err != nil {
 		fail("to", raw.To, err)
 	} else {
@@ -109,10 +109,10 @@ func (v *validator) validate(n int, raw RawRow) error {
 	}
 	chain, asset := orDefault(raw.Chain, v.o.Chain), orDefault(raw.Asset, v.o.Asset)
 	if chain == "" {
-		fail("chain", "", missing("chain", "no chain column and no default chain"))
+		fail("chain", "", missing("chain", "no chain: the row has none and the batch gives no default chain"))
 	}
 	if asset == "" {
-		fail("asset", "", missing("asset", "no asset column and no default asset"))
+		fail("asset", "", missing("asset", "no asset: the row has none and the batch gives no default asset"))
 	}
 	var known bool
 	var r resolved
@@ -134,7 +134,7 @@ func (v *validator) validate(n int, raw RawRow) error {
 		}
 	}
 	if raw.Amount == "" {
-		fail("amount", "", missing("amount", "the amount to pay"))
+		fail("amount", "", missing("amount", "amount is empty: the amount to pay is required"))
 	} else if amt, err := v.parse(raw.Amount, r.asset, known); err != nil {
 		fail("amount", raw.Amount, err)
 	} else {
@@ -172,8 +172,8 @@ func orDefault(s, def string) string {
 	return s
 }
 
-func missing(field, what string) error {
-	return &payout.FieldError{Field: field, Code: CodeMissingValue, Message: fmt.Sprintf("%s is empty: %s is required", field, what)}
+func missing(field, msg string) error {
+	return &payout.FieldError{Field: field, Code: CodeMissingValue, Message: msg}
 }
 
 // checkExternalID applies the rule of single payouts: printable ASCII
