@@ -37,6 +37,7 @@ func TestCreatePayout(t *testing.T) {
 		"metadata": map[string]any{"order": "42"}, "from": testWallet.Hex(), "tx_hash": nil, "nonce": nil,
 		"block_number": nil, "fee": nil, "failure_code": nil, "failure_message": nil,
 		"priority": "standard", "status_reason": nil, "status_detail": nil, "fee_cap": nil, "cancel_requested": false,
+		"batch_id": nil, "log_index": nil,
 		"created_at": "2026-01-02T03:04:05.123456Z", "updated_at": "2026-01-02T03:04:05.123456Z",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

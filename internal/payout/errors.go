@@ -71,6 +71,10 @@ const (
 	// the node). It goes back to submitted once a node takes it.
 	ReasonBroadcastRefused  Code = "broadcast_refused"
 	ReasonSignerUnavailable Code = "signer_unavailable"
+	// ReasonChunkReverted: the batch transaction that carried the payout
+	// was mined but reverted, so nobody in it was paid; it is planned
+	// again (its fee was paid by the wallet and shows on the attempt).
+	ReasonChunkReverted Code = "batch_transaction_reverted"
 )
 
 // Sentinel errors that callers branch on.

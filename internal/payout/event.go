@@ -18,6 +18,7 @@ func EventTypes() []string {
 	types := []string{
 		EventCreated, EventReorged, EventReplaced, EventWaiting, EventCancelRequested, EventFeeCapRaised, EventReassigned,
 		EventWalletLowBalance, EventWalletForeignNonce, EventWebhookEndpointDisabled, EventPauseCreated, EventPauseResumed,
+		EventBatchCreated, EventBatchCompleted, EventRequeued,
 	}
 	for _, s := range []Status{StatusSubmitted, StatusStuck, StatusConfirming, StatusCompleted, StatusFailed, StatusCancelled} {
 		types = append(types, s.EventType())

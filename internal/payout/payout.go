@@ -47,6 +47,26 @@ type Payout struct {
 	FailureCode    Code
 	FailureMessage string
 
+	// BatchID is the batch this payout is a row of ("" when none) and
+	// BatchRow its row number in the batch's input.
+	BatchID  string
+	BatchRow int
+	// CarrierID names the payout whose transaction pays this one too (the
+	// first payout of a batch transaction); "" when it is paid by its own
+	// attempts. A carried payout follows its carrier's state.
+	CarrierID string
+	// ChunkPos is the payout's place in its batch transaction (0 for the
+	// carrier) and GasWeight its marginal gas there, by which the
+	// transaction's fee is shared.
+	ChunkPos  int
+	GasWeight uint64
+	// ChunkAmount is, on a carrier, the total value its transaction moves
+	// (its own amount and every carried one); nil on any other payout.
+	ChunkAmount *big.Int
+	// LogIndex is the log index of the token Transfer that paid it, once
+	// mined in a batch transaction; nil otherwise.
+	LogIndex *uint
+
 	Version   int64 // bumped on every change; events carry it as their sequence
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -76,6 +96,8 @@ type wirePayout struct {
 	Fee            *string           `json:"fee"`
 	FailureCode    *string           `json:"failure_code"`
 	FailureMessage *string           `json:"failure_message"`
+	BatchID        *string           `json:"batch_id"`
+	LogIndex       *uint             `json:"log_index"`
 	CreatedAt      time.Time         `json:"created_at"`
 	UpdatedAt      time.Time         `json:"updated_at"`
 }
@@ -87,7 +109,10 @@ func (p *Payout) MarshalJSON() ([]byte, error) {
 		ID: p.ID, Object: "payout", Status: p.Status, Chain: p.Chain, ChainID: p.ChainID,
 		Asset: p.Asset, To: p.To.Hex(), Amount: p.Amount.String(), Metadata: p.Metadata,
 		From: p.Sender.Hex(), Nonce: p.Nonce, Priority: p.Priority, CancelRequest: p.CancelRequested,
-		CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(),
+		CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(), LogIndex: p.LogIndex,
+	}
+	if p.BatchID != "" {
+		w.BatchID = &p.BatchID
 	}
 	if w.Priority == "" {
 		w.Priority = PriorityStandard
@@ -135,7 +160,10 @@ func (p *Payout) UnmarshalJSON(b []byte) error {
 		ID: w.ID, Status: w.Status, Chain: w.Chain, ChainID: w.ChainID, Asset: w.Asset,
 		To: common.HexToAddress(w.To), Metadata: w.Metadata, Sender: common.HexToAddress(w.From),
 		Nonce: w.Nonce, Priority: w.Priority, CancelRequested: w.CancelRequest,
-		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
+		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt, LogIndex: w.LogIndex,
+	}
+	if w.BatchID != nil {
+		p.BatchID = *w.BatchID
 	}
 	if w.StatusReason != nil {
 		p.Reason = Code(*w.StatusReason)
@@ -185,6 +213,10 @@ type Attempt struct {
 	MaxPriorityFeePerGas *big.Int
 	Kind                 AttemptKind
 	CreatedAt            time.Time
+	// Chunk is set on a first attempt that pays several payouts in one
+	// batch transaction (PayoutIDs[0] == PayoutID); not stored as such:
+	// the carried payouts record it.
+	Chunk *Chunk
 }
 
 // AttemptKind says what an attempt's transaction does.
@@ -223,6 +255,10 @@ type Receipt struct {
 	EffectiveGasPrice *big.Int
 	Success           bool // receipt status 1
 	Cancel            bool // the mined attempt is the payout's cancel
+	// TransferLogs are the log indexes of the token Transfer events a
+	// batch transaction emitted from the wallet, in order: one per payout
+	// of its chunk, in chunk order (nil for native coin).
+	TransferLogs []uint
 }
 
 // Fee is what the receipt cost: gasUsed × effectiveGasPrice.

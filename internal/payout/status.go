@@ -56,7 +56,7 @@ var transitions = map[Status][]Status{
 	StatusQueued:     {StatusSubmitted, StatusFailed, StatusCancelled},
 	StatusSubmitted:  {StatusConfirming, StatusStuck},
 	StatusStuck:      {StatusSubmitted, StatusConfirming, StatusCancelled},
-	StatusConfirming: {StatusCompleted, StatusFailed, StatusCancelled, StatusSubmitted},
+	StatusConfirming: {StatusCompleted, StatusFailed, StatusCancelled, StatusSubmitted, StatusQueued},
 }
 
 // CanMove reports whether a payout may go from one status to another.
@@ -70,7 +70,16 @@ func CanMove(from, to Status) bool {
 }
 
 // EventType names the event written when a payout enters a status.
-func (s Status) EventType() string { return "payout." + string(s) }
+func (s Status) EventType() string {
+	if s == StatusQueued {
+		return EventRequeued // a new payout's event is EventCreated
+	}
+	return "payout." + string(s)
+}
+
+// EventRequeued is written when a payout goes back to the queue: the batch
+// transaction that carried it reverted, so it is planned again.
+const EventRequeued = "payout.requeued"
 
 // EventCreated is the type of the event written when a payout is accepted.
 const EventCreated = "payout.created"

@@ -25,19 +25,25 @@ func (db *DB) insertEvent(ctx context.Context, tx *sql.Tx, now time.Time, typ st
 // AppendEvent writes an event about an object that is not a payout (a hot
 // wallet, say), numbered after that object's previous events.
 func (db *DB) AppendEvent(ctx context.Context, objectID, eventType string, data any) error {
+	return db.withTx(ctx, "append_event", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+		return db.appendEventTx(ctx, tx, now, objectID, eventType, data)
+	})
+}
+
+// appendEventTx writes an event about any object in tx, with the object's
+// next sequence number.
+func (db *DB) appendEventTx(ctx context.Context, tx *sql.Tx, now time.Time, objectID, eventType string, data any) error {
 	b, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("store: encode event: %w", err)
 	}
-	return db.withTx(ctx, "append_event", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
-		var seq int64
-		if err := db.queryRowTx(ctx, tx, db.d.q.nextObjectSeq, objectID).Scan(&seq); err != nil {
-			return db.wrap("next event seq", err)
-		}
-		id := payout.DefaultIDs.New("evt_", now)
-		_, err := db.execTx(ctx, tx, db.d.q.insertEvent, id, eventType, objectID, seq, string(b), db.d.time(now))
-		return db.wrap("insert event", err)
-	})
+	var seq int64
+	if err := db.queryRowTx(ctx, tx, db.d.q.nextObjectSeq, objectID).Scan(&seq); err != nil {
+		return db.wrap("next event seq", err)
+	}
+	id := payout.DefaultIDs.New("evt_", now)
+	_, err = db.execTx(ctx, tx, db.d.q.insertEvent, id, eventType, objectID, seq, string(b), db.d.time(now))
+	return db.wrap("insert event", err)
 }
 
 // ListEvents returns events with Seq > afterSeq, oldest first; limit is

@@ -77,8 +77,12 @@ func (db *DB) encodeNew(p *payout.Payout, idem *payout.IdempotencyRecord) (*newR
 	return &newRow{p: p, idem: idem, eventID: payout.DefaultIDs.New("evt_", db.clock()), eventData: string(data),
 		args: []any{p.ID, string(p.Status), p.Chain, int64(p.ChainID), p.Asset, addrText(p.To), p.Amount.String(),
 			nullString(p.ExternalID), meta, addrText(p.Sender), p.Version, db.d.time(p.CreatedAt), db.d.time(p.UpdatedAt),
-			string(p.Priority)},
+			string(p.Priority), nullString(p.BatchID), nullBatchRow(p)},
 	}, nil
+}
+
+func nullBatchRow(p *payout.Payout) sql.NullInt64 {
+	return sql.NullInt64{Int64: int64(p.BatchRow), Valid: p.BatchID != ""}
 }
 
 // createInTx writes the idempotency record first so that a replayed key
@@ -214,6 +218,12 @@ func (db *DB) listQuery(f payout.ListFilter, forward bool, limit int) (string, [
 func (db *DB) CancelPayout(ctx context.Context, id string) (*payout.Payout, error) {
 	return db.changeOne(ctx, "cancel_payout", id, func(p *payout.Payout) (string, error) {
 		switch {
+		case p.Status.InFlight() && p.CarrierID != "":
+			// One transaction pays the whole chunk: a cancel would race
+			// it for every payout in it. It is cancelled by its carrier.
+			return "", fmt.Errorf("%w: it is paid by the batch transaction of payout %s", payout.ErrNotCancellable, p.CarrierID)
+		case p.Status.InFlight() && p.ChunkAmount != nil && p.Reason != payout.ReasonForeignNonce:
+			return "", fmt.Errorf("%w: its batch transaction pays other payouts too", payout.ErrNotCancellable)
 		case p.Status == payout.StatusQueued:
 			p.Status, p.Reason, p.ReasonDetail = payout.StatusCancelled, "", ""
 			return p.Status.EventType(), nil
@@ -237,6 +247,13 @@ func (db *DB) CancelPayout(ctx context.Context, id string) (*payout.Payout, erro
 func (db *DB) RaiseFeeCap(ctx context.Context, id string, feeCap *big.Int) (*payout.Payout, error) {
 	if feeCap == nil || feeCap.Sign() <= 0 {
 		return nil, fmt.Errorf("store: raise fee cap of %s: the cap must be positive", id)
+	}
+	if p, err := db.GetPayout(ctx, id); err == nil && p.CarrierID != "" {
+		// The fee is its batch transaction's: raise the carrier's cap.
+		if _, err := db.RaiseFeeCap(ctx, p.CarrierID, feeCap); err != nil {
+			return nil, err
+		}
+		return db.GetPayout(ctx, id)
 	}
 	return db.changeOne(ctx, "raise_fee_cap", id, func(p *payout.Payout) (string, error) {
 		if !p.Status.InFlight() {
@@ -270,11 +287,35 @@ func (db *DB) changeOne(ctx context.Context, op, id string, change func(p *payou
 			if err := db.saveAs(ctx, tx, now, p, eventType); err != nil {
 				return err
 			}
+			if err := db.followOne(ctx, tx, now, p, eventType); err != nil {
+				return err
+			}
 		}
 		out = p
 		return nil
 	})
 	return out, err
+}
+
+// followOne moves the payouts a changed carrier pays with it, and settles
+// p's batch when p ended it.
+func (db *DB) followOne(ctx context.Context, tx *sql.Tx, now time.Time, p *payout.Payout, eventType string) error {
+	if p.ChunkAmount != nil {
+		carried, err := db.lockCarried(ctx, tx, []string{p.ID})
+		if err != nil {
+			return err
+		}
+		mirrorCarrier(p, carried[p.ID])
+		for _, c := range carried[p.ID] {
+			if err := db.saveAs(ctx, tx, now, c, eventType); err != nil {
+				return err
+			}
+		}
+	}
+	if p.BatchID != "" && p.Status.Terminal() {
+		return db.settleBatches(ctx, tx, now, map[string]bool{p.BatchID: true})
+	}
+	return nil
 }
 
 // save writes p's new state, bumping its version, and the event for the

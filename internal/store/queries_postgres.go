@@ -17,7 +17,8 @@ var postgresDialect = &dialect{
 const postgresPayoutCols = `id, status, chain, chain_id, asset, to_address, amount::text, external_id,
 	metadata, sender, tx_hash, nonce, block_number, block_hash, fee::text, receipt_ok,
 	failure_code, failure_message, version, created_at, updated_at,
-	priority, status_reason, status_detail, fee_cap::text, cancel_requested, cancel_mined`
+	priority, status_reason, status_detail, fee_cap::text, cancel_requested, cancel_mined,
+	batch_id, batch_row, carrier_id, chunk_pos, gas_weight, chunk_amount::text, log_index`
 
 const postgresAttemptCols = `id, payout_id, chain_id, sender, nonce, tx_hash, raw_tx, gas_limit,
 	max_fee_per_gas::text, max_priority_fee_per_gas::text, created_at, kind`
@@ -26,8 +27,8 @@ var postgresQueries = queries{
 	payoutCols:  postgresPayoutCols,
 	attemptCols: postgresAttemptCols,
 	insertPayout: `INSERT INTO payouts (id, status, chain, chain_id, asset, to_address, amount,
-		external_id, metadata, sender, version, created_at, updated_at, priority)
-		VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, $9, $10, $11, $12, $13, $14)
+		external_id, metadata, sender, version, created_at, updated_at, priority, batch_id, batch_row)
+		VALUES ($1, $2, $3, $4, $5, $6, $7::numeric, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		ON CONFLICT (external_id) WHERE external_id IS NOT NULL DO NOTHING`,
 	selectPayout:  `SELECT ` + postgresPayoutCols + ` FROM payouts WHERE id = $1`,
 	lockPayout:    `SELECT ` + postgresPayoutCols + ` FROM payouts WHERE id = $1 FOR UPDATE`,
@@ -35,7 +36,8 @@ var postgresQueries = queries{
 	updatePayout: `UPDATE payouts SET status = $1, tx_hash = $2, nonce = $3, block_number = $4,
 		block_hash = $5, fee = $6::numeric, receipt_ok = $7, failure_code = $8, failure_message = $9,
 		status_reason = $10, status_detail = $11, fee_cap = $12::numeric, cancel_requested = $13,
-		cancel_mined = $14, version = $15, updated_at = $16 WHERE id = $17 AND version = $18`,
+		cancel_mined = $14, carrier_id = $15, chunk_pos = $16, gas_weight = $17, chunk_amount = $18::numeric,
+		log_index = $19, version = $20, updated_at = $21 WHERE id = $22 AND version = $23`,
 	countByStatus: `SELECT status, COUNT(*) FROM payouts GROUP BY status`,
 	oldestUnfinished: `SELECT ` + postgresPayoutCols + ` FROM payouts
 		WHERE status IN ('queued', 'submitted', 'stuck', 'confirming') ORDER BY id LIMIT 1`,
@@ -64,7 +66,7 @@ var postgresQueries = queries{
 	queuedPayouts: `SELECT ` + postgresPayoutCols + ` FROM payouts
 		WHERE chain_id = $1 AND sender = $2 AND status = 'queued' ORDER BY created_at, id LIMIT $3`,
 	confirmingPayouts: `SELECT ` + postgresPayoutCols + ` FROM payouts
-		WHERE chain_id = $1 AND sender = $2 AND status = 'confirming' ORDER BY created_at, id`,
+		WHERE chain_id = $1 AND sender = $2 AND status = 'confirming' AND carrier_id IS NULL ORDER BY created_at, id`,
 	maxNonce:    `SELECT MAX(nonce) FROM nonces WHERE chain_id = $1 AND sender = $2`,
 	insertNonce: `INSERT INTO nonces (chain_id, sender, nonce, payout_id) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING`,
 	insertAttempt: `INSERT INTO attempts (payout_id, chain_id, sender, nonce, tx_hash, raw_tx, gas_limit,
@@ -73,12 +75,13 @@ var postgresQueries = queries{
 	inFlightAttempts: `SELECT a.id, a.payout_id, a.chain_id, a.sender, a.nonce, a.tx_hash, a.raw_tx,
 		a.gas_limit, a.max_fee_per_gas::text, a.max_priority_fee_per_gas::text, a.created_at, a.kind
 		FROM payouts p JOIN attempts a ON a.payout_id = p.id
-		WHERE p.chain_id = $1 AND p.sender = $2 AND p.status IN ('submitted', 'stuck') ORDER BY a.nonce, a.id`,
+		WHERE p.chain_id = $1 AND p.sender = $2 AND p.status IN ('submitted', 'stuck')
+		AND p.carrier_id IS NULL AND a.nonce = p.nonce ORDER BY a.nonce, a.id`,
 	inFlightPayouts: `SELECT ` + postgresPayoutCols + ` FROM payouts
-		WHERE chain_id = $1 AND sender = $2 AND status IN ('submitted', 'stuck') ORDER BY created_at, id`,
+		WHERE chain_id = $1 AND sender = $2 AND status IN ('submitted', 'stuck') AND carrier_id IS NULL ORDER BY created_at, id`,
 	payoutRequests: `SELECT ` + postgresPayoutCols + ` FROM payouts
 		WHERE chain_id = $1 AND sender = $2 AND (cancel_requested OR fee_cap IS NOT NULL)
-		AND status IN ('submitted', 'stuck') ORDER BY created_at, id`,
+		AND status IN ('submitted', 'stuck') AND carrier_id IS NULL ORDER BY created_at, id`,
 	nextObjectSeq: `SELECT COALESCE(MAX(object_seq), 0) + 1 FROM events WHERE object_id = $1`,
 	moveQueued: `UPDATE payouts SET sender = $1, status_reason = '', status_detail = '', version = $2, updated_at = $3
 		WHERE id = $4 AND version = $5 AND status = 'queued' AND sender = $6`,

@@ -14,7 +14,8 @@ var sqliteDialect = &dialect{
 const sqlitePayoutCols = `id, status, chain, chain_id, asset, to_address, amount, external_id,
 	metadata, sender, tx_hash, nonce, block_number, block_hash, fee, receipt_ok,
 	failure_code, failure_message, version, created_at, updated_at,
-	priority, status_reason, status_detail, fee_cap, cancel_requested, cancel_mined`
+	priority, status_reason, status_detail, fee_cap, cancel_requested, cancel_mined,
+	batch_id, batch_row, carrier_id, chunk_pos, gas_weight, chunk_amount, log_index`
 
 const sqliteAttemptCols = `id, payout_id, chain_id, sender, nonce, tx_hash, raw_tx, gas_limit,
 	max_fee_per_gas, max_priority_fee_per_gas, created_at, kind`
@@ -23,8 +24,8 @@ var sqliteQueries = queries{
 	payoutCols:  sqlitePayoutCols,
 	attemptCols: sqliteAttemptCols,
 	insertPayout: `INSERT INTO payouts (id, status, chain, chain_id, asset, to_address, amount,
-		external_id, metadata, sender, version, created_at, updated_at, priority)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		external_id, metadata, sender, version, created_at, updated_at, priority, batch_id, batch_row)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (external_id) WHERE external_id IS NOT NULL DO NOTHING`,
 	selectPayout:  `SELECT ` + sqlitePayoutCols + ` FROM payouts WHERE id = ?`,
 	lockPayout:    `SELECT ` + sqlitePayoutCols + ` FROM payouts WHERE id = ?`,
@@ -32,7 +33,8 @@ var sqliteQueries = queries{
 	updatePayout: `UPDATE payouts SET status = ?, tx_hash = ?, nonce = ?, block_number = ?,
 		block_hash = ?, fee = ?, receipt_ok = ?, failure_code = ?, failure_message = ?,
 		status_reason = ?, status_detail = ?, fee_cap = ?, cancel_requested = ?,
-		cancel_mined = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?`,
+		cancel_mined = ?, carrier_id = ?, chunk_pos = ?, gas_weight = ?, chunk_amount = ?,
+		log_index = ?, version = ?, updated_at = ? WHERE id = ? AND version = ?`,
 	countByStatus: `SELECT status, COUNT(*) FROM payouts GROUP BY status`,
 	oldestUnfinished: `SELECT ` + sqlitePayoutCols + ` FROM payouts
 		WHERE status IN ('queued', 'submitted', 'stuck', 'confirming') ORDER BY id LIMIT 1`,
@@ -56,7 +58,7 @@ var sqliteQueries = queries{
 	queuedPayouts: `SELECT ` + sqlitePayoutCols + ` FROM payouts
 		WHERE chain_id = ? AND sender = ? AND status = 'queued' ORDER BY created_at, id LIMIT ?`,
 	confirmingPayouts: `SELECT ` + sqlitePayoutCols + ` FROM payouts
-		WHERE chain_id = ? AND sender = ? AND status = 'confirming' ORDER BY created_at, id`,
+		WHERE chain_id = ? AND sender = ? AND status = 'confirming' AND carrier_id IS NULL ORDER BY created_at, id`,
 	maxNonce:    `SELECT MAX(nonce) FROM nonces WHERE chain_id = ? AND sender = ?`,
 	insertNonce: `INSERT INTO nonces (chain_id, sender, nonce, payout_id) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
 	insertAttempt: `INSERT INTO attempts (payout_id, chain_id, sender, nonce, tx_hash, raw_tx, gas_limit,
@@ -65,12 +67,13 @@ var sqliteQueries = queries{
 	inFlightAttempts: `SELECT a.id, a.payout_id, a.chain_id, a.sender, a.nonce, a.tx_hash, a.raw_tx,
 		a.gas_limit, a.max_fee_per_gas, a.max_priority_fee_per_gas, a.created_at, a.kind
 		FROM payouts p JOIN attempts a ON a.payout_id = p.id
-		WHERE p.chain_id = ? AND p.sender = ? AND p.status IN ('submitted', 'stuck') ORDER BY a.nonce, a.id`,
+		WHERE p.chain_id = ? AND p.sender = ? AND p.status IN ('submitted', 'stuck')
+		AND p.carrier_id IS NULL AND a.nonce = p.nonce ORDER BY a.nonce, a.id`,
 	inFlightPayouts: `SELECT ` + sqlitePayoutCols + ` FROM payouts
-		WHERE chain_id = ? AND sender = ? AND status IN ('submitted', 'stuck') ORDER BY created_at, id`,
+		WHERE chain_id = ? AND sender = ? AND status IN ('submitted', 'stuck') AND carrier_id IS NULL ORDER BY created_at, id`,
 	payoutRequests: `SELECT ` + sqlitePayoutCols + ` FROM payouts
 		WHERE chain_id = ? AND sender = ? AND (cancel_requested = 1 OR fee_cap IS NOT NULL)
-		AND status IN ('submitted', 'stuck') ORDER BY created_at, id`,
+		AND status IN ('submitted', 'stuck') AND carrier_id IS NULL ORDER BY created_at, id`,
 	nextObjectSeq: `SELECT COALESCE(MAX(object_seq), 0) + 1 FROM events WHERE object_id = ?`,
 	moveQueued: `UPDATE payouts SET sender = ?, status_reason = '', status_detail = '', version = ?, updated_at = ?
 		WHERE id = ? AND version = ? AND status = 'queued' AND sender = ?`,

@@ -69,13 +69,28 @@ func scanPayout(s scanner) (*payout.Payout, error) {
 		failureCode, priority, reason string
 		feeCap                        sql.NullString
 		created, updated              dbTime
+		batchID, carrierID, chunkAmt  sql.NullString
+		batchRow, logIndex            sql.NullInt64
+		chunkPos, gasWeight           int64
 	)
 	err := s.Scan(&p.ID, &status, &p.Chain, &chainID, &p.Asset, &to, &amount, &extID,
 		&metadata, &sender, &txHash, &nonce, &block, &blockHash, &fee, &p.ReceiptOK,
 		&failureCode, &p.FailureMessage, &p.Version, &created, &updated,
-		&priority, &reason, &p.ReasonDetail, &feeCap, &p.CancelRequested, &p.CancelMined)
+		&priority, &reason, &p.ReasonDetail, &feeCap, &p.CancelRequested, &p.CancelMined,
+		&batchID, &batchRow, &carrierID, &chunkPos, &gasWeight, &chunkAmt, &logIndex)
 	if err != nil {
 		return nil, err
+	}
+	p.BatchID, p.BatchRow, p.CarrierID = batchID.String, int(batchRow.Int64), carrierID.String
+	p.ChunkPos, p.GasWeight = int(chunkPos), uint64(gasWeight)
+	if chunkAmt.Valid {
+		if p.ChunkAmount, err = parseBig(chunkAmt.String); err != nil {
+			return nil, err
+		}
+	}
+	if logIndex.Valid {
+		li := uint(logIndex.Int64)
+		p.LogIndex = &li
 	}
 	p.Priority, p.Reason = payout.Priority(priority), payout.Code(reason)
 	if feeCap.Valid {
@@ -130,7 +145,15 @@ func (d *dialect) stateArgs(p *payout.Payout, prevVersion int64) []any {
 	return []any{string(p.Status), nullHash(p.TxHash), nullUint(p.Nonce), nullBlock(p.BlockNumber),
 		nullHash(p.BlockHash), nullBig(p.Fee), p.ReceiptOK, string(p.FailureCode), p.FailureMessage,
 		string(p.Reason), p.ReasonDetail, nullBig(p.FeeCap), p.CancelRequested, p.CancelMined,
+		nullString(p.CarrierID), int64(p.ChunkPos), int64(p.GasWeight), nullBig(p.ChunkAmount), nullLogIndex(p.LogIndex),
 		p.Version, d.time(p.UpdatedAt), p.ID, prevVersion}
+}
+
+func nullLogIndex(v *uint) sql.NullInt64 {
+	if v == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: int64(*v), Valid: true}
 }
 
 // scanAttempt reads one row of the dialect's attemptCols.

@@ -59,8 +59,18 @@ func (db *DB) transition(ctx context.Context, op string, ids []string, change fu
 }
 
 // transitionAs is transition with an event type other than the new
-// status's ("" for the status's own).
+// status's ("" for the status's own). The payouts a changed carrier's
+// transaction also pays follow it (mirrorCarrier).
 func (db *DB) transitionAs(ctx context.Context, op, eventType string, ids []string, change func(p *payout.Payout, now time.Time) bool) error {
+	return db.transitionChunks(ctx, op, eventType, ids, change, mirrorCarrier)
+}
+
+// transitionChunks is transitionAs with the function that moves a changed
+// carrier's payouts (in chunk order) after it; follow may still adjust the
+// carrier, which is saved after it returns. When the last payouts of a
+// batch end, the batch settles in the same transaction.
+func (db *DB) transitionChunks(ctx context.Context, op, eventType string, ids []string,
+	change func(p *payout.Payout, now time.Time) bool, follow followFunc) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -69,14 +79,39 @@ func (db *DB) transitionAs(ctx context.Context, op, eventType string, ids []stri
 		if err != nil {
 			return err
 		}
+		var changed []*payout.Payout
+		var carriers []string
 		for _, id := range sortedUnique(ids) {
-			if p := ps[id]; p != nil && change(p, now) {
-				if err := db.saveAs(ctx, tx, now, p, eventType); err != nil {
-					return err
+			p := ps[id]
+			if p == nil {
+				continue
+			}
+			wasCarrier := p.ChunkAmount != nil
+			if change(p, now) {
+				changed = append(changed, p)
+				if wasCarrier {
+					carriers = append(carriers, p.ID)
 				}
 			}
 		}
-		return nil
+		carried, err := db.lockCarried(ctx, tx, carriers)
+		if err != nil {
+			return err
+		}
+		for _, c := range carriers {
+			follow(ps[c], carried[c])
+			changed = append(changed, carried[c]...)
+		}
+		batches := map[string]bool{}
+		for _, p := range changed {
+			if err := db.saveAs(ctx, tx, now, p, eventType); err != nil {
+				return err
+			}
+			if p.BatchID != "" && p.Status.Terminal() {
+				batches[p.BatchID] = true
+			}
+		}
+		return db.settleBatches(ctx, tx, now, batches)
 	})
 }
 
@@ -149,6 +184,9 @@ func (db *DB) InFlightAttempts(ctx context.Context, chainID uint64, sender commo
 // ListAttempts returns every attempt of a payout, oldest first.
 func (db *DB) ListAttempts(ctx context.Context, payoutID string) (_ []*payout.Attempt, err error) {
 	defer db.track("list_attempts")(&err)
+	if p, err := db.GetPayout(ctx, payoutID); err == nil && p.CarrierID != "" {
+		payoutID = p.CarrierID // a batch transaction's attempts are its carrier's
+	}
 	rows, err := db.read.QueryContext(ctx, db.d.q.listAttempts, payoutID)
 	if err != nil {
 		return nil, db.wrap("list attempts", err)
@@ -185,8 +223,17 @@ func (db *DB) SubmitAttempts(ctx context.Context, attempts []*payout.Attempt) er
 			return &payout.StaleError{PayoutIDs: stale}
 		}
 		for _, a := range attempts {
-			if err := db.submitOne(ctx, tx, now, ps[a.PayoutID], a); err != nil {
+			p := ps[a.PayoutID]
+			if a.Chunk != nil {
+				p.ChunkAmount, p.ChunkPos, p.GasWeight = a.Chunk.Amount, 0, a.Chunk.GasWeights[0]
+			}
+			if err := db.submitOne(ctx, tx, now, p, a); err != nil {
 				return err
+			}
+			if a.Chunk != nil {
+				if err := db.submitChunk(ctx, tx, now, ps, a); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -201,11 +248,20 @@ func attemptPayoutIDs(attempts []*payout.Attempt) ([]string, error) {
 		if err := checkAttempt(a); err != nil {
 			return nil, fmt.Errorf("store: submit attempts: %w", err)
 		}
-		if seen[a.PayoutID] {
-			return nil, fmt.Errorf("store: submit attempts: payout %s has two first attempts", a.PayoutID)
+		if err := checkChunk(a); err != nil {
+			return nil, fmt.Errorf("store: submit attempts: %w", err)
 		}
-		seen[a.PayoutID] = true
-		ids = append(ids, a.PayoutID)
+		paid := []string{a.PayoutID}
+		if a.Chunk != nil {
+			paid = a.Chunk.PayoutIDs
+		}
+		for _, id := range paid {
+			if seen[id] {
+				return nil, fmt.Errorf("store: submit attempts: payout %s has two first attempts", id)
+			}
+			seen[id] = true
+			ids = append(ids, id)
+		}
 	}
 	return ids, nil
 }
@@ -296,9 +352,31 @@ func (db *DB) ReplaceAttempts(ctx context.Context, attempts []*payout.Attempt) e
 			if err := db.saveAs(ctx, tx, now, p, payout.EventReplaced); err != nil {
 				return err
 			}
+			if err := db.followReplaced(ctx, tx, now, p); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
+}
+
+// followReplaced moves the payouts a carrier's transaction pays to its
+// replacement's hash and status.
+func (db *DB) followReplaced(ctx context.Context, tx *sql.Tx, now time.Time, c *payout.Payout) error {
+	if c.ChunkAmount == nil {
+		return nil
+	}
+	carried, err := db.lockCarried(ctx, tx, []string{c.ID})
+	if err != nil {
+		return err
+	}
+	mirrorCarrier(c, carried[c.ID])
+	for _, p := range carried[c.ID] {
+		if err := db.saveAs(ctx, tx, now, p, payout.EventReplaced); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // checkAttempt checks that an attempt is complete.
@@ -395,7 +473,7 @@ func (db *DB) MarkMined(ctx context.Context, receipts []payout.Receipt) error {
 		byID[r.PayoutID] = r
 		ids = append(ids, r.PayoutID)
 	}
-	return db.transition(ctx, "mark_mined", ids, func(p *payout.Payout, _ time.Time) bool {
+	return db.transitionChunks(ctx, "mark_mined", "", ids, func(p *payout.Payout, _ time.Time) bool {
 		if !p.Status.InFlight() {
 			return false
 		}
@@ -405,7 +483,7 @@ func (db *DB) MarkMined(ctx context.Context, receipts []payout.Receipt) error {
 		p.Fee, p.ReceiptOK, p.CancelMined = r.Fee(), r.Success, r.Cancel
 		p.Reason, p.ReasonDetail = "", ""
 		return true
-	})
+	}, minedFollower(byID))
 }
 
 // MarkReorged moves confirming payouts whose block left the canonical chain
@@ -416,14 +494,15 @@ func (db *DB) MarkReorged(ctx context.Context, payoutIDs []string) error {
 			return false
 		}
 		p.Status, p.BlockNumber, p.BlockHash, p.Fee, p.ReceiptOK = payout.StatusSubmitted, 0, nil, nil, false
-		p.CancelMined = false
+		p.CancelMined, p.LogIndex = false, nil
 		return true
 	})
 }
 
 // Finalize moves confirming payouts to completed, to cancelled when their
 // cancel mined, or to failed with payout.FailureRevertedOnChain (fee kept)
-// when their receipt failed.
+// when their receipt failed; a reverted batch transaction instead puts
+// every payout it carried back in the queue (nobody in it was paid).
 // Others are left alone.
 func (db *DB) Finalize(ctx context.Context, payoutIDs []string) error {
 	return db.transition(ctx, "finalize", payoutIDs, func(p *payout.Payout, _ time.Time) bool {
@@ -439,6 +518,10 @@ func (db *DB) Finalize(ctx context.Context, payoutIDs []string) error {
 			if p.CancelRequested {
 				p.Reason, p.ReasonDetail = payout.ReasonCancelFailed, "the payout's transaction was mined before the cancel"
 			}
+			return true
+		}
+		if p.ChunkAmount != nil {
+			requeueChunk(p)
 			return true
 		}
 		p.Status, p.FailureCode = payout.StatusFailed, payout.FailureRevertedOnChain

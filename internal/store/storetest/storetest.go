@@ -63,6 +63,9 @@ func Run(t *testing.T, open func(t *testing.T) payout.Store) {
 		{"HoldQueued", testHoldQueued},
 		{"CancelForeignNonce", testCancelForeignNonce},
 		{"AppendEvent", testAppendEvent},
+		{"BatchCreateAndGet", testBatchCreateAndGet},
+		{"ChunkLifecycle", testChunkLifecycle},
+		{"ChunkReverted", testChunkReverted},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
