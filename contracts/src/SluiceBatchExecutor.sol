@@ -85,31 +85,40 @@ contract SluiceBatchExecutor {
         // Checked once: a call to an address without code succeeds and
         // returns nothing, which would read as a USDT-style success below.
         if (token.code.length == 0) revert NotAContract(token);
-        assembly ("memory-safe") {
-            // One buffer for every call: transfer(address,uint256) is
-            // selector ‖ to ‖ amount, 0x44 bytes from buf+0x1c. The return
-            // value lands in scratch space at 0x00.
-            let buf := mload(0x40)
-            mstore(buf, 0xa9059cbb) // transfer(address,uint256)
+        assembly {
+            // One buffer for every call, at fixed addresses so that each
+            // store is a constant push: transfer(address,uint256) is
+            // selector ‖ to ‖ amount, 0x44 bytes from 0x1c. It overwrites
+            // the free memory pointer at 0x40, restored below.
+            let fmp := mload(0x40)
+            mstore(0x20, 0) // the high 12 bytes of the `to` word stay zero
             let start := packed.offset
             let end := add(start, packed.length)
             for { let p := start } lt(p, end) { p := add(p, 32) } {
+                // The return value lands on the selector's word, so the
+                // selector is written again for every call.
+                mstore(0x00, 0xa9059cbb) // transfer(address,uint256)
                 let word := calldataload(p)
-                mstore(add(buf, 0x20), shr(96, word))
-                mstore(add(buf, 0x40), and(word, 0xffffffffffffffffffffffff))
-                let ok := call(gas(), token, 0, add(buf, 0x1c), 0x44, 0x00, 0x20)
-                // Success is a call that did not revert and either returned
-                // nothing (USDT-style tokens; the token has code, checked
-                // above) or returned at least a word that is exactly true.
-                // A short return leaves 0x00 stale, so it counts as failure.
-                if iszero(
-                    and(ok, or(iszero(returndatasize()), and(gt(returndatasize(), 31), eq(mload(0x00), 1))))
-                ) {
-                    mstore(0x00, 0x12608d3e) // RecipientFailed(uint256)
-                    mstore(0x20, shr(5, sub(p, start)))
-                    revert(0x1c, 0x24)
+                // address ‖ amount, stored at 0x2c: the address ends at 0x40
+                // where the `to` word ends; the amount word is then stored
+                // over the amount's stray bytes at 0x40.
+                mstore(0x2c, word)
+                mstore(0x40, and(word, 0xffffffffffffffffffffffff))
+                let ok := call(gas(), token, 0, 0x1c, 0x44, 0x00, 0x20)
+                // Success is a call that did not revert and returned a
+                // first word that is exactly true, or that returned nothing
+                // at all (USDT-style tokens; the token has code, checked
+                // above). A return shorter than a word cannot read as true:
+                // the selector's last byte (0xbb) stays in the word.
+                if iszero(and(eq(mload(0x00), 1), ok)) {
+                    if iszero(and(ok, iszero(returndatasize()))) {
+                        mstore(0x00, 0x12608d3e) // RecipientFailed(uint256)
+                        mstore(0x20, shr(5, sub(p, start)))
+                        revert(0x1c, 0x24)
+                    }
                 }
             }
+            mstore(0x40, fmp)
         }
     }
 
