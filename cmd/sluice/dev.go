@@ -126,7 +126,13 @@ var devRateLimit = config.RateLimit{PerSecond: 10_000, Burst: 20_000}
 
 // devConfig is the engine configuration for a dev chain.
 func devConfig(f *devFlags, d *devData, chain *sandbox.Chain) *config.Config {
-	return devConfigFor(f, d, chain.ChainID(), chain.RPCURL(), chain.SUSD().Hex())
+	cfg := devConfigFor(f, d, chain.ChainID(), chain.RPCURL(), chain.SUSD().Hex())
+	if exec := chain.BatchExecutor(); exec != (common.Address{}) {
+		// Batches are paid many payouts per transaction, from the wallet
+		// itself (EIP-7702); a chain older than the executor pays them alone.
+		cfg.Chains[0].Batching = config.Batching{Mode: "eip7702", Executor: exec.Hex()}
+	}
+	return cfg
 }
 
 func devConfigFor(f *devFlags, d *devData, chainID uint64, rpcURL, susd string) *config.Config {

@@ -115,7 +115,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 				Chain: domain, Store: e.store, Client: client, Signer: sg, Owner: owner, Fees: oracle, LowBalance: lowBalance,
 				Handoff: walletHandoff{e: e, chain: domain}, SignerReady: e.openings[walletKey{ch.Name, sg.Address()}].Ready, Pauses: e.store,
 				BatchSize: cfg.Engine.BatchSize, Poll: cfg.Engine.Poll, LeaseTTL: cfg.Engine.LeaseTTL,
-				Logger: log, Metrics: txmMetrics,
+				Batching: batching(ch.Batching), Logger: log, Metrics: txmMetrics,
 			})
 			if err != nil {
 				return nil, err
@@ -651,4 +651,16 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range payout.Statuses {
 		ch <- prometheus.MustNewConstMetric(payoutsDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
 	}
+}
+
+// batching turns a chain's batching config (validated) into the sender's.
+func batching(b config.Batching) txm.Batching {
+	out := txm.Batching{GasBudget: b.GasBudget, MaxInFlight: b.MaxInFlight}
+	switch b.Mode {
+	case "eip7702":
+		out.Mode, out.Executor = txm.BatchEIP7702, common.HexToAddress(b.Executor)
+	case "contract":
+		out.Mode, out.Contract = txm.BatchContract, common.HexToAddress(b.Contract)
+	}
+	return out
 }

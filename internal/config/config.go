@@ -94,6 +94,29 @@ type Chain struct {
 	// LowBalance maps an asset symbol to the balance (base units) under
 	// which a hot wallet raises the wallet.low_balance event.
 	LowBalance map[string]string `yaml:"low_balance"`
+	// Batching pays the payouts of batches many at once, in batch
+	// transactions through Sluice's batch contracts. Default off: every
+	// payout is its own transaction.
+	Batching Batching `yaml:"batching"`
+}
+
+// Batching configures a chain's batch transactions.
+type Batching struct {
+	// Mode is "eip7702" (each hot wallet delegates its code to Executor
+	// with an EIP-7702 authorization and pays from itself), "contract"
+	// (the deployed batch Contract forwards the native coin; token payouts
+	// go one by one in this mode) or "off" (the default).
+	Mode string `yaml:"mode"`
+	// Executor is the deployed SluiceBatchExecutor (mode eip7702).
+	Executor string `yaml:"executor"`
+	// Contract is the deployed SluiceBatch (mode contract).
+	Contract string `yaml:"contract"`
+	// GasBudget bounds one batch transaction's gas. Default 15,000,000
+	// (EIP-7825 caps a transaction at 2^24).
+	GasBudget uint64 `yaml:"gas_budget"`
+	// MaxInFlight bounds a hot wallet's batch transactions in flight at
+	// once (they use consecutive nonces). Default 8.
+	MaxInFlight int `yaml:"max_in_flight"`
 }
 
 // Fees are a chain's fee caps and replacement schedule. Amounts are wei as
@@ -386,6 +409,9 @@ func (ch *Chain) validate(at string) error {
 	if err := ch.Fees.validate(at + ".fees"); err != nil {
 		return err
 	}
+	if err := ch.Batching.validate(at + ".batching"); err != nil {
+		return err
+	}
 	for sym, v := range ch.LowBalance {
 		if !symbols[sym] {
 			return fieldErr(at+".low_balance."+sym, fmt.Sprintf("%q is not an asset of the chain", sym))
@@ -478,3 +504,21 @@ type FieldError struct {
 func (e *FieldError) Error() string { return "config: " + e.Field + ": " + e.Problem }
 
 func fieldErr(field, problem string) error { return &FieldError{Field: field, Problem: problem} }
+
+func (b Batching) validate(at string) error {
+	need := func(field, v string) error {
+		if !common.IsHexAddress(v) || common.HexToAddress(v) == (common.Address{}) {
+			return fieldErr(at+"."+field, fmt.Sprintf("%q is not an address (mode %s needs it)", v, b.Mode))
+		}
+		return nil
+	}
+	switch b.Mode {
+	case "", "off":
+		return nil
+	case "eip7702":
+		return need("executor", b.Executor)
+	case "contract":
+		return need("contract", b.Contract)
+	}
+	return fieldErr(at+".mode", fmt.Sprintf("%q is not one of eip7702, contract, off", b.Mode))
+}

@@ -204,7 +204,11 @@ func (c *Client) EstimateGas(ctx context.Context, calls []Call) (gas []uint64, e
 	elems := make([]rpc.BatchElem, len(calls))
 	results := make([]hexutil.Uint64, len(calls))
 	for i, call := range calls {
-		elems[i] = rpc.BatchElem{Method: "eth_estimateGas", Args: []any{callArg(call), "latest"}, Result: &results[i]}
+		args := []any{callArg(call), "latest"}
+		if call.Delegate != nil { // estimate as if the delegation were in place
+			args = append(args, map[common.Address]any{call.From: map[string]any{"code": hexutil.Bytes(DelegationCode(*call.Delegate))}})
+		}
+		elems[i] = rpc.BatchElem{Method: "eth_estimateGas", Args: args, Result: &results[i]}
 	}
 	if err := c.batch(ctx, "eth_estimateGas", elems); err != nil {
 		return nil, nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/holiman/uint256"
 )
 
 // transferSelector is the first four bytes of keccak256("transfer(address,uint256)").
@@ -31,6 +32,10 @@ type Call struct {
 	To    common.Address
 	Value *big.Int
 	Data  []byte
+	// Delegate, when set, makes the transaction also delegate From's code
+	// to this contract (EIP-7702, a set-code transaction whose
+	// authorization the wallet signs); it is estimated as if delegated.
+	Delegate *common.Address
 }
 
 // TransferCall builds the call for paying amount of an asset to a
@@ -66,6 +71,10 @@ func CallOf(from common.Address, tx *types.Transaction) Call {
 	if to := tx.To(); to != nil {
 		c.To = *to
 	}
+	if auths := tx.SetCodeAuthorizations(); len(auths) > 0 {
+		target := auths[0].Address
+		c.Delegate = &target
+	}
 	return c
 }
 
@@ -90,11 +99,25 @@ var ErrWrongSender = errors.New("signature recovers to the wrong sender")
 func SignTransfer(ctx context.Context, s DigestSigner, chainID *big.Int, nonce, gas uint64, fees Fees, c Call) (*types.Transaction, error) {
 	to := c.To
 	var tx *types.Transaction
-	if fees.Legacy {
+	switch {
+	case c.Delegate != nil:
+		if fees.Legacy {
+			return nil, errors.New("a delegation (EIP-7702) needs a chain with EIP-1559 fees")
+		}
+		auth, err := signAuthorization(ctx, s, chainID, *c.Delegate, nonce+1)
+		if err != nil {
+			return nil, err
+		}
+		tx = types.NewTx(&types.SetCodeTx{
+			ChainID: uint256.MustFromBig(chainID), Nonce: nonce, GasTipCap: uint256.MustFromBig(fees.MaxPriorityFeePerGas),
+			GasFeeCap: uint256.MustFromBig(fees.MaxFeePerGas), Gas: gas, To: to, Value: uint256.MustFromBig(c.Value),
+			Data: c.Data, AuthList: []types.SetCodeAuthorization{auth},
+		})
+	case fees.Legacy:
 		tx = types.NewTx(&types.LegacyTx{
 			Nonce: nonce, GasPrice: fees.MaxFeePerGas, Gas: gas, To: &to, Value: c.Value, Data: c.Data,
 		})
-	} else {
+	default:
 		tx = types.NewTx(&types.DynamicFeeTx{
 			ChainID: chainID, Nonce: nonce, GasTipCap: fees.MaxPriorityFeePerGas, GasFeeCap: fees.MaxFeePerGas,
 			Gas: gas, To: &to, Value: c.Value, Data: c.Data,

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/sluicepay/sluice/internal/batchfile"
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
@@ -62,6 +63,15 @@ var codeInfo = map[payout.Code]struct {
 	payout.CodeRateLimited:           {http.StatusTooManyRequests, "Rate limit exceeded"},
 	payout.CodeInvalidPause:          {http.StatusUnprocessableEntity, "Invalid pause"},
 	payout.CodePauseResumed:          {http.StatusConflict, "Pause was resumed already"},
+	payout.CodeInvalidBatch:          {http.StatusUnprocessableEntity, "Rows of the batch are invalid"},
+	batchfile.CodeFileTooLarge:       {http.StatusRequestEntityTooLarge, "The batch is too large"},
+	batchfile.CodeTooManyRows:        {http.StatusUnprocessableEntity, "The batch has too many rows"},
+	batchfile.CodeEmptyFile:          {http.StatusUnprocessableEntity, "The batch is empty"},
+	batchfile.CodeMissingColumn:      {http.StatusUnprocessableEntity, "A required column is missing"},
+	batchfile.CodeUnknownColumn:      {http.StatusUnprocessableEntity, "The file has an unknown column"},
+	batchfile.CodeDuplicateColumn:    {http.StatusUnprocessableEntity, "The file names a column twice"},
+	batchfile.CodeNotUTF8:            {http.StatusUnprocessableEntity, "The file is not UTF-8"},
+	batchfile.CodeMalformedCSV:       {http.StatusUnprocessableEntity, "The file is not valid CSV"},
 }
 
 // problemTypeBase prefixes a code to make the problem's type URI.
@@ -82,9 +92,14 @@ type problem struct {
 
 // fieldProblem names one wrong field by JSON pointer.
 type fieldProblem struct {
-	Pointer string      `json:"pointer"`
+	Pointer string      `json:"pointer,omitempty"`
 	Code    payout.Code `json:"code"`
 	Detail  string      `json:"detail"`
+	// A batch's refused row: its number (a CSV's header is row 1), column
+	// and value as given.
+	Row    int     `json:"row,omitempty"`
+	Column string  `json:"column,omitempty"`
+	Value  *string `json:"value,omitempty"`
 }
 
 // apiError is an error the API answers as it is: a code, a detail safe to

@@ -66,6 +66,9 @@ type Config struct {
 	// Webhooks serves /v1/webhook_endpoints and event redelivery; without
 	// its Store they answer 503.
 	Webhooks WebhookConfig
+	// BlockTime, when not nil, returns a block's timestamp, for the
+	// timestamp column of batch statements (empty without it).
+	BlockTime func(ctx context.Context, chain string, number uint64) (time.Time, error)
 }
 
 // Server is the REST API. Build it with New and serve Handler().
@@ -84,6 +87,8 @@ type Server struct {
 	upstreams func(chain string) []UpstreamView
 	broadcast broadcastFunc
 	controls  controlStores // pauses and the audit log
+	batches   payout.BatchStore
+	blockTime func(ctx context.Context, chain string, number uint64) (time.Time, error)
 
 	ids      *payout.IDGenerator // payout ids
 	reqIDs   *payout.IDGenerator // request ids
@@ -123,7 +128,9 @@ func New(cfg Config) (*Server, error) {
 		version: cfg.Version, upstreams: cfg.Upstreams, broadcast: cfg.Broadcast, ids: payout.DefaultIDs, reqIDs: &payout.IDGenerator{},
 		inflight: inflightSet{keys: map[string]struct{}{}}, controls: newControlStores(cfg.Store),
 		eventsChanged: cfg.EventsChanged, streams: newStreamSlots(cfg.MaxEventStreams), closing: make(chan struct{}),
+		blockTime: cfg.BlockTime,
 	}
+	s.batches, _ = cfg.Store.(payout.BatchStore)
 	if err := s.initKeys(cfg); err != nil {
 		return nil, err
 	}
@@ -216,6 +223,9 @@ func (s *Server) routes() *http.ServeMux {
 	route("/v1/payouts/{id}/speed-up", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopePayoutsWrite, s.speedUp)})
 	route("/v1/payouts/{id}/attempts", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listAttempts)})
 	route("/v1/payouts/{id}/rebroadcast", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopePayoutsWrite, s.rebroadcast)})
+	route("/v1/batches", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeBatchesWrite, s.needBatches(s.createBatch))})
+	route("/v1/batches/{id}", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.needBatches(s.getBatch))})
+	route("/v1/batches/{id}/statement.csv", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.needBatches(s.batchStatement))})
 	route("/v1/events", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listEvents)})
 	route("/v1/events/stream", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.streamEvents)})
 	route("/v1/events/{id}", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.getEvent)})

@@ -54,6 +54,8 @@ const (
 	CodeSignatureInvalid   Code = "signature_invalid"
 	CodeSignatureReplayed  Code = "signature_replayed"
 	CodeRateLimited        Code = "rate_limited"
+	// CodeInvalidBatch: rows of a batch are invalid; errors lists each.
+	CodeInvalidBatch Code = "invalid_batch"
 
 	// Failure codes set on a payout that ends failed.
 	FailureWouldRevert       Code = "transfer_would_revert"

@@ -62,6 +62,7 @@ type meta struct {
 	GenesisGasLimit uint64         `json:"genesis_gas_limit"`
 	HotWallet       common.Address `json:"hot_wallet"`
 	SUSD            common.Address `json:"susd"`
+	BatchExecutor   common.Address `json:"batch_executor,omitempty"`
 	CreatedAt       time.Time      `json:"created_at"`
 }
 

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"fmt"
+	"github.com/sluicepay/sluice/contracts"
 	"log/slog"
 	"math/big"
 	"net"
@@ -81,11 +82,15 @@ var devChainConfig = &params.ChainConfig{
 // the journal on top of it. The alloc is pinned too: the system contracts
 // Prague's block processing calls, the CREATE2 factory found at the same
 // address on nearly every EVM chain, and the hot wallet.
-func genesisFor(hot common.Address, gasLimit uint64) *core.Genesis {
+//
+// Chains created since batch payouts carry Sluice's batch executor too
+// (withExecutor), at BatchExecutorAddress: it has no constructor and no
+// storage, so its runtime code is all a deployment would leave.
+func genesisFor(hot common.Address, gasLimit uint64, withExecutor bool) *core.Genesis {
 	system := func(code []byte) types.Account {
 		return types.Account{Nonce: 1, Code: code, Balance: new(big.Int)}
 	}
-	return &core.Genesis{
+	g := &core.Genesis{
 		Config:   devChainConfig,
 		GasLimit: gasLimit,
 		Alloc: types.GenesisAlloc{
@@ -97,7 +102,15 @@ func genesisFor(hot common.Address, gasLimit uint64) *core.Genesis {
 			hot:                                {Balance: HotWalletBalance()},
 		},
 	}
+	if withExecutor {
+		g.Alloc[BatchExecutorAddress] = system(contracts.BatchExecutor().DeployedBytecode)
+	}
+	return g
 }
+
+// BatchExecutorAddress is where a dev chain holds Sluice's EIP-7702 batch
+// executor (contracts/src/SluiceBatchExecutor.sol) from genesis.
+var BatchExecutorAddress = common.HexToAddress("0x5100000000000000000000000000000000007702")
 
 // newStack assembles an in-memory geth node running the eth service, as
 // go-ethereum's ethclient/simulated does, but serving HTTP JSON-RPC and with

@@ -18,7 +18,8 @@ const replayBatch = 512
 // openDataDir opens the data dir (if any) and returns the genesis to build
 // the chain from: the one recorded there, checked, or a new one.
 func (c *Chain) openDataDir() (*core.Genesis, error) {
-	genesis := genesisFor(c.hot, c.cfg.GasLimit)
+	genesis := genesisFor(c.hot, c.cfg.GasLimit, true)
+	c.executor = BatchExecutorAddress
 	if c.cfg.DataDir == "" {
 		return genesis, nil
 	}
@@ -29,6 +30,7 @@ func (c *Chain) openDataDir() (*core.Genesis, error) {
 		GenesisGasLimit: c.cfg.GasLimit,
 		HotWallet:       c.hot,
 		SUSD:            c.susd,
+		BatchExecutor:   BatchExecutorAddress,
 		CreatedAt:       time.Now().UTC(),
 	}
 	d, err := openDataDir(c.cfg.DataDir, want, c.cfg.MustExist)
@@ -36,8 +38,11 @@ func (c *Chain) openDataDir() (*core.Genesis, error) {
 		return nil, err
 	}
 	c.dir = d
-	if d.meta.GenesisGasLimit != c.cfg.GasLimit {
-		genesis = genesisFor(c.hot, d.meta.GenesisGasLimit)
+	// A chain created before batch payouts has no executor: batch
+	// transactions are unavailable on it (its payouts go one by one).
+	c.executor = d.meta.BatchExecutor
+	if d.meta.GenesisGasLimit != c.cfg.GasLimit || c.executor == (common.Address{}) {
+		genesis = genesisFor(c.hot, d.meta.GenesisGasLimit, c.executor != (common.Address{}))
 	}
 	if err := d.checkGenesis(genesis.ToBlock().Hash()); err != nil {
 		return nil, err

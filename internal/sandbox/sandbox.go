@@ -102,15 +102,18 @@ func (c *Config) setDefaults() error {
 
 // Chain is a running dev chain.
 type Chain struct {
-	cfg     Config
-	log     *slog.Logger
-	stack   *node.Node
-	eth     *eth.Ethereum
-	client  *ethclient.Client
-	hot     common.Address
-	susd    common.Address
-	dir     *dataDir // nil for an in-memory chain
-	metrics *metrics
+	cfg    Config
+	log    *slog.Logger
+	stack  *node.Node
+	eth    *eth.Ethereum
+	client *ethclient.Client
+	hot    common.Address
+	susd   common.Address
+	// executor is the batch executor in genesis (zero: a chain created
+	// before there was one).
+	executor common.Address
+	dir      *dataDir // nil for an in-memory chain
+	metrics  *metrics
 
 	// mu serialises block production, forks and journal appends, so the
 	// journal holds blocks in the order the chain made them.
@@ -147,6 +150,11 @@ func (c *Chain) HotWallet() common.Address { return c.hot }
 
 // SUSD returns the address of the SUSD token.
 func (c *Chain) SUSD() common.Address { return c.susd }
+
+// BatchExecutor returns the address of the EIP-7702 batch executor the hot
+// wallet may delegate to, or the zero address on a chain created before
+// the dev chain had one.
+func (c *Chain) BatchExecutor() common.Address { return c.executor }
 
 // Start starts a dev chain: it restores the chain in cfg.DataDir, or creates
 // one there (deploying SUSD) when there is none, then serves it. ctx bounds

@@ -22,10 +22,11 @@ const gasHeadroom = 25
 // planned is a queued payout that simulated fine, fits its fee cap and the
 // wallet's funds, and is ready to be signed.
 type planned struct {
-	p    *payout.Payout
-	call evm.Call
-	gas  uint64
-	fees evm.Fees
+	p     *payout.Payout
+	call  evm.Call
+	gas   uint64
+	fees  evm.Fees
+	chunk *payout.Chunk // a batch transaction's payouts (p first); nil: p alone
 }
 
 // sendQueued sends one batch of queued payouts and says whether the batch
@@ -127,10 +128,22 @@ func (s *Sender) plan(ctx context.Context, ps []*payout.Payout) ([]planned, erro
 	if err != nil {
 		return nil, err
 	}
-	var failures []payout.Failure
-	var holds []payout.Hold
-	plans := make([]planned, 0, len(ps))
+	var batchable, singles []*payout.Payout
 	for _, p := range ps {
+		if s.batchable(p) {
+			batchable = append(batchable, p)
+		} else {
+			singles = append(singles, p)
+		}
+	}
+	chunks, alone, holds, err := s.planChunks(ctx, batchable, funds)
+	if err != nil {
+		return nil, err
+	}
+	singles = append(singles, alone...)
+	var failures []payout.Failure
+	plans := make([]planned, 0, len(singles))
+	for _, p := range singles {
 		asset, ok := s.cfg.Chain.Assets[p.Asset]
 		if !ok {
 			failures = append(failures, payout.Failure{PayoutID: p.ID, Code: payout.FailureInvalidTx,
@@ -175,6 +188,7 @@ func (s *Sender) plan(ctx context.Context, ps []*payout.Payout) ([]planned, erro
 		}
 		ok = append(ok, pl)
 	}
+	ok = append(chunks, ok...)
 	s.publish(funds)
 	if err := s.failQueued(ctx, failures); err != nil {
 		return nil, err
@@ -286,6 +300,7 @@ func (s *Sender) sign(ctx context.Context, plans []planned) ([]*payout.Attempt, 
 		if err != nil {
 			return attempts[:i], err
 		}
+		a.Chunk = pl.chunk
 		attempts[i] = a
 	}
 	return attempts, nil
@@ -335,6 +350,12 @@ func (s *Sender) submitted(ctx context.Context, plans []planned, attempts []*pay
 	for i, a := range attempts {
 		delete(s.st.held, a.PayoutID)
 		f := s.newFlight(plans[i].p)
+		if c := plans[i].chunk; c != nil {
+			f.chunkOf(c.Amount)
+			for _, id := range c.PayoutIDs {
+				delete(s.st.held, id)
+			}
+		}
 		f.attempts = []*payout.Attempt{a}
 		s.st.addFlight(f)
 		flights[i] = f

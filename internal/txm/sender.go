@@ -30,6 +30,12 @@ type Chain interface {
 	BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error)
 	Receipts(ctx context.Context, hashes []common.Hash) ([]*types.Receipt, error)
 	FindNonceUser(ctx context.Context, account common.Address, nonce, head uint64) (evm.TxRef, uint64, error)
+
+	// What batch transactions read (see Batching).
+	Code(ctx context.Context, account common.Address) ([]byte, error)
+	EmptyAccounts(ctx context.Context, accounts []common.Address) ([]bool, error)
+	TokenHolders(ctx context.Context, token common.Address, accounts []common.Address) ([]bool, error)
+	TransferLogs(ctx context.Context, tx common.Hash, token, from common.Address) ([]uint, error)
 }
 
 // FeeOracle quotes fees and rules replacements; *fees.Oracle is one.
@@ -91,6 +97,10 @@ type Config struct {
 	// which the wallet.low_balance event fires; absent: no threshold.
 	LowBalance map[string]*big.Int
 
+	// Batching, when its Mode is set, pays the payouts of batches many at
+	// once in batch transactions (zero value: every payout alone).
+	Batching Batching
+
 	BatchSize        int           // payouts claimed per round; default 500
 	Poll             time.Duration // how often to look for new heads and work; default 250ms
 	LeaseTTL         time.Duration // lease lifetime, renewed every third of it; default 15s
@@ -109,6 +119,7 @@ func (c *Config) setDefaults() {
 	if c.BatchSize <= 0 {
 		c.BatchSize = 500
 	}
+	c.Batching.defaults()
 	if c.Poll <= 0 {
 		c.Poll = 250 * time.Millisecond
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/sluicepay/sluice/internal/payout"
 )
@@ -35,6 +36,24 @@ type flight struct {
 	refusals        int      // broadcasts in a row every node refused (evm.Refusal); 0 once one takes it
 	refusal         string   // the last refusal: kind and the node's message
 	refusedStuck    bool     // marked stuck with ReasonBroadcastRefused
+	chunk           bool     // a batch transaction: it pays a chunk of payouts (value or amount is their total)
+}
+
+// chunkOf makes f a batch transaction moving total of its asset.
+func (f *flight) chunkOf(total *big.Int) {
+	f.chunk = true
+	if f.token != nil {
+		f.amount = total
+	} else {
+		f.value = total
+	}
+}
+
+// delegates says whether f's latest attempt also delegates the wallet's
+// code (an EIP-7702 set-code transaction).
+func (f *flight) delegates() bool {
+	raw := f.last().RawTx
+	return len(raw) > 0 && raw[0] == types.SetCodeTxType
 }
 
 // last returns the latest attempt.
@@ -235,6 +254,9 @@ func (s *Sender) newFlight(p *payout.Payout) *flight {
 		f.token, f.amount = asset.Token, p.Amount
 	} else {
 		f.value = p.Amount
+	}
+	if p.ChunkAmount != nil {
+		f.chunkOf(p.ChunkAmount)
 	}
 	return f
 }

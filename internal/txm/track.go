@@ -129,6 +129,9 @@ func (s *Sender) recordReceipts(ctx context.Context, receipts []*types.Receipt) 
 	if len(found) == 0 {
 		return nil
 	}
+	if err := s.transferLogs(ctx, found); err != nil {
+		return err
+	}
 	if err := inChunks(found, func(c []payout.Receipt) error { return s.cfg.Store.MarkMined(ctx, c) }); err != nil {
 		return fmt.Errorf("mark mined: %w", err)
 	}
