@@ -6,12 +6,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/core/txpool"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
@@ -72,10 +74,18 @@ func (c *batchChain) sign(key *ecdsa.PrivateKey, inner types.TxData) *types.Tran
 	if err != nil {
 		c.tb.Fatal(err)
 	}
-	if err := c.cl.SendTransaction(context.Background(), signed); err != nil {
-		c.tb.Fatalf("send: %v", err)
+	// geth's pool lets a delegated account have one transaction in flight,
+	// and it learns that the last one was mined only when it has caught up
+	// with the new head, shortly after Commit returns.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		err := c.cl.SendTransaction(context.Background(), signed)
+		if err == nil {
+			return signed
+		}
+		if !strings.Contains(err.Error(), txpool.ErrInflightTxLimitReached.Error()) || time.Now().After(deadline) {
+			c.tb.Fatalf("send: %v", err)
+		}
 	}
-	return signed
 }
 
 // send sends a transaction with a fixed gas limit, so that one expected to

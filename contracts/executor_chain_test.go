@@ -3,10 +3,12 @@ package contracts_test
 import (
 	"bytes"
 	"math/big"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/txpool"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/params"
@@ -110,6 +112,10 @@ func TestExecutorOnlySelf(t *testing.T) {
 	if got := c.balance(c.hot); got.Cmp(new(big.Int).Add(before, big.NewInt(params.GWei))) != 0 {
 		t.Errorf("hot wallet after a top-up holds %s, want %s + 1 gwei", got, before)
 	}
+	// But a plain transfer now runs receive(): 21,000 gas is not enough.
+	if r := c.mine(c.send(mallory, &c.hot, big.NewInt(params.GWei), nil, 21_000)); r.Status != types.ReceiptStatusFailed {
+		t.Error("a 21,000-gas top-up of the delegated wallet succeeded; update the README")
+	}
 	if r := c.mine(c.send(mallory, &c.executor, big.NewInt(params.GWei), nil, 50_000)); r.Status != types.ReceiptStatusFailed {
 		t.Error("the executor's own address accepted coins")
 	}
@@ -178,4 +184,36 @@ func mustPackBytes(t *testing.T, b []byte) []byte {
 		t.Fatal(err)
 	}
 	return enc
+}
+
+// TestDelegatedWalletOneInFlight records a constraint the sender must live
+// with: geth's pool keeps at most one pending transaction for an account
+// with a delegation (a replacement of it is still accepted), so a delegated
+// hot wallet cannot pipeline transactions through a geth node.
+func TestDelegatedWalletOneInFlight(t *testing.T) {
+	t.Parallel()
+	c := newBatchChain(t)
+	to := common.HexToAddress("0x00000000000000000000000000000000000000b0")
+	first := c.send(c.key, &to, big.NewInt(1), nil, 21_000)
+	second, err := types.SignNewTx(c.key, types.LatestSignerForChainID(first.ChainId()), &types.DynamicFeeTx{
+		ChainID: first.ChainId(), Nonce: first.Nonce() + 1, To: &to, Value: big.NewInt(1),
+		GasTipCap: first.GasTipCap(), GasFeeCap: first.GasFeeCap(), Gas: 21_000,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cl.SendTransaction(t.Context(), second); err == nil || !strings.Contains(err.Error(), txpool.ErrInflightTxLimitReached.Error()) {
+		t.Errorf("second pending transaction of a delegated wallet: err = %v, want the in-flight limit", err)
+	}
+	bump, err := types.SignNewTx(c.key, types.LatestSignerForChainID(first.ChainId()), &types.DynamicFeeTx{
+		ChainID: first.ChainId(), Nonce: first.Nonce(), To: &to, Value: big.NewInt(1),
+		GasTipCap: big.NewInt(2 * params.GWei), GasFeeCap: big.NewInt(100 * params.GWei), Gas: 21_000,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cl.SendTransaction(t.Context(), bump); err != nil {
+		t.Errorf("fee bump of the pending transaction: %v", err)
+	}
+	c.ok(bump, "fee bump")
 }
