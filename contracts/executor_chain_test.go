@@ -147,6 +147,10 @@ func TestExecutorRecipientFailed(t *testing.T) {
 	if i, ok := contracts.RecipientFailedIndex(c.revertData(self(c.executorData(&c.susd, packed)))); !ok || i != 2 {
 		t.Errorf("SUSD batch to the zero address: index %d, %v; want 2", i, ok)
 	}
+	// The executor itself refuses to burn coins at the zero address.
+	if i, ok := contracts.RecipientFailedIndex(c.revertData(self(c.executorData(nil, packed)))); !ok || i != 2 {
+		t.Errorf("native batch to the zero address: index %d, %v; want 2", i, ok)
+	}
 	if i, ok := contracts.RecipientFailedIndex(c.revertData(self(c.executorData(&falseToken, pack(t, tos, amounts))))); !ok || i != 0 {
 		t.Errorf("token returning false: index %d, %v; want 0", i, ok)
 	}

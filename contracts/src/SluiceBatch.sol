@@ -23,7 +23,8 @@ contract SluiceBatch {
     /// The recipient at `index` (0-based) rejected its payment: a contract
     /// that refused the coin, or a token transfer that reverted or returned
     /// false (also for want of balance or allowance). Also used for a zero
-    /// recipient address.
+    /// address in payNative (which would burn the coin); payToken leaves
+    /// that to the token.
     error RecipientFailed(uint256 index);
     /// msg.value is not the sum of the recipients' amounts.
     error ValueMismatch(uint256 value, uint256 total);

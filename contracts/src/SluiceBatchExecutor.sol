@@ -24,7 +24,8 @@ pragma solidity 0.8.30;
 contract SluiceBatchExecutor {
     /// The recipient at `index` (0-based) rejected its payment: a contract
     /// that refused the coin, or a token transfer that reverted or returned
-    /// false. Also used for a zero recipient address.
+    /// false. Also used for a zero address in payNative (which would burn
+    /// the coin); payToken leaves that to the token.
     error RecipientFailed(uint256 index);
     /// The wallet does not hold enough of the coin to pay the recipient at
     /// `index` (and every one after it).
