@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum"
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/sluicepay/sluice/contracts"
@@ -87,4 +88,34 @@ func TestBatchPaysExactValue(t *testing.T) {
 		t.Error("the batch contract accepted a plain transfer")
 	}
 	c.checkEmpty(c.batch, "batch contract")
+}
+
+func TestBatchTokenReturnRules(t *testing.T) {
+	t.Parallel()
+	c := newBatchChain(t)
+	falseToken := c.deploy(falseTokenCode)
+	silentToken := c.deploy(silentTokenCode)
+	tos, amounts := recipients(t, 3, func(int) int64 { return 1_000 })
+	packed := pack(t, tos, amounts)
+	call := func(token common.Address) ethereum.CallMsg {
+		data, err := contracts.BatchTokenCall(token, packed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ethereum.CallMsg{From: c.hot, To: &c.batch, Data: data}
+	}
+	if i, ok := contracts.RecipientFailedIndex(c.revertData(call(falseToken))); !ok || i != 0 {
+		t.Errorf("token returning false: index %d, %v; want 0", i, ok)
+	}
+	if _, err := c.cl.CallContract(t.Context(), call(silentToken), nil); err != nil {
+		t.Errorf("token returning no data: %v", err)
+	}
+	if got, want := c.revertData(call(tos[0])), errorData(t, contracts.Batch(), "NotAContract", tos[0]); !bytes.Equal(got, want) {
+		t.Errorf("token without code reverted with %x, want NotAContract", got)
+	}
+	// Without an approval SUSD's transferFrom reverts: the first recipient
+	// is named.
+	if i, ok := contracts.RecipientFailedIndex(c.revertData(call(c.susd))); !ok || i != 0 {
+		t.Errorf("SUSD without approval: index %d, %v; want 0", i, ok)
+	}
 }
