@@ -13,7 +13,9 @@ pragma solidity 0.8.30;
 ///   msg.sender == address(this), so nobody else can make a delegated wallet
 ///   pay, and a recipient contract cannot re-enter to pay itself again.
 /// - No storage: under EIP-7702 the storage belongs to the wallet, so the
-///   executor keeps none. Its one immutable lives in the code.
+///   executor keeps none. No constructor and no immutables either: the
+///   runtime code is position-independent, so it may also be placed at an
+///   address directly (a dev chain's genesis does).
 /// - The executor's own address holds nothing: it accepts no coins (only a
 ///   delegating wallet does) and its pay functions revert when called on it.
 ///
@@ -32,20 +34,22 @@ contract SluiceBatchExecutor {
     error InsufficientBalance(uint256 index);
     /// The caller is not the delegated wallet itself.
     error NotSelf();
+    /// Coins were sent to the executor's own address, where they would be
+    /// stuck, rather than to a wallet delegating to it.
+    error NotDelegated();
     /// The packed recipients are empty or not a multiple of 32 bytes long.
     error BadPackedLength(uint256 length);
     /// The token address has no code, so a call to it would "succeed"
     /// without moving anything.
     error NotAContract(address token);
 
-    /// The address this code was deployed at. Code, not storage, so it reads
-    /// the same under delegation: it tells the wallet from the executor.
-    address private immutable deployedAt = address(this);
-
     /// A delegated wallet must keep receiving coins (top-ups, refunds); the
-    /// executor's own address must not, or they would be stuck there.
+    /// executor's own address must not, or they would be stuck there. Under
+    /// delegation this code runs as the wallet, whose own code is the 23-byte
+    /// designator 0xef0100 ‖ executor; anywhere else it is this contract's
+    /// far longer runtime code.
     receive() external payable {
-        if (address(this) == deployedAt) revert NotSelf();
+        if (address(this).code.length != 23) revert NotDelegated();
     }
 
     /// Pays each recipient `amount` wei of the wallet's native coin.
