@@ -173,7 +173,6 @@ func collectVelocity(a *cel.Ast, needs map[string]velocityNeed) error {
 	return nil
 }
 
-
 func validScope(s string) bool {
 	for _, v := range velocityScopes {
 		if v == s {
@@ -185,14 +184,14 @@ func validScope(s string) bool {
 
 // Decision is what a policy decided, and on which facts.
 type Decision struct {
-	PolicyVersion int64     `json:"policy_version"`
-	Rule          string    `json:"rule"` // "" for a hard deny or the default
-	Action        Action    `json:"action"`
-	Code          string    `json:"code,omitempty"` // set when denied (and for approvals/holds)
-	Reason        string    `json:"reason"`
+	PolicyVersion int64      `json:"policy_version"`
+	Rule          string     `json:"rule"` // "" for a hard deny or the default
+	Action        Action     `json:"action"`
+	Code          string     `json:"code,omitempty"` // set when denied (and for approvals/holds)
+	Reason        string     `json:"reason"`
 	Approvals     *Approvals `json:"-"`
-	HoldFor       string    `json:"-"`
-	Facts         *Facts    `json:"facts"`
+	HoldFor       string     `json:"-"`
+	Facts         *Facts     `json:"facts"`
 }
 
 // Decide applies the hard denies, then the rules in order, then the
