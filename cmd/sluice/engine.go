@@ -86,6 +86,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	}
 	reg.MustRegister(&statusCollector{store: e.store})
 	catalog := &payout.Catalog{Chains: map[string]payout.Chain{}, Available: e.available}
+	clients := map[string]*evm.Client{}
 	ready := map[string]func(context.Context) error{"database": e.store.Ping}
 	rpcMetrics, txmMetrics, signerMetrics := evm.NewMetrics(reg), txm.NewMetrics(reg), signer.NewMetrics(reg)
 	feeMetrics := fees.NewMetrics(reg)
@@ -100,6 +101,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 			return nil, err
 		}
 		catalog.Chains[ch.Name] = domain
+		clients[ch.Name] = client
 		oracle, err := feeOracle(ch, client, log, feeMetrics)
 		if err != nil {
 			return nil, err
@@ -133,7 +135,8 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		Now: time.Now, OnPayoutCreated: e.wake, Version: version, Upstreams: e.upstreamViews,
 		Broadcast: e.broadcast, EventsChanged: e.store.Committed,
 		TestMode: cfg.TestMode, RateLimit: payout.RateLimit{PerSecond: cfg.RateLimit.PerSecond, Burst: cfg.RateLimit.Burst},
-		Webhooks: httpapi.WebhookConfig{CheckURL: webhookURLCheck(cfg.Webhooks)},
+		Webhooks:  httpapi.WebhookConfig{CheckURL: webhookURLCheck(cfg.Webhooks)},
+		BlockTime: blockTimes(clients),
 	})
 	if err != nil {
 		return nil, err
@@ -663,4 +666,19 @@ func batching(b config.Batching) txm.Batching {
 		out.Mode, out.Contract = txm.BatchContract, common.HexToAddress(b.Contract)
 	}
 	return out
+}
+
+// blockTimes reads block timestamps through each chain's client.
+func blockTimes(clients map[string]*evm.Client) func(ctx context.Context, chain string, number uint64) (time.Time, error) {
+	return func(ctx context.Context, chain string, number uint64) (time.Time, error) {
+		c := clients[chain]
+		if c == nil {
+			return time.Time{}, fmt.Errorf("no chain %q", chain)
+		}
+		h, err := c.Header(ctx, &number)
+		if err != nil {
+			return time.Time{}, err
+		}
+		return time.Unix(int64(h.Time), 0).UTC(), nil
+	}
 }

@@ -125,6 +125,14 @@ func startTestEngine(t *testing.T, blockTime time.Duration, confirmations uint64
 // the dev chain's URL (e.g. a fault-injecting proxy in front of it).
 func startTestEngineVia(t *testing.T, blockTime time.Duration, confirmations uint64, front func(node string) []string) *testEngine {
 	t.Helper()
+	return startTestEngineWith(t, blockTime, confirmations, front, nil)
+}
+
+// startTestEngineWith is startTestEngineVia with a last change to the
+// engine's config (nil: none) made knowing the chain.
+func startTestEngineWith(t *testing.T, blockTime time.Duration, confirmations uint64, front func(node string) []string,
+	change func(*config.Config, *sandbox.Chain)) *testEngine {
+	t.Helper()
 	ctx := context.Background()
 	key, _ := crypto.GenerateKey()
 	chain, err := sandbox.Start(ctx, sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key, BlockTime: blockTime})
@@ -149,6 +157,9 @@ func startTestEngineVia(t *testing.T, blockTime time.Duration, confirmations uin
 			HotWallets: []config.HotWallet{{Address: wallet.Hex(), Signer: config.Signer{Type: "keystore", Keystore: "unused: signer handed in"}}},
 		}},
 		APIKeys: []config.APIKey{{Name: "test", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(te.apiKey))}},
+	}
+	if change != nil {
+		change(cfg, chain)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

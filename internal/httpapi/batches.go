@@ -135,14 +135,14 @@ func (s *Server) parseBatch(r *http.Request, body []byte, csvUpload bool, now ti
 	var err error
 	source := "csv"
 	if csvUpload {
-		opts.Chain, opts.Asset = req.Chain, req.Asset
+		opts.Chain, opts.Asset = s.defaultChain(req.Chain), req.Asset
 		res, err = batchfile.ReadCSV(bytes.NewReader(body), opts)
 	} else {
 		source = "json"
 		if req, err = decodeBatchJSON(body); err != nil {
 			return nil, nil, err
 		}
-		opts.Chain, opts.Asset = req.Chain, req.Asset
+		opts.Chain, opts.Asset = s.defaultChain(req.Chain), req.Asset
 		if len(req.Rows) > batchRowsMax {
 			return nil, nil, newError(batchfile.CodeTooManyRows, "a batch may have at most %d rows; it has %d", batchRowsMax, len(req.Rows))
 		}
@@ -388,4 +388,13 @@ func (s *Server) needBatches(h http.HandlerFunc) http.HandlerFunc {
 		}
 		h(w, r)
 	}
+}
+
+// defaultChain is the chain rows without one are paid on: the request's,
+// or the only configured chain.
+func (s *Server) defaultChain(chain string) string {
+	if names := s.catalog.Names(); chain == "" && len(names) == 1 {
+		return names[0]
+	}
+	return chain
 }

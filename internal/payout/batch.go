@@ -162,6 +162,10 @@ type Chunk struct {
 	PayoutIDs  []string
 	GasWeights []uint64
 	Amount     *big.Int
+	// Delegates: the transaction also carries the wallet's EIP-7702
+	// delegation, whose authorization uses the wallet's next nonce too
+	// (the attempt's nonce + 1), so that nonce is allocated with it.
+	Delegates bool
 }
 
 // SplitFee divides fee among payouts by their marginal gas weights so that

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/gofrs/flock"
 )
 
@@ -63,6 +64,7 @@ type meta struct {
 	HotWallet       common.Address `json:"hot_wallet"`
 	SUSD            common.Address `json:"susd"`
 	BatchExecutor   common.Address `json:"batch_executor,omitempty"`
+	ExecutorCode    hexutil.Bytes  `json:"batch_executor_code,omitempty"`
 	CreatedAt       time.Time      `json:"created_at"`
 }
 

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"context"
 	"fmt"
-	"github.com/sluicepay/sluice/contracts"
 	"log/slog"
 	"math/big"
 	"net"
@@ -84,9 +83,11 @@ var devChainConfig = &params.ChainConfig{
 // address on nearly every EVM chain, and the hot wallet.
 //
 // Chains created since batch payouts carry Sluice's batch executor too
-// (withExecutor), at BatchExecutorAddress: it has no constructor and no
-// storage, so its runtime code is all a deployment would leave.
-func genesisFor(hot common.Address, gasLimit uint64, withExecutor bool) *core.Genesis {
+// (executor: its runtime code, nil for none), at BatchExecutorAddress: it
+// has no constructor and no storage, so its runtime code is all a
+// deployment would leave. The code is recorded in the data dir, so a
+// restart rebuilds the same genesis after the executor's sources change.
+func genesisFor(hot common.Address, gasLimit uint64, executor []byte) *core.Genesis {
 	system := func(code []byte) types.Account {
 		return types.Account{Nonce: 1, Code: code, Balance: new(big.Int)}
 	}
@@ -102,8 +103,8 @@ func genesisFor(hot common.Address, gasLimit uint64, withExecutor bool) *core.Ge
 			hot:                                {Balance: HotWalletBalance()},
 		},
 	}
-	if withExecutor {
-		g.Alloc[BatchExecutorAddress] = system(contracts.BatchExecutor().DeployedBytecode)
+	if len(executor) > 0 {
+		g.Alloc[BatchExecutorAddress] = system(executor)
 	}
 	return g
 }

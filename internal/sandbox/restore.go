@@ -1,9 +1,12 @@
 package sandbox
 
 import (
+	"bytes"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/sluicepay/sluice/contracts"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -18,7 +21,8 @@ const replayBatch = 512
 // openDataDir opens the data dir (if any) and returns the genesis to build
 // the chain from: the one recorded there, checked, or a new one.
 func (c *Chain) openDataDir() (*core.Genesis, error) {
-	genesis := genesisFor(c.hot, c.cfg.GasLimit, true)
+	code := contracts.BatchExecutor().DeployedBytecode
+	genesis := genesisFor(c.hot, c.cfg.GasLimit, code)
 	c.executor = BatchExecutorAddress
 	if c.cfg.DataDir == "" {
 		return genesis, nil
@@ -31,6 +35,7 @@ func (c *Chain) openDataDir() (*core.Genesis, error) {
 		HotWallet:       c.hot,
 		SUSD:            c.susd,
 		BatchExecutor:   BatchExecutorAddress,
+		ExecutorCode:    code,
 		CreatedAt:       time.Now().UTC(),
 	}
 	d, err := openDataDir(c.cfg.DataDir, want, c.cfg.MustExist)
@@ -41,8 +46,8 @@ func (c *Chain) openDataDir() (*core.Genesis, error) {
 	// A chain created before batch payouts has no executor: batch
 	// transactions are unavailable on it (its payouts go one by one).
 	c.executor = d.meta.BatchExecutor
-	if d.meta.GenesisGasLimit != c.cfg.GasLimit || c.executor == (common.Address{}) {
-		genesis = genesisFor(c.hot, d.meta.GenesisGasLimit, c.executor != (common.Address{}))
+	if d.meta.GenesisGasLimit != c.cfg.GasLimit || !bytes.Equal(d.meta.ExecutorCode, code) {
+		genesis = genesisFor(c.hot, d.meta.GenesisGasLimit, d.meta.ExecutorCode)
 	}
 	if err := d.checkGenesis(genesis.ToBlock().Hash()); err != nil {
 		return nil, err

@@ -272,15 +272,14 @@ func (db *DB) submitOne(ctx context.Context, tx *sql.Tx, now time.Time, p *payou
 		return fmt.Errorf("store: submit attempts: payout %s is sent by %s on chain %d, not %s on chain %d",
 			p.ID, p.Sender.Hex(), p.ChainID, a.Sender.Hex(), a.ChainID)
 	}
-	res, err := db.execTx(ctx, tx, db.d.q.insertNonce, int64(a.ChainID), addrText(a.Sender), int64(a.Nonce), p.ID)
-	if err != nil {
-		return db.wrap("allocate nonce", err)
+	if err := db.allocateNonce(ctx, tx, a.ChainID, a.Sender, a.Nonce, p.ID); err != nil {
+		return err
 	}
-	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		if err != nil {
-			return db.wrap("allocate nonce", err)
+	if a.Chunk != nil && a.Chunk.Delegates {
+		// The delegation's authorization takes the next nonce.
+		if err := db.allocateNonce(ctx, tx, a.ChainID, a.Sender, a.Nonce+1, p.ID); err != nil {
+			return err
 		}
-		return fmt.Errorf("store: nonce %d of %s on chain %d: %w", a.Nonce, a.Sender.Hex(), a.ChainID, payout.ErrNonceConflict)
 	}
 	if err := db.insertAttempt(ctx, tx, now, a); err != nil {
 		return err
@@ -289,6 +288,22 @@ func (db *DB) submitOne(ctx context.Context, tx *sql.Tx, now time.Time, p *payou
 	p.Status, p.Nonce, p.TxHash = payout.StatusSubmitted, &nonce, &hash
 	p.Reason, p.ReasonDetail = "", ""
 	return db.save(ctx, tx, now, p)
+}
+
+// allocateNonce records that payout id uses a sender's nonce; a nonce
+// already allocated gives payout.ErrNonceConflict.
+func (db *DB) allocateNonce(ctx context.Context, tx *sql.Tx, chainID uint64, sender common.Address, nonce uint64, id string) error {
+	res, err := db.execTx(ctx, tx, db.d.q.insertNonce, int64(chainID), addrText(sender), int64(nonce), id)
+	if err != nil {
+		return db.wrap("allocate nonce", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		if err != nil {
+			return db.wrap("allocate nonce", err)
+		}
+		return fmt.Errorf("store: nonce %d of %s on chain %d: %w", nonce, sender.Hex(), chainID, payout.ErrNonceConflict)
+	}
+	return nil
 }
 
 // insertAttempt stores a, setting its ID, and its CreatedAt when zero.

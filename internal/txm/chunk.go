@@ -131,6 +131,31 @@ func (s *Sender) planChunks(ctx context.Context, ps []*payout.Payout, funds *fun
 	return plans, append(alone, more...), holds, err
 }
 
+// delegatedOneAtATime says whether the wallet may have only one
+// transaction in flight: nodes (geth's pool among them) accept a single
+// pending transaction from an account delegated with EIP-7702, or with a
+// delegation pending, and refuse the next nonces until it is mined. Such
+// a wallet sends one transaction (a whole chunk) per block.
+func (s *Sender) delegatedOneAtATime(ctx context.Context) (bool, error) {
+	if s.cfg.Batching.Mode != BatchEIP7702 {
+		return false, nil
+	}
+	if s.st.delegated {
+		return true, nil
+	}
+	for _, f := range s.st.flights {
+		if f.delegates() {
+			return true, nil
+		}
+	}
+	code, err := s.cfg.Client.Code(ctx, s.sender)
+	if err != nil {
+		return false, fmt.Errorf("wallet code: %w", err)
+	}
+	s.st.delegated = len(code) > 0 // any delegation (or code) limits the pool the same way
+	return s.st.delegated, nil
+}
+
 // needsDelegation says whether the next batch transaction must carry the
 // wallet's EIP-7702 delegation: the chain does not show it and no
 // transaction in flight carries it.
@@ -342,7 +367,7 @@ func (s *Sender) chunkPlan(ctx context.Context, c chunkDraft, call evm.Call, tot
 		ids[i] = p.ID
 	}
 	return planned{p: first, call: call, gas: gas, fees: q.Fees,
-		chunk: &payout.Chunk{PayoutIDs: ids, GasWeights: c.weights, Amount: total}}, nil, nil
+		chunk: &payout.Chunk{PayoutIDs: ids, GasWeights: c.weights, Amount: total, Delegates: call.Delegate != nil}}, nil, nil
 }
 
 func ceilDiv(a, b uint64) uint64 { return (a + b - 1) / b }

@@ -48,6 +48,13 @@ func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
 			return false, err
 		}
 	}
+	oneAtATime, err := s.delegatedOneAtATime(ctx)
+	if err != nil {
+		return false, err
+	}
+	if oneAtATime && len(st.flights) > 0 {
+		return false, nil // the node would refuse a second transaction
+	}
 	ps, read, err := s.queued(ctx)
 	if err != nil || read == 0 {
 		return false, err
@@ -79,6 +86,11 @@ func (s *Sender) sendBatch(ctx context.Context, ps []*payout.Payout) (int, error
 	}
 	if plans, err = s.handOffUnready(ctx, plans); err != nil || len(plans) == 0 {
 		return 0, err
+	}
+	if oneAtATime, err := s.delegatedOneAtATime(ctx); err != nil {
+		return 0, err
+	} else if oneAtATime || slices.ContainsFunc(plans, func(pl planned) bool { return pl.call.Delegate != nil }) {
+		plans = plans[:1] // the rest stay queued for the next block
 	}
 	for range 5 {
 		attempts, err := s.sign(ctx, plans)
@@ -295,15 +307,26 @@ func (s *Sender) hold(ctx context.Context, holds []payout.Hold) error {
 func (s *Sender) sign(ctx context.Context, plans []planned) ([]*payout.Attempt, error) {
 	now := time.Now()
 	attempts := make([]*payout.Attempt, len(plans))
+	nonce := s.st.nextNonce
 	for i, pl := range plans {
-		a, err := s.signAttempt(ctx, pl.p.ID, s.st.nextNonce+uint64(i), pl.gas, pl.fees, pl.call, payout.AttemptTransfer, now)
+		a, err := s.signAttempt(ctx, pl.p.ID, nonce, pl.gas, pl.fees, pl.call, payout.AttemptTransfer, now)
 		if err != nil {
 			return attempts[:i], err
 		}
 		a.Chunk = pl.chunk
 		attempts[i] = a
+		nonce = nextNonceAfter(a)
 	}
 	return attempts, nil
+}
+
+// nextNonceAfter is the nonce after a's: one more, or two when a also
+// delegates the wallet (the authorization uses a nonce too).
+func nextNonceAfter(a *payout.Attempt) uint64 {
+	if a.Chunk != nil && a.Chunk.Delegates {
+		return a.Nonce + 2
+	}
+	return a.Nonce + 1
 }
 
 // holdUnsigned makes plans the signer could not sign wait queued with
@@ -345,7 +368,7 @@ func (s *Sender) signAttempt(ctx context.Context, payoutID string, nonce, gas ui
 
 // submitted records stored attempts in the cache and broadcasts them.
 func (s *Sender) submitted(ctx context.Context, plans []planned, attempts []*payout.Attempt) {
-	s.st.nextNonce += uint64(len(attempts))
+	s.st.nextNonce = nextNonceAfter(attempts[len(attempts)-1])
 	flights := make([]*flight, len(attempts))
 	for i, a := range attempts {
 		delete(s.st.held, a.PayoutID)

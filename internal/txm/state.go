@@ -113,6 +113,7 @@ type loopState struct {
 	low           map[string]bool
 	held          map[string]payout.Code // queued payouts told to wait, by reason (for the log)
 	pauses        pauseView              // the emergency pauses in force, as last read
+	delegated     bool                   // the wallet's code is an EIP-7702 delegation: one transaction in flight at a time
 }
 
 func newLoopState() *loopState {
