@@ -237,6 +237,11 @@ func TestScopesPerRoute(t *testing.T) {
 		{"POST", "/v1/pauses/{id}/resume", "/v1/pauses/pse_missing/resume", "", payout.ScopeAdmin},
 		{"DELETE", "/v1/pauses/{id}", "/v1/pauses/pse_missing", "", payout.ScopeAdmin},
 		{"GET", "/v1/audit", "/v1/audit", "", payout.ScopeAdmin},
+		{"GET", "/v1/policy", "/v1/policy", "", payout.ScopeAdmin},
+		{"PUT", "/v1/policy", "/v1/policy", `{"document":"not: a policy"}`, payout.ScopeAdmin},
+		{"GET", "/v1/lists", "/v1/lists", "", payout.ScopeAdmin},
+		{"POST", "/v1/lists", "/v1/lists", `{"name":"Bad Name","kind":"deny"}`, payout.ScopeAdmin},
+		{"POST", "/v1/lists/{name}/entries", "/v1/lists/missing/entries", `{"addresses":[]}`, payout.ScopeAdmin},
 	}
 	inTable := map[string]bool{}
 	for _, rt := range routes {

@@ -44,6 +44,9 @@ func (s *Server) createPayout(w http.ResponseWriter, r *http.Request) {
 		s.refuseCreate(w, r, scope, key, fp, err)
 		return
 	}
+	if !s.decide(w, r, p, scope, key, fp) {
+		return
+	}
 	s.storeCreate(w, r, p, &payout.IdempotencyRecord{
 		Scope: scope, Key: key, Fingerprint: fp, ResponseStatus: http.StatusCreated, CreatedAt: now,
 	})
@@ -102,7 +105,7 @@ func (s *Server) getPayout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.writePayout(w, r, http.StatusOK, p)
+	s.writePayoutDecided(w, r, p)
 }
 
 // cancelPayout handles POST /v1/payouts/{id}/cancel. A queued payout is

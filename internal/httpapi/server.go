@@ -87,6 +87,7 @@ type Server struct {
 	upstreams func(chain string) []UpstreamView
 	broadcast broadcastFunc
 	controls  controlStores // pauses and the audit log
+	policy    *policyState  // policies and lists (issue 8)
 	batches   payout.BatchStore
 	blockTime func(ctx context.Context, chain string, number uint64) (time.Time, error)
 
@@ -126,7 +127,7 @@ func New(cfg Config) (*Server, error) {
 		hooks: cfg.Webhooks, store: cfg.Store, catalog: cfg.Catalog, keys: cfg.APIKeys, log: cfg.Logger.With("component", "httpapi"),
 		registry: cfg.Registry, metrics: m, ready: cfg.Ready, now: cfg.Now, created: cfg.OnPayoutCreated,
 		version: cfg.Version, upstreams: cfg.Upstreams, broadcast: cfg.Broadcast, ids: payout.DefaultIDs, reqIDs: &payout.IDGenerator{},
-		inflight: inflightSet{keys: map[string]struct{}{}}, controls: newControlStores(cfg.Store),
+		inflight: inflightSet{keys: map[string]struct{}{}}, controls: newControlStores(cfg.Store), policy: newPolicyState(cfg.Store),
 		eventsChanged: cfg.EventsChanged, streams: newStreamSlots(cfg.MaxEventStreams), closing: make(chan struct{}),
 		blockTime: cfg.BlockTime,
 	}
@@ -197,7 +198,7 @@ func (s *Server) routes() *http.ServeMux {
 	s.served = map[string][]string{}
 	route := func(path string, methods map[string]http.HandlerFunc) {
 		allow := ""
-		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete} {
 			if h, ok := methods[m]; ok {
 				mux.Handle(m+" "+path, h)
 				allow += ", " + m
@@ -235,6 +236,9 @@ func (s *Server) routes() *http.ServeMux {
 	route("/v1/pauses", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.createPause), "GET": s.auth(payout.ScopeAdmin, s.listPauses)})
 	route("/v1/pauses/{id}", map[string]http.HandlerFunc{"DELETE": s.auth(payout.ScopeAdmin, s.resumePause)})
 	route("/v1/pauses/{id}/resume", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.resumePause)})
+	route("/v1/policy", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopeAdmin, s.getPolicy), "PUT": s.auth(payout.ScopeAdmin, s.putPolicy)})
+	route("/v1/lists", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopeAdmin, s.listLists), "POST": s.auth(payout.ScopeAdmin, s.createList)})
+	route("/v1/lists/{name}/entries", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.addListEntries)})
 	route("/v1/audit", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopeAdmin, s.listAudit)})
 	route("/v1/chains", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listChains)})
 	route("/v1/status", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.status)})

@@ -21,6 +21,8 @@ type Engine struct {
 	// instances created; this instance's own are recorded at once.
 	refreshEvery time.Duration
 
+	decideMu sync.Mutex // serialises Decide
+
 	mu          sync.Mutex
 	ledger      *Ledger
 	loaded      bool
@@ -139,4 +141,20 @@ func (e *Engine) Evaluate(ctx context.Context, p *Policy, version int64, in Inpu
 		return Decision{}, err
 	}
 	return p.Decide(version, f), nil
+}
+
+// Decide evaluates in and, when the payout is allowed, records it in
+// velocity at once, so that the next payout's windows include it. One
+// decision at a time per engine: two payouts decided together cannot both
+// slip under a limit that only one of them fits (on one instance; other
+// instances are seen within RefreshEvery).
+func (e *Engine) Decide(ctx context.Context, p *Policy, version int64, in Input, payoutID string) (Decision, error) {
+	e.decideMu.Lock()
+	defer e.decideMu.Unlock()
+	d, err := e.Evaluate(ctx, p, version, in)
+	if err == nil && d.Action == Allow {
+		e.Record(payout.HistoryItem{ID: payoutID, Chain: in.Chain, Asset: in.Asset, Sender: in.Sender, To: in.To,
+			Amount: in.Amount, APIKeyID: in.APIKeyID, CreatedAt: in.Now})
+	}
+	return d, err
 }

@@ -1,0 +1,251 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/policy"
+)
+
+// The policy codes' statuses, in the one code table.
+func init() {
+	for code, title := range map[payout.Code]string{
+		payout.CodeSanctionedDestination: "Destination is sanctioned",
+		payout.CodeDeniedDestination:     "Destination is on a deny list",
+		payout.CodePolicyDenied:          "Denied by policy",
+		payout.CodeApprovalRequired:      "Policy requires approval",
+		payout.CodeInvalidPolicy:         "Invalid policy",
+		payout.CodeInvalidList:           "Invalid list",
+	} {
+		codeInfo[code] = struct {
+			status int
+			title  string
+		}{http.StatusUnprocessableEntity, title}
+	}
+	codeInfo[codeListExists] = struct {
+		status int
+		title  string
+	}{http.StatusConflict, "List exists"}
+}
+
+const codeListExists payout.Code = "list_exists"
+
+// policyState decides payouts with the active policy. Without a
+// PolicyStore (or with no active policy) every payout is allowed, as
+// before policies existed.
+type policyState struct {
+	store  payout.PolicyStore // nil: no policies
+	engine *policy.Engine
+
+	mu       sync.Mutex
+	compiled *policy.Policy // of sha
+	sha      string
+}
+
+func newPolicyState(st payout.Store) *policyState {
+	ps, ok := st.(payout.PolicyStore)
+	if !ok {
+		return &policyState{}
+	}
+	return &policyState{store: ps, engine: policy.NewEngine(ps, nil)}
+}
+
+// active returns the active policy compiled, or nil when none is active.
+// The store is asked every time, so a policy applied on any instance
+// takes effect on all at their next payout; compiling is cached.
+func (ps *policyState) active(ctx context.Context) (*policy.Policy, *payout.PolicyVersion, error) {
+	if ps.store == nil {
+		return nil, nil, nil
+	}
+	v, err := ps.store.ActivePolicy(ctx)
+	if errors.Is(err, payout.ErrNoPolicy) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.sha != v.SHA256 {
+		p, err := policy.Parse([]byte(v.Document))
+		if err != nil {
+			return nil, nil, fmt.Errorf("active policy version %d: %w", v.Version, err)
+		}
+		ps.compiled, ps.sha = p, v.SHA256
+	}
+	return ps.compiled, v, nil
+}
+
+// decide applies the active policy to a payout about to be stored. It
+// answers the request itself (and returns false) when the payout must not
+// be stored: a replayed Idempotency-Key, a denial, or an approval or hold
+// (not carried out yet, so refused rather than paid). An allowed payout's
+// decision is stored before the payout, so no payout is ever without it.
+func (s *Server) decide(w http.ResponseWriter, r *http.Request, p *payout.Payout, scope, key, fp string) bool {
+	pol, v, err := s.policy.active(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	if pol == nil {
+		return true
+	}
+	// A replay is answered as it was, not decided again.
+	if rec, err := s.priorRecord(r.Context(), scope, key); err != nil || rec != nil {
+		if err != nil {
+			s.fail(w, r, err)
+		} else {
+			s.answerRecord(w, r, rec, fp)
+		}
+		return false
+	}
+	ri := reqInfoFrom(r.Context())
+	in := policy.Input{Chain: p.Chain, Asset: p.Asset, Sender: p.Sender, To: p.To, Amount: p.Amount,
+		Metadata: p.Metadata, APIKeyID: ri.key.ID, APIKeyName: ri.key.Name, Now: p.CreatedAt}
+	if ch, ok := s.catalog.Chains[p.Chain]; ok {
+		in.Decimals = ch.Assets[p.Asset].Decimals
+	}
+	d, err := s.policy.engine.Decide(r.Context(), pol, v.Version, in, p.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	facts, err := json.Marshal(d.Facts)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("encode facts: %w", err))
+		return false
+	}
+	if d.Action != policy.Allow {
+		s.audited(r, payout.AuditPolicyDeny, p.ID, map[string]any{"policy_version": d.PolicyVersion, "rule": d.Rule,
+			"action": d.Action, "code": d.Code, "reason": d.Reason, "facts": json.RawMessage(facts)})
+		s.fail(w, r, newError(payout.Code(d.Code), "%s; the payout was not stored", d.Reason))
+		return false
+	}
+	err = s.policy.store.SaveDecision(r.Context(), &payout.PolicyDecision{PayoutID: p.ID, PolicyVersion: d.PolicyVersion,
+		Rule: d.Rule, Action: string(d.Action), Code: d.Code, Reason: d.Reason, APIKeyID: ri.key.ID, Facts: facts, DecidedAt: p.CreatedAt})
+	if err != nil {
+		s.fail(w, r, err)
+		return false
+	}
+	return true
+}
+
+// writePayoutDecided answers a payout with its policy decision, when it
+// has one, as "decision".
+func (s *Server) writePayoutDecided(w http.ResponseWriter, r *http.Request, p *payout.Payout) {
+	if s.policy.store == nil {
+		s.writePayout(w, r, http.StatusOK, p)
+		return
+	}
+	d, err := s.policy.store.PayoutDecision(r.Context(), p.ID)
+	if errors.Is(err, payout.ErrNotFound) {
+		s.writePayout(w, r, http.StatusOK, p)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out, err := p.MarshalJSON()
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("marshal payout: %w", err))
+		return
+	}
+	dj, err := json.Marshal(d)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("marshal decision: %w", err))
+		return
+	}
+	out = bytes.TrimRight(out, " \n")
+	out = append(append(append(out[:len(out)-1], `,"decision":`...), dj...), "}\n"...)
+	writeBody(w, "application/json", http.StatusOK, out)
+}
+
+// policyView is GET and PUT /v1/policy's answer.
+type policyView struct {
+	Object string `json:"object"` // "policy"
+	*payout.PolicyVersion
+	Windows []string `json:"velocity_windows"`
+}
+
+// getPolicy handles GET /v1/policy: the active version.
+func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) {
+	if s.policy.store == nil {
+		s.fail(w, r, newError(payout.CodeUnavailable, "this server's store keeps no policies"))
+		return
+	}
+	p, v, err := s.policy.active(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if p == nil {
+		s.fail(w, r, newError(payout.CodeNotFound, "no policy is active: every payout is allowed"))
+		return
+	}
+	writeJSON(w, "application/json", http.StatusOK, policyView{Object: "policy", PolicyVersion: v, Windows: p.Windows()})
+}
+
+type putPolicyBody struct {
+	Document string `json:"document"`
+}
+
+// putPolicy handles PUT /v1/policy: checks the document, stores it as a
+// new version and makes it active (an audited action).
+func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) {
+	if s.policy.store == nil {
+		s.fail(w, r, newError(payout.CodeUnavailable, "this server's store keeps no policies"))
+		return
+	}
+	var in putPolicyBody
+	if err := decodeStrict(r, &in); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	p, err := policy.Parse([]byte(in.Document))
+	var pe *policy.Error
+	if errors.As(err, &pe) {
+		ae := &apiError{code: payout.CodeInvalidPolicy, detail: pe.Error()}
+		for _, is := range pe.Issues {
+			ae.fields = append(ae.fields, fieldProblem{Pointer: "/document", Code: payout.CodeInvalidPolicy, Detail: is.String()})
+		}
+		s.fail(w, r, ae)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := &payout.PolicyVersion{Document: in.Document, CreatedBy: actor(r.Context())}
+	if err := s.policy.store.SavePolicy(r.Context(), v, true); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.WarnContext(r.Context(), "policy applied", "request_id", reqInfoFrom(r.Context()).id, "version", v.Version,
+		"rules", len(p.Doc.Rules), "by_api_key_id", v.CreatedBy)
+	writeJSON(w, "application/json", http.StatusOK, policyView{Object: "policy", PolicyVersion: v, Windows: p.Windows()})
+}
+
+// decodeStrict reads a JSON body into v, refusing unknown fields.
+func decodeStrict(r *http.Request, v any) error {
+	body, err := readBody(r)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			return newError(payout.CodeUnknownField, "unknown field %s", truncate(f, 64))
+		}
+		return newError(payout.CodeMalformedJSON, "the body is malformed: %s", truncate(err.Error(), 200))
+	}
+	return nil
+}
