@@ -64,6 +64,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 		s.refuseCreate(w, r, scope, key, fp, err)
 		return
 	}
+	b.Start(ps)
 	out, err := b.MarshalJSON()
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("marshal batch: %w", err))

@@ -34,6 +34,22 @@ type Batch struct {
 	Fees   *big.Int            // wei, the fees paid so far
 }
 
+// Start sets what a new batch of payouts ps is: processing, all queued,
+// their amounts per asset, no fees yet.
+func (b *Batch) Start(ps []*Payout) {
+	b.Status, b.Version = BatchProcessing, 1
+	b.Counts = map[Status]int64{StatusQueued: int64(len(ps))}
+	b.Totals, b.Fees = map[string]*big.Int{}, new(big.Int)
+	for _, p := range ps {
+		t := b.Totals[p.Asset]
+		if t == nil {
+			t = new(big.Int)
+			b.Totals[p.Asset] = t
+		}
+		t.Add(t, p.Amount)
+	}
+}
+
 // BatchStatus is where a batch is in its life.
 type BatchStatus string
 

@@ -33,7 +33,8 @@ func ParseScope(s string) (Scope, error) {
 // payouts:write includes payouts:read.
 func Allows(scopes []Scope, need Scope) bool {
 	for _, s := range scopes {
-		if s == need || s == ScopeAdmin || (s == ScopePayoutsWrite && need == ScopePayoutsRead) {
+		// Writing payouts or batches includes reading them back.
+		if s == need || s == ScopeAdmin || ((s == ScopePayoutsWrite || s == ScopeBatchesWrite) && need == ScopePayoutsRead) {
 			return true
 		}
 	}

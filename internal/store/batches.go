@@ -27,7 +27,7 @@ func (db *DB) CreateBatch(ctx context.Context, b *payout.Batch, ps []*payout.Pay
 	case b.CreatedAt.IsZero():
 		return fmt.Errorf("store: create batch %s: created_at is not set", b.ID)
 	}
-	b.Status, b.Version = payout.BatchProcessing, 1
+	b.Start(ps)
 	b.CreatedAt = b.CreatedAt.UTC().Truncate(time.Microsecond)
 	b.UpdatedAt = b.CreatedAt
 	rowErrs, err := json.Marshal(orEmpty(b.Errors))
@@ -43,8 +43,6 @@ func (db *DB) CreateBatch(ctx context.Context, b *payout.Batch, ps []*payout.Pay
 			return err
 		}
 	}
-	b.Counts = map[payout.Status]int64{payout.StatusQueued: int64(len(ps))}
-	b.Totals, b.Fees = batchTotals(ps), new(big.Int)
 	return db.withTx(ctx, "create_batch", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		if idem != nil {
 			if err := db.insertIdem(ctx, tx, now, idem); err != nil {
@@ -70,20 +68,6 @@ func orEmpty(errs []payout.RowError) []payout.RowError {
 		return []payout.RowError{}
 	}
 	return errs
-}
-
-// batchTotals sums the amounts of ps per asset.
-func batchTotals(ps []*payout.Payout) map[string]*big.Int {
-	totals := map[string]*big.Int{}
-	for _, p := range ps {
-		t := totals[p.Asset]
-		if t == nil {
-			t = new(big.Int)
-			totals[p.Asset] = t
-		}
-		t.Add(t, p.Amount)
-	}
-	return totals
 }
 
 // GetBatch returns the batch with its counts, totals and fees.

@@ -1,0 +1,162 @@
+package httpapi
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+const csvType = "Content-Type: text/csv"
+
+func (r response) batch(t *testing.T) *payout.Batch {
+	t.Helper()
+	var b payout.Batch
+	if err := json.Unmarshal(r.body, &b); err != nil {
+		t.Fatalf("batch body %s: %v", r.body, err)
+	}
+	return &b
+}
+
+func TestCreateBatchCSV(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	body := "\ufeffto,amount,asset,external_id,memo\r\n" +
+		validTo + ",12.5,SUSD,pay-1,\"June, bonus\"\r\n" +
+		strings.ToLower(validTo) + ",0.000000000000000001,ETH,pay-2,\r\n"
+	r := e.do("POST", "/v1/batches", body, csvType, "Idempotency-Key: b1")
+	if r.status != http.StatusCreated {
+		t.Fatalf("status %d, body %s", r.status, r.body)
+	}
+	b := r.batch(t)
+	if b.Status != payout.BatchProcessing || b.Rows != 2 || b.Counts[payout.StatusQueued] != 2 || b.Source != "csv" ||
+		b.Totals["SUSD"].String() != "12500000" || b.Totals["ETH"].String() != "1" {
+		t.Errorf("batch = %+v", b)
+	}
+	if got := e.do("GET", "/v1/payouts?external_id=pay-1", ""); !strings.Contains(string(got.body), `"batch_id":"`+b.ID+`"`) ||
+		!strings.Contains(string(got.body), `"memo":"June, bonus"`) {
+		t.Errorf("payout of row 2 = %s", got.body)
+	}
+	// A replay answers the stored batch; the same key with another file is refused.
+	if again := e.do("POST", "/v1/batches", body, csvType, "Idempotency-Key: b1"); again.status != http.StatusCreated ||
+		again.header.Get("Idempotent-Replayed") != "true" || again.batch(t).ID != b.ID {
+		t.Errorf("replay = %d %s", again.status, again.body)
+	}
+	if other := e.do("POST", "/v1/batches", body+validTo+",1,SUSD,,\r\n", csvType, "Idempotency-Key: b1"); other.problem(t).Code != payout.CodeIdempotencyMismatch {
+		t.Errorf("reused key = %d %s", other.status, other.body)
+	}
+	if n := e.count(); n != 2 {
+		t.Errorf("%d payouts stored, want 2", n)
+	}
+	got := e.do("GET", "/v1/batches/"+b.ID, "")
+	if got.status != http.StatusOK || got.batch(t).ID != b.ID {
+		t.Errorf("GET batch = %d %s", got.status, got.body)
+	}
+	st := e.do("GET", "/v1/batches/"+b.ID+"/statement.csv", "")
+	lines, err := csv.NewReader(strings.NewReader(string(st.body))).ReadAll()
+	if err != nil || st.status != http.StatusOK || len(lines) != 1+2+2 {
+		t.Fatalf("statement = %d %q (%v)", st.status, st.body, err)
+	}
+	if lines[1][0] != "2" || lines[1][1] != "pay-1" || lines[1][4] != "12.5" || lines[1][5] != "12500000" || lines[1][6] != "queued" {
+		t.Errorf("statement row 2 = %q", lines[1])
+	}
+	if lines[3][0] != "total" || lines[3][3] != "ETH" || lines[4][3] != "SUSD" || lines[4][5] != "12500000" {
+		t.Errorf("statement totals = %q %q", lines[3], lines[4])
+	}
+	if nf := e.do("GET", "/v1/batches/bat_missing", ""); nf.status != http.StatusNotFound {
+		t.Errorf("GET missing batch = %d", nf.status)
+	}
+}
+
+// TestCreateBatchRefusesRows checks that every bad row is reported at
+// once, with its row, column, value and code, and that nothing is stored.
+func TestCreateBatchRefusesRows(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	e.mustCreate("single", `{"chain":"sandbox","asset":"ETH","to":"`+validTo+`","amount":"1","external_id":"taken"}`)
+	body := "to,amount,asset,external_id\n" +
+		validTo + ",1e6,SUSD,a\n" + // row 2: scientific notation
+		validTo + ",1.1234567,SUSD,b\n" + // row 3: too many decimals
+		"0xnot,1,SUSD,c\n" + // row 4: bad address
+		validTo + ",-1,SUSD,d\n" + // row 5: negative
+		validTo + ",1,DOGE,e\n" + // row 6: unknown asset
+		validTo + ",1,SUSD,e\n" + // row 7: duplicate in the file
+		validTo + ",1,SUSD,taken\n" + // row 8: used by a stored payout
+		validTo + ",2,SUSD,ok\n" // row 9: fine
+	r := e.do("POST", "/v1/batches", body, csvType, "Idempotency-Key: bad")
+	p := r.problem(t)
+	if r.status != http.StatusUnprocessableEntity || p.Code != payout.CodeInvalidBatch {
+		t.Fatalf("status %d code %s", r.status, p.Code)
+	}
+	got := map[int]string{}
+	for _, fe := range p.Errors {
+		got[fe.Row] = fe.Column + ":" + string(fe.Code)
+	}
+	want := map[int]string{2: "amount:scientific_notation", 3: "amount:too_many_decimals", 4: "to:invalid_address",
+		5: "amount:invalid_amount", 6: "asset:unknown_asset", 7: "external_id:duplicate_external_id", 8: "external_id:duplicate_external_id"}
+	for row, w := range want {
+		if got[row] != w {
+			t.Errorf("row %d: got %q, want %q", row, got[row], w)
+		}
+	}
+	if len(p.Errors) != len(want) {
+		t.Errorf("%d errors, want %d: %+v", len(p.Errors), len(want), p.Errors)
+	}
+	if n := e.count(); n != 1 {
+		t.Errorf("a refused batch stored payouts: %d, want 1", n)
+	}
+	// accept_valid stores the good row and lists the others.
+	ok := e.do("POST", "/v1/batches?policy=accept_valid", body, csvType, "Idempotency-Key: partial")
+	if ok.status != http.StatusCreated {
+		t.Fatalf("accept_valid = %d %s", ok.status, ok.body)
+	}
+	if b := ok.batch(t); b.Rows != 8 || b.Invalid != 7 || len(b.Errors) != 7 || b.Counts[payout.StatusQueued] != 1 {
+		t.Errorf("accept_valid batch = rows %d invalid %d errors %d counts %v", b.Rows, b.Invalid, len(b.Errors), b.Counts)
+	}
+}
+
+func TestCreateBatchJSONAndFileProblems(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	rows := `{"asset":"SUSD","rows":[{"to":"` + validTo + `","amount":"1500000"},{"to":"` + validTo + `","amount":"1.5"}]}`
+	r := e.do("POST", "/v1/batches", rows, "Idempotency-Key: j1")
+	p := r.problem(t)
+	if p.Code != payout.CodeInvalidBatch || len(p.Errors) != 1 || p.Errors[0].Pointer != "/rows/1/amount" {
+		t.Errorf("JSON row with a decimal amount = %d %s", r.status, r.body)
+	}
+	good := `{"asset":"SUSD","rows":[{"to":"` + validTo + `","amount":"1500000"}]}`
+	if r := e.do("POST", "/v1/batches", good, "Idempotency-Key: j2"); r.status != http.StatusCreated || r.batch(t).Source != "json" {
+		t.Errorf("JSON batch = %d %s", r.status, r.body)
+	}
+	cases := []struct {
+		name, body, ctype string
+		status            int
+		code              payout.Code
+	}{
+		{"unknown column", "address,amount\n" + validTo + ",1\n", csvType, 422, "unknown_column"},
+		{"missing column", "to,asset\n" + validTo + ",ETH\n", csvType, 422, "missing_column"},
+		{"empty", "", csvType, 422, "empty_file"},
+		{"not csv or json", "x", "Content-Type: text/plain", 415, payout.CodeUnsupportedMediaType},
+		{"unknown JSON field", `{"rows":[],"bogus":1}`, "", 400, payout.CodeUnknownField},
+		{"no rows", `{"asset":"SUSD"}`, "", 422, payout.CodeInvalidRequest},
+		{"bad policy", `{"policy":"some","rows":[{"to":"` + validTo + `","amount":"1","asset":"ETH"}]}`, "", 422, payout.CodeInvalidRequest},
+		{"too large", "to,amount\n" + strings.Repeat(validTo+",1\n", batchBytesMax/44+1), csvType, 413, "file_too_large"},
+	}
+	for i, c := range cases {
+		headers := []string{fmt.Sprintf("Idempotency-Key: case-%d", i), "Content-Type: application/json"}
+		if c.ctype != "" {
+			headers[1] = c.ctype
+		}
+		r := e.do("POST", "/v1/batches", c.body, headers...)
+		if r.status != c.status || r.problem(t).Code != c.code {
+			t.Errorf("%s: %d %.300s, want %d %s", c.name, r.status, r.body, c.status, c.code)
+		}
+	}
+	if n := e.count(); n != 1 {
+		t.Errorf("%d payouts stored, want 1", n)
+	}
+}
