@@ -72,7 +72,7 @@ func (c *Client) CreateAPIKey(ctx context.Context, params CreateAPIKeyParams) (*
 		return nil, fmt.Errorf("sluice client: encode api key: %w", err)
 	}
 	var k APIKey
-	if _, err := c.once(ctx, http.MethodPost, "/v1/api_keys", body, "", &k); err != nil {
+	if _, err := c.once(ctx, http.MethodPost, "/v1/api_keys", "application/json", body, "", &k); err != nil {
 		return nil, err
 	}
 	return &k, nil

@@ -229,9 +229,15 @@ func (c *Client) ListChains(ctx context.Context) ([]Chain, error) {
 // do sends a request, retrying when that is safe and useful, and decodes
 // a 2xx answer into out. It reports whether any retry was made.
 func (c *Client) do(ctx context.Context, method, path string, body []byte, idemKey string, out any) (retried bool, err error) {
+	return c.doAs(ctx, method, path, "application/json", body, idemKey, out)
+}
+
+// doAs is do with the body's content type. An out of type *[]byte gets the
+// answer's bytes as they are.
+func (c *Client) doAs(ctx context.Context, method, path, contentType string, body []byte, idemKey string, out any) (retried bool, err error) {
 	for attempt := 0; ; attempt++ {
 		var wait time.Duration
-		wait, err = c.once(ctx, method, path, body, idemKey, out)
+		wait, err = c.once(ctx, method, path, contentType, body, idemKey, out)
 		if wait < 0 || attempt >= c.retries || ctx.Err() != nil {
 			return attempt > 0, err
 		}
@@ -258,7 +264,7 @@ func (c *Client) backoff(n int) time.Duration {
 
 // once makes one attempt. It returns a negative wait when the outcome is
 // final, else the least time to wait before retrying (0: backoff alone).
-func (c *Client) once(ctx context.Context, method, path string, body []byte, idemKey string, out any) (time.Duration, error) {
+func (c *Client) once(ctx context.Context, method, path, contentType string, body []byte, idemKey string, out any) (time.Duration, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -270,7 +276,7 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte, ide
 	c.authorize(req, body)
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Content-Type", contentType)
 	}
 	if idemKey != "" {
 		req.Header.Set("Idempotency-Key", idemKey)
@@ -291,6 +297,10 @@ func (c *Client) once(ctx context.Context, method, path string, body []byte, ide
 		return 0, fmt.Errorf("sluice client: %s %s: read answer: %w", method, stripQuery(path), err)
 	}
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		if raw, ok := out.(*[]byte); ok {
+			*raw = data
+			return -1, nil
+		}
 		if err := json.Unmarshal(data, out); err != nil {
 			return -1, fmt.Errorf("sluice client: %s %s: decode answer: %w", method, stripQuery(path), err)
 		}

@@ -23,9 +23,14 @@ type Error struct {
 
 // FieldError says what is wrong with one field of a request.
 type FieldError struct {
-	Pointer string `json:"pointer"` // JSON pointer, e.g. "/amount"
+	Pointer string `json:"pointer"` // JSON pointer, e.g. "/amount" ("" for a CSV row)
 	Code    string `json:"code"`
 	Detail  string `json:"detail"`
+	// A refused batch row: its number (a CSV's header is row 1), column
+	// and value as given.
+	Row    int    `json:"row"`
+	Column string `json:"column"`
+	Value  string `json:"value"`
 }
 
 func (e *Error) Error() string {

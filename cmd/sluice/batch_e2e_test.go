@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"encoding/json"
@@ -8,6 +9,8 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -87,14 +90,14 @@ func waitBatch(t *testing.T, te *testEngine, id string, timeout time.Duration) *
 // payout's, that fee shares add up to each transaction's fee, that the
 // completed amounts equal what left the wallet, and gas per payout.
 func TestBatchPayoutsEndToEnd(t *testing.T) {
-	te := startBatchEngine(t, 300*time.Millisecond)
+	te := startBatchEngine(t, 200*time.Millisecond)
 	ctx := context.Background()
 	eth, err := ethclient.Dial(te.chain.RPCURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer eth.Close()
-	const holders, natives = 120, 60
+	const holders, natives = 120, 30
 	addr := func(base, i int) common.Address { return common.BigToAddress(big.NewInt(int64(base + i))) }
 	susd := func(i int) string { return fmt.Sprintf("%d.%06d", 1+i%7, 250000+i) }
 
@@ -128,9 +131,30 @@ func TestBatchPayoutsEndToEnd(t *testing.T) {
 			fmt.Fprintf(&second, "%s,0.001,ETH\n", params.BeaconRootsAddress.Hex())
 		}
 	}
-	var b2 payout.Batch
-	if code, body := apiDo(t, te, "POST", "/v1/batches", "text/csv", second.String(), "batch-2", &b2); code != 201 {
-		t.Fatalf("POST /v1/batches = %d %s", code, body)
+	// Through the CLI, which follows the batch to its end; running the
+	// same submit again answers the same batch and pays nothing twice.
+	file := filepath.Join(t.TempDir(), "second.csv")
+	if err := os.WriteFile(file, []byte(second.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	submit := func() (payout.Batch, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(ctx, []string{"batch", "submit", file, "--json", "--api-url", te.engine.URL(), "--api-key", te.apiKey}, nil, &stdout, &stderr)
+		if code != 0 {
+			t.Fatalf("sluice batch submit = %d: %s", code, stderr.String())
+		}
+		var b payout.Batch
+		if err := json.Unmarshal(stdout.Bytes(), &b); err != nil {
+			t.Fatalf("batch submit --json printed %q: %v", stdout.String(), err)
+		}
+		return b, stderr.String()
+	}
+	b2, progress := submit()
+	if !strings.Contains(progress, "completed") || !strings.Contains(progress, "[##") {
+		t.Errorf("submit showed no progress: %q", progress)
+	}
+	if again, _ := submit(); again.ID != b2.ID {
+		t.Errorf("submitting the same file again made batch %s, want %s", again.ID, b2.ID)
 	}
 	got := waitBatch(t, te, b2.ID, 90*time.Second)
 	if got.Status != payout.BatchCompletedWithFailures || got.Counts[payout.StatusCompleted] != holders+natives || got.Counts[payout.StatusFailed] != 1 {

@@ -27,6 +27,8 @@ Usage:
                   run the engine against the chains and database of a config file
   sluice payout   create|get|list|cancel ...
                   create and inspect payouts through the API ($SLUICE_API_URL, $SLUICE_API_KEY)
+  sluice batch    submit FILE.csv|get|statement ...
+                  pay many recipients from one CSV, follow it live, and get its statement
   sluice events   list|get|tail ...
                   what happened, newest first, or followed live as it happens
   sluice rpc-proxy --config FILE [--http ADDR]
@@ -42,6 +44,10 @@ Usage:
   sluice pause    [--chain C] [--asset A] [--wallet W] --reason TEXT | list
   sluice resume   ID
                   emergency stop of payments (all, a chain, an asset or a hot wallet), and its end
+  sluice policy   check|apply|get|test FILE ...
+                  the payout policy: type-check, activate, show, or try a payout against it locally
+  sluice lists    import|add|list ...
+                  deny and allow lists of destinations; import OFAC's SDN XML or a plain list
   sluice audit    verify|export [--config FILE] [--since TIME]
                   check the audit log's hash chain (names the first changed entry; exit 1), or export it as JSON lines
   sluice key      new|import|export|list [--dir DIR] ...
@@ -81,6 +87,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runTx(ctx, args[1:], stdout, stderr)
 	case "events":
 		err = runEvents(ctx, args[1:], stdout, stderr)
+	case "batch":
+		err = runBatch(ctx, args[1:], stdout, stderr)
 	case "rpc-proxy":
 		err = runRPCProxy(ctx, args[1:], stdout, stderr)
 	case "apikey":
@@ -93,6 +101,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runResume(ctx, args[1:], stdout, stderr)
 	case "audit":
 		err = runAudit(ctx, args[1:], stdout, stderr)
+	case "policy":
+		err = runPolicy(ctx, args[1:], stdout, stderr)
+	case "lists":
+		err = runLists(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, args[1:], stdout, stderr)
 	case "signer":
