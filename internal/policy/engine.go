@@ -85,17 +85,13 @@ func (e *Engine) Facts(ctx context.Context, p *Policy, in Input) (*Facts, error)
 	if err != nil {
 		return nil, err
 	}
-	f := &Facts{Amount: in.Amount.String(), AmountDecimal: decimal(in.Amount, in.Decimals), Asset: in.Asset,
-		Chain: in.Chain, Destination: in.To.Hex(), Lists: []string{}, BalanceShare: -1, APIKeyID: in.APIKeyID,
-		APIKeyName: in.APIKeyName, Metadata: in.Metadata, amount: in.Amount}
+	f := NewFacts(in)
 	hits, err := e.src.ListsHolding(ctx, in.To)
 	if err != nil {
 		return nil, fmt.Errorf("policy: lists: %w", err)
 	}
 	for _, h := range hits {
-		f.Lists = append(f.Lists, h.Name)
-		f.AllowListed = f.AllowListed || h.Kind == payout.ListAllow
-		f.hits = append(f.hits, hit{name: h.Name, sanctions: h.Sanctions && h.Kind == payout.ListDeny, deny: h.Kind == payout.ListDeny})
+		f.AddList(h)
 	}
 	if f.DestinationAgeSeconds, err = e.age(ctx, in.To, in.Now); err != nil {
 		return nil, err
