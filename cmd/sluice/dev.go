@@ -280,6 +280,14 @@ chains:
           passphrase_env: {{.Signer.PassphraseEnv}}
 {{- end}}
 {{- end}}
+{{- if .Batching.Mode}}
+    # batch payouts: many per transaction, from the wallet itself through the
+    # dev chain's EIP-7702 batch executor (a delegated wallet sends one
+    # transaction per block: give batches their own wallet when singles matter)
+    batching:
+      mode: {{.Batching.Mode}}
+      executor: "{{.Batching.Executor}}"
+{{- end}}
 {{- end}}
 # keys made with 'sluice apikey create' start with sk_test_
 test_mode: {{.C.TestMode}}
