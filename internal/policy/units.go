@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math/big"
 	"reflect"
+	"sync"
+	"sync/atomic"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
@@ -62,6 +64,17 @@ func cmpUnits(u units, o ref.Val) (int, bool) {
 	return 0, false
 }
 
+// parsedUnits caches units("…") of the literals conditions compare with,
+// which would otherwise be parsed at every evaluation; the bound keeps
+// units() of dynamic strings (metadata) from growing it without end.
+// Cached values are never modified: every operation makes a new big.Int.
+var (
+	parsedUnits sync.Map // string → units
+	parsedCount atomic.Int64
+)
+
+const maxParsedUnits = 4096
+
 // unitsRuntime is the type units values report at run time: CEL's
 // standard comparisons and + dispatch on its traits.
 var unitsRuntime = types.NewTypeValue("sluice.Units", traits.ComparerType, traits.AdderType)
@@ -95,9 +108,16 @@ func unitsOptions() []cel.EnvOption {
 			cel.Overload(id+"_units_uint", []*cel.Type{unitsType, cel.UintType}, cel.BoolType))
 	}
 	parse := func(v ref.Val) ref.Val {
-		n, ok := new(big.Int).SetString(string(v.(types.String)), 10)
+		str := string(v.(types.String))
+		if u, ok := parsedUnits.Load(str); ok {
+			return u.(units)
+		}
+		n, ok := new(big.Int).SetString(str, 10)
 		if !ok || n.Sign() < 0 {
-			return types.NewErr("units(%q): want base units as decimal digits", string(v.(types.String)))
+			return types.NewErr("units(%q): want base units as decimal digits", str)
+		}
+		if parsedCount.Add(1) <= maxParsedUnits {
+			parsedUnits.Store(str, units{n})
 		}
 		return units{n}
 	}
