@@ -89,52 +89,59 @@ func (ps *policyState) active(ctx context.Context) (*policy.Policy, *payout.Poli
 // (not carried out yet, so refused rather than paid). An allowed payout's
 // decision is stored before the payout, so no payout is ever without it.
 func (s *Server) decide(w http.ResponseWriter, r *http.Request, p *payout.Payout, scope, key, fp string) bool {
-	pol, v, err := s.policy.active(r.Context())
-	if err != nil {
+	if s.policy.store == nil {
+		return true
+	}
+	if v, err := s.policy.store.ActivePolicy(r.Context()); errors.Is(err, payout.ErrNoPolicy) {
+		return true
+	} else if err == nil && v != nil {
+		// A replay is answered as it was, not decided again.
+		if rec, err := s.priorRecord(r.Context(), scope, key); err != nil || rec != nil {
+			if err != nil {
+				s.fail(w, r, err)
+			} else {
+				s.answerRecord(w, r, rec, fp)
+			}
+			return false
+		}
+	}
+	if err := s.decidePayout(r, p); err != nil {
 		s.fail(w, r, err)
 		return false
 	}
-	if pol == nil {
-		return true
+	return true
+}
+
+// decidePayout decides one payout with the active policy: nil when it is
+// allowed (its decision then stored, keyed by p.ID) or no policy is
+// active; otherwise the problem to answer (a refusal is audited). A batch
+// can call it for each row before storing.
+func (s *Server) decidePayout(r *http.Request, p *payout.Payout) error {
+	pol, v, err := s.policy.active(r.Context())
+	if err != nil || pol == nil {
+		return err
 	}
-	// A replay is answered as it was, not decided again.
-	if rec, err := s.priorRecord(r.Context(), scope, key); err != nil || rec != nil {
-		if err != nil {
-			s.fail(w, r, err)
-		} else {
-			s.answerRecord(w, r, rec, fp)
-		}
-		return false
-	}
-	ri := reqInfoFrom(r.Context())
+	k := reqInfoFrom(r.Context()).key
 	in := policy.Input{Chain: p.Chain, Asset: p.Asset, Sender: p.Sender, To: p.To, Amount: p.Amount,
-		Metadata: p.Metadata, APIKeyID: ri.key.ID, APIKeyName: ri.key.Name, Now: p.CreatedAt}
+		Metadata: p.Metadata, APIKeyID: k.ID, APIKeyName: k.Name, Now: p.CreatedAt}
 	if ch, ok := s.catalog.Chains[p.Chain]; ok {
 		in.Decimals = ch.Assets[p.Asset].Decimals
 	}
 	d, err := s.policy.engine.Decide(r.Context(), pol, v.Version, in, p.ID)
 	if err != nil {
-		s.fail(w, r, err)
-		return false
+		return err
 	}
 	facts, err := json.Marshal(d.Facts)
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("encode facts: %w", err))
-		return false
+		return fmt.Errorf("encode facts: %w", err)
 	}
 	if d.Action != policy.Allow {
 		s.audited(r, payout.AuditPolicyDeny, p.ID, map[string]any{"policy_version": d.PolicyVersion, "rule": d.Rule,
 			"action": d.Action, "code": d.Code, "reason": d.Reason, "facts": json.RawMessage(facts)})
-		s.fail(w, r, newError(payout.Code(d.Code), "%s; the payout was not stored", d.Reason))
-		return false
+		return newError(payout.Code(d.Code), "%s; the payout was not stored", d.Reason)
 	}
-	err = s.policy.store.SaveDecision(r.Context(), &payout.PolicyDecision{PayoutID: p.ID, PolicyVersion: d.PolicyVersion,
-		Rule: d.Rule, Action: string(d.Action), Code: d.Code, Reason: d.Reason, APIKeyID: ri.key.ID, Facts: facts, DecidedAt: p.CreatedAt})
-	if err != nil {
-		s.fail(w, r, err)
-		return false
-	}
-	return true
+	return s.policy.store.SaveDecision(r.Context(), &payout.PolicyDecision{PayoutID: p.ID, PolicyVersion: d.PolicyVersion,
+		Rule: d.Rule, Action: string(d.Action), Code: d.Code, Reason: d.Reason, APIKeyID: k.ID, Facts: facts, DecidedAt: p.CreatedAt})
 }
 
 // writePayoutDecided answers a payout with its policy decision, when it
