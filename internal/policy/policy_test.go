@@ -2,6 +2,7 @@ package policy_test
 
 import (
 	"context"
+	"fmt"
 	"math/big"
 	"os"
 	"strings"
@@ -227,5 +228,37 @@ func TestEvaluationErrorDenies(t *testing.T) {
 	}
 	if d.Action != policy.Deny || d.Rule != "r" || !strings.Contains(d.Reason, "could not be evaluated") {
 		t.Fatalf("decision = %+v, want a deny by r, fail closed", d)
+	}
+}
+
+// Payouts another instance stored reach velocity at the next refresh.
+func TestVelocitySeesOtherInstances(t *testing.T) {
+	src := &memSources{}
+	p, err := policy.Parse([]byte("version: 1\ndefault: deny\nrules:\n- {name: r, when: 'velocity.count(\"wallet\", \"1h\") < 2', action: allow}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := policy.NewEngine(src, nil)
+	in := policy.Input{Chain: "sandbox", Asset: "ETH", Sender: wallet, To: stranger, Amount: big.NewInt(1), Now: now}
+	for i := range 2 {
+		src.history = append(src.history, payout.HistoryItem{ID: fmt.Sprint("po_other_", i), Chain: "sandbox", Asset: "ETH",
+			Sender: wallet, To: friend, Amount: big.NewInt(1), CreatedAt: now.Add(time.Duration(i) * time.Second)})
+		in.Now = now.Add(time.Duration(i)*time.Second + 1500*time.Millisecond)
+		d, err := e.Evaluate(context.Background(), p, 1, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := int64(i + 1); d.Facts.Velocity["wallet/1h"].Count != want {
+			t.Fatalf("after %d payouts elsewhere, count = %d", want, d.Facts.Velocity["wallet/1h"].Count)
+		}
+	}
+	// Decide records what it allows at once.
+	e2 := policy.NewEngine(&memSources{}, nil)
+	in.Now = now
+	for i, want := range []policy.Action{policy.Allow, policy.Allow, policy.Deny} {
+		d, err := e2.Decide(context.Background(), p, 1, in, fmt.Sprint("po_", i))
+		if err != nil || d.Action != want {
+			t.Fatalf("Decide %d = %v, %v; want %s", i, d.Action, err, want)
+		}
 	}
 }
