@@ -147,3 +147,19 @@ func (c *Client) PayoutDecision(ctx context.Context, id string) (*PolicyDecision
 	}
 	return out.Decision, nil
 }
+
+// PolicyVersionList holds every policy version, newest first.
+type PolicyVersionList struct {
+	Data    []*Policy `json:"data"`
+	HasMore bool      `json:"has_more"`
+}
+
+// ListPolicyVersions returns every policy version ever applied, newest
+// first.
+func (c *Client) ListPolicyVersions(ctx context.Context) (*PolicyVersionList, error) {
+	var out PolicyVersionList
+	if _, err := c.do(ctx, http.MethodGet, "/v1/policy/versions", nil, "", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -33,6 +33,9 @@ func TestPolicyAndLists(t *testing.T) {
 	if err != nil || p.Version != 1 || !p.Active {
 		t.Fatalf("PutPolicy = %+v, %v", p, err)
 	}
+	if vs, err := c.ListPolicyVersions(ctx); err != nil || len(vs.Data) != 1 || vs.Data[0].Version != 1 {
+		t.Fatalf("ListPolicyVersions = %+v, %v", vs, err)
+	}
 	if _, err := c.CreatePayout(ctx, params(5), ""); client.ErrorCode(err) != "denied_destination" {
 		t.Fatalf("payout to a denied destination: %v, want denied_destination", err)
 	}

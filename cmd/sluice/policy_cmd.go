@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"os"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -21,12 +22,14 @@ const policyUsage = `Usage:
   sluice policy check FILE
   sluice policy apply FILE
   sluice policy get
+  sluice policy versions
   sluice policy test FILE --payout JSON
 
 check parses and type-checks a policy document (YAML) and names every
 problem by its rule (exit 1). apply checks it, then stores it through the
 API as a new version and makes it active on every instance (admin scope;
-audited). get prints the active version. test decides one payout locally,
+audited). get prints the active version; versions lists every version
+ever applied, newest first. test decides one payout locally,
 with no API, and shows what each rule evaluated to up to the one that
 matched. Its --payout is a JSON object (or @FILE holding one):
 
@@ -50,7 +53,7 @@ Flags:
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, policyUsage)
-		return fmt.Errorf("%w: sluice policy needs check, apply, get or test", errUsage)
+		return fmt.Errorf("%w: sluice policy needs check, apply, get, versions or test", errUsage)
 	}
 	switch args[0] {
 	case "check":
@@ -59,13 +62,15 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return policyApply(ctx, args[1:], stdout, stderr)
 	case "get":
 		return policyGet(ctx, args[1:], stdout, stderr)
+	case "versions":
+		return policyVersions(ctx, args[1:], stdout, stderr)
 	case "test":
 		return policyTest(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		_, err := fmt.Fprint(stdout, policyUsage)
 		return err
 	}
-	return fmt.Errorf("%w: unknown policy command %q (check, apply, get, test)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown policy command %q (check, apply, get, versions, test)", errUsage, args[0])
 }
 
 // loadPolicy reads and compiles FILE; a policy error lists its problems.
@@ -155,6 +160,34 @@ func policyGet(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	_, err = fmt.Fprintf(stdout, "# version %d, applied by %s at %s, sha256 %s\n%s", v.Version, v.CreatedBy,
 		v.CreatedAt.Format("2006-01-02 15:04:05Z07:00"), v.SHA256, v.Document)
 	return err
+}
+
+func policyVersions(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, af := apiFlagSet("policy versions", policyUsage, stderr)
+	if _, err := parseFlags(fs, args, 0, ""); err != nil {
+		return helpOr(err)
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	vs, err := c.ListPolicyVersions(ctx)
+	if err != nil {
+		return err
+	}
+	if af.json {
+		return writeJSONOut(stdout, vs)
+	}
+	if len(vs.Data) == 0 {
+		_, err := fmt.Fprintln(stdout, "No policy was ever applied: every payout is allowed.")
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tACTIVE\tBY\tAT\tSHA256")
+	for _, v := range vs.Data {
+		fmt.Fprintf(tw, "%d\t%v\t%s\t%s\t%s\n", v.Version, v.Active, v.CreatedBy, v.CreatedAt.Format("2006-01-02 15:04:05Z07:00"), v.SHA256[:16])
+	}
+	return tw.Flush()
 }
 
 // testPayout is `policy test --payout`'s JSON.

@@ -89,6 +89,9 @@ func TestPolicyCommands(t *testing.T) {
 	if code, out, _ = e.sluice(true, "policy", "get"); code != 0 || !strings.Contains(out, "name: busy") {
 		t.Fatalf("policy get: %d %q", code, out)
 	}
+	if code, out, _ = e.sluice(true, "policy", "versions"); code != 0 || !strings.Contains(out, "1        true") {
+		t.Fatalf("policy versions: %d %q", code, out)
+	}
 	code, _, errOut = e.sluice(true, "payout", "create", "--chain", "sandbox", "--asset", "ETH", "--to",
 		"0x3333333333333333333333333333333333333333", "--amount", "1", "--base-units")
 	if code != 1 || !strings.Contains(errOut, "sanctioned_destination") {

@@ -256,3 +256,33 @@ func decodeStrict(r *http.Request, v any) error {
 	}
 	return nil
 }
+
+type policyVersionList struct {
+	Object  string        `json:"object"`
+	Data    []*policyView `json:"data"`
+	HasMore bool          `json:"has_more"`
+	URL     string        `json:"url"`
+}
+
+// listPolicyVersions handles GET /v1/policy/versions: every version,
+// newest first.
+func (s *Server) listPolicyVersions(w http.ResponseWriter, r *http.Request) {
+	if s.policy.store == nil {
+		s.fail(w, r, newError(payout.CodeUnavailable, "this server's store keeps no policies"))
+		return
+	}
+	vs, err := s.policy.store.PolicyVersions(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	out := policyVersionList{Object: "list", Data: make([]*policyView, len(vs)), URL: "/v1/policy/versions"}
+	for i, v := range vs {
+		windows := []string{}
+		if p, err := policy.Parse([]byte(v.Document)); err == nil {
+			windows = p.Windows()
+		}
+		out.Data[i] = &policyView{Object: "policy", PolicyVersion: v, Windows: windows}
+	}
+	writeJSON(w, "application/json", http.StatusOK, out)
+}

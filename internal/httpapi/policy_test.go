@@ -141,6 +141,22 @@ func TestPolicyDecidesPayouts(t *testing.T) {
 			t.Errorf("audit log lacks %s: %s", want, r.body)
 		}
 	}
+	if r = putPolicy(t, e, "version: 1\nrules: []\ndefault: deny\n"); r.status != 200 {
+		t.Fatalf("PUT second policy: %d %s", r.status, r.body)
+	}
+	var versions struct {
+		Data []struct {
+			Version int64
+			Active  bool
+		}
+	}
+	if r = e.do("GET", "/v1/policy/versions", ""); json.Unmarshal(r.body, &versions) != nil || len(versions.Data) != 2 ||
+		versions.Data[0].Version != 2 || !versions.Data[0].Active || versions.Data[1].Active {
+		t.Fatalf("GET /v1/policy/versions: %s, want 2 (active) then 1", r.body)
+	}
+	if r = e.create("pol-6", body(partnerTo, "1")); r.status != 422 || r.problem(t).Code != payout.CodePolicyDenied {
+		t.Fatalf("payout under a policy without rules: %d %s, want the default deny", r.status, r.body)
+	}
 	var lists struct{ Data []payout.List }
 	if r = e.do("GET", "/v1/lists", ""); json.Unmarshal(r.body, &lists) != nil || len(lists.Data) != 2 || lists.Data[0].Entries != 1 {
 		t.Errorf("GET /v1/lists: %s", r.body)
