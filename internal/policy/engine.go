@@ -105,8 +105,14 @@ func (e *Engine) Facts(ctx context.Context, p *Policy, in Input) (*Facts, error)
 		h := payout.HistoryItem{Chain: in.Chain, Asset: in.Asset, Sender: in.Sender, To: in.To, APIKeyID: in.APIKeyID}
 		f.vel = make(map[string]Window, len(p.windows))
 		f.Velocity = make(map[string]VelocityFact, len(p.windows))
+		selfAt, self := l.recorded(in.PayoutID)
 		for _, w := range p.windows {
 			win := l.window(scopeKey(w.scope, in.Chain, in.Asset, &h), in.Now, w.d)
+			if self && selfAt.After(in.Now.Add(-w.d)) && !selfAt.After(in.Now) && (w.scope != ScopeAPIKey || in.APIKeyID != "") {
+				// Decided again (before signing): the payout does not
+				// count against itself.
+				win = Window{Sum: new(big.Int).Sub(win.Sum, in.Amount), Count: win.Count - 1}
+			}
 			f.vel[w.scope+"/"+w.window] = win
 			f.Velocity[w.scope+"/"+w.window] = VelocityFact{Sum: win.Sum.String(), Count: win.Count}
 		}
@@ -137,6 +143,17 @@ func (e *Engine) Evaluate(ctx context.Context, p *Policy, version int64, in Inpu
 		return Decision{}, err
 	}
 	return p.Decide(version, f), nil
+}
+
+// Recheck decides a stored payout again, e.g. just before it is signed:
+// lists, destination age and velocity may have changed since it was
+// created. in.PayoutID names it, so that it does not count against its own
+// velocity windows; nothing is recorded.
+func (e *Engine) Recheck(ctx context.Context, p *Policy, version int64, in Input) (Decision, error) {
+	if in.PayoutID == "" {
+		return Decision{}, fmt.Errorf("policy: recheck needs the payout's id")
+	}
+	return e.Evaluate(ctx, p, version, in)
 }
 
 // Decide evaluates in and, when the payout is allowed, records it in

@@ -27,6 +27,9 @@ type Input struct {
 	APIKeyID   string
 	APIKeyName string
 	Now        time.Time
+	// PayoutID, when set, names a payout already recorded (decided
+	// again): it is left out of its own velocity windows.
+	PayoutID string
 }
 
 // Facts are what the conditions see, recorded with the decision.

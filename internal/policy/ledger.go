@@ -175,6 +175,17 @@ func (l *Ledger) window(key string, now time.Time, d time.Duration) Window {
 	return Window{Sum: new(big.Int).Sub(s.cum[j-1], s.base(i)), Count: int64(j - i)}
 }
 
+// recorded says whether a payout was recorded, and when it was created.
+func (l *Ledger) recorded(id string) (time.Time, bool) {
+	if id == "" {
+		return time.Time{}, false
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	at, ok := l.seen[id]
+	return time.UnixMicro(at).UTC(), ok
+}
+
 // Latest returns the CreatedAt of the newest payout recorded (zero when
 // none).
 func (l *Ledger) Latest() time.Time {

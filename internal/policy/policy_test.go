@@ -262,3 +262,29 @@ func TestVelocitySeesOtherInstances(t *testing.T) {
 		}
 	}
 }
+
+// A payout decided again before signing does not count against itself;
+// the payouts stored after it do.
+func TestRecheckLeavesThePayoutOut(t *testing.T) {
+	p, err := policy.Parse([]byte("version: 1\ndefault: deny\nrules:\n- {name: r, when: 'velocity.sum(\"destination\", \"1h\") + amount <= units(10)', action: allow}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := policy.NewEngine(&memSources{}, nil)
+	in := policy.Input{Chain: "sandbox", Asset: "ETH", Sender: wallet, To: stranger, Amount: big.NewInt(6), APIKeyID: "key_1", Now: now}
+	if d, err := e.Decide(context.Background(), p, 1, in, "po_a"); err != nil || d.Action != policy.Allow {
+		t.Fatalf("Decide = %v, %v", d.Action, err)
+	}
+	in.PayoutID, in.Now = "po_a", now.Add(time.Minute)
+	d, err := e.Recheck(context.Background(), p, 1, in)
+	if err != nil || d.Action != policy.Allow || d.Facts.Velocity["destination/1h"].Count != 0 {
+		t.Fatalf("Recheck = %+v, %v; want allowed, counting nothing but itself out", d, err)
+	}
+	e.Record(payout.HistoryItem{ID: "po_b", Chain: "sandbox", Asset: "ETH", Sender: wallet, To: stranger, Amount: big.NewInt(5), CreatedAt: now.Add(time.Second)})
+	if d, _ = e.Recheck(context.Background(), p, 1, in); d.Action != policy.Deny || d.Facts.Velocity["destination/1h"].Sum != "5" {
+		t.Fatalf("Recheck after another payout = %+v, want denied on 5 + 6", d)
+	}
+	if _, err := e.Recheck(context.Background(), p, 1, policy.Input{Amount: big.NewInt(1)}); err == nil {
+		t.Fatal("Recheck without a payout id succeeded")
+	}
+}
