@@ -46,6 +46,18 @@ type Batching struct {
 	// MaxInFlight bounds the batch transactions of one wallet in flight at
 	// once. Default 8.
 	MaxInFlight int
+	// ReadSize is how many queued payouts a round reads when batching is
+	// on, so that a chunk can fill the gas budget (payouts paid alone stay
+	// at Config.BatchSize a round). Default 2,000.
+	ReadSize int
+}
+
+// readLimit is how many queued payouts one send round reads.
+func (s *Sender) readLimit() int {
+	if s.cfg.Batching.Mode == "" {
+		return s.cfg.BatchSize
+	}
+	return max(s.cfg.BatchSize, s.cfg.Batching.ReadSize)
 }
 
 func (b *Batching) defaults() {
@@ -55,6 +67,9 @@ func (b *Batching) defaults() {
 	b.GasBudget = min(b.GasBudget, maxTxGas-1_000_000)
 	if b.MaxInFlight <= 0 {
 		b.MaxInFlight = 8
+	}
+	if b.ReadSize <= 0 {
+		b.ReadSize = 2000
 	}
 }
 
@@ -99,6 +114,11 @@ func (s *Sender) chunkFlights() int {
 // those that must wait.
 func (s *Sender) planChunks(ctx context.Context, ps []*payout.Payout, funds *funds) ([]planned, []*payout.Payout, []payout.Hold, error) {
 	free := s.cfg.Batching.MaxInFlight - s.chunkFlights()
+	if one, err := s.delegatedOneAtATime(ctx); err != nil {
+		return nil, nil, nil, err
+	} else if one {
+		free = min(free, 1) // and only one transaction in flight at all
+	}
 	if len(ps) == 0 || free <= 0 {
 		return nil, nil, nil, nil // they wait for the chunks in flight
 	}

@@ -121,13 +121,14 @@ type queuedSkipping interface {
 // it reads again without the paused assets, so that a long paused queue
 // of one asset cannot fill every batch while the others wait behind it.
 func (s *Sender) queued(ctx context.Context) ([]*payout.Payout, int, error) {
-	ps, err := s.cfg.Store.QueuedPayouts(ctx, s.cfg.Chain.ChainID, s.sender, s.cfg.BatchSize)
+	limit := s.readLimit()
+	ps, err := s.cfg.Store.QueuedPayouts(ctx, s.cfg.Chain.ChainID, s.sender, limit)
 	if err != nil {
 		return nil, 0, fmt.Errorf("queued payouts: %w", err)
 	}
 	read := len(ps)
 	free, err := s.holdPaused(ctx, ps)
-	if err != nil || len(free) == read || read < s.cfg.BatchSize {
+	if err != nil || len(free) == read || read < limit {
 		return free, read, err
 	}
 	skip, whole := s.pausedAssets()
@@ -135,7 +136,7 @@ func (s *Sender) queued(ctx context.Context) ([]*payout.Payout, int, error) {
 	if whole || len(skip) == 0 || !ok {
 		return free, read, nil
 	}
-	ps, err = q.QueuedPayoutsSkipping(ctx, s.cfg.Chain.ChainID, s.sender, skip, s.cfg.BatchSize)
+	ps, err = q.QueuedPayoutsSkipping(ctx, s.cfg.Chain.ChainID, s.sender, skip, limit)
 	if err != nil {
 		return nil, 0, fmt.Errorf("queued payouts: %w", err)
 	}

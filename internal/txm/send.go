@@ -67,7 +67,7 @@ func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
 	if sent == 0 {
 		st.heldHead = max(st.head, 1)
 	}
-	return read == s.cfg.BatchSize && sent > 0, nil
+	return read == s.readLimit() && sent > 0, nil
 }
 
 // sendBatch plans, signs, stores and broadcasts one batch of payouts, and
@@ -153,6 +153,9 @@ func (s *Sender) plan(ctx context.Context, ps []*payout.Payout) ([]planned, erro
 		return nil, err
 	}
 	singles = append(singles, alone...)
+	if len(singles) > s.cfg.BatchSize {
+		singles = singles[:s.cfg.BatchSize] // the rest next round: a round stays short
+	}
 	var failures []payout.Failure
 	plans := make([]planned, 0, len(singles))
 	for _, p := range singles {
