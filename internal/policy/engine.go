@@ -12,6 +12,11 @@ import (
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
+// refreshLookback is how long before the newest payout it has a refresh
+// reads from: a payout's created_at is taken before its transaction
+// commits, and another instance's may commit this much later.
+const refreshLookback = 3 * time.Second
+
 // Engine computes facts and decides with a compiled policy. It is safe for
 // concurrent use.
 type Engine struct {
@@ -64,8 +69,9 @@ func (e *Engine) prepare(ctx context.Context, p *Policy, now time.Time) (*Ledger
 	}
 	if now.Sub(e.lastRefresh) >= e.refreshEvery {
 		// Payouts commit a little after their created_at: look back a
-		// while; the ledger skips those it has.
-		since := e.ledger.Latest().Add(-10 * time.Second)
+		// while (each refresh re-reads that much; the ledger skips those
+		// it has).
+		since := e.ledger.Latest().Add(-refreshLookback)
 		if cut := now.Add(-e.ledger.Keep()); since.Before(cut) {
 			since = cut
 		}
