@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -18,22 +19,65 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/params"
 
+	"github.com/sluicepay/sluice/contracts"
 	"github.com/sluicepay/sluice/internal/config"
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/sandbox"
 )
 
-// startBatchEngine starts an engine whose dev chain pays batches through
-// the EIP-7702 executor.
-func startBatchEngine(t *testing.T, blockTime time.Duration) *testEngine {
+// startBatchEngine starts an engine whose dev chain pays batches in mode
+// eip7702 (through the genesis executor) or contract (through a
+// SluiceBatch the hot wallet deploys first).
+func startBatchEngine(t *testing.T, blockTime time.Duration, mode string) *testEngine {
 	return startTestEngineWith(t, blockTime, 1, func(node string) []string { return []string{node} },
-		func(cfg *config.Config, chain *sandbox.Chain) {
-			cfg.Chains[0].Batching = config.Batching{Mode: "eip7702", Executor: chain.BatchExecutor().Hex()}
+		func(cfg *config.Config, chain *sandbox.Chain, key *ecdsa.PrivateKey) {
+			cfg.Chains[0].Batching = config.Batching{Mode: mode, Executor: chain.BatchExecutor().Hex()}
+			if mode == "contract" {
+				cfg.Chains[0].Batching.Contract = deployBatchContract(t, chain, key).Hex()
+			}
 		})
+}
+
+// deployBatchContract deploys SluiceBatch from key and waits for it.
+func deployBatchContract(t *testing.T, chain *sandbox.Chain, key *ecdsa.PrivateKey) common.Address {
+	t.Helper()
+	ctx := context.Background()
+	eth, err := ethclient.Dial(chain.RPCURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eth.Close()
+	from := crypto.PubkeyToAddress(key.PublicKey)
+	nonce, err := eth.PendingNonceAt(ctx, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := types.SignNewTx(key, types.LatestSignerForChainID(big.NewInt(int64(chain.ChainID()))), &types.DynamicFeeTx{
+		ChainID: big.NewInt(int64(chain.ChainID())), Nonce: nonce, GasTipCap: big.NewInt(params.GWei),
+		GasFeeCap: big.NewInt(100 * params.GWei), Gas: 2_000_000, Data: contracts.Batch().Bytecode,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eth.SendTransaction(ctx, tx); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		if r, err := eth.TransactionReceipt(ctx, tx.Hash()); err == nil {
+			if r.Status != types.ReceiptStatusSuccessful {
+				t.Fatal("SluiceBatch deployment reverted")
+			}
+			return r.ContractAddress
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("SluiceBatch deployment not mined")
+	return common.Address{}
 }
 
 // apiDo sends a request to the engine's API and decodes a JSON answer
@@ -90,7 +134,19 @@ func waitBatch(t *testing.T, te *testEngine, id string, timeout time.Duration) *
 // payout's, that fee shares add up to each transaction's fee, that the
 // completed amounts equal what left the wallet, and gas per payout.
 func TestBatchPayoutsEndToEnd(t *testing.T) {
-	te := startBatchEngine(t, 200*time.Millisecond)
+	for _, mode := range []string{"eip7702", "contract"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			testBatchPayouts(t, mode)
+		})
+	}
+}
+
+// testBatchPayouts is TestBatchPayoutsEndToEnd in one batching mode. In
+// mode contract the native coin goes through the deployed SluiceBatch and
+// token rows are paid one by one.
+func testBatchPayouts(t *testing.T, mode string) {
+	te := startBatchEngine(t, 200*time.Millisecond, mode)
 	ctx := context.Background()
 	eth, err := ethclient.Dial(te.chain.RPCURL())
 	if err != nil {
@@ -177,7 +233,7 @@ func TestBatchPayoutsEndToEnd(t *testing.T) {
 			t.Errorf("account %d has %s wei, want %s", i, bal, want)
 		}
 	}
-	checkStatement(t, te, eth, b2.ID, holders, natives)
+	checkStatement(t, te, eth, b2.ID, holders, natives, mode)
 }
 
 func susdBalance(t *testing.T, eth *ethclient.Client, token, who common.Address) *big.Int {
@@ -192,7 +248,7 @@ func susdBalance(t *testing.T, eth *ethclient.Client, token, who common.Address)
 
 // checkStatement reads the batch's statement and reconciles it with the
 // chain's receipts and logs.
-func checkStatement(t *testing.T, te *testEngine, eth *ethclient.Client, batchID string, holders, natives int) {
+func checkStatement(t *testing.T, te *testEngine, eth *ethclient.Client, batchID string, holders, natives int, mode string) {
 	t.Helper()
 	ctx := context.Background()
 	code, body := apiDo(t, te, "GET", "/v1/batches/"+batchID+"/statement.csv", "", "", "", nil)
@@ -290,15 +346,22 @@ func checkStatement(t *testing.T, te *testEngine, eth *ethclient.Client, batchID
 		if n > 1 {
 			batched++
 			t.Logf("batch tx %s: %d payouts, %d gas, %d gas per payout, to %s", h.Hex()[:10], n, r.GasUsed, r.GasUsed/uint64(n), tx.To().Hex())
-			if *tx.To() != wallet {
+			if mode == "eip7702" && *tx.To() != wallet {
 				t.Errorf("batch tx %s goes to %s, want the wallet itself (EIP-7702)", h.Hex(), tx.To().Hex())
+			}
+			if mode == "contract" && (tx.Value().Sign() == 0 || *tx.To() == wallet) {
+				t.Errorf("batch tx %s goes to %s with %s wei, want the batch contract with the coin", h.Hex(), tx.To().Hex(), tx.Value())
 			}
 		}
 	}
 	if left.Cmp(completedSUSD) != 0 {
 		t.Errorf("%s SUSD left the wallet in the batch's transactions, the statement's completed rows add up to %s", left, completedSUSD)
 	}
-	if batched == 0 || len(receipts) > 6 {
+	wantTxs := 6
+	if mode == "contract" {
+		wantTxs = holders + 6 // token rows go alone in this mode
+	}
+	if batched == 0 || len(receipts) > wantTxs {
 		t.Errorf("%d transactions (%d batched) paid %d payouts, want a few batch transactions", len(receipts), batched, holders+natives)
 	}
 }

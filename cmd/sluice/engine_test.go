@@ -131,7 +131,7 @@ func startTestEngineVia(t *testing.T, blockTime time.Duration, confirmations uin
 // startTestEngineWith is startTestEngineVia with a last change to the
 // engine's config (nil: none) made knowing the chain.
 func startTestEngineWith(t *testing.T, blockTime time.Duration, confirmations uint64, front func(node string) []string,
-	change func(*config.Config, *sandbox.Chain)) *testEngine {
+	change func(*config.Config, *sandbox.Chain, *ecdsa.PrivateKey)) *testEngine {
 	t.Helper()
 	ctx := context.Background()
 	key, _ := crypto.GenerateKey()
@@ -159,7 +159,7 @@ func startTestEngineWith(t *testing.T, blockTime time.Duration, confirmations ui
 		APIKeys: []config.APIKey{{Name: "test", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(te.apiKey))}},
 	}
 	if change != nil {
-		change(cfg, chain)
+		change(cfg, chain, key)
 	}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)

@@ -496,7 +496,11 @@ func (db *DB) MarkMined(ctx context.Context, receipts []payout.Receipt) error {
 		hash, block := r.TxHash, r.BlockHash
 		p.Status, p.TxHash, p.BlockNumber, p.BlockHash = payout.StatusConfirming, &hash, r.BlockNumber, &block
 		p.Fee, p.ReceiptOK, p.CancelMined = r.Fee(), r.Success, r.Cancel
-		p.Reason, p.ReasonDetail = "", ""
+		p.Reason, p.ReasonDetail, p.LogIndex = "", "", nil
+		if len(r.TransferLogs) == 1 && p.ChunkAmount == nil { // a token payout paid alone
+			li := r.TransferLogs[0]
+			p.LogIndex = &li
+		}
 		return true
 	}, minedFollower(byID))
 }

@@ -392,12 +392,13 @@ func (s *Sender) chunkPlan(ctx context.Context, c chunkDraft, call evm.Call, tot
 
 func ceilDiv(a, b uint64) uint64 { return (a + b - 1) / b }
 
-// transferLogs finds, for the mined receipts of token batch transactions,
-// the log index of each payout's Transfer.
+// transferLogs finds, for the mined receipts of token payouts of batches
+// (batch transactions or paid alone), the log index of each payout's
+// Transfer; other payouts skip the extra receipt read.
 func (s *Sender) transferLogs(ctx context.Context, rs []payout.Receipt) error {
 	for i, r := range rs {
 		f := s.st.byHash[r.TxHash]
-		if f == nil || !f.chunk || f.token == nil || !r.Success {
+		if f == nil || !(f.chunk || f.inBatch) || f.token == nil || !r.Success || r.Cancel {
 			continue
 		}
 		logs, err := s.cfg.Client.TransferLogs(ctx, r.TxHash, *f.token, s.sender)

@@ -37,6 +37,7 @@ type flight struct {
 	refusal         string   // the last refusal: kind and the node's message
 	refusedStuck    bool     // marked stuck with ReasonBroadcastRefused
 	chunk           bool     // a batch transaction: it pays a chunk of payouts (value or amount is their total)
+	inBatch         bool     // its payout is a batch's row: its statement names the Transfer's log index
 }
 
 // chunkOf makes f a batch transaction moving total of its asset.
@@ -259,6 +260,7 @@ func (s *Sender) newFlight(p *payout.Payout) *flight {
 	if p.ChunkAmount != nil {
 		f.chunkOf(p.ChunkAmount)
 	}
+	f.inBatch = p.BatchID != ""
 	return f
 }
 
