@@ -234,6 +234,38 @@ func testBatchPayouts(t *testing.T, mode string) {
 		}
 	}
 	checkStatement(t, te, eth, b2.ID, holders, natives, mode)
+	if mode == "eip7702" {
+		checkSinglesShareTransactions(t, te, eth)
+	}
+}
+
+// checkSinglesShareTransactions: a delegated wallet sends one transaction
+// per block, so single payouts made after a batch ride together in batch
+// transactions instead of queueing one per block.
+func checkSinglesShareTransactions(t *testing.T, te *testEngine, eth *ethclient.Client) {
+	t.Helper()
+	const n = 40
+	var ids []string
+	for i := range n {
+		var p payout.Payout
+		body := fmt.Sprintf(`{"chain":"sandbox","asset":"SUSD","to":"%s","amount":"%d"}`, common.BigToAddress(big.NewInt(int64(0xC0000+i))).Hex(), 1000+i)
+		if code, b := apiDo(t, te, "POST", "/v1/payouts", "application/json", body, fmt.Sprintf("single-%d", i), &p); code != 201 {
+			t.Fatalf("create payout = %d %s", code, b)
+		}
+		ids = append(ids, p.ID)
+	}
+	start := time.Now()
+	waitAllCompleted(t, te.engine.URL(), te.apiKey, ids, 60*time.Second)
+	txs := map[common.Hash]bool{}
+	for _, id := range ids {
+		var p payout.Payout
+		apiDo(t, te, "GET", "/v1/payouts/"+id, "", "", "", &p)
+		txs[*p.TxHash] = true
+	}
+	t.Logf("%d single payouts of a delegated wallet: %d transactions, %s", n, len(txs), time.Since(start).Round(time.Millisecond))
+	if len(txs) > 10 {
+		t.Errorf("%d single payouts took %d transactions; a delegated wallet should share them", n, len(txs))
+	}
 }
 
 func susdBalance(t *testing.T, eth *ethclient.Client, token, who common.Address) *big.Int {

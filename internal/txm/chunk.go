@@ -87,10 +87,13 @@ const (
 	delegationGas     = 25_000
 )
 
-// batchable says whether a queued payout may ride in a batch transaction.
+// batchable says whether a queued payout may ride in a batch transaction:
+// a batch's payout, or any payout of a delegated wallet (it sends one
+// transaction per block, so single payouts share it rather than queue
+// behind each other).
 func (s *Sender) batchable(p *payout.Payout) bool {
 	b := s.cfg.Batching
-	if b.Mode == "" || p.BatchID == "" || !contracts.BatchAmountFits(p.Amount) {
+	if b.Mode == "" || (p.BatchID == "" && !s.st.delegated) || !contracts.BatchAmountFits(p.Amount) {
 		return false
 	}
 	asset, ok := s.cfg.Chain.Assets[p.Asset]
