@@ -60,6 +60,9 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 	fp := fingerprint(r.Method, r.URL.RequestURI(), body)
 	now := s.now().UTC().Truncate(time.Microsecond)
 	b, ps, err := s.parseBatch(r, body, csvUpload, now)
+	if err == nil {
+		ps, err = s.decideBatch(r, b, ps)
+	}
 	if err != nil {
 		s.refuseCreate(w, r, scope, key, fp, err)
 		return
@@ -398,4 +401,39 @@ func (s *Server) defaultChain(chain string) string {
 		return names[0]
 	}
 	return chain
+}
+
+// decideBatch decides every payout of a batch with the active policy (as
+// POST /v1/payouts does; nothing to do without one). Refused payouts are
+// row errors: they refuse the whole batch (all_or_nothing) or are left out
+// and listed (accept_valid).
+func (s *Server) decideBatch(r *http.Request, b *payout.Batch, ps []*payout.Payout) ([]*payout.Payout, error) {
+	if s.policy.store == nil {
+		return ps, nil
+	}
+	var refused []batchfile.RowError
+	kept := ps[:0:0]
+	for _, p := range ps {
+		err := s.decidePayout(r, p)
+		var ae *apiError
+		switch {
+		case err == nil:
+			kept = append(kept, p)
+		case errors.As(err, &ae):
+			refused = append(refused, batchfile.RowError{Row: p.BatchRow, Column: batchfile.ColTo, Value: p.To.Hex(),
+				Code: ae.code, Message: ae.detail})
+		default:
+			return nil, err
+		}
+	}
+	if len(refused) == 0 {
+		return ps, nil
+	}
+	res := &batchfile.Result{Errors: refused, Invalid: len(refused)}
+	if b.Policy == payout.BatchAllOrNothing || len(kept) == 0 {
+		return nil, rowsProblem(res, b.Source == "csv")
+	}
+	b.Invalid += len(refused)
+	b.Errors = append(b.Errors, batchErrors(res)...)
+	return kept, nil
 }

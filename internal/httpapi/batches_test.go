@@ -200,3 +200,37 @@ func BenchmarkCreateBatch10k(b *testing.B) {
 		}
 	}
 }
+
+// TestBatchRowsDecidedByPolicy: with a policy active, every row of a batch
+// is decided as a single payout is; a sanctioned recipient refuses the
+// batch (all_or_nothing) or is left out and listed (accept_valid).
+func TestBatchRowsDecidedByPolicy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	if r := e.do("POST", "/v1/lists", `{"name":"ofac","kind":"deny","sanctions":true}`); r.status != http.StatusCreated {
+		t.Fatalf("create list: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/lists/ofac/entries", `{"addresses":["`+sanctionedTo+`"]}`); r.status != 200 {
+		t.Fatalf("add entry: %d %s", r.status, r.body)
+	}
+	if r := putPolicy(t, e, "version: 1\nrules:\n  - name: small\n    when: amount <= 5000000\n    action: allow\ndefault: deny\n"); r.status != 200 {
+		t.Fatalf("put policy: %d %s", r.status, r.body)
+	}
+	body := "to,amount,asset\n" + validTo + ",1,SUSD\n" + sanctionedTo + ",1,SUSD\n" + validTo + ",6,SUSD\n"
+	r := e.do("POST", "/v1/batches", body, csvType, "Idempotency-Key: p1")
+	p := r.problem(t)
+	got := map[int]payout.Code{}
+	for _, fe := range p.Errors {
+		got[fe.Row] = fe.Code
+	}
+	if p.Code != payout.CodeInvalidBatch || got[3] != "sanctioned_destination" || got[4] != "policy_denied" || len(got) != 2 {
+		t.Fatalf("batch with a sanctioned row = %d %s", r.status, r.body)
+	}
+	if n := e.count(); n != 0 {
+		t.Errorf("a refused batch stored %d payouts", n)
+	}
+	ok := e.do("POST", "/v1/batches?policy=accept_valid", body, csvType, "Idempotency-Key: p2")
+	if b := ok.batch(t); ok.status != http.StatusCreated || b.Counts[payout.StatusQueued] != 1 || b.Invalid != 2 || len(b.Errors) != 2 {
+		t.Errorf("accept_valid with a sanctioned row = %d %s", ok.status, ok.body)
+	}
+}
