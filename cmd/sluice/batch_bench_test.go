@@ -87,7 +87,7 @@ func postBatchCSV(b *testing.B, url, key, csv, idem string) (string, time.Durati
 }
 
 // pollBatch waits until a batch is no longer processing.
-func pollBatch(b *testing.B, url, key, id string, timeout time.Duration) *payout.Batch {
+func pollBatch(b testing.TB, url, key, id string, timeout time.Duration) *payout.Batch {
 	b.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
