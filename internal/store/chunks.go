@@ -23,25 +23,13 @@ type followFunc func(carrier *payout.Payout, carried []*payout.Payout)
 // lockCarried reads, locked on PostgreSQL, the payouts carried by each of
 // carriers, in chunk order.
 func (db *DB) lockCarried(ctx context.Context, tx *sql.Tx, carriers []string) (map[string][]*payout.Payout, error) {
+	ps, err := db.lockWhere(ctx, tx, "carrier_id", carriers)
+	if err != nil {
+		return nil, err
+	}
 	out := make(map[string][]*payout.Payout, len(carriers))
-	for chunk := range slices.Chunk(sortedUnique(carriers), idChunk) {
-		q := "SELECT " + db.d.q.payoutCols + " FROM payouts WHERE carrier_id IN (" +
-			db.d.placeholders(1, len(chunk)) + ") ORDER BY id" + db.d.forUpdate
-		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
-		}
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return nil, db.wrap("lock carried payouts", err)
-		}
-		ps, err := collect(rows, scanPayout)
-		if err != nil {
-			return nil, db.wrap("lock carried payouts", err)
-		}
-		for _, p := range ps {
-			out[p.CarrierID] = append(out[p.CarrierID], p)
-		}
+	for _, p := range ps {
+		out[p.CarrierID] = append(out[p.CarrierID], p)
 	}
 	for _, ps := range out {
 		slices.SortFunc(ps, func(a, b *payout.Payout) int { return a.ChunkPos - b.ChunkPos })

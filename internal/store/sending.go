@@ -21,14 +21,27 @@ const idChunk = 500
 // until commit on PostgreSQL, so concurrent batches cannot deadlock).
 // Unknown ids are absent from the map.
 func (db *DB) lockMany(ctx context.Context, tx *sql.Tx, ids []string) (map[string]*payout.Payout, error) {
-	ids = sortedUnique(ids)
-	out := make(map[string]*payout.Payout, len(ids))
-	for chunk := range slices.Chunk(ids, idChunk) {
-		q := "SELECT " + db.d.q.payoutCols + " FROM payouts WHERE id IN (" +
+	ps, err := db.lockWhere(ctx, tx, "id", ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*payout.Payout, len(ps))
+	for _, p := range ps {
+		out[p.ID] = p
+	}
+	return out, nil
+}
+
+// lockWhere reads, in id order and locked on PostgreSQL, the payouts whose
+// column holds one of values, in chunks of idChunk.
+func (db *DB) lockWhere(ctx context.Context, tx *sql.Tx, column string, values []string) ([]*payout.Payout, error) {
+	var out []*payout.Payout
+	for chunk := range slices.Chunk(sortedUnique(values), idChunk) {
+		q := "SELECT " + db.d.q.payoutCols + " FROM payouts WHERE " + column + " IN (" +
 			db.d.placeholders(1, len(chunk)) + ") ORDER BY id" + db.d.forUpdate
 		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
+		for i, v := range chunk {
+			args[i] = v
 		}
 		rows, err := tx.QueryContext(ctx, q, args...)
 		if err != nil {
@@ -38,9 +51,7 @@ func (db *DB) lockMany(ctx context.Context, tx *sql.Tx, ids []string) (map[strin
 		if err != nil {
 			return nil, db.wrap("lock payouts", err)
 		}
-		for _, p := range ps {
-			out[p.ID] = p
-		}
+		out = append(out, ps...)
 	}
 	return out, nil
 }
