@@ -136,7 +136,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		Broadcast: e.broadcast, EventsChanged: e.store.Committed,
 		TestMode: cfg.TestMode, RateLimit: payout.RateLimit{PerSecond: cfg.RateLimit.PerSecond, Burst: cfg.RateLimit.Burst},
 		Webhooks:  httpapi.WebhookConfig{CheckURL: webhookURLCheck(cfg.Webhooks)},
-		BlockTime: blockTimes(clients),
+		BlockTime: blockTimes(clients), MaxBatchRows: cfg.Batches.MaxRows, MaxBatchBytes: cfg.Batches.MaxBytes,
 	})
 	if err != nil {
 		return nil, err

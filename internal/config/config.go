@@ -42,6 +42,8 @@ type Config struct {
 	// own. Default: 100 requests a second, bursts of 200. Each instance
 	// keeps its own buckets.
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// Batches bounds batch uploads (POST /v1/batches, sluice batch submit).
+	Batches BatchLimits `yaml:"batches"`
 	// TestMode makes the keys the API creates sk_test_ instead of sk_live_.
 	// The sandbox and the config `sluice devchain` writes set it. Default: false.
 	TestMode bool `yaml:"test_mode"`
@@ -194,6 +196,15 @@ type APIKey struct {
 	Scopes []string `yaml:"scopes"`
 	// RateLimit overrides the top-level rate_limit for this key when set.
 	RateLimit RateLimit `yaml:"rate_limit"`
+}
+
+// BatchLimits bound one batch upload; a bigger one is refused with
+// too_many_rows or file_too_large. Zero values mean the default.
+type BatchLimits struct {
+	// MaxRows of one batch. Default 50,000.
+	MaxRows int `yaml:"max_rows"`
+	// MaxBytes of one upload. Default 10 MiB.
+	MaxBytes int64 `yaml:"max_bytes"`
 }
 
 // RateLimit is a token bucket: per_second requests a second, bursts of

@@ -32,12 +32,6 @@ type batchRequest struct {
 	Rows     []batchfile.RawRow `json:"rows"`
 }
 
-// batchRowsMax bounds a batch's rows and batchBytesMax its upload.
-const (
-	batchRowsMax  = batchfile.DefaultMaxRows
-	batchBytesMax = batchfile.DefaultMaxBytes
-)
-
 // createBatch handles POST /v1/batches.
 func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 	key, err := idempotencyKey(r.Header)
@@ -45,7 +39,7 @@ func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	body, csvUpload, err := readBatchBody(r)
+	body, csvUpload, err := readBatchBody(r, s.batchSize)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -103,28 +97,28 @@ func (s *Server) wakeSenders(ps []*payout.Payout) {
 	}
 }
 
-// readBatchBody reads a JSON or CSV body of at most batchBytesMax bytes.
-func readBatchBody(r *http.Request) ([]byte, bool, error) {
+// readBatchBody reads a JSON or CSV body of at most limit bytes.
+func readBatchBody(r *http.Request, limit int64) ([]byte, bool, error) {
 	ct := r.Header.Get("Content-Type")
 	mt, _, err := mime.ParseMediaType(ct)
 	if err != nil || (mt != "application/json" && mt != "text/csv") {
 		return nil, false, newError(payout.CodeUnsupportedMediaType, "Content-Type must be application/json or text/csv, got %q", truncate(ct, 64))
 	}
-	if r.ContentLength > batchBytesMax {
-		return nil, false, batchTooLarge()
+	if r.ContentLength > limit {
+		return nil, false, batchTooLarge(limit)
 	}
-	body, err := readAll(io.LimitReader(r.Body, batchBytesMax+1), r.ContentLength)
+	body, err := readAll(io.LimitReader(r.Body, limit+1), r.ContentLength)
 	if err != nil {
 		return nil, false, newError(payout.CodeMalformedJSON, "the body could not be read")
 	}
-	if len(body) > batchBytesMax {
-		return nil, false, batchTooLarge()
+	if int64(len(body)) > limit {
+		return nil, false, batchTooLarge(limit)
 	}
 	return body, mt == "text/csv", nil
 }
 
-func batchTooLarge() error {
-	return newError(batchfile.CodeFileTooLarge, "a batch upload may have at most %d bytes; split it into several batches", batchBytesMax)
+func batchTooLarge(limit int64) error {
+	return newError(batchfile.CodeFileTooLarge, "a batch upload may have at most %d bytes; split it into several batches", limit)
 }
 
 // parseBatch validates every row and builds the batch and its payouts.
@@ -134,7 +128,7 @@ func batchTooLarge() error {
 func (s *Server) parseBatch(r *http.Request, body []byte, csvUpload bool, now time.Time) (*payout.Batch, []*payout.Payout, error) {
 	q := r.URL.Query()
 	req := batchRequest{Chain: q.Get("chain"), Asset: q.Get("asset"), Policy: payout.BatchPolicy(q.Get("policy")), Priority: q.Get("priority")}
-	opts := batchfile.Options{Catalog: s.catalog, MaxRows: batchRowsMax, MaxBytes: batchBytesMax}
+	opts := batchfile.Options{Catalog: s.catalog, MaxRows: s.batchRows, MaxBytes: s.batchSize}
 	var res *batchfile.Result
 	var err error
 	source := "csv"
@@ -147,8 +141,8 @@ func (s *Server) parseBatch(r *http.Request, body []byte, csvUpload bool, now ti
 			return nil, nil, err
 		}
 		opts.Chain, opts.Asset = s.defaultChain(req.Chain), req.Asset
-		if len(req.Rows) > batchRowsMax {
-			return nil, nil, newError(batchfile.CodeTooManyRows, "a batch may have at most %d rows; it has %d", batchRowsMax, len(req.Rows))
+		if len(req.Rows) > s.batchRows {
+			return nil, nil, newError(batchfile.CodeTooManyRows, "a batch may have at most %d rows; it has %d", s.batchRows, len(req.Rows))
 		}
 		res, err = batchfile.ValidateRows(req.Rows, opts)
 	}

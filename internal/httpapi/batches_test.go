@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluicepay/sluice/internal/batchfile"
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
@@ -147,7 +148,7 @@ func TestCreateBatchJSONAndFileProblems(t *testing.T) {
 		{"unknown JSON field", `{"rows":[],"bogus":1}`, "", 400, payout.CodeUnknownField},
 		{"no rows", `{"asset":"SUSD"}`, "", 422, payout.CodeInvalidRequest},
 		{"bad policy", `{"policy":"some","rows":[{"to":"` + validTo + `","amount":"1","asset":"ETH"}]}`, "", 422, payout.CodeInvalidRequest},
-		{"too large", "to,amount\n" + strings.Repeat(validTo+",1\n", batchBytesMax/44+1), csvType, 413, "file_too_large"},
+		{"too large", "to,amount\n" + strings.Repeat(validTo+",1\n", batchfile.DefaultMaxBytes/44+1), csvType, 413, "file_too_large"},
 	}
 	for i, c := range cases {
 		headers := []string{fmt.Sprintf("Idempotency-Key: case-%d", i), "Content-Type: application/json"}
@@ -232,5 +233,37 @@ func TestBatchRowsDecidedByPolicy(t *testing.T) {
 	ok := e.do("POST", "/v1/batches?policy=accept_valid", body, csvType, "Idempotency-Key: p2")
 	if b := ok.batch(t); ok.status != http.StatusCreated || b.Counts[payout.StatusQueued] != 1 || b.Invalid != 2 || len(b.Errors) != 2 {
 		t.Errorf("accept_valid with a sanctioned row = %d %s", ok.status, ok.body)
+	}
+}
+
+// TestBatchLimitsConfigured: the row and byte limits are the server's
+// config, and a batch over either is refused whole with its code.
+func TestBatchLimitsConfigured(t *testing.T) {
+	t.Parallel()
+	api, err := New(Config{Store: openStore(t), Catalog: testCatalog(), APIKeys: []APIKey{{ID: "key_a", Name: "a", Hash: HashAPIKey(testKey)}},
+		Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return testNow }, MaxBatchRows: 2, MaxBatchBytes: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	post := func(body, key string) (int, string) {
+		req := httptest.NewRequest("POST", "/v1/batches", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+testKey)
+		req.Header.Set("Content-Type", "text/csv")
+		req.Header.Set("Idempotency-Key", key)
+		rec := httptest.NewRecorder()
+		api.Handler().ServeHTTP(rec, req)
+		var p problem
+		_ = json.Unmarshal(rec.Body.Bytes(), &p)
+		return rec.Code, string(p.Code)
+	}
+	row := validTo + ",1,SUSD\n"
+	if code, c := post("to,amount,asset\n"+row+row+row, "rows"); code != 422 || c != "too_many_rows" {
+		t.Errorf("3 rows over a limit of 2: %d %s", code, c)
+	}
+	if code, c := post("to,amount,asset\n"+strings.Repeat(row, 4), "bytes"); code != 413 || c != "file_too_large" {
+		t.Errorf("over 200 bytes: %d %s", code, c)
+	}
+	if code, _ := post("to,amount,asset\n"+row+row, "ok"); code != http.StatusCreated {
+		t.Errorf("2 rows within the limits: %d", code)
 	}
 }

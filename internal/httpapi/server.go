@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/sluicepay/sluice/internal/batchfile"
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
@@ -66,6 +67,10 @@ type Config struct {
 	// Webhooks serves /v1/webhook_endpoints and event redelivery; without
 	// its Store they answer 503.
 	Webhooks WebhookConfig
+	// MaxBatchRows and MaxBatchBytes bound one batch upload. Defaults:
+	// batchfile.DefaultMaxRows and batchfile.DefaultMaxBytes.
+	MaxBatchRows  int
+	MaxBatchBytes int64
 	// BlockTime, when not nil, returns a block's timestamp, for the
 	// timestamp column of batch statements (empty without it).
 	BlockTime func(ctx context.Context, chain string, number uint64) (time.Time, error)
@@ -89,6 +94,8 @@ type Server struct {
 	controls  controlStores // pauses and the audit log
 	policy    *policyState  // policies and lists (issue 8)
 	batches   payout.BatchStore
+	batchRows int   // most rows of one batch
+	batchSize int64 // most bytes of one batch upload
 	blockTime func(ctx context.Context, chain string, number uint64) (time.Time, error)
 
 	ids      *payout.IDGenerator // payout ids
@@ -129,7 +136,13 @@ func New(cfg Config) (*Server, error) {
 		version: cfg.Version, upstreams: cfg.Upstreams, broadcast: cfg.Broadcast, ids: payout.DefaultIDs, reqIDs: &payout.IDGenerator{},
 		inflight: inflightSet{keys: map[string]struct{}{}}, controls: newControlStores(cfg.Store), policy: newPolicyState(cfg.Store),
 		eventsChanged: cfg.EventsChanged, streams: newStreamSlots(cfg.MaxEventStreams), closing: make(chan struct{}),
-		blockTime: cfg.BlockTime,
+		blockTime: cfg.BlockTime, batchRows: cfg.MaxBatchRows, batchSize: cfg.MaxBatchBytes,
+	}
+	if s.batchRows <= 0 {
+		s.batchRows = batchfile.DefaultMaxRows
+	}
+	if s.batchSize <= 0 {
+		s.batchSize = batchfile.DefaultMaxBytes
 	}
 	s.batches, _ = cfg.Store.(payout.BatchStore)
 	if err := s.initKeys(cfg); err != nil {
