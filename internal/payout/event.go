@@ -12,6 +12,11 @@ import (
 // data is the endpoint (without its secret).
 const EventWebhookEndpointDisabled = "webhook_endpoint.disabled"
 
+// EventBreakerTripped is the alert written when an automatic circuit
+// breaker paused a scope; the object is the pause, the data names the
+// breaker and its figures.
+const EventBreakerTripped = "breaker.tripped"
+
 // EventTypes lists every event type Sluice writes, sorted. A webhook
 // endpoint's filter may name only these (or "*" for all).
 func EventTypes() []string {
@@ -19,8 +24,9 @@ func EventTypes() []string {
 		EventCreated, EventReorged, EventReplaced, EventWaiting, EventCancelRequested, EventFeeCapRaised, EventReassigned,
 		EventWalletLowBalance, EventWalletForeignNonce, EventWebhookEndpointDisabled, EventPauseCreated, EventPauseResumed,
 		EventBatchCreated, EventBatchCompleted, EventRequeued,
+		EventApproved, EventApprovalAdded, EventReleased, EventBreakerTripped,
 	}
-	for _, s := range []Status{StatusSubmitted, StatusStuck, StatusConfirming, StatusCompleted, StatusFailed, StatusCancelled} {
+	for _, s := range []Status{StatusSubmitted, StatusStuck, StatusConfirming, StatusCompleted, StatusFailed, StatusCancelled, StatusRejected} {
 		types = append(types, s.EventType())
 	}
 	slices.Sort(types)

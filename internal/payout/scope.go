@@ -13,10 +13,13 @@ const (
 	ScopeBatchesWrite   Scope = "batches:write"
 	ScopeWebhooksManage Scope = "webhooks:manage"
 	ScopeAdmin          Scope = "admin"
+	// ScopeApprover lets a named key approve or reject payouts that wait
+	// for approval (and nothing else: it does not include reading).
+	ScopeApprover Scope = "approver"
 )
 
 // Scopes lists every scope, in the order the documentation shows them.
-var Scopes = []Scope{ScopePayoutsRead, ScopePayoutsWrite, ScopeBatchesWrite, ScopeWebhooksManage, ScopeAdmin}
+var Scopes = []Scope{ScopePayoutsRead, ScopePayoutsWrite, ScopeBatchesWrite, ScopeWebhooksManage, ScopeAdmin, ScopeApprover}
 
 // ParseScope returns the scope named s, or an error naming s and the
 // scopes that exist.
@@ -26,7 +29,7 @@ func ParseScope(s string) (Scope, error) {
 			return sc, nil
 		}
 	}
-	return "", fmt.Errorf("unknown scope %q; scopes are payouts:read, payouts:write, batches:write, webhooks:manage, admin", s)
+	return "", fmt.Errorf("unknown scope %q; scopes are payouts:read, payouts:write, batches:write, webhooks:manage, admin, approver", s)
 }
 
 // Allows reports whether a key holding scopes may act with scope need.

@@ -31,10 +31,17 @@ const (
 	// StatusCancelled: cancelled before anything was signed, or by a
 	// zero-value self-transfer that took the payout's nonce. Terminal.
 	StatusCancelled Status = "cancelled"
+	// StatusPendingApproval: stored, but the policy asks for approvals (a
+	// quorum of approvers) or a hold (a delay) first; nothing is signed
+	// until it moves to queued.
+	StatusPendingApproval Status = "pending_approval"
+	// StatusRejected: an approver rejected it, or its approvals expired;
+	// FailureCode says which. Nothing was signed. Terminal.
+	StatusRejected Status = "rejected"
 )
 
 // Statuses lists every status, in life order.
-var Statuses = []Status{StatusQueued, StatusSubmitted, StatusStuck, StatusConfirming, StatusCompleted, StatusFailed, StatusCancelled}
+var Statuses = []Status{StatusPendingApproval, StatusQueued, StatusSubmitted, StatusStuck, StatusConfirming, StatusCompleted, StatusFailed, StatusCancelled, StatusRejected}
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
@@ -48,15 +55,16 @@ func (s Status) Valid() bool {
 
 // Terminal reports whether a payout in s will never change again.
 func (s Status) Terminal() bool {
-	return s == StatusCompleted || s == StatusFailed || s == StatusCancelled
+	return s == StatusCompleted || s == StatusFailed || s == StatusCancelled || s == StatusRejected
 }
 
 // transitions lists the moves the state machine allows.
 var transitions = map[Status][]Status{
-	StatusQueued:     {StatusSubmitted, StatusFailed, StatusCancelled},
-	StatusSubmitted:  {StatusConfirming, StatusStuck},
-	StatusStuck:      {StatusSubmitted, StatusConfirming, StatusCancelled},
-	StatusConfirming: {StatusCompleted, StatusFailed, StatusCancelled, StatusSubmitted, StatusQueued},
+	StatusPendingApproval: {StatusQueued, StatusRejected, StatusCancelled},
+	StatusQueued:          {StatusSubmitted, StatusFailed, StatusCancelled},
+	StatusSubmitted:       {StatusConfirming, StatusStuck},
+	StatusStuck:           {StatusSubmitted, StatusConfirming, StatusCancelled},
+	StatusConfirming:      {StatusCompleted, StatusFailed, StatusCancelled, StatusSubmitted, StatusQueued},
 }
 
 // CanMove reports whether a payout may go from one status to another.

@@ -15,7 +15,7 @@ import (
 // Two adapters implement it (SQLite and PostgreSQL, package store); one
 // conformance suite checks both.
 type Store interface {
-	// CreatePayout stores a new queued payout (Version 1) with its
+	// CreatePayout stores a new queued (or pending_approval) payout (Version 1) with its
 	// payout.created event and, when idem is not nil, the idempotency record
 	// holding the response, all in one transaction. p.CreatedAt and
 	// p.UpdatedAt are set by the caller. It returns

@@ -14,7 +14,7 @@ import (
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
-// CreatePayout stores a new queued payout with its payout.created event and,
+// CreatePayout stores a new queued (or pending_approval) payout with its payout.created event and,
 // when idem is not nil, its idempotency record, in one transaction. It sets
 // p.Version to 1 and keeps p's times in UTC at microsecond precision, as
 // they are stored. On SQLite concurrent calls share one transaction, each in
@@ -52,12 +52,15 @@ func (db *DB) encodeNew(p *payout.Payout, idem *payout.IdempotencyRecord) (*newR
 		return nil, errors.New("store: create payout: empty id")
 	case p.Amount == nil || p.Amount.Sign() <= 0:
 		return nil, fmt.Errorf("store: create payout %s: amount must be positive", p.ID)
-	case p.Status != "" && p.Status != payout.StatusQueued:
-		return nil, fmt.Errorf("store: create payout %s: status %q, want queued", p.ID, p.Status)
+	case p.Status != "" && p.Status != payout.StatusQueued && p.Status != payout.StatusPendingApproval:
+		return nil, fmt.Errorf("store: create payout %s: status %q, want queued or pending_approval", p.ID, p.Status)
 	case p.CreatedAt.IsZero():
 		return nil, fmt.Errorf("store: create payout %s: created_at is not set", p.ID)
 	}
-	p.Status, p.Version = payout.StatusQueued, 1
+	if p.Status == "" {
+		p.Status = payout.StatusQueued
+	}
+	p.Version = 1
 	p.CreatedAt = p.CreatedAt.UTC().Truncate(time.Microsecond)
 	if p.UpdatedAt.IsZero() {
 		p.UpdatedAt = p.CreatedAt
@@ -224,7 +227,7 @@ func (db *DB) CancelPayout(ctx context.Context, id string) (*payout.Payout, erro
 			return "", fmt.Errorf("%w: it is paid by the batch transaction of payout %s", payout.ErrNotCancellable, p.CarrierID)
 		case p.Status.InFlight() && p.ChunkAmount != nil && p.Reason != payout.ReasonForeignNonce:
 			return "", fmt.Errorf("%w: its batch transaction pays other payouts too", payout.ErrNotCancellable)
-		case p.Status == payout.StatusQueued:
+		case p.Status == payout.StatusQueued || p.Status == payout.StatusPendingApproval:
 			p.Status, p.Reason, p.ReasonDetail = payout.StatusCancelled, "", ""
 			return p.Status.EventType(), nil
 		case p.Status == payout.StatusStuck && p.Reason == payout.ReasonForeignNonce:

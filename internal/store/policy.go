@@ -151,7 +151,7 @@ func (db *DB) PayoutHistory(ctx context.Context, since time.Time) (_ []payout.Hi
 	}
 	rows, err := db.read.QueryContext(ctx, db.q(`SELECT p.id, p.chain, p.asset, p.sender, p.to_address, `+amount+`, COALESCE(d.api_key_id, ''), p.created_at
 		FROM payouts p LEFT JOIN policy_decisions d ON d.payout_id = p.id
-		WHERE p.created_at >= ? AND p.status NOT IN ('failed', 'cancelled') ORDER BY p.created_at, p.id`), db.d.time(since))
+		WHERE p.created_at >= ? AND p.status NOT IN ('failed', 'cancelled', 'rejected') ORDER BY p.created_at, p.id`), db.d.time(since))
 	if err != nil {
 		return nil, db.wrap("payout history", err)
 	}
