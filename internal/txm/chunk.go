@@ -132,9 +132,12 @@ func (s *Sender) planChunks(ctx context.Context, ps []*payout.Payout, funds *fun
 		}
 		byAsset[p.Asset] = append(byAsset[p.Asset], p)
 	}
-	delegate, err := s.needsDelegation(ctx)
+	delegate, foreign, err := s.needsDelegation(ctx)
 	if err != nil {
 		return nil, nil, nil, err
+	}
+	if foreign {
+		return nil, ps, nil, nil // paid one by one: the wallet's code is not ours to replace
 	}
 	var chunks []chunkDraft
 	var alone []*payout.Payout
@@ -181,21 +184,30 @@ func (s *Sender) delegatedOneAtATime(ctx context.Context) (bool, error) {
 
 // needsDelegation says whether the next batch transaction must carry the
 // wallet's EIP-7702 delegation: the chain does not show it and no
-// transaction in flight carries it.
-func (s *Sender) needsDelegation(ctx context.Context) (bool, error) {
+// transaction in flight carries it. foreign: the wallet already has other
+// code (a delegation to another contract), which Sluice never replaces.
+func (s *Sender) needsDelegation(ctx context.Context) (need, foreign bool, err error) {
 	if s.cfg.Batching.Mode != BatchEIP7702 {
-		return false, nil
+		return false, false, nil
 	}
 	for _, f := range s.st.flights {
 		if f.delegates() {
-			return false, nil
+			return false, false, nil
 		}
 	}
 	code, err := s.cfg.Client.Code(ctx, s.sender)
 	if err != nil {
-		return false, fmt.Errorf("wallet code: %w", err)
+		return false, false, fmt.Errorf("wallet code: %w", err)
 	}
-	return !contracts.IsDelegatedTo(code, s.cfg.Batching.Executor), nil
+	if contracts.IsDelegatedTo(code, s.cfg.Batching.Executor) {
+		return false, false, nil
+	}
+	if len(code) > 0 {
+		s.log.Warn("the wallet has code that is not Sluice's batch executor; paying batch payouts one by one",
+			"code_bytes", len(code))
+		return false, true, nil
+	}
+	return true, false, nil
 }
 
 // chunkDraft is a chunk before simulation.
