@@ -19,6 +19,12 @@ const (
 	StatusCompleted  Status = "completed"
 	StatusFailed     Status = "failed"
 	StatusCancelled  Status = "cancelled"
+	// StatusPendingApproval: the policy holds the payout for approvers or
+	// a delay; nothing is signed until it is queued.
+	StatusPendingApproval Status = "pending_approval"
+	// StatusRejected: an approver rejected it or its approvals expired
+	// (FailureCode approval_rejected or approval_expired). Final.
+	StatusRejected Status = "rejected"
 )
 
 // Payout is one payment of an asset to one address, as the API shows it.

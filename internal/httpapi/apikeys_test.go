@@ -215,6 +215,8 @@ func TestScopesPerRoute(t *testing.T) {
 		{"POST", "/v1/payouts/{id}/speed-up", "/v1/payouts/" + p.ID + "/speed-up", `{"fee_cap":"1"}`, payout.ScopePayoutsWrite},
 		{"GET", "/v1/payouts/{id}/attempts", "/v1/payouts/" + p.ID + "/attempts", "", payout.ScopePayoutsRead},
 		{"POST", "/v1/payouts/{id}/rebroadcast", "/v1/payouts/" + p.ID + "/rebroadcast", "", payout.ScopePayoutsWrite},
+		{"POST", "/v1/payouts/{id}/approve", "/v1/payouts/" + p.ID + "/approve", "", payout.ScopeApprover},
+		{"POST", "/v1/payouts/{id}/reject", "/v1/payouts/" + p.ID + "/reject", `{"reason":"no"}`, payout.ScopeApprover},
 		{"GET", "/v1/events", "/v1/events", "", payout.ScopePayoutsRead},
 		{"GET", "/v1/events/stream", "/v1/events/stream", "", payout.ScopePayoutsRead}, // a bad Last-Event-ID ends it at once
 		{"GET", "/v1/events/{id}", "/v1/events/" + evt, "", payout.ScopePayoutsRead},

@@ -85,9 +85,10 @@ func (ps *policyState) active(ctx context.Context) (*policy.Policy, *payout.Poli
 
 // decide applies the active policy to a payout about to be stored. It
 // answers the request itself (and returns false) when the payout must not
-// be stored: a replayed Idempotency-Key, a denial, or an approval or hold
-// (not carried out yet, so refused rather than paid). An allowed payout's
-// decision is stored before the payout, so no payout is ever without it.
+// be stored: a replayed Idempotency-Key or a denial. A payout held for
+// approval or a hold is stored pending_approval. An allowed or held
+// payout's decision is stored before the payout, so no payout is ever
+// without it.
 func (s *Server) decide(w http.ResponseWriter, r *http.Request, p *payout.Payout, scope, key, fp string) bool {
 	if s.policy.store == nil {
 		return true
@@ -105,7 +106,7 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, p *payout.Payout
 			return false
 		}
 	}
-	if err := s.decidePayout(r, p); err != nil {
+	if err := s.decideOne(r, p, true); err != nil {
 		s.fail(w, r, err)
 		return false
 	}
@@ -117,6 +118,13 @@ func (s *Server) decide(w http.ResponseWriter, r *http.Request, p *payout.Payout
 // active; otherwise the problem to answer (a refusal is audited). A batch
 // can call it for each row before storing.
 func (s *Server) decidePayout(r *http.Request, p *payout.Payout) error {
+	return s.decideOne(r, p, false)
+}
+
+// decideOne is decidePayout; with pending, a payout the policy holds for
+// approval or a hold is allowed to be stored as pending_approval (p.Status
+// is set), its approval request stored beside its decision.
+func (s *Server) decideOne(r *http.Request, p *payout.Payout, pending bool) error {
 	pol, v, err := s.policy.active(r.Context())
 	if err != nil || pol == nil {
 		return err
@@ -135,17 +143,36 @@ func (s *Server) decidePayout(r *http.Request, p *payout.Payout) error {
 	if err != nil {
 		return fmt.Errorf("encode facts: %w", err)
 	}
+	if pending && s.approvals.store != nil {
+		req, err := s.pendingRequest(d, p, k.ID)
+		if err != nil {
+			return err
+		}
+		if req != nil {
+			if err := s.approvals.store.SaveApprovalRequest(r.Context(), req); err != nil {
+				return err
+			}
+			p.Status = payout.StatusPendingApproval
+			return s.saveDecision(r, p, d, k.ID, facts)
+		}
+	}
 	if d.Action != policy.Allow {
 		s.audited(r, payout.AuditPolicyDeny, p.ID, map[string]any{"policy_version": d.PolicyVersion, "rule": d.Rule,
 			"action": d.Action, "code": d.Code, "reason": d.Reason, "facts": json.RawMessage(facts)})
 		return newError(payout.Code(d.Code), "%s; the payout was not stored", d.Reason)
 	}
+	return s.saveDecision(r, p, d, k.ID, facts)
+}
+
+// saveDecision stores the decision of a payout about to be stored.
+func (s *Server) saveDecision(r *http.Request, p *payout.Payout, d policy.Decision, keyID string, facts []byte) error {
 	return s.policy.store.SaveDecision(r.Context(), &payout.PolicyDecision{PayoutID: p.ID, PolicyVersion: d.PolicyVersion,
-		Rule: d.Rule, Action: string(d.Action), Code: d.Code, Reason: d.Reason, APIKeyID: k.ID, Facts: facts, DecidedAt: p.CreatedAt})
+		Rule: d.Rule, Action: string(d.Action), Code: d.Code, Reason: d.Reason, APIKeyID: keyID, Facts: facts, DecidedAt: p.CreatedAt})
 }
 
 // writePayoutDecided answers a payout with its policy decision, when it
-// has one, as "decision".
+// has one, as "decision", and its approvals, when it was held for them,
+// as "approval".
 func (s *Server) writePayoutDecided(w http.ResponseWriter, r *http.Request, p *payout.Payout) {
 	if s.policy.store == nil {
 		s.writePayout(w, r, http.StatusOK, p)
@@ -171,7 +198,15 @@ func (s *Server) writePayoutDecided(w http.ResponseWriter, r *http.Request, p *p
 		return
 	}
 	out = bytes.TrimRight(out, " \n")
-	out = append(append(append(out[:len(out)-1], `,"decision":`...), dj...), "}\n"...)
+	out = append(append(out[:len(out)-1], `,"decision":`...), dj...)
+	// A payout held for approval shows what it waits for and who decided.
+	if aj, err := s.approvalJSON(r, p.ID); err != nil {
+		s.fail(w, r, err)
+		return
+	} else if aj != nil {
+		out = append(append(out, `,"approval":`...), aj...)
+	}
+	out = append(out, "}\n"...)
 	writeBody(w, "application/json", http.StatusOK, out)
 }
 

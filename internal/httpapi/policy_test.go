@@ -125,10 +125,13 @@ func TestPolicyDecidesPayouts(t *testing.T) {
 	}
 	// Velocity: the payout before the policy and first make two to validTo
 	// this hour (the one refused is not counted), so the next waits for an
-	// approval, which this version refuses.
-	if r = e.create("pol-5", body(validTo, "1000000")); r.status != 422 || r.problem(t).Code != payout.CodeApprovalRequired ||
-		!strings.Contains(string(r.body), "busy-destination") {
-		t.Fatalf("third payout to one destination: %d %s, want 422 approval_required", r.status, r.body)
+	// approval: stored pending_approval (approvals_test.go goes on).
+	if r = e.create("pol-5", body(validTo, "1000000")); r.status != 201 || r.payout(t).Status != payout.StatusPendingApproval {
+		t.Fatalf("third payout to one destination: %d %s, want 201 pending_approval", r.status, r.body)
+	}
+	if r = e.do("GET", "/v1/payouts/"+r.payout(t).ID, ""); !strings.Contains(string(r.body), `"rule":"busy-destination"`) ||
+		!strings.Contains(string(r.body), `"quorum":2`) {
+		t.Fatalf("pending payout: %s, want its decision by busy-destination and its quorum", r.body)
 	}
 	// A replay is answered as stored, not decided again.
 	if r = e.create("pol-4", body(validTo, "2000000")); r.status != 201 || r.header.Get("Idempotent-Replayed") != "true" {

@@ -74,6 +74,9 @@ type Config struct {
 	// BlockTime, when not nil, returns a block's timestamp, for the
 	// timestamp column of batch statements (empty without it).
 	BlockTime func(ctx context.Context, chain string, number uint64) (time.Time, error)
+	// Approvals says how payouts held for approval are approved: their
+	// expiry (default 24h) and the approver groups.
+	Approvals ApprovalConfig
 }
 
 // Server is the REST API. Build it with New and serve Handler().
@@ -93,6 +96,7 @@ type Server struct {
 	broadcast broadcastFunc
 	controls  controlStores // pauses and the audit log
 	policy    *policyState  // policies and lists (issue 8)
+	approvals approvals     // approvals of payouts policies hold (issue 8)
 	batches   payout.BatchStore
 	batchRows int   // most rows of one batch
 	batchSize int64 // most bytes of one batch upload
@@ -135,6 +139,7 @@ func New(cfg Config) (*Server, error) {
 		registry: cfg.Registry, metrics: m, ready: cfg.Ready, now: cfg.Now, created: cfg.OnPayoutCreated,
 		version: cfg.Version, upstreams: cfg.Upstreams, broadcast: cfg.Broadcast, ids: payout.DefaultIDs, reqIDs: &payout.IDGenerator{},
 		inflight: inflightSet{keys: map[string]struct{}{}}, controls: newControlStores(cfg.Store), policy: newPolicyState(cfg.Store),
+		approvals:     newApprovals(cfg.Store, cfg.Approvals),
 		eventsChanged: cfg.EventsChanged, streams: newStreamSlots(cfg.MaxEventStreams), closing: make(chan struct{}),
 		blockTime: cfg.BlockTime, batchRows: cfg.MaxBatchRows, batchSize: cfg.MaxBatchBytes,
 	}
@@ -236,6 +241,8 @@ func (s *Server) routes() *http.ServeMux {
 	route("/v1/payouts/{id}/cancel", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopePayoutsWrite, s.cancelPayout)})
 	route("/v1/payouts/{id}/speed-up", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopePayoutsWrite, s.speedUp)})
 	route("/v1/payouts/{id}/attempts", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listAttempts)})
+	route("/v1/payouts/{id}/approve", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeApprover, s.approvePayout)})
+	route("/v1/payouts/{id}/reject", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeApprover, s.rejectPayout)})
 	route("/v1/payouts/{id}/rebroadcast", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopePayoutsWrite, s.rebroadcast)})
 	route("/v1/batches", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeBatchesWrite, s.needBatches(s.createBatch))})
 	route("/v1/batches/{id}", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.needBatches(s.getBatch))})

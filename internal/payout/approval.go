@@ -199,7 +199,8 @@ type ApprovalStore interface {
 	// ApprovalState returns a payout's request and approvals, or
 	// ErrNotFound when it has none.
 	ApprovalState(ctx context.Context, payoutID string) (*ApprovalState, error)
-	// DecidePayout records a's decision on a pending payout with its
+	// DecidePayout records a's decision (made at a.CreatedAt, set by the
+	// caller; the store's clock when zero) on a pending payout with its
 	// audit entry and event, in one transaction: an approval that reaches
 	// the quorum moves it to queued (EventApproved), a rejection to
 	// rejected (CodeApprovalRejected). It returns ErrNotFound,

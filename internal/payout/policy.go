@@ -21,8 +21,9 @@ const (
 	// CodePolicyDenied: a rule denied the payout, or no rule matched and
 	// the policy's default (deny) applied.
 	CodePolicyDenied Code = "policy_denied"
-	// CodeApprovalRequired: a rule asks for approval or a hold, which this
-	// version does not carry out yet; the payout was not stored.
+	// CodeApprovalRequired: a rule asks for approval or a hold. A single
+	// payout is then stored pending_approval (this is its decision's code);
+	// a batch row is refused with it.
 	CodeApprovalRequired Code = "approval_required"
 	// CodeInvalidPolicy: a policy document does not parse or type-check.
 	CodeInvalidPolicy Code = "invalid_policy"

@@ -14,7 +14,7 @@ const (
 	ScopeWebhooksManage Scope = "webhooks:manage"
 	ScopeAdmin          Scope = "admin"
 	// ScopeApprover lets a named key approve or reject payouts that wait
-	// for approval (and nothing else: it does not include reading).
+	// for approval, and read payouts.
 	ScopeApprover Scope = "approver"
 )
 
@@ -33,11 +33,12 @@ func ParseScope(s string) (Scope, error) {
 }
 
 // Allows reports whether a key holding scopes may act with scope need.
-// payouts:write includes payouts:read.
+// payouts:write, batches:write and approver include payouts:read.
 func Allows(scopes []Scope, need Scope) bool {
 	for _, s := range scopes {
 		// Writing payouts or batches includes reading them back.
-		if s == need || s == ScopeAdmin || ((s == ScopePayoutsWrite || s == ScopeBatchesWrite) && need == ScopePayoutsRead) {
+		// So does approving them: an approver reads what it approves.
+		if s == need || s == ScopeAdmin || ((s == ScopePayoutsWrite || s == ScopeBatchesWrite || s == ScopeApprover) && need == ScopePayoutsRead) {
 			return true
 		}
 	}

@@ -98,7 +98,9 @@ func scanApproval(s scanner) (*payout.Approval, error) {
 
 // DecidePayout records an approver's decision on a pending payout, moving
 // it to queued (quorum reached) or rejected, with the approval row, the
-// audit entry and the event in one transaction.
+// audit entry and the event in one transaction. a.CreatedAt is the
+// decision's time, set by the caller as a payout's CreatedAt is (the
+// store's clock when zero); expiry is judged at it.
 func (db *DB) DecidePayout(ctx context.Context, a *payout.Approval) (*payout.Payout, error) {
 	if err := a.Validate(); err != nil {
 		return nil, err
@@ -114,20 +116,23 @@ func (db *DB) DecidePayout(ctx context.Context, a *payout.Approval) (*payout.Pay
 			return err
 		}
 		out = p
-		switch err := st.Check(a, now); {
+		if a.CreatedAt.IsZero() {
+			a.CreatedAt = now
+		}
+		a.CreatedAt = a.CreatedAt.UTC().Truncate(time.Microsecond)
+		switch err := st.Check(a, a.CreatedAt); {
 		case errors.Is(err, payout.ErrApprovalExpired):
 			expired = true
-			return db.expire(ctx, tx, now, p, st)
+			return db.expire(ctx, tx, a.CreatedAt, p, st)
 		case err != nil:
 			return err
 		}
-		a.CreatedAt = now
 		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO approvals (`+approvalCols+`) VALUES (?, ?, ?, ?, ?, ?)`),
-			a.PayoutID, a.ApproverKeyID, a.ApproverName, string(a.Decision), a.Reason, db.d.time(now)); err != nil {
+			a.PayoutID, a.ApproverKeyID, a.ApproverName, string(a.Decision), a.Reason, db.d.time(a.CreatedAt)); err != nil {
 			return db.wrap("insert approval", err)
 		}
 		st.Approvals = append(st.Approvals, *a)
-		return db.applyDecision(ctx, tx, now, p, st, a)
+		return db.applyDecision(ctx, tx, a.CreatedAt, p, st, a)
 	})
 	if err != nil {
 		return nil, err
@@ -166,6 +171,7 @@ func (db *DB) applyDecision(ctx context.Context, tx *sql.Tx, now time.Time, p *p
 	case a.Decision == payout.Reject:
 		action, event = payout.AuditPayoutReject, payout.StatusRejected.EventType()
 		p.Status, p.FailureCode, p.Reason, p.ReasonDetail = payout.StatusRejected, payout.CodeApprovalRejected, "", ""
+		p.FailureMessage = fmt.Sprintf("rejected by %s: %s", a.ApproverName, a.Reason)
 	case st.Approved() >= st.Request.Quorum:
 		event = payout.EventApproved
 		p.Status, p.Reason, p.ReasonDetail = payout.StatusQueued, "", ""
@@ -189,6 +195,8 @@ func (db *DB) applyDecision(ctx context.Context, tx *sql.Tx, now time.Time, p *p
 // expire rejects a payout whose approvals expired, with its audit entry.
 func (db *DB) expire(ctx context.Context, tx *sql.Tx, now time.Time, p *payout.Payout, st *payout.ApprovalState) error {
 	p.Status, p.FailureCode, p.Reason, p.ReasonDetail = payout.StatusRejected, payout.CodeApprovalExpired, "", ""
+	p.FailureMessage = fmt.Sprintf("%d of %d approvals before %s", st.Approved(), st.Request.Quorum,
+		st.Request.ExpiresAt.UTC().Format(time.RFC3339))
 	e, err := payout.NewAuditEntry(payout.ActorEngine, payout.AuditPayoutExpire, p.ID, map[string]any{
 		"approvals": st.Approved(), "quorum": st.Request.Quorum, "group": st.Request.Group,
 		"expires_at": st.Request.ExpiresAt.UTC(),

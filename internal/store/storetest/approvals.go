@@ -62,7 +62,8 @@ func mustCreatePending(t *testing.T, s ApprovalStore, req payout.ApprovalRequest
 }
 
 func approval(p *payout.Payout, key string, d payout.ApprovalDecision, reason string) *payout.Approval {
-	return &payout.Approval{PayoutID: p.ID, ApproverKeyID: key, ApproverName: "name-" + key, Decision: d, Reason: reason}
+	return &payout.Approval{PayoutID: p.ID, ApproverKeyID: key, ApproverName: "name-" + key, Decision: d, Reason: reason,
+		CreatedAt: time.Now()}
 }
 
 // eventTypes returns the types of the events about id, oldest first.

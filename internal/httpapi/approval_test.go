@@ -1,0 +1,164 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// approvalPolicy holds payouts under 10 base units for an hour and asks two
+// treasury approvers for every other one.
+const approvalPolicy = `version: 1
+rules:
+  - name: hold-sevens
+    when: amount < 10
+    action: hold
+    hold_for: 1h
+  - name: two-approvers
+    when: amount > 0
+    action: require_approval
+    approvals: {quorum: 2, group: treasury}
+default: deny
+`
+
+// approvalView is the "approval" of a payout's answer.
+type approvalView struct {
+	Kind      string            `json:"kind"`
+	Quorum    int               `json:"quorum"`
+	Approved  int               `json:"approved"`
+	Approvals []payout.Approval `json:"approvals"`
+}
+
+type approvedPayout struct {
+	Status      payout.Status `json:"status"`
+	FailureCode *string       `json:"failure_code"`
+	Approval    *approvalView `json:"approval"`
+}
+
+func decodeApproved(t *testing.T, r response) approvedPayout {
+	t.Helper()
+	var p approvedPayout
+	if err := json.Unmarshal(r.body, &p); err != nil {
+		t.Fatalf("decode %s: %v", r.body, err)
+	}
+	return p
+}
+
+func TestApprovals(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: testNow}
+	e := keyEnv(t, nil, clk, func(c *Config) {
+		c.Approvals = ApprovalConfig{Groups: map[string][]string{"treasury": {"alice", "bob", "creator"}}}
+	})
+	if r := putPolicy(t, e, approvalPolicy); r.status != http.StatusOK {
+		t.Fatalf("PUT policy: %d %s", r.status, r.body)
+	}
+	creator := e.newKey(`{"name":"creator","scopes":["payouts:write","approver"]}`)
+	alice := e.newKey(`{"name":"alice","scopes":["approver"]}`)
+	bob := e.newKey(`{"name":"bob","scopes":["approver"]}`)
+	carol := e.newKey(`{"name":"carol","scopes":["approver"]}`)
+	reader := e.newKey(`{"name":"reader","scopes":["payouts:read"]}`)
+
+	create := func(idem, amount string) string {
+		t.Helper()
+		r := e.do("POST", "/v1/payouts", payoutBody(amount), bearer(creator.Secret), "Idempotency-Key: "+idem)
+		if r.status != http.StatusCreated || r.payout(t).Status != payout.StatusPendingApproval {
+			t.Fatalf("create %s: %d %s, want 201 pending_approval", amount, r.status, r.body)
+		}
+		return r.payout(t).ID
+	}
+	act := func(k createdKey, verb, id, body string) response {
+		t.Helper()
+		return e.do("POST", "/v1/payouts/"+id+"/"+verb, body, bearer(k.Secret))
+	}
+
+	quorum := create("ap-1", "1000")
+	if queued, _ := e.db.QueuedPayouts(t.Context(), 1337, testWallet, 10); len(queued) != 0 {
+		t.Fatalf("a pending payout is queued for signing: %v", queued)
+	}
+	steps := []struct {
+		name       string
+		key        createdKey
+		verb, body string
+		status     int
+		code       payout.Code // of a refusal
+		want       payout.Status
+		approved   int
+	}{
+		{"no approver scope", reader, "approve", "", 403, payout.CodeForbidden, "", 0},
+		{"initiator", creator, "approve", "", 403, payout.CodeSelfApproval, "", 0},
+		{"outside the group", carol, "approve", "", 403, payout.CodeNotInApproverGroup, "", 0},
+		{"unknown field", alice, "approve", `{"note":"x"}`, 400, payout.CodeUnknownField, "", 0},
+		{"first", alice, "approve", `{"reason":"checked the invoice"}`, 200, "", payout.StatusPendingApproval, 1},
+		{"twice", alice, "approve", "", 409, payout.CodeAlreadyDecided, "", 0},
+		{"quorum", bob, "approve", "", 200, "", payout.StatusQueued, 2},
+		{"after the quorum", carol, "reject", `{"reason":"late"}`, 409, payout.CodeNotPendingApproval, "", 0},
+	}
+	for _, st := range steps {
+		r := act(st.key, st.verb, quorum, st.body)
+		if r.status != st.status {
+			t.Fatalf("%s: %d %s, want %d", st.name, r.status, r.body, st.status)
+		}
+		if st.code != "" {
+			if got := r.problem(t).Code; got != st.code {
+				t.Fatalf("%s: code %s, want %s", st.name, got, st.code)
+			}
+			continue
+		}
+		if got := decodeApproved(t, r); got.Status != st.want || got.Approval == nil || got.Approval.Approved != st.approved ||
+			got.Approval.Quorum != 2 {
+			t.Fatalf("%s: %s, want %s with %d approvals", st.name, r.body, st.want, st.approved)
+		}
+	}
+	if queued, _ := e.db.QueuedPayouts(t.Context(), 1337, testWallet, 10); len(queued) != 1 || queued[0].ID != quorum {
+		t.Fatalf("approved payout not queued for signing: %v", queued)
+	}
+	if r := e.do("GET", "/v1/events?object_id="+quorum, ""); !strings.Contains(string(r.body), `"payout.approved"`) ||
+		!strings.Contains(string(r.body), `"payout.approval_added"`) {
+		t.Errorf("events of the approved payout: %s", r.body)
+	}
+
+	// A rejection needs a reason and ends the payout.
+	rejected := create("ap-2", "2000")
+	if r := act(alice, "reject", rejected, `{}`); r.status != 422 {
+		t.Fatalf("reject without reason: %d %s, want 422", r.status, r.body)
+	}
+	r := act(alice, "reject", rejected, `{"reason":"unknown vendor"}`)
+	if got := decodeApproved(t, r); r.status != 200 || got.Status != payout.StatusRejected || got.FailureCode == nil ||
+		*got.FailureCode != string(payout.CodeApprovalRejected) {
+		t.Fatalf("reject: %d %s, want rejected approval_rejected", r.status, r.body)
+	}
+
+	// A hold cannot be approved; the sweep releases it.
+	held := create("ap-3", "7")
+	if r := act(alice, "approve", held, ""); r.status != 409 || r.problem(t).Code != codePayoutHeld {
+		t.Fatalf("approve a hold: %d %s, want 409 payout_held", r.status, r.body)
+	}
+
+	// Approvals expire: the next approval finds the payout rejected.
+	late := create("ap-4", "3000")
+	clk.add(DefaultApprovalExpiry + time.Second)
+	if r := act(alice, "approve", late, ""); r.status != 409 || r.problem(t).Code != payout.CodeApprovalExpired {
+		t.Fatalf("approve after expiry: %d %s, want 409 approval_expired", r.status, r.body)
+	}
+	if got := decodeApproved(t, e.do("GET", "/v1/payouts/"+late, "")); got.Status != payout.StatusRejected ||
+		*got.FailureCode != string(payout.CodeApprovalExpired) {
+		t.Fatalf("expired payout: %+v, want rejected approval_expired", got)
+	}
+	res, err := e.db.SweepApprovals(t.Context(), clk.now(), 100)
+	if err != nil || len(res.Released) != 1 || res.Released[0] != held || len(res.Expired) != 0 {
+		t.Fatalf("sweep = %+v, %v; want the hold released", res, err)
+	}
+
+	r = e.do("GET", "/v1/audit?limit=100", "")
+	for _, want := range []string{`"action":"payout.approve"`, `"action":"payout.reject"`, `"action":"payout.approval_expire"`,
+		`"action":"payout.hold_release"`, `"approver_name":"alice"`} {
+		if !strings.Contains(string(r.body), want) {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+}
