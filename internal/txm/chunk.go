@@ -174,10 +174,14 @@ func (s *Sender) delegatedOneAtATime(ctx context.Context) (bool, error) {
 			return true, nil
 		}
 	}
+	if s.st.codeHead == s.st.head {
+		return false, nil // read at this head already
+	}
 	code, err := s.cfg.Client.Code(ctx, s.sender)
 	if err != nil {
 		return false, fmt.Errorf("wallet code: %w", err)
 	}
+	s.st.codeHead = s.st.head
 	s.st.delegated = len(code) > 0 // any delegation (or code) limits the pool the same way
 	return s.st.delegated, nil
 }

@@ -115,6 +115,7 @@ type loopState struct {
 	held          map[string]payout.Code // queued payouts told to wait, by reason (for the log)
 	pauses        pauseView              // the emergency pauses in force, as last read
 	delegated     bool                   // the wallet's code is an EIP-7702 delegation: one transaction in flight at a time
+	codeHead      uint64                 // head at which the wallet's code was last read
 }
 
 func newLoopState() *loopState {
