@@ -23,7 +23,9 @@ const apikeyUsage = `Usage:
 create makes a random key through the API (the calling key needs the admin
 scope) and prints its secret once: only its SHA-256 is stored. Scopes are
 payouts:read, payouts:write (includes payouts:read), batches:write,
-webhooks:manage and admin. A key made with --require-signing must sign every
+webhooks:manage, admin, and approver (approves or rejects payouts a policy
+holds; includes payouts:read; give the key a --name, which the audit log
+records). A key made with --require-signing must sign every
 request (Sluice-Signature; the Go client's WithSigning does it).
 
 list shows the keys made through the API (never a secret); revoke stops a
@@ -131,7 +133,7 @@ func apikeyCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	case strings.TrimSpace(p.Name) == "":
 		return fmt.Errorf("%w: sluice apikey create needs --name", errUsage)
 	case len(scopes) == 0:
-		return fmt.Errorf("%w: sluice apikey create needs at least one --scope (payouts:read, payouts:write, batches:write, webhooks:manage, admin)", errUsage)
+		return fmt.Errorf("%w: sluice apikey create needs at least one --scope (payouts:read, payouts:write, batches:write, webhooks:manage, admin, approver)", errUsage)
 	}
 	p.Scopes = scopes
 	c, err := kf.client()

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/sluicepay/sluice/internal/breaker"
 	"github.com/sluicepay/sluice/internal/config"
 	"github.com/sluicepay/sluice/internal/events"
 	"github.com/sluicepay/sluice/internal/evm"
@@ -53,6 +54,8 @@ type engine struct {
 	served   chan error
 
 	stopPrune func()
+	sweeper   *payout.ApprovalSweeper // releases holds, expires approvals
+	breakers  *breaker.Monitor
 	unlock    func() // releases the data dir's instance lock
 	reg       *prometheus.Registry
 }
@@ -137,6 +140,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		TestMode: cfg.TestMode, RateLimit: payout.RateLimit{PerSecond: cfg.RateLimit.PerSecond, Burst: cfg.RateLimit.Burst},
 		Webhooks:  httpapi.WebhookConfig{CheckURL: webhookURLCheck(cfg.Webhooks)},
 		BlockTime: blockTimes(clients), MaxBatchRows: cfg.Batches.MaxRows, MaxBatchBytes: cfg.Batches.MaxBytes,
+		Approvals: httpapi.ApprovalConfig{Expiry: cfg.Approvals.Expiry, Groups: cfg.Approvals.GroupMap()},
 	})
 	if err != nil {
 		return nil, err
@@ -146,6 +150,9 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		return nil, err
 	}
 	e.stopPrune = e.pruneIdempotency(api)
+	if err := e.startRisk(ctx, cfg, catalog); err != nil {
+		return nil, err
+	}
 	if err := e.serve(cfg.HTTP, withRPCProxy(cfg, e.poolOf, api.Handler(), log, reg)); err != nil {
 		return e, err
 	}
@@ -565,6 +572,12 @@ func (e *engine) Close() error {
 	if e.stopPrune != nil {
 		e.stopPrune()
 	}
+	if e.sweeper != nil {
+		e.sweeper.Stop()
+	}
+	if e.breakers != nil {
+		e.breakers.Stop()
+	}
 	for _, s := range e.senders {
 		s.Stop()
 	}
@@ -681,4 +694,37 @@ func blockTimes(clients map[string]*evm.Client) func(ctx context.Context, chain 
 		}
 		return time.Unix(int64(h.Time), 0).UTC(), nil
 	}
+}
+
+// startRisk starts the approval sweep and the circuit breakers.
+func (e *engine) startRisk(ctx context.Context, cfg *config.Config, catalog *payout.Catalog) error {
+	e.sweeper = payout.NewApprovalSweeper(e.store, cfg.Approvals.Sweep, time.Now, e.log)
+	e.sweeper.OnReleased = func(ctx context.Context, id string) {
+		if p, err := e.store.GetPayout(ctx, id); err == nil {
+			e.wake(p)
+		}
+	}
+	e.sweeper.Start(context.WithoutCancel(ctx))
+	rules := make([]breaker.Rule, 0, len(cfg.Breakers))
+	for i, b := range cfg.Breakers {
+		ch, ok := catalog.Chains[b.Chain]
+		if _, known := ch.Assets[b.Asset]; !ok || (b.Asset != "" && !known) {
+			return fmt.Errorf("config: breakers[%d]: chain %q or asset %q is not configured", i, b.Chain, b.Asset)
+		}
+		r := breaker.Rule{Name: b.Name, Scope: payout.PauseScope(b.Scope), Chain: b.Chain, Asset: b.Asset,
+			Window: b.Window, MaxFailureRate: b.MaxFailureRate, MinCount: b.MinCount}
+		if b.Wallet != "" {
+			r.Wallet = common.HexToAddress(b.Wallet)
+		}
+		if b.MaxOutflow != "" {
+			r.MaxOutflow, _ = config.ParseWei(b.MaxOutflow) // checked by config
+		}
+		rules = append(rules, r)
+	}
+	var err error
+	if e.breakers, err = breaker.New(breaker.Config{Store: e.store, Rules: rules, Logger: e.log, Registerer: e.reg}); err != nil {
+		return err
+	}
+	e.breakers.Start(context.WithoutCancel(ctx))
+	return nil
 }

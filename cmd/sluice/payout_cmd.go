@@ -29,6 +29,8 @@ const payoutUsage = `Usage:
   sluice payout list [--status STATUS] [--external-id ID] [--limit N] [--starting-after ID]
   sluice payout cancel ID
   sluice payout speed-up ID --fee-cap AMOUNT [--base-units]
+  sluice payout approve ID [--reason TEXT]
+  sluice payout reject ID --reason TEXT
 
 cancel stops a queued payout at once. For a payout already broadcast it asks
 Sluice to race a zero-value self-transfer for the payout's nonce: the payout
@@ -38,6 +40,11 @@ transaction wins; "get" shows which.
 speed-up sets the most the payout's transaction may cost (gas limit × max
 fee), in the chain's coin (0.01) or, with --base-units, in wei. A payout
 stuck at its fee cap is replaced at once with higher fees.
+
+approve and reject decide a payout the policy holds (pending_approval), with
+an API key that has the approver scope and a name. The key that created a
+payout cannot approve it; when approvals reach the rule's quorum it is paid.
+A rejection ends it (rejected). Both are written to the audit log.
 
 AMOUNT is in the asset's units (1.5 SUSD), converted exactly with the asset's
 decimals from the server; with --base-units it is in base units (wei).
@@ -52,7 +59,7 @@ Every subcommand takes:
 // runPayout runs `sluice payout create|get|list|cancel`.
 func runPayout(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: sluice payout needs a subcommand: create, get, list, cancel or speed-up\n\n%s", errUsage, payoutUsage)
+		return fmt.Errorf("%w: sluice payout needs a subcommand: create, get, list, cancel, speed-up, approve or reject\n\n%s", errUsage, payoutUsage)
 	}
 	switch args[0] {
 	case "create":
@@ -65,6 +72,10 @@ func runPayout(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return payoutCancel(ctx, args[1:], stdout, stderr)
 	case "speed-up":
 		return payoutSpeedUp(ctx, args[1:], stdout, stderr)
+	case "approve":
+		return payoutApprove(ctx, args[1:], stdout, stderr)
+	case "reject":
+		return payoutReject(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		_, err := fmt.Fprint(stdout, payoutUsage)
 		return err

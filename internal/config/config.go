@@ -44,6 +44,11 @@ type Config struct {
 	RateLimit RateLimit `yaml:"rate_limit"`
 	// Batches bounds batch uploads (POST /v1/batches, sluice batch submit).
 	Batches BatchLimits `yaml:"batches"`
+	// Approvals configures payouts a policy holds for approval.
+	Approvals Approvals `yaml:"approvals"`
+	// Breakers pause a scope when its outflow or failure rate passes a
+	// threshold (risk.go).
+	Breakers []Breaker `yaml:"breakers"`
 	// TestMode makes the keys the API creates sk_test_ instead of sk_live_.
 	// The sandbox and the config `sluice devchain` writes set it. Default: false.
 	TestMode bool `yaml:"test_mode"`
@@ -281,6 +286,7 @@ func (c *Config) setDefaults() {
 		c.LogFormat = "text"
 	}
 	c.Webhooks.setDefaults()
+	c.Approvals.setDefaults()
 	if c.RateLimit == (RateLimit{}) {
 		c.RateLimit = RateLimit{PerSecond: 100, Burst: 200}
 	}
@@ -359,6 +365,12 @@ func (c *Config) Validate() error {
 		if _, err := (APIKey{SHA256: h}).Hash(); err != nil {
 			return fieldErr(fmt.Sprintf("rpc_proxy.tokens_sha256[%d]", i), err.Error())
 		}
+	}
+	if err := c.Approvals.validate(); err != nil {
+		return err
+	}
+	if err := validateBreakers(c.Breakers); err != nil {
+		return err
 	}
 	return c.Webhooks.validate()
 }

@@ -147,6 +147,9 @@ func (s *Server) decideApproval(w http.ResponseWriter, r *http.Request, d payout
 			id, s.approvals.cfg.Expiry))
 		return
 	}
+	if p.Status == payout.StatusQueued && s.created != nil {
+		s.created(p) // wake its sender
+	}
 	s.writePayoutDecided(w, r, p)
 }
 

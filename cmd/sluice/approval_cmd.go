@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+
+	"github.com/sluicepay/sluice/client"
+)
+
+// payoutApprove runs `sluice payout approve ID [--reason TEXT]` with an
+// approver key.
+func payoutApprove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return payoutDecide(ctx, "approve", args, stdout, stderr)
+}
+
+// payoutReject runs `sluice payout reject ID --reason TEXT`.
+func payoutReject(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return payoutDecide(ctx, "reject", args, stdout, stderr)
+}
+
+func payoutDecide(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
+	fs, af := newFlagSet(verb, stderr)
+	reason := fs.String("reason", "", "why (required to reject; written to the audit log)")
+	pos, err := parseFlags(fs, args, 1, "one payout id")
+	if err != nil {
+		return helpOr(err)
+	}
+	if verb == "reject" && *reason == "" {
+		return fmt.Errorf("%w: sluice payout reject needs --reason", errUsage)
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	call := (*client.Client).ApprovePayout
+	if verb == "reject" {
+		call = (*client.Client).RejectPayout
+	}
+	p, err := call(c, ctx, pos[0], *reason)
+	if err != nil {
+		return err
+	}
+	if err := printPayout(stdout, af.json, p, chainsForDisplay(ctx, c, af.json)); err != nil || af.json {
+		return err
+	}
+	a, err := c.PayoutApproval(ctx, p.ID)
+	if err != nil || a == nil {
+		return err
+	}
+	if a.Kind == "hold" {
+		_, err = fmt.Fprintf(stdout, "Approvals:  held until %s\n", a.HoldUntil.UTC().Format("2006-01-02 15:04:05Z"))
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "Approvals:  %d of %d (group %s), expires %s\n", a.Approved, a.Quorum, a.Group,
+		a.ExpiresAt.UTC().Format("2006-01-02 15:04:05Z"))
+	return err
+}

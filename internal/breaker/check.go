@@ -1,0 +1,180 @@
+package breaker
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// maxEvents bounds how many events one check reads; past it the figures
+// are those of the newest events (and a warning says so).
+const maxEvents = 200_000
+
+// seen is a payout event the figures count.
+type seen struct {
+	at time.Time
+	p  *payout.Payout
+}
+
+// window is the payout events of the longest window, newest first,
+// deduplicated: the first time each payout reached submitted, and how each
+// ended.
+type window struct {
+	submitted map[string]seen
+	ended     map[string]seen // Status says completed or failed
+}
+
+// Check evaluates every rule once and trips those past a threshold.
+func (m *Monitor) Check(ctx context.Context) ([]Trip, error) {
+	if len(m.rules) == 0 {
+		return nil, nil
+	}
+	now := m.now()
+	active, err := m.store.ActivePauses(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("breaker: read pauses: %w", err)
+	}
+	holding := map[string]bool{}
+	for _, p := range active {
+		holding[p.CreatedBy] = true
+	}
+	var longest time.Duration
+	for i := range m.rules {
+		r := &m.rules[i]
+		switch on := holding[r.actor()]; {
+		case on:
+			m.tripped[r.Name] = true
+		case m.tripped[r.Name]:
+			// An operator resumed it: what came before does not trip it again.
+			m.tripped[r.Name], m.floor[r.Name] = false, now
+		}
+		longest = max(longest, r.Window)
+	}
+	w, err := m.read(ctx, now.Add(-longest))
+	if err != nil {
+		return nil, err
+	}
+	var trips []Trip
+	for i := range m.rules {
+		r := &m.rules[i]
+		if m.tripped[r.Name] {
+			continue
+		}
+		t, over := m.figures(r, w, now)
+		if !over {
+			continue
+		}
+		if err := m.trip(ctx, r, &t, now); err != nil {
+			return trips, err
+		}
+		trips = append(trips, t)
+	}
+	return trips, nil
+}
+
+// read collects the payout events since.
+func (m *Monitor) read(ctx context.Context, since time.Time) (*window, error) {
+	w := &window{submitted: map[string]seen{}, ended: map[string]seen{}}
+	f := payout.EventFilter{Types: []string{payout.StatusSubmitted.EventType(), payout.StatusCompleted.EventType(),
+		payout.StatusFailed.EventType()}, Limit: 100}
+	for n := 0; n < maxEvents; {
+		evs, more, err := m.store.ListEventPage(ctx, f)
+		if err != nil {
+			return nil, fmt.Errorf("breaker: read events: %w", err)
+		}
+		for _, e := range evs {
+			if e.CreatedAt.Before(since) {
+				return w, nil
+			}
+			var p payout.Payout
+			if err := p.UnmarshalJSON(e.Data); err != nil {
+				return nil, fmt.Errorf("breaker: event %s: %w", e.ID, err)
+			}
+			// Newest first: a payout's earliest submission in the window
+			// replaces the later ones; its newest end is kept.
+			if e.Type == payout.StatusSubmitted.EventType() {
+				w.submitted[e.ObjectID] = seen{e.CreatedAt, &p}
+			} else if _, ok := w.ended[e.ObjectID]; !ok {
+				w.ended[e.ObjectID] = seen{e.CreatedAt, &p}
+			}
+		}
+		n += len(evs)
+		if !more || len(evs) == 0 {
+			return w, nil
+		}
+		f.StartingAfter = evs[len(evs)-1].ID
+	}
+	m.log.WarnContext(ctx, "breaker window holds more events than one check reads; figures cover the newest", "events", maxEvents)
+	return w, nil
+}
+
+// figures computes a rule's outflow and failure rate and says whether
+// either passes its threshold.
+func (m *Monitor) figures(r *Rule, w *window, now time.Time) (Trip, bool) {
+	since := now.Add(-r.Window)
+	if f := m.floor[r.Name]; f.After(since) {
+		since = f
+	}
+	t := Trip{Breaker: r.Name, Scope: r.Scope, Chain: r.Chain, Asset: r.Asset, Window: r.Window.String()}
+	if r.Scope == payout.PauseWallet {
+		t.Wallet = r.Wallet.Hex()
+	}
+	outflow := new(big.Int)
+	for _, s := range w.submitted {
+		if !s.at.Before(since) && r.watches(s.p) {
+			outflow.Add(outflow, s.p.Amount)
+		}
+	}
+	for _, s := range w.ended {
+		if !s.at.Before(since) && r.watches(s.p) {
+			t.Ended++
+			if s.p.Status == payout.StatusFailed {
+				t.Failed++
+			}
+		}
+	}
+	if t.Ended > 0 {
+		t.FailureRate = float64(t.Failed) / float64(t.Ended)
+	}
+	var over bool
+	if r.MaxOutflow != nil {
+		t.Outflow, t.MaxOutflow = outflow.String(), r.MaxOutflow.String()
+		if outflow.Cmp(r.MaxOutflow) > 0 {
+			over = true
+			t.Reason = fmt.Sprintf("breaker %s: outflow %s %s in %s is over %s", r.Name, outflow, r.Asset, r.Window, r.MaxOutflow)
+		}
+	}
+	if !over && r.MaxFailureRate > 0 && t.Ended >= r.MinCount && t.FailureRate > r.MaxFailureRate {
+		over = true
+		t.Reason = fmt.Sprintf("breaker %s: %d of %d payouts failed in %s (%.0f%%, over %.0f%%)", r.Name, t.Failed, t.Ended,
+			r.Window, 100*t.FailureRate, 100*r.MaxFailureRate)
+	}
+	return t, over
+}
+
+// trip pauses the rule's scope and writes the alert.
+func (m *Monitor) trip(ctx context.Context, r *Rule, t *Trip, now time.Time) error {
+	p := &payout.Pause{ID: payout.DefaultIDs.New("pse_", now), Scope: r.Scope, Chain: r.Chain, Reason: t.Reason, CreatedBy: r.actor()}
+	switch r.Scope {
+	case payout.PauseAsset:
+		p.Asset = r.Asset
+	case payout.PauseWallet:
+		p.Wallet = r.Wallet
+	}
+	if err := m.store.CreatePause(ctx, p); err != nil {
+		return fmt.Errorf("breaker %s: pause: %w", r.Name, err)
+	}
+	m.tripped[r.Name] = true
+	t.PauseID = p.ID
+	m.trips.WithLabelValues(r.Name).Inc()
+	m.log.WarnContext(ctx, "circuit breaker tripped; scope paused until an operator resumes it", "breaker", r.Name,
+		"pause_id", p.ID, "scope", r.Scope, "chain", r.Chain, "asset", r.Asset, "reason", t.Reason)
+	// The pause is what stops payouts; a lost alert is logged, not retried.
+	if err := m.store.AppendEvent(ctx, p.ID, payout.EventBreakerTripped, t); err != nil {
+		m.log.ErrorContext(ctx, "breaker alert event not written", "breaker", r.Name, "pause_id", p.ID, "err", err)
+	}
+	return nil
+}
