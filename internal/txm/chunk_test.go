@@ -1,0 +1,114 @@
+package txm_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"math/big"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/sandbox"
+	"github.com/sluicepay/sluice/internal/txm"
+)
+
+// toggleInit deploys a contract that accepts the native coin until any
+// call with data switches it to refusing it.
+const toggleInit = "0x6019600c60003960196000f3" + "3615600b576001600055005b60005415601757600080fd5b00"
+
+// TestRevertedChunkIsPlannedAgain: a batch transaction that simulated fine
+// reverts on chain because a recipient changed its mind in the same block.
+// Nobody in it was paid, so its payouts go back to the queue; planned
+// again, the refusing recipient is taken out and fails alone, and the
+// others are paid exactly once.
+func TestRevertedChunkIsPlannedAgain(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	e := newEnvWith(t, key, "sqlite:"+filepath.Join(t.TempDir(), "sluice.db"),
+		sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
+	ctx := context.Background()
+	other, _ := crypto.GenerateKey()
+	e.direct(key, crypto.PubkeyToAddress(other.PublicKey), big.NewInt(1e18), nil)
+	toggle := e.deploy(other, common.FromHex(toggleInit))
+	plain := []common.Address{common.HexToAddress("0x00000000000000000000000000000000000d0001"),
+		common.HexToAddress("0x00000000000000000000000000000000000d0002")}
+	for _, a := range plain {
+		e.direct(key, a, big.NewInt(1), nil) // existing accounts: batched
+	}
+
+	now := time.Now()
+	b := &payout.Batch{ID: e.ids.New("bat_", now), Policy: payout.BatchAllOrNothing, Source: "json", Rows: 3, CreatedAt: now}
+	var ps []*payout.Payout
+	for i, to := range []common.Address{plain[0], toggle, plain[1]} {
+		ps = append(ps, &payout.Payout{ID: e.ids.New("po_", now), Status: payout.StatusQueued, Chain: "sandbox", ChainID: e.dom.ChainID,
+			Asset: "ETH", To: to, Amount: big.NewInt(int64(1e15 + i)), Sender: e.dom.HotWallet, BatchID: b.ID, BatchRow: i + 1,
+			Version: 1, CreatedAt: now, UpdatedAt: now})
+	}
+	if err := e.store.(payout.BatchStore).CreateBatch(ctx, b, ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := e.senderWith(txm.Config{Owner: "a", Batching: txm.Batching{Mode: txm.BatchEIP7702, Executor: e.chain.BatchExecutor()}})
+	s.Start(ctx)
+	defer s.Stop()
+
+	// The chunk is in the pool; the recipient switches first (higher tip).
+	e.waitStatus(ps[0].ID, payout.StatusSubmitted, 10*time.Second)
+	e.waitPending(e.dom.HotWallet, 0)
+	e.send(other, toggle, new(big.Int), []byte{1}, gwei(50))
+	time.Sleep(100 * time.Millisecond)
+	e.chain.Commit()
+
+	got := e.mineUntil([]string{ps[0].ID, ps[1].ID, ps[2].ID}, 30*time.Second)
+	if got[ps[1].ID].Status != payout.StatusFailed || got[ps[1].ID].FailureCode != payout.FailureWouldRevert {
+		t.Errorf("refusing recipient = %s %s, want failed transfer_would_revert", got[ps[1].ID].Status, got[ps[1].ID].FailureCode)
+	}
+	for _, i := range []int{0, 2} {
+		p := got[ps[i].ID]
+		bal, err := e.eth.BalanceAt(ctx, p.To, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Status != payout.StatusCompleted || bal.Cmp(new(big.Int).Add(p.Amount, big.NewInt(1))) != 0 {
+			t.Errorf("payout %d = %s, recipient holds %s wei, want completed and paid once (%s)", i, p.Status, bal, p.Amount)
+		}
+	}
+	for _, p := range ps {
+		if !slices.Contains(e.eventTypes(p.ID), payout.EventRequeued) {
+			t.Errorf("payout %s has no %s event: %v", p.ID, payout.EventRequeued, e.eventTypes(p.ID))
+		}
+	}
+}
+
+// deploy sends a contract creation from key, mines it and returns the
+// contract's address.
+func (e *env) deploy(key *ecdsa.PrivateKey, code []byte) common.Address {
+	e.t.Helper()
+	ctx := context.Background()
+	from := crypto.PubkeyToAddress(key.PublicKey)
+	nonce, err := e.eth.PendingNonceAt(ctx, from)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	id := new(big.Int).SetUint64(e.dom.ChainID)
+	tx, err := types.SignNewTx(key, types.LatestSignerForChainID(id), &types.DynamicFeeTx{
+		ChainID: id, Nonce: nonce, GasTipCap: gwei(1), GasFeeCap: gwei(100), Gas: 200_000, Data: code,
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := e.eth.SendTransaction(ctx, tx); err != nil {
+		e.t.Fatal(err)
+	}
+	e.waitPending(from, 0)
+	e.chain.Commit()
+	r, err := e.eth.TransactionReceipt(ctx, tx.Hash())
+	if err != nil || r.Status != types.ReceiptStatusSuccessful {
+		e.t.Fatalf("deploy: %+v %v", r, err)
+	}
+	return r.ContractAddress
+}
