@@ -236,6 +236,37 @@ func testBatchPayouts(t *testing.T, mode string) {
 	checkStatement(t, te, eth, b2.ID, holders, natives, mode)
 	if mode == "eip7702" {
 		checkSinglesShareTransactions(t, te, eth)
+	} else {
+		checkBatchCommands(t, te, b2.ID)
+	}
+}
+
+// checkBatchCommands runs `sluice batch get|statement` on a finished batch
+// and `sluice batch submit` on a file with bad rows.
+func checkBatchCommands(t *testing.T, te *testEngine, id string) {
+	t.Helper()
+	ctx := context.Background()
+	cli := func(args ...string) (int, string, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(ctx, append(args, "--api-url", te.engine.URL(), "--api-key", te.apiKey), nil, &stdout, &stderr)
+		return code, stdout.String(), stderr.String()
+	}
+	if code, out, errOut := cli("batch", "get", id); code != 0 || !strings.Contains(out, "completed_with_failures") || !strings.Contains(out, "total SUSD") {
+		t.Errorf("batch get = %d %q %q", code, out, errOut)
+	}
+	file := filepath.Join(t.TempDir(), "statement.csv")
+	if code, _, errOut := cli("batch", "statement", id, "--out", file); code != 0 {
+		t.Errorf("batch statement = %d %q", code, errOut)
+	}
+	if b, err := os.ReadFile(file); err != nil || !strings.HasPrefix(string(b), strings.Join(payout.StatementHeader, ",")) {
+		t.Errorf("statement file: %v %.200q", err, b)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.csv")
+	os.WriteFile(bad, []byte("to,amount,asset\n0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed,1e3,SUSD\n0xnot,1,SUSD\n"), 0o600)
+	code, _, errOut := cli("batch", "submit", bad)
+	if code != 1 || !strings.Contains(errOut, "row 2, column amount") || !strings.Contains(errOut, "scientific_notation") ||
+		!strings.Contains(errOut, "row 3, column to") || !strings.Contains(errOut, "nothing was paid") {
+		t.Errorf("batch submit of a bad file = %d %q", code, errOut)
 	}
 }
 
