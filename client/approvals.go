@@ -83,3 +83,29 @@ func (c *Client) PayoutApproval(ctx context.Context, id string) (*Approval, erro
 	}
 	return out.Approval, nil
 }
+
+// BatchApproval says what approving a batch did, by payout id.
+type BatchApproval struct {
+	Batch    *Batch   `json:"batch"`
+	Approved []string `json:"approved"` // approval recorded
+	Queued   []string `json:"queued"`   // of those, now queued (quorum reached)
+	Skipped  []string `json:"skipped"`  // decided by this key already, held, or another group's
+	Expired  []string `json:"expired"`  // their approvals had expired: now rejected
+}
+
+// ApproveBatch approves, with the client's key (scope approver), every
+// payout of a batch that waits for approval, at once. reason may be empty.
+func (c *Client) ApproveBatch(ctx context.Context, id, reason string) (*BatchApproval, error) {
+	body := []byte("{}")
+	if reason != "" {
+		var err error
+		if body, err = json.Marshal(map[string]string{"reason": reason}); err != nil {
+			return nil, err
+		}
+	}
+	var out BatchApproval
+	if _, err := c.do(ctx, http.MethodPost, "/v1/batches/"+url.PathEscape(id)+"/approve", body, "", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -56,3 +56,30 @@ func payoutDecide(ctx context.Context, verb string, args []string, stdout, stder
 		a.ExpiresAt.UTC().Format("2006-01-02 15:04:05Z"))
 	return err
 }
+
+// batchApprove runs `sluice batch approve ID [--reason TEXT]`: every payout
+// of the batch that waits for approval is approved with the calling key.
+func batchApprove(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, af := apiFlagSet("batch approve", batchUsage, stderr)
+	reason := fs.String("reason", "", "why (written to the audit log)")
+	pos, err := parseFlags(fs, args, 1, "a batch id")
+	if err != nil {
+		return helpOr(err)
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	res, err := c.ApproveBatch(ctx, pos[0], *reason)
+	if err != nil {
+		return err
+	}
+	if af.json {
+		return writeJSONOut(stdout, res)
+	}
+	if _, err := fmt.Fprintf(stdout, "approved %d payout(s): %d now queued, %d skipped, %d expired\n",
+		len(res.Approved), len(res.Queued), len(res.Skipped), len(res.Expired)); err != nil {
+		return err
+	}
+	return printBatch(stdout, false, res.Batch)
+}

@@ -49,4 +49,15 @@ func TestPayoutApproveAndReject(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"status": "rejected"`) || !strings.Contains(out, "approval_rejected") {
 		t.Fatalf("payout reject: %d %q %q", code, out, errOut)
 	}
+
+	b, err := admin.CreateBatch(ctx, client.BatchParams{Chain: "sandbox", Asset: "ETH"}, []client.BatchRow{
+		{To: "0x2222222222222222222222222222222222222222", Amount: "5"},
+		{To: "0x3333333333333333333333333333333333333333", Amount: "6"}}, "cli-batch-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = e.sluice(false, append([]string{"batch", "approve", b.ID, "--reason", "payroll"}, as...)...)
+	if code != 0 || !strings.Contains(out, "approved 2 payout(s): 2 now queued, 0 skipped") || !strings.Contains(out, "queued 2") {
+		t.Fatalf("batch approve: %d %q %q", code, out, errOut)
+	}
 }

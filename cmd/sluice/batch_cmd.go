@@ -20,6 +20,7 @@ const batchUsage = `Usage:
                                [--priority P] [--idempotency-key K] [--no-follow]
   sluice batch get ID
   sluice batch statement ID [--out FILE]
+  sluice batch approve ID [--reason TEXT]
 
 submit uploads a CSV (header: to, amount and optionally asset, chain,
 external_id, memo; amounts in the asset's units, e.g. 12.5). Every row is
@@ -27,6 +28,10 @@ checked before anything is paid; refused rows are listed with their row,
 column, value and code. It then follows the batch until every payout ended,
 showing progress. The idempotency key defaults to a hash of the file and the
 options, so running the same submit again never pays twice.
+
+approve approves, with an approver key, every row of the batch the policy
+holds for approval (rows it holds are stored pending_approval); held rows and
+rows of another approver group are skipped.
 
 statement prints (or writes to --out) the batch's statement: one line per
 row in input order, with tx hash, log index, block, time and fee share, then
@@ -41,13 +46,15 @@ Every subcommand takes:
 // runBatch runs `sluice batch submit|get|statement`.
 func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: sluice batch needs a subcommand: submit, get or statement\n\n%s", errUsage, batchUsage)
+		return fmt.Errorf("%w: sluice batch needs a subcommand: submit, get, statement or approve\n\n%s", errUsage, batchUsage)
 	}
 	switch args[0] {
 	case "submit":
 		return batchSubmit(ctx, args[1:], stdout, stderr)
 	case "get":
 		return batchGet(ctx, args[1:], stdout, stderr)
+	case "approve":
+		return batchApprove(ctx, args[1:], stdout, stderr)
 	case "statement":
 		return batchStatement(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
@@ -131,6 +138,11 @@ func followBatch(ctx context.Context, c *client.Client, b *client.Batch, stderr 
 			fmt.Fprintln(stderr)
 			return b, nil
 		}
+		if waiting := b.Counts[client.StatusPendingApproval]; waiting > 0 && waiting+endedOf(b) == total(b.Counts) {
+			// Nothing moves until approvers act: do not wait for them here.
+			fmt.Fprintf(stderr, "\n%d payout(s) wait for approval: sluice batch approve %s\n", waiting, b.ID)
+			return b, nil
+		}
 		select {
 		case <-ctx.Done():
 			fmt.Fprintln(stderr)
@@ -157,15 +169,26 @@ func total(counts map[client.Status]int64) int64 {
 // progressLine is e.g. "[#########.........] 4213/10000 completed, 2 failed, 5785 in flight".
 func progressLine(b *client.Batch) string {
 	n := total(b.Counts)
-	ended := b.Counts[client.StatusCompleted] + b.Counts[client.StatusFailed] + b.Counts[client.StatusCancelled]
+	ended := endedOf(b)
 	const width = 30
 	filled := 0
 	if n > 0 {
 		filled = int(ended * width / n)
 	}
-	return fmt.Sprintf("[%s%s] %d/%d completed, %d failed, %d in flight, %d queued ",
+	pending := b.Counts[client.StatusPendingApproval]
+	line := fmt.Sprintf("[%s%s] %d/%d completed, %d failed, %d in flight, %d queued ",
 		strings.Repeat("#", filled), strings.Repeat(".", width-filled), b.Counts[client.StatusCompleted], n,
-		b.Counts[client.StatusFailed], n-ended-b.Counts[client.StatusQueued], b.Counts[client.StatusQueued])
+		b.Counts[client.StatusFailed], n-ended-b.Counts[client.StatusQueued]-pending, b.Counts[client.StatusQueued])
+	if pending > 0 {
+		line += fmt.Sprintf("%d pending approval ", pending)
+	}
+	return line
+}
+
+// endedOf counts the batch's payouts in a final status.
+func endedOf(b *client.Batch) int64 {
+	return b.Counts[client.StatusCompleted] + b.Counts[client.StatusFailed] + b.Counts[client.StatusCancelled] +
+		b.Counts[client.StatusRejected]
 }
 
 func batchGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -245,3 +245,69 @@ func (s *Server) approvalJSON(r *http.Request, id string) (json.RawMessage, erro
 	}
 	return json.Marshal(view)
 }
+
+// batchApprovalView is POST /v1/batches/{id}/approve's answer.
+type batchApprovalView struct {
+	Object string          `json:"object"` // "batch_approval"
+	Batch  json.RawMessage `json:"batch"`
+	payout.BatchApproval
+}
+
+// approveBatch handles POST /v1/batches/{id}/approve: the calling key
+// approves every payout of the batch that waits for approval, in one
+// transaction.
+func (s *Server) approveBatch(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if s.approvals.store == nil {
+		s.fail(w, r, newError(payout.CodeUnavailable, "this server's store keeps no approvals"))
+		return
+	}
+	body, err := s.decodeDecision(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	k := reqInfoFrom(r.Context()).key
+	if strings.TrimSpace(k.Name) == "" {
+		s.fail(w, r, newError(payout.CodeApproverNameRequired, "an approver's API key must have a name"))
+		return
+	}
+	b, err := s.lookupBatch(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	a := &payout.Approval{ApproverKeyID: k.ID, ApproverName: k.Name, Decision: payout.Approve, Reason: body.Reason,
+		CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+	res, err := s.approvals.store.DecideBatch(r.Context(), b.ID, a, func(g string) bool { return s.approvals.cfg.inGroup(g, k.Name) })
+	switch {
+	case errors.Is(err, payout.ErrNotPendingApproval):
+		err = newError(payout.CodeNotPendingApproval, "no payout of batch %s waits for approval", id)
+	case errors.Is(err, payout.ErrSelfApproval):
+		err = newError(payout.CodeSelfApproval, "the API key that created batch %s cannot approve it", id)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.InfoContext(r.Context(), "batch approved", "request_id", reqInfoFrom(r.Context()).id, "batch_id", id,
+		"approver_key_id", k.ID, "approved", len(res.Approved), "queued", len(res.Queued), "skipped", len(res.Skipped))
+	if len(res.Queued) > 0 && s.created != nil {
+		s.created(&payout.Payout{}) // wake every sender: the sender of each row is not at hand
+	}
+	if b, err = s.batches.GetBatch(r.Context(), id); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	bj, err := b.MarshalJSON()
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("marshal batch: %w", err))
+		return
+	}
+	for _, l := range []*[]string{&res.Approved, &res.Queued, &res.Skipped, &res.Expired} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+	writeJSON(w, "application/json", http.StatusOK, batchApprovalView{Object: "batch_approval", Batch: bj, BatchApproval: res})
+}

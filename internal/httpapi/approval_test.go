@@ -162,3 +162,40 @@ func TestApprovals(t *testing.T) {
 		}
 	}
 }
+
+func TestApproveBatch(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: testNow}
+	e := keyEnv(t, nil, clk, nil)
+	if r := putPolicy(t, e, approvalPolicy); r.status != http.StatusOK {
+		t.Fatalf("PUT policy: %d %s", r.status, r.body)
+	}
+	alice := e.newKey(`{"name":"alice","scopes":["approver"]}`)
+	rows := `{"asset":"SUSD","rows":[{"to":"` + validTo + `","amount":"1500000"},{"to":"` + validTo + `","amount":"5"}]}`
+	r := e.do("POST", "/v1/batches", rows, "Idempotency-Key: bat-1")
+	if r.status != http.StatusCreated {
+		t.Fatalf("batch with rows held for approval: %d %s, want 201", r.status, r.body)
+	}
+	b := r.batch(t)
+	if b.Counts[payout.StatusPendingApproval] != 2 {
+		t.Fatalf("batch counts = %v, want 2 pending_approval", b.Counts)
+	}
+	if r := e.do("POST", "/v1/batches/"+b.ID+"/approve", ""); r.status != 403 || r.problem(t).Code != payout.CodeSelfApproval {
+		t.Fatalf("creator approves its batch: %d %s, want 403 self_approval", r.status, r.body)
+	}
+	r = e.do("POST", "/v1/batches/"+b.ID+"/approve", `{"reason":"payroll"}`, bearer(alice.Secret))
+	var got struct {
+		Batch    payout.Batch `json:"batch"`
+		Approved []string     `json:"approved"`
+		Skipped  []string     `json:"skipped"`
+	}
+	if err := json.Unmarshal(r.body, &got); r.status != 200 || err != nil || len(got.Approved) != 1 || len(got.Skipped) != 1 {
+		t.Fatalf("approve batch: %d %s, want one approved (quorum 2: still pending) and the hold skipped", r.status, r.body)
+	}
+	if got.Batch.Counts[payout.StatusPendingApproval] != 2 {
+		t.Errorf("batch counts after one of two approvals = %v", got.Batch.Counts)
+	}
+	if r := e.do("POST", "/v1/batches/bat_missing/approve", "", bearer(alice.Secret)); r.status != 404 {
+		t.Errorf("unknown batch: %d %s", r.status, r.body)
+	}
+}

@@ -398,7 +398,9 @@ func (s *Server) defaultChain(chain string) string {
 }
 
 // decideBatch decides every payout of a batch with the active policy (as
-// POST /v1/payouts does; nothing to do without one). Refused payouts are
+// POST /v1/payouts does; nothing to do without one): rows it holds for
+// approval are stored pending_approval (POST /v1/batches/{id}/approve
+// approves them at once). Refused payouts are
 // row errors: they refuse the whole batch (all_or_nothing) or are left out
 // and listed (accept_valid).
 func (s *Server) decideBatch(r *http.Request, b *payout.Batch, ps []*payout.Payout) ([]*payout.Payout, error) {
@@ -408,7 +410,7 @@ func (s *Server) decideBatch(r *http.Request, b *payout.Batch, ps []*payout.Payo
 	var refused []batchfile.RowError
 	kept := ps[:0:0]
 	for _, p := range ps {
-		err := s.decidePayout(r, p)
+		err := s.decideOne(r, p, true) // a row the policy holds is stored pending_approval
 		var ae *apiError
 		switch {
 		case err == nil:

@@ -189,6 +189,14 @@ type SweepResult struct {
 	Expired  []string // approvals that expired: now rejected
 }
 
+// BatchApproval says what approving a batch did, by payout id.
+type BatchApproval struct {
+	Approved []string `json:"approved"` // approval recorded
+	Queued   []string `json:"queued"`   // of those, the ones that reached their quorum
+	Skipped  []string `json:"skipped"`  // decided already, held, or another group's
+	Expired  []string `json:"expired"`  // rejected: their approvals had expired
+}
+
 // ApprovalStore persists approval requests and approvals. The SQLite and
 // PostgreSQL stores implement it.
 type ApprovalStore interface {
@@ -207,6 +215,13 @@ type ApprovalStore interface {
 	// ErrNotPendingApproval, or Check's errors; an expired payout is moved
 	// to rejected (CodeApprovalExpired) and ErrApprovalExpired returned.
 	DecidePayout(ctx context.Context, a *Approval) (*Payout, error)
+	// DecideBatch approves, as a, every payout of a batch that waits for
+	// approval, in one transaction: each as DecidePayout would, except
+	// that payouts a has decided already, held ones and those whose group
+	// inGroup refuses are skipped, and expired ones rejected. It returns
+	// ErrNotPendingApproval when none waits, and ErrSelfApproval (nothing
+	// written) when a created any of them.
+	DecideBatch(ctx context.Context, batchID string, a *Approval, inGroup func(group string) bool) (BatchApproval, error)
 	// SweepApprovals releases holds that ended and rejects requests that
 	// expired at now, each with its event and audit entry.
 	SweepApprovals(ctx context.Context, now time.Time, limit int) (SweepResult, error)

@@ -34,13 +34,19 @@ type Batch struct {
 	Fees   *big.Int            // wei, the fees paid so far
 }
 
-// Start sets what a new batch of payouts ps is: processing, all queued,
-// their amounts per asset, no fees yet.
+// Start sets what a new batch of payouts ps is: processing, each queued
+// (or pending_approval when a policy holds it), their amounts per asset,
+// no fees yet.
 func (b *Batch) Start(ps []*Payout) {
 	b.Status, b.Version = BatchProcessing, 1
-	b.Counts = map[Status]int64{StatusQueued: int64(len(ps))}
+	b.Counts = map[Status]int64{StatusQueued: 0}
 	b.Totals, b.Fees = map[string]*big.Int{}, new(big.Int)
 	for _, p := range ps {
+		if p.Status == StatusPendingApproval {
+			b.Counts[StatusPendingApproval]++
+		} else {
+			b.Counts[StatusQueued]++
+		}
 		t := b.Totals[p.Asset]
 		if t == nil {
 			t = new(big.Int)

@@ -2,9 +2,12 @@ package storetest
 
 import (
 	"errors"
+	"math/big"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/sluicepay/sluice/internal/payout"
 )
@@ -28,6 +31,7 @@ func RunApprovals(t *testing.T, open func(t *testing.T) ApprovalStore) {
 		{"Refusals", testApprovalRefusals},
 		{"Sweep", testApprovalSweep},
 		{"Cancel", testApprovalCancel},
+		{"Batch", testApprovalBatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -224,5 +228,59 @@ func testApprovalCancel(t *testing.T, s ApprovalStore) {
 	}
 	if _, err := s.DecidePayout(ctx(t), approval(p, "key_a", payout.Approve, "")); !errors.Is(err, payout.ErrNotPendingApproval) {
 		t.Fatalf("approving a cancelled payout = %v, want ErrNotPendingApproval", err)
+	}
+}
+
+func testApprovalBatch(t *testing.T, s ApprovalStore) {
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	b := &payout.Batch{ID: ids.New("bat_", now), Policy: payout.BatchAllOrNothing, Source: "csv", Rows: 4, CreatedAt: now}
+	ps := make([]*payout.Payout, 4)
+	for i := range ps {
+		ps[i] = newPayout(func(p *payout.Payout) {
+			p.BatchID, p.BatchRow, p.Status = b.ID, i+2, payout.StatusPendingApproval
+			p.To = common.BigToAddress(big.NewInt(int64(1000 + i)))
+		})
+		req := payout.ApprovalRequest{PayoutID: ps[i].ID, Kind: payout.ApprovalQuorum, Quorum: 1, Group: "ops",
+			Initiator: "key_initiator", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+		switch i {
+		case 1:
+			req.Group = "board" // not the approver's group
+		case 2:
+			req.Quorum = 2 // one approval is not enough
+		case 3:
+			req.Kind, req.Quorum, req.Group, req.HoldUntil = payout.ApprovalHold, 0, "", now.Add(time.Hour)
+		}
+		if err := s.SaveApprovalRequest(ctx(t), &req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := batchStore(t, s).CreateBatch(ctx(t), b, ps, nil); err != nil {
+		t.Fatalf("CreateBatch(pending rows): %v", err)
+	}
+	if got, _ := batchStore(t, s).GetBatch(ctx(t), b.ID); got.Counts[payout.StatusPendingApproval] != 4 {
+		t.Fatalf("batch counts = %v, want 4 pending_approval", got.Counts)
+	}
+	ops := func(g string) bool { return g == "ops" }
+	self := &payout.Approval{ApproverKeyID: "key_initiator", ApproverName: "i", Decision: payout.Approve, CreatedAt: time.Now()}
+	if _, err := s.DecideBatch(ctx(t), b.ID, self, ops); !errors.Is(err, payout.ErrSelfApproval) {
+		t.Fatalf("self approval of a batch = %v, want ErrSelfApproval", err)
+	}
+	a := &payout.Approval{ApproverKeyID: "key_a", ApproverName: "a", Decision: payout.Approve, CreatedAt: time.Now()}
+	res, err := s.DecideBatch(ctx(t), b.ID, a, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sorted := func(ids ...string) []string { slices.Sort(ids); return ids }
+	if !slices.Equal(res.Approved, sorted(ps[0].ID, ps[2].ID)) || !slices.Equal(res.Queued, []string{ps[0].ID}) ||
+		!slices.Equal(res.Skipped, sorted(ps[1].ID, ps[3].ID)) {
+		t.Fatalf("DecideBatch = %+v", res)
+	}
+	for i, want := range []payout.Status{payout.StatusQueued, payout.StatusPendingApproval, payout.StatusPendingApproval, payout.StatusPendingApproval} {
+		if got := mustGet(t, s, ps[i].ID); got.Status != want {
+			t.Errorf("row %d: %s, want %s", i, got.Status, want)
+		}
+	}
+	if _, err := s.DecideBatch(ctx(t), "bat_none", a, ops); !errors.Is(err, payout.ErrNotPendingApproval) {
+		t.Fatalf("batch with nothing pending = %v, want ErrNotPendingApproval", err)
 	}
 }
