@@ -98,6 +98,7 @@ type Monitor struct {
 	// Only the check loop (or a test calling Check) touches these.
 	tripped map[string]bool      // rules whose pause is active, as last seen
 	floor   map[string]time.Time // figures of a rule start here after its pause was resumed
+	win     *window              // the events of the longest window, kept between checks
 
 	mu     sync.Mutex
 	cancel context.CancelFunc // nil while stopped

@@ -49,20 +49,26 @@ func bothStores(t *testing.T, fn func(t *testing.T, db *store.DB)) {
 // first on).
 func pay(t *testing.T, db *store.DB, asset string, amount int64, n int, first uint64) []*payout.Payout {
 	t.Helper()
+	return payN(t, db, asset, amount, n, first)
+}
+
+func payN(t testing.TB, db *store.DB, asset string, amount int64, n int, first uint64) []*payout.Payout {
+	t.Helper()
+	ctx := context.Background()
 	ps := make([]*payout.Payout, n)
 	as := make([]*payout.Attempt, n)
 	for i := range ps {
 		now := time.Now().UTC()
 		ps[i] = &payout.Payout{ID: payout.DefaultIDs.New("po_", now), Chain: "sandbox", ChainID: 1337, Asset: asset, To: to,
 			Amount: big.NewInt(amount), Sender: wallet, CreatedAt: now}
-		if err := db.CreatePayout(t.Context(), ps[i], nil); err != nil {
+		if err := db.CreatePayout(ctx, ps[i], nil); err != nil {
 			t.Fatal(err)
 		}
 		as[i] = &payout.Attempt{PayoutID: ps[i].ID, ChainID: 1337, Sender: wallet, Nonce: first + uint64(i),
 			TxHash: common.BigToHash(new(big.Int).SetBytes([]byte(ps[i].ID))), RawTx: []byte("raw"), GasLimit: 21_000,
 			MaxFeePerGas: big.NewInt(30_000_000_000), MaxPriorityFeePerGas: big.NewInt(1_500_000_000)}
 	}
-	if err := db.SubmitAttempts(t.Context(), as); err != nil {
+	if err := db.SubmitAttempts(ctx, as); err != nil {
 		t.Fatal(err)
 	}
 	return ps

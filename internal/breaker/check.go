@@ -19,13 +19,46 @@ type seen struct {
 	p  *payout.Payout
 }
 
-// window is the payout events of the longest window, newest first,
-// deduplicated: the first time each payout reached submitted, and how each
-// ended.
+// window is the payout events of the longest window, deduplicated: the
+// first time each payout reached submitted, and how each ended. It is kept
+// between checks, which read only the events written since (after cursor).
 type window struct {
 	submitted map[string]seen
 	ended     map[string]seen // Status says completed or failed
+	cursor    string          // the newest event read; "" before any
 }
+
+func newWindow() *window { return &window{submitted: map[string]seen{}, ended: map[string]seen{}} }
+
+// add counts one event, in any order.
+func (w *window) add(e payout.Event) error {
+	var p payout.Payout
+	if err := p.UnmarshalJSON(e.Data); err != nil {
+		return fmt.Errorf("breaker: event %s: %w", e.ID, err)
+	}
+	s := seen{e.CreatedAt, &p}
+	if e.Type == payout.StatusSubmitted.EventType() {
+		if old, ok := w.submitted[e.ObjectID]; !ok || s.at.Before(old.at) {
+			w.submitted[e.ObjectID] = s // a payout counts once, when it was first submitted
+		}
+	} else if old, ok := w.ended[e.ObjectID]; !ok || !s.at.Before(old.at) {
+		w.ended[e.ObjectID] = s
+	}
+	return nil
+}
+
+// prune forgets what happened before since.
+func (w *window) prune(since time.Time) {
+	for _, m := range []map[string]seen{w.submitted, w.ended} {
+		for id, s := range m {
+			if s.at.Before(since) {
+				delete(m, id)
+			}
+		}
+	}
+}
+
+var windowTypes = []string{payout.StatusSubmitted.EventType(), payout.StatusCompleted.EventType(), payout.StatusFailed.EventType()}
 
 // Check evaluates every rule once and trips those past a threshold.
 func (m *Monitor) Check(ctx context.Context) ([]Trip, error) {
@@ -75,40 +108,73 @@ func (m *Monitor) Check(ctx context.Context) ([]Trip, error) {
 	return trips, nil
 }
 
-// read collects the payout events since.
+// read brings m.win up to date: the events since the last check (all
+// those since since, the first time), then drops those older than since.
 func (m *Monitor) read(ctx context.Context, since time.Time) (*window, error) {
-	w := &window{submitted: map[string]seen{}, ended: map[string]seen{}}
-	f := payout.EventFilter{Types: []string{payout.StatusSubmitted.EventType(), payout.StatusCompleted.EventType(),
-		payout.StatusFailed.EventType()}, Limit: 100}
+	if m.win == nil || m.win.cursor == "" {
+		m.win = newWindow()
+		if err := m.readBack(ctx, since); err != nil {
+			m.win = nil
+			return nil, err
+		}
+	} else if err := m.readNew(ctx); err != nil {
+		return nil, err
+	}
+	m.win.prune(since)
+	return m.win, nil
+}
+
+// readBack reads newest first down to since.
+func (m *Monitor) readBack(ctx context.Context, since time.Time) error {
+	f := payout.EventFilter{Types: windowTypes, Limit: 100}
 	for n := 0; n < maxEvents; {
 		evs, more, err := m.store.ListEventPage(ctx, f)
 		if err != nil {
-			return nil, fmt.Errorf("breaker: read events: %w", err)
+			return fmt.Errorf("breaker: read events: %w", err)
+		}
+		if m.win.cursor == "" && len(evs) > 0 {
+			m.win.cursor = evs[0].ID
 		}
 		for _, e := range evs {
 			if e.CreatedAt.Before(since) {
-				return w, nil
+				return nil
 			}
-			var p payout.Payout
-			if err := p.UnmarshalJSON(e.Data); err != nil {
-				return nil, fmt.Errorf("breaker: event %s: %w", e.ID, err)
-			}
-			// Newest first: a payout's earliest submission in the window
-			// replaces the later ones; its newest end is kept.
-			if e.Type == payout.StatusSubmitted.EventType() {
-				w.submitted[e.ObjectID] = seen{e.CreatedAt, &p}
-			} else if _, ok := w.ended[e.ObjectID]; !ok {
-				w.ended[e.ObjectID] = seen{e.CreatedAt, &p}
+			if err := m.win.add(e); err != nil {
+				return err
 			}
 		}
 		n += len(evs)
 		if !more || len(evs) == 0 {
-			return w, nil
+			return nil
 		}
 		f.StartingAfter = evs[len(evs)-1].ID
 	}
 	m.log.WarnContext(ctx, "breaker window holds more events than one check reads; figures cover the newest", "events", maxEvents)
-	return w, nil
+	return nil
+}
+
+// readNew reads the events written after the cursor, oldest pages first.
+func (m *Monitor) readNew(ctx context.Context) error {
+	for n := 0; n < maxEvents; {
+		evs, more, err := m.store.ListEventPage(ctx, payout.EventFilter{Types: windowTypes, EndingBefore: m.win.cursor, Limit: 100})
+		if err != nil {
+			return fmt.Errorf("breaker: read events: %w", err)
+		}
+		if len(evs) == 0 {
+			return nil
+		}
+		for _, e := range evs {
+			if err := m.win.add(e); err != nil {
+				return err
+			}
+		}
+		m.win.cursor = evs[0].ID // pages come newest first
+		n += len(evs)
+		if !more {
+			return nil
+		}
+	}
+	return nil
 }
 
 // figures computes a rule's outflow and failure rate and says whether
