@@ -52,6 +52,8 @@ Usage:
                   check the audit log's hash chain (names the first changed entry; exit 1), or export it as JSON lines
   sluice key      new|import|export|list [--dir DIR] ...
                   keystore v3 files (geth's format); passphrases from the environment, keys from stdin
+  sluice mpc      keygen --out DIR [--parties 3] [--threshold 2]
+                  a threshold (2-of-3) key: encrypted share files and the group's address
   sluice signer serve --keystore FILE --tls-cert FILE --tls-key FILE --limits FILE [--listen ADDR] [--client-ca FILE]
                   a remote signer for the engine: holds a keystore, checks every transaction against its own limits
   sluice version
@@ -111,6 +113,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runSigner(ctx, args[1:], stdout, stderr)
 	case "key":
 		err = runKey(args[1:], stdin, stdout, stderr)
+	case "mpc":
+		err = runMPC(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sluice", version)
 	case "help", "-h", "--help":

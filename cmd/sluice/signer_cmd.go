@@ -58,6 +58,16 @@ func openSignerBackend(ctx context.Context, s config.Signer, field string, log *
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}
 		return r, nil
+	case "mpc":
+		pass, err := s.Passphrase()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		m, err := signer.OpenMPC(s.Shares, pass)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", field, err)
+		}
+		return m, nil
 	case "failover":
 		members := make([]payout.Signer, len(s.Signers))
 		names := make([]string, len(s.Signers))

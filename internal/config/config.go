@@ -177,13 +177,15 @@ type HotWallet struct {
 // signer.go.
 type Signer struct {
 	// Type is "keystore" (a go-ethereum keystore v3 file), "pkcs11" (an
-	// HSM), "remote" (`sluice signer serve`) or "failover" (signers that
-	// hold the same key, in order of preference).
+	// HSM), "remote" (`sluice signer serve`), "mpc" (2-of-3 threshold
+	// shares) or "failover" (signers that hold the same key, in order of
+	// preference).
 	Type           string `yaml:"type"`
 	SignerBackends `yaml:",inline"`
 	// Keystore is the path of the keystore file.
 	Keystore string `yaml:"keystore"`
-	// PassphraseFile holds the keystore's passphrase (mode 0600).
+	// PassphraseFile holds the keystore's (or the mpc shares') passphrase
+	// (mode 0600).
 	PassphraseFile string `yaml:"passphrase_file"`
 	// PassphraseEnv names an environment variable holding the passphrase;
 	// used when PassphraseFile is empty. Default SLUICE_KEYSTORE_PASSPHRASE.

@@ -50,6 +50,12 @@ type SignerBackends struct {
 	// RetryAfter is how long a member that failed is skipped (failover;
 	// default 5s).
 	RetryAfter time.Duration `yaml:"retry_after"`
+
+	// Shares are the share files of a threshold key (`sluice mpc keygen`;
+	// mpc): at least the threshold of them (2 of 3), all opened in this
+	// process with the passphrase of passphrase_file or passphrase_env
+	// (default SLUICE_MPC_PASSPHRASE).
+	Shares []string `yaml:"shares"`
 }
 
 func (s *Signer) setDefaults() {
@@ -68,6 +74,10 @@ func (s *Signer) setDefaults() {
 		}
 		if s.Timeout == 0 {
 			s.Timeout = 10 * time.Second
+		}
+	case "mpc":
+		if s.PassphraseEnv == "" && s.PassphraseFile == "" {
+			s.PassphraseEnv = "SLUICE_MPC_PASSPHRASE"
 		}
 	case "failover":
 		if s.RetryAfter == 0 {
@@ -111,6 +121,17 @@ func (s Signer) validate(at string) error {
 		if s.Account != "" && !common.IsHexAddress(s.Account) {
 			return fieldErr(at+".account", fmt.Sprintf("%q is not an address", s.Account))
 		}
+	case "mpc":
+		if len(s.Shares) < 2 {
+			return fieldErr(at+".shares", fmt.Sprintf("%d share(s): a threshold key needs at least 2", len(s.Shares)))
+		}
+		seen := map[string]bool{}
+		for i, sh := range s.Shares {
+			if sh == "" || seen[sh] {
+				return fieldErr(fmt.Sprintf("%s.shares[%d]", at, i), fmt.Sprintf("%q is empty or given twice", sh))
+			}
+			seen[sh] = true
+		}
 	case "failover":
 		if len(s.Signers) == 0 {
 			return fieldErr(at+".signers", "at least one signer is required")
@@ -125,7 +146,7 @@ func (s Signer) validate(at string) error {
 			}
 		}
 	default:
-		return fieldErr(at+".type", fmt.Sprintf("%q is not a known signer type (keystore, pkcs11, remote, failover)", s.Type))
+		return fieldErr(at+".type", fmt.Sprintf("%q is not a known signer type (keystore, pkcs11, remote, mpc, failover)", s.Type))
 	}
 	return nil
 }

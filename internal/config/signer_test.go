@@ -27,7 +27,10 @@ func TestSignerTypes(t *testing.T) {
 		{"failover member wrong", Signer{Type: "failover", SignerBackends: SignerBackends{Signers: []Signer{
 			{Type: "remote", SignerBackends: SignerBackends{URL: "https://a"}}, {Type: "remote"}}}}, "x.signer.signers[1].url: is required"},
 		{"failover empty", Signer{Type: "failover"}, "x.signer.signers: at least one"},
-		{"unknown", Signer{Type: "mpc"}, `x.signer.type: "mpc" is not a known signer type`},
+		{"mpc", Signer{Type: "mpc", SignerBackends: SignerBackends{Shares: []string{"share-1.json", "share-3.json"}}}, ""},
+		{"mpc one share", Signer{Type: "mpc", SignerBackends: SignerBackends{Shares: []string{"share-1.json"}}}, "x.signer.shares: 1 share(s)"},
+		{"mpc share twice", Signer{Type: "mpc", SignerBackends: SignerBackends{Shares: []string{"s1", "s1"}}}, "x.signer.shares[1]"},
+		{"unknown", Signer{Type: "vault"}, `x.signer.type: "vault" is not a known signer type`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.s.setDefaults()
@@ -41,6 +44,10 @@ func TestSignerTypes(t *testing.T) {
 	s.setDefaults()
 	if s.RetryAfter != 5*time.Second || s.Signers[0].PINEnv != "SLUICE_PKCS11_PIN" || s.Signers[1].TokenEnv != "SLUICE_SIGNER_TOKEN" {
 		t.Errorf("defaults not filled: %+v", s)
+	}
+	m := Signer{Type: "mpc"}
+	if m.setDefaults(); m.PassphraseEnv != "SLUICE_MPC_PASSPHRASE" {
+		t.Errorf("mpc passphrase_env default = %q", m.PassphraseEnv)
 	}
 }
 
