@@ -2,8 +2,10 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"math/big"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,6 +34,7 @@ func RunApprovals(t *testing.T, open func(t *testing.T) ApprovalStore) {
 		{"Sweep", testApprovalSweep},
 		{"Cancel", testApprovalCancel},
 		{"Batch", testApprovalBatch},
+		{"Concurrent", testApprovalConcurrent},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -282,5 +285,45 @@ func testApprovalBatch(t *testing.T, s ApprovalStore) {
 	}
 	if _, err := s.DecideBatch(ctx(t), "bat_none", a, ops); !errors.Is(err, payout.ErrNotPendingApproval) {
 		t.Fatalf("batch with nothing pending = %v, want ErrNotPendingApproval", err)
+	}
+}
+
+// Approvers deciding at once: each is recorded once, the payout moves to
+// queued once, and a key racing itself is refused.
+func testApprovalConcurrent(t *testing.T, s ApprovalStore) {
+	p := mustCreatePending(t, s, payout.ApprovalRequest{Kind: payout.ApprovalQuorum, Quorum: 3, Group: "ops"})
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprintf("key_%d", i%4) // four approvers, each twice
+			_, errs[i] = s.DecidePayout(ctx(t), approval(p, key, payout.Approve, ""))
+		}()
+	}
+	wg.Wait()
+	var ok, dup int
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, payout.ErrAlreadyDecided), errors.Is(err, payout.ErrNotPendingApproval):
+			dup++
+		default:
+			t.Fatalf("concurrent approval: %v", err)
+		}
+	}
+	if got := mustGet(t, s, p.ID); got.Status != payout.StatusQueued || ok < 3 || ok > 4 || ok+dup != 8 {
+		t.Fatalf("after 8 concurrent approvals by 4 keys: %s, %d recorded, %d refused", got.Status, ok, dup)
+	}
+	var approved int
+	for _, typ := range eventTypes(t, s, p.ID) {
+		if typ == payout.EventApproved {
+			approved++
+		}
+	}
+	if approved != 1 {
+		t.Fatalf("%d payout.approved events, want 1", approved)
 	}
 }
