@@ -34,6 +34,10 @@ type mpcKeygenResult struct {
 	Seconds   float64  `json:"seconds"`
 }
 
+// mpcKeygen is signer.MPCKeygen; tests replace it (a real keygen takes
+// minutes).
+var mpcKeygen = signer.MPCKeygen
+
 // runMPC runs `sluice mpc keygen`. The passphrase comes from an
 // environment variable, never from a flag.
 func runMPC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -71,7 +75,7 @@ func runMPC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stderr, "generating %d-of-%d key shares (safe primes: tens of seconds to minutes per party)...\n", *threshold, *parties)
 	start := time.Now()
-	ps, err := signer.MPCKeygen(ctx, signer.MPCKeygenOptions{Parties: *parties, Threshold: *threshold, PreParamsTimeout: *timeout})
+	ps, err := mpcKeygen(ctx, signer.MPCKeygenOptions{Parties: *parties, Threshold: *threshold, PreParamsTimeout: *timeout})
 	if err != nil {
 		return err
 	}

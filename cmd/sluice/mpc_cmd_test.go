@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +50,57 @@ func TestMPCKeygenRefuses(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want exit %d and %q", code, errOut.String(), tc.code, tc.want)
 			}
 		})
+	}
+}
+
+// TestMPCKeygenWrites: the command writes share-1..3.json (mode 0600,
+// never over existing ones), prints the address, and the files open with
+// the passphrase from the environment and sign for that address. The
+// keygen is replaced by the fixture shares (a real one takes minutes).
+func TestMPCKeygenWrites(t *testing.T) {
+	var fixture []*signer.MPCLocalParty
+	for i := 1; i <= 3; i++ {
+		p, err := signer.OpenMPCShare(fmt.Sprintf("../../internal/signer/testdata/mpc/share-%d.json", i), "mpc-test-passphrase")
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixture = append(fixture, p)
+	}
+	orig := mpcKeygen
+	t.Cleanup(func() { mpcKeygen = orig })
+	mpcKeygen = func(_ context.Context, o signer.MPCKeygenOptions) ([]*signer.MPCLocalParty, error) {
+		if o.Parties != 3 || o.Threshold != 2 {
+			t.Errorf("keygen options %+v, want 2 of 3", o)
+		}
+		return fixture, nil
+	}
+	t.Setenv("SLUICE_MPC_PASSPHRASE", "new pass")
+	dir := t.TempDir()
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"mpc", "keygen", "--out", dir, "--json"}, strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut.String())
+	}
+	var res mpcKeygenResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatalf("%q: %v", out.String(), err)
+	}
+	if res.Address != fixture[0].Group().Address.Hex() || len(res.Shares) != 3 || strings.Contains(out.String()+errOut.String(), "new pass") {
+		t.Fatalf("result %+v (stderr %q)", res, errOut.String())
+	}
+	for i, path := range res.Shares {
+		if path != filepath.Join(dir, fmt.Sprintf("share-%d.json", i+1)) {
+			t.Errorf("share %d at %s", i+1, path)
+		}
+		if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v %v, want mode 0600", path, fi, err)
+		}
+	}
+	m, err := signer.OpenMPC(res.Shares[1:], "new pass")
+	if err != nil || m.Address().Hex() != res.Address {
+		t.Fatalf("OpenMPC(shares 2, 3) = %v, %v", m, err)
+	}
+	if code := run(context.Background(), []string{"mpc", "keygen", "--out", dir}, strings.NewReader(""), &out, &errOut); code != 1 {
+		t.Fatalf("second keygen into %s: exit %d, want 1 (shares exist)", dir, code)
 	}
 }
 

@@ -69,6 +69,11 @@ func MPCKeygen(ctx context.Context, o MPCKeygenOptions) ([]*MPCLocalParty, error
 	if err != nil {
 		return nil, err
 	}
+	return mpcKeygen(ctx, o, pre)
+}
+
+// mpcKeygen runs the key generation proper with pre-parameters at hand.
+func mpcKeygen(ctx context.Context, o MPCKeygenOptions, pre []*keygen.LocalPreParams) ([]*MPCLocalParty, error) {
 	indexes := make([]int, o.Parties)
 	for i := range indexes {
 		indexes[i] = i + 1

@@ -216,3 +216,46 @@ func TestMPCOnePartyDown(t *testing.T) {
 func BenchmarkMPCSign(b *testing.B) {
 	benchSigner(b, openMPC(b, 1, 2, 3))
 }
+
+// TestMPCKeygen runs the key generation protocol (with the fixtures'
+// pre-parameters): a new group, whose shares sign for its address.
+func TestMPCKeygen(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a keygen takes about 30 s even without the safe-prime search")
+	}
+	all, err := mpcParties()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := make([]*signer.MPCLocalParty, len(all))
+	for i, p := range all {
+		from[i] = p.(*signer.MPCLocalParty)
+	}
+	start := time.Now()
+	parties, err := signer.MPCKeygenReusing(context.Background(), signer.MPCKeygenOptions{Parties: 3, Threshold: 2}, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("keygen without the safe-prime search: %s", time.Since(start))
+	g := parties[0].Group()
+	if g.Address == all[0].Group().Address || g.Parties != 3 || g.Threshold != 2 {
+		t.Fatalf("group = %+v, want a new 2-of-3 group", g)
+	}
+	for i, p := range parties {
+		if p.Index() != i+1 || p.Group().Address != g.Address {
+			t.Fatalf("party %d: index %d, address %s", i+1, p.Index(), p.Group().Address.Hex())
+		}
+	}
+	m, err := signer.NewMPC([]signer.MPCParty{parties[2], parties[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	digest := crypto.Keccak256Hash([]byte("new group"))
+	sig, err := m.SignDigest(context.Background(), digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub, err := crypto.SigToPub(digest[:], sig); err != nil || crypto.PubkeyToAddress(*pub) != g.Address {
+		t.Fatalf("signature does not recover to the new group's address (%v)", err)
+	}
+}
