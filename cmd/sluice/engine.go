@@ -29,6 +29,7 @@ import (
 	"github.com/sluicepay/sluice/internal/fees"
 	"github.com/sluicepay/sluice/internal/httpapi"
 	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/policy"
 	"github.com/sluicepay/sluice/internal/rpcpool"
 	"github.com/sluicepay/sluice/internal/signer"
 	"github.com/sluicepay/sluice/internal/store"
@@ -89,6 +90,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	}
 	reg.MustRegister(&statusCollector{store: e.store})
 	catalog := &payout.Catalog{Chains: map[string]payout.Chain{}, Available: e.available}
+	recheck := policyRecheck(e.store, catalog)
 	clients := map[string]*evm.Client{}
 	ready := map[string]func(context.Context) error{"database": e.store.Ping}
 	rpcMetrics, txmMetrics, signerMetrics := evm.NewMetrics(reg), txm.NewMetrics(reg), signer.NewMetrics(reg)
@@ -120,7 +122,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 				Chain: domain, Store: e.store, Client: client, Signer: sg, Owner: owner, Fees: oracle, LowBalance: lowBalance,
 				Handoff: walletHandoff{e: e, chain: domain}, SignerReady: e.openings[walletKey{ch.Name, sg.Address()}].Ready, Pauses: e.store,
 				BatchSize: cfg.Engine.BatchSize, Poll: cfg.Engine.Poll, LeaseTTL: cfg.Engine.LeaseTTL,
-				Batching: batching(ch.Batching), Logger: log, Metrics: txmMetrics,
+				Batching: batching(ch.Batching), Recheck: recheck, Logger: log, Metrics: txmMetrics,
 			})
 			if err != nil {
 				return nil, err
@@ -727,4 +729,21 @@ func (e *engine) startRisk(ctx context.Context, cfg *config.Config, catalog *pay
 	}
 	e.breakers.Start(context.WithoutCancel(ctx))
 	return nil
+}
+
+// policyRecheck decides queued payouts again just before they are signed,
+// with the active policy (nil when the store keeps no policies).
+func policyRecheck(st payout.Store, catalog *payout.Catalog) func(context.Context, *payout.Payout) (payout.Code, string, error) {
+	ps, ok := st.(payout.PolicyStore)
+	if !ok {
+		return nil
+	}
+	r := policy.NewRechecker(ps)
+	return func(ctx context.Context, p *payout.Payout) (payout.Code, string, error) {
+		var decimals uint8
+		if _, a, err := catalog.Lookup(p.Chain, p.Asset); err == nil {
+			decimals = a.Decimals
+		}
+		return r.Recheck(ctx, p, decimals)
+	}
 }

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/policy"
@@ -43,10 +42,7 @@ const codeListExists payout.Code = "list_exists"
 type policyState struct {
 	store  payout.PolicyStore // nil: no policies
 	engine *policy.Engine
-
-	mu       sync.Mutex
-	compiled *policy.Policy // of sha
-	sha      string
+	policy *policy.Active
 }
 
 func newPolicyState(st payout.Store) *policyState {
@@ -54,33 +50,15 @@ func newPolicyState(st payout.Store) *policyState {
 	if !ok {
 		return &policyState{}
 	}
-	return &policyState{store: ps, engine: policy.NewEngine(ps, nil)}
+	return &policyState{store: ps, engine: policy.NewEngine(ps, nil), policy: policy.NewActive(ps)}
 }
 
 // active returns the active policy compiled, or nil when none is active.
-// The store is asked every time, so a policy applied on any instance
-// takes effect on all at their next payout; compiling is cached.
 func (ps *policyState) active(ctx context.Context) (*policy.Policy, *payout.PolicyVersion, error) {
 	if ps.store == nil {
 		return nil, nil, nil
 	}
-	v, err := ps.store.ActivePolicy(ctx)
-	if errors.Is(err, payout.ErrNoPolicy) {
-		return nil, nil, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if ps.sha != v.SHA256 {
-		p, err := policy.Parse([]byte(v.Document))
-		if err != nil {
-			return nil, nil, fmt.Errorf("active policy version %d: %w", v.Version, err)
-		}
-		ps.compiled, ps.sha = p, v.SHA256
-	}
-	return ps.compiled, v, nil
+	return ps.policy.Get(ctx)
 }
 
 // decide applies the active policy to a payout about to be stored. It

@@ -112,3 +112,33 @@ func (e *env) deploy(key *ecdsa.PrivateKey, code []byte) common.Address {
 	}
 	return r.ContractAddress
 }
+
+// TestRecheckFailsPayoutBeforeSigning: a payout the policy now refuses
+// (its destination was put on a deny list after it was accepted) fails
+// with the policy's code before any nonce is used; the others are paid.
+func TestRecheckFailsPayoutBeforeSigning(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	e := newEnvWith(t, key, "sqlite:"+filepath.Join(t.TempDir(), "sluice.db"),
+		sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
+	denied := common.HexToAddress("0x00000000000000000000000000000000000e0001")
+	bad := e.create("ETH", denied, big.NewInt(1e15))
+	good := e.create("ETH", common.HexToAddress("0x00000000000000000000000000000000000e0002"), big.NewInt(1e15))
+	s := e.senderWith(txm.Config{Owner: "a", Recheck: func(_ context.Context, p *payout.Payout) (payout.Code, string, error) {
+		if p.To == denied {
+			return "sanctioned_destination", "on the deny list since it was accepted", nil
+		}
+		return "", "", nil
+	}})
+	s.Start(context.Background())
+	defer s.Stop()
+	got := e.mineUntil([]string{bad.ID, good.ID}, 20*time.Second)
+	if p := got[bad.ID]; p.Status != payout.StatusFailed || p.FailureCode != "sanctioned_destination" || p.Nonce != nil {
+		t.Errorf("refused payout = %s %s nonce %v, want failed sanctioned_destination without a nonce", p.Status, p.FailureCode, p.Nonce)
+	}
+	if p := got[good.ID]; p.Status != payout.StatusCompleted {
+		t.Errorf("other payout = %s, want completed", p.Status)
+	}
+	if as := e.attemptsOf(bad.ID); len(as) != 0 {
+		t.Errorf("the refused payout has %d attempts, want none", len(as))
+	}
+}

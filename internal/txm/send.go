@@ -136,6 +136,10 @@ func (s *Sender) sendBatch(ctx context.Context, ps []*payout.Payout) (int, error
 // cannot cover, or whose fee is over its cap, wait (stay queued) with
 // their reason.
 func (s *Sender) plan(ctx context.Context, ps []*payout.Payout) ([]planned, error) {
+	ps, err := s.recheck(ctx, ps)
+	if err != nil || len(ps) == 0 {
+		return nil, err
+	}
 	funds, err := s.readFunds(ctx, ps)
 	if err != nil {
 		return nil, err
@@ -215,6 +219,28 @@ func (s *Sender) plan(ctx context.Context, ps []*payout.Payout) ([]planned, erro
 		return nil, err
 	}
 	return ok, nil
+}
+
+// recheck decides queued payouts again with Config.Recheck and fails
+// those it now refuses; it returns the others.
+func (s *Sender) recheck(ctx context.Context, ps []*payout.Payout) ([]*payout.Payout, error) {
+	if s.cfg.Recheck == nil {
+		return ps, nil
+	}
+	var failures []payout.Failure
+	kept := ps[:0:0]
+	for _, p := range ps {
+		code, reason, err := s.cfg.Recheck(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("recheck policy: %w", err)
+		}
+		if code == "" {
+			kept = append(kept, p)
+			continue
+		}
+		failures = append(failures, payout.Failure{PayoutID: p.ID, Code: code, Message: reason})
+	}
+	return kept, s.failQueued(ctx, failures)
 }
 
 // simulate estimates every plan's transaction. It returns the plans that

@@ -101,6 +101,12 @@ type Config struct {
 	// once in batch transactions (zero value: every payout alone).
 	Batching Batching
 
+	// Recheck, when not nil, decides a queued payout again just before it
+	// is signed (the policy's lists and velocity may have changed since it
+	// was accepted); a non-empty code fails it with that code and reason,
+	// before any nonce is used.
+	Recheck func(ctx context.Context, p *payout.Payout) (payout.Code, string, error)
+
 	BatchSize        int           // payouts claimed per round; default 500
 	Poll             time.Duration // how often to look for new heads and work; default 250ms
 	LeaseTTL         time.Duration // lease lifetime, renewed every third of it; default 15s

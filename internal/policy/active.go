@@ -1,0 +1,75 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// Active reads the active policy version from the store at every call (so
+// a policy applied on any instance takes effect on all at once) and keeps
+// its compiled form until the document changes.
+type Active struct {
+	store payout.PolicyStore
+
+	mu       sync.Mutex
+	compiled *Policy // of sha
+	sha      string
+}
+
+// NewActive returns an Active over store.
+func NewActive(store payout.PolicyStore) *Active { return &Active{store: store} }
+
+// Get returns the active policy compiled and its version, or nils when no
+// policy is active.
+func (a *Active) Get(ctx context.Context) (*Policy, *payout.PolicyVersion, error) {
+	v, err := a.store.ActivePolicy(ctx)
+	if errors.Is(err, payout.ErrNoPolicy) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.sha != v.SHA256 {
+		p, err := Parse([]byte(v.Document))
+		if err != nil {
+			return nil, nil, fmt.Errorf("active policy version %d: %w", v.Version, err)
+		}
+		a.compiled, a.sha = p, v.SHA256
+	}
+	return a.compiled, v, nil
+}
+
+// Rechecker decides a stored payout again just before it is signed: lists
+// and velocity may have changed since it was accepted.
+type Rechecker struct {
+	active *Active
+	engine *Engine
+}
+
+// NewRechecker returns a Rechecker over a policy store, with its own
+// velocity ledger.
+func NewRechecker(store payout.PolicyStore) *Rechecker {
+	return &Rechecker{active: NewActive(store), engine: NewEngine(store, nil)}
+}
+
+// Recheck returns the code and reason that forbid paying p now ("" when it
+// may be paid, or no policy is active). Only a deny forbids it: an
+// approval or a hold was already decided when the payout was accepted.
+func (r *Rechecker) Recheck(ctx context.Context, p *payout.Payout, decimals uint8) (payout.Code, string, error) {
+	pol, v, err := r.active.Get(ctx)
+	if err != nil || pol == nil {
+		return "", "", err
+	}
+	d, err := r.engine.Recheck(ctx, pol, v.Version, Input{Chain: p.Chain, Asset: p.Asset, Decimals: decimals,
+		Sender: p.Sender, To: p.To, Amount: p.Amount, Metadata: p.Metadata, Now: p.CreatedAt, PayoutID: p.ID})
+	if err != nil || d.Action != Deny {
+		return "", "", err
+	}
+	return payout.Code(d.Code), fmt.Sprintf("policy version %d, just before signing: %s", d.PolicyVersion, d.Reason), nil
+}
