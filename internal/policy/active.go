@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/sluicepay/sluice/internal/payout"
 )
@@ -50,6 +51,34 @@ func (a *Active) Get(ctx context.Context) (*Policy, *payout.PolicyVersion, error
 type Rechecker struct {
 	active *Active
 	engine *Engine
+
+	mu      sync.Mutex
+	readAt  time.Time // when the active policy was last read
+	pol     *Policy
+	version int64
+}
+
+// recheckEvery is how long the rechecker keeps the active policy before
+// reading it again: a sender rechecks every payout it signs, and a policy
+// applied anywhere takes effect on senders within this time.
+const recheckEvery = time.Second
+
+// current returns the active policy, read at most every recheckEvery.
+func (r *Rechecker) current(ctx context.Context) (*Policy, int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.readAt) < recheckEvery {
+		return r.pol, r.version, nil
+	}
+	pol, v, err := r.active.Get(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	r.pol, r.version, r.readAt = pol, 0, time.Now()
+	if v != nil {
+		r.version = v.Version
+	}
+	return r.pol, r.version, nil
 }
 
 // NewRechecker returns a Rechecker over a policy store, with its own
@@ -62,11 +91,11 @@ func NewRechecker(store payout.PolicyStore) *Rechecker {
 // may be paid, or no policy is active). Only a deny forbids it: an
 // approval or a hold was already decided when the payout was accepted.
 func (r *Rechecker) Recheck(ctx context.Context, p *payout.Payout, decimals uint8) (payout.Code, string, error) {
-	pol, v, err := r.active.Get(ctx)
+	pol, version, err := r.current(ctx)
 	if err != nil || pol == nil {
 		return "", "", err
 	}
-	d, err := r.engine.Recheck(ctx, pol, v.Version, Input{Chain: p.Chain, Asset: p.Asset, Decimals: decimals,
+	d, err := r.engine.Recheck(ctx, pol, version, Input{Chain: p.Chain, Asset: p.Asset, Decimals: decimals,
 		Sender: p.Sender, To: p.To, Amount: p.Amount, Metadata: p.Metadata, Now: p.CreatedAt, PayoutID: p.ID})
 	if err != nil || d.Action != Deny {
 		return "", "", err
