@@ -90,7 +90,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	}
 	reg.MustRegister(&statusCollector{store: e.store})
 	catalog := &payout.Catalog{Chains: map[string]payout.Chain{}, Available: e.available}
-	recheck := policyRecheck(e.store, catalog)
+	recheck := policyRecheck(e.store, catalog, e.walletBalance)
 	clients := map[string]*evm.Client{}
 	ready := map[string]func(context.Context) error{"database": e.store.Ping}
 	rpcMetrics, txmMetrics, signerMetrics := evm.NewMetrics(reg), txm.NewMetrics(reg), signer.NewMetrics(reg)
@@ -141,7 +141,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		Broadcast: e.broadcast, EventsChanged: e.store.Committed,
 		TestMode: cfg.TestMode, RateLimit: payout.RateLimit{PerSecond: cfg.RateLimit.PerSecond, Burst: cfg.RateLimit.Burst},
 		Webhooks:  httpapi.WebhookConfig{CheckURL: webhookURLCheck(cfg.Webhooks)},
-		BlockTime: blockTimes(clients), MaxBatchRows: cfg.Batches.MaxRows, MaxBatchBytes: cfg.Batches.MaxBytes,
+		BlockTime: blockTimes(clients), WalletBalance: e.walletBalance, MaxBatchRows: cfg.Batches.MaxRows, MaxBatchBytes: cfg.Batches.MaxBytes,
 		Approvals: httpapi.ApprovalConfig{Expiry: cfg.Approvals.Expiry, Groups: cfg.Approvals.GroupMap()},
 	})
 	if err != nil {
@@ -216,6 +216,12 @@ func (e *engine) available(chain string, wallet common.Address, asset string) (*
 		return nil, false
 	}
 	return s.Available(asset)
+}
+
+// walletBalance is what a hot wallet can spend of an asset after what it
+// has in flight, as its sender last saw it: the policy's balance_share.
+func (e *engine) walletBalance(_ context.Context, chain string, wallet common.Address, asset string) (*big.Int, bool) {
+	return e.available(chain, wallet, asset)
 }
 
 // walletHandoff lets a chain's hot wallets hand each other the queued
@@ -733,12 +739,12 @@ func (e *engine) startRisk(ctx context.Context, cfg *config.Config, catalog *pay
 
 // policyRecheck decides queued payouts again just before they are signed,
 // with the active policy (nil when the store keeps no policies).
-func policyRecheck(st payout.Store, catalog *payout.Catalog) func(context.Context, *payout.Payout) (payout.Code, string, error) {
+func policyRecheck(st payout.Store, catalog *payout.Catalog, balance policy.BalanceFunc) func(context.Context, *payout.Payout) (payout.Code, string, error) {
 	ps, ok := st.(payout.PolicyStore)
 	if !ok {
 		return nil
 	}
-	r := policy.NewRechecker(ps)
+	r := policy.NewRechecker(ps, balance)
 	return func(ctx context.Context, p *payout.Payout) (payout.Code, string, error) {
 		var decimals uint8
 		if _, a, err := catalog.Lookup(p.Chain, p.Asset); err == nil {

@@ -45,12 +45,12 @@ type policyState struct {
 	policy *policy.Active
 }
 
-func newPolicyState(st payout.Store) *policyState {
+func newPolicyState(st payout.Store, balance policy.BalanceFunc) *policyState {
 	ps, ok := st.(payout.PolicyStore)
 	if !ok {
 		return &policyState{}
 	}
-	return &policyState{store: ps, engine: policy.NewEngine(ps, nil), policy: policy.NewActive(ps)}
+	return &policyState{store: ps, engine: policy.NewEngine(ps, balance), policy: policy.NewActive(ps)}
 }
 
 // active returns the active policy compiled, or nil when none is active.

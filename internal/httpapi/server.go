@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicepay/sluice/internal/batchfile"
 	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/policy"
 )
 
 // Config is what a Server needs. Store, Catalog and at least one API key
@@ -67,6 +68,9 @@ type Config struct {
 	// Webhooks serves /v1/webhook_endpoints and event redelivery; without
 	// its Store they answer 503.
 	Webhooks WebhookConfig
+	// WalletBalance, when not nil, says what a hot wallet can spend of an
+	// asset, for the policy's balance_share fact (-1 without it).
+	WalletBalance policy.BalanceFunc
 	// MaxBatchRows and MaxBatchBytes bound one batch upload. Defaults:
 	// batchfile.DefaultMaxRows and batchfile.DefaultMaxBytes.
 	MaxBatchRows  int
@@ -138,7 +142,7 @@ func New(cfg Config) (*Server, error) {
 		hooks: cfg.Webhooks, store: cfg.Store, catalog: cfg.Catalog, keys: cfg.APIKeys, log: cfg.Logger.With("component", "httpapi"),
 		registry: cfg.Registry, metrics: m, ready: cfg.Ready, now: cfg.Now, created: cfg.OnPayoutCreated,
 		version: cfg.Version, upstreams: cfg.Upstreams, broadcast: cfg.Broadcast, ids: payout.DefaultIDs, reqIDs: &payout.IDGenerator{},
-		inflight: inflightSet{keys: map[string]struct{}{}}, controls: newControlStores(cfg.Store), policy: newPolicyState(cfg.Store),
+		inflight: inflightSet{keys: map[string]struct{}{}}, controls: newControlStores(cfg.Store), policy: newPolicyState(cfg.Store, cfg.WalletBalance),
 		approvals:     newApprovals(cfg.Store, cfg.Approvals),
 		eventsChanged: cfg.EventsChanged, streams: newStreamSlots(cfg.MaxEventStreams), closing: make(chan struct{}),
 		blockTime: cfg.BlockTime, batchRows: cfg.MaxBatchRows, batchSize: cfg.MaxBatchBytes,

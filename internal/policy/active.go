@@ -82,9 +82,9 @@ func (r *Rechecker) current(ctx context.Context) (*Policy, int64, error) {
 }
 
 // NewRechecker returns a Rechecker over a policy store, with its own
-// velocity ledger.
-func NewRechecker(store payout.PolicyStore) *Rechecker {
-	return &Rechecker{active: NewActive(store), engine: NewEngine(store, nil)}
+// velocity ledger; balance may be nil.
+func NewRechecker(store payout.PolicyStore, balance BalanceFunc) *Rechecker {
+	return &Rechecker{active: NewActive(store), engine: NewEngine(store, balance)}
 }
 
 // Recheck returns the code and reason that forbid paying p now ("" when it
