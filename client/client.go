@@ -153,6 +153,7 @@ func (c *Client) ListPayouts(ctx context.Context, params ListPayoutsParams) (*Pa
 	}
 	set("status", string(params.Status))
 	set("external_id", params.ExternalID)
+	set("batch_id", params.BatchID)
 	set("starting_after", params.StartingAfter)
 	set("ending_before", params.EndingBefore)
 	if params.Limit != 0 {

@@ -173,6 +173,7 @@ func (p CreatePayoutParams) MarshalJSON() ([]byte, error) {
 type ListPayoutsParams struct {
 	Status        Status
 	ExternalID    string
+	BatchID       string // only the payouts of this batch
 	Limit         int
 	StartingAfter string // a payout id: list older payouts
 	EndingBefore  string // a payout id: list newer payouts

@@ -26,7 +26,7 @@ const payoutUsage = `Usage:
                        [--priority low|standard|high] [--external-id ID] [--idempotency-key KEY]
                        [--metadata K=V]... [--base-units]
   sluice payout get ID
-  sluice payout list [--status STATUS] [--external-id ID] [--limit N] [--starting-after ID]
+  sluice payout list [--status STATUS] [--external-id ID] [--batch ID] [--limit N] [--starting-after ID]
   sluice payout cancel ID
   sluice payout speed-up ID --fee-cap AMOUNT [--base-units]
   sluice payout approve ID [--reason TEXT]
@@ -397,6 +397,7 @@ func payoutList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	var lp client.ListPayoutsParams
 	fs.Func("status", "only payouts in this status", func(s string) error { lp.Status = client.Status(s); return nil })
 	fs.StringVar(&lp.ExternalID, "external-id", "", "only the payout with this external id")
+	fs.StringVar(&lp.BatchID, "batch", "", "only the payouts of this batch")
 	fs.IntVar(&lp.Limit, "limit", 10, "how many payouts, 1 to 100")
 	fs.StringVar(&lp.StartingAfter, "starting-after", "", "list payouts older than this payout id")
 	if _, err := parseFlags(fs, args, 0, ""); err != nil {

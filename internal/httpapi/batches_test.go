@@ -71,6 +71,14 @@ func TestCreateBatchCSV(t *testing.T) {
 	if lines[3][0] != "total" || lines[3][3] != "ETH" || lines[4][3] != "SUSD" || lines[4][5] != "12500000" {
 		t.Errorf("statement totals = %q %q", lines[3], lines[4])
 	}
+	e.mustCreate("alone", payoutBody("7"))
+	var list struct {
+		Data []*payout.Payout `json:"data"`
+	}
+	if r := e.do("GET", "/v1/payouts?batch_id="+b.ID, ""); json.Unmarshal(r.body, &list) != nil || len(list.Data) != 2 ||
+		list.Data[0].BatchID != b.ID || list.Data[1].BatchID != b.ID {
+		t.Errorf("GET /v1/payouts?batch_id = %d %s, want the batch's 2 payouts", r.status, r.body)
+	}
 	if nf := e.do("GET", "/v1/batches/bat_missing", ""); nf.status != http.StatusNotFound {
 		t.Errorf("GET missing batch = %d", nf.status)
 	}

@@ -268,7 +268,7 @@ const (
 
 // listFilter reads and checks the list query.
 func listFilter(q url.Values) (payout.ListFilter, error) {
-	f := payout.ListFilter{Status: payout.Status(q.Get("status")), ExternalID: q.Get("external_id"),
+	f := payout.ListFilter{Status: payout.Status(q.Get("status")), ExternalID: q.Get("external_id"), BatchID: q.Get("batch_id"),
 		StartingAfter: q.Get("starting_after"), EndingBefore: q.Get("ending_before"), Limit: defaultLimit}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)

@@ -299,6 +299,7 @@ type IdempotencyRecord struct {
 type ListFilter struct {
 	Status        Status // "" for any
 	ExternalID    string // "" for any
+	BatchID       string // "" for any: only the payouts of this batch
 	StartingAfter string // a payout id: return older ones
 	EndingBefore  string // a payout id: return newer ones
 	Limit         int    // 1..100

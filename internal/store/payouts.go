@@ -194,6 +194,9 @@ func (db *DB) listQuery(f payout.ListFilter, forward bool, limit int) (string, [
 	if f.ExternalID != "" {
 		add("external_id =", f.ExternalID)
 	}
+	if f.BatchID != "" {
+		add("batch_id =", f.BatchID)
+	}
 	if f.StartingAfter != "" {
 		add("id <", f.StartingAfter)
 	}
