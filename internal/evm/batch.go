@@ -138,3 +138,67 @@ func signAuthorization(ctx context.Context, s DigestSigner, chainID *big.Int, ta
 	auth.V = sig[64]
 	return auth, nil
 }
+
+// SimulateSequence runs calls one after the other in one simulated block
+// on the latest state (eth_simulateV1, without nonce or fee checks) and
+// returns each call's gas used and, for a call that failed, an error
+// whose RevertData is its revert data. err is set when the node cannot
+// simulate at all (e.g. it lacks eth_simulateV1).
+func (c *Client) SimulateSequence(ctx context.Context, calls []Call) (gas []uint64, errs []error, err error) {
+	args := make([]map[string]any, len(calls))
+	for i, call := range calls {
+		args[i] = callArg(call)
+	}
+	var out []struct {
+		Calls []struct {
+			ReturnData hexutil.Bytes  `json:"returnData"`
+			GasUsed    hexutil.Uint64 `json:"gasUsed"`
+			Status     hexutil.Uint64 `json:"status"`
+			Error      *struct {
+				Message string `json:"message"`
+			} `json:"error"`
+		} `json:"calls"`
+	}
+	req := map[string]any{"blockStateCalls": []any{map[string]any{"calls": args}}}
+	if err := c.call(ctx, &out, "eth_simulateV1", req, "latest"); err != nil {
+		return nil, nil, err
+	}
+	if len(out) != 1 || len(out[0].Calls) != len(calls) {
+		return nil, nil, fmt.Errorf("eth_simulateV1: %d results for %d calls", len(out), len(calls))
+	}
+	gas, errs = make([]uint64, len(calls)), make([]error, len(calls))
+	for i, r := range out[0].Calls {
+		gas[i] = uint64(r.GasUsed)
+		if r.Status != 1 {
+			msg := "execution reverted"
+			if r.Error != nil && r.Error.Message != "" {
+				msg = r.Error.Message
+			}
+			errs[i] = &simulatedRevert{msg: msg, data: r.ReturnData}
+		}
+	}
+	return gas, errs, nil
+}
+
+// simulatedRevert is a call that reverted in a simulation; it carries its
+// revert data as a JSON-RPC error would (rpc.DataError).
+type simulatedRevert struct {
+	msg  string
+	data []byte
+}
+
+func (e *simulatedRevert) Error() string          { return e.msg }
+func (e *simulatedRevert) ErrorCode() int         { return 3 }
+func (e *simulatedRevert) ErrorData() interface{} { return hexutil.Encode(e.data) }
+
+// ApproveData encodes approve(spender, amount) call data.
+func ApproveData(spender common.Address, amount *big.Int) []byte {
+	data := make([]byte, 4+32+32)
+	copy(data, approveSelector)
+	copy(data[4+12:4+32], spender.Bytes())
+	amount.FillBytes(data[4+32:])
+	return data
+}
+
+// approveSelector is the first four bytes of keccak256("approve(address,uint256)").
+var approveSelector = []byte{0x09, 0x5e, 0xa7, 0xb3}

@@ -188,6 +188,10 @@ type Chunk struct {
 	// delegation, whose authorization uses the wallet's next nonce too
 	// (the attempt's nonce + 1), so that nonce is allocated with it.
 	Delegates bool
+	// Approve, when set, is the signed approval of exactly Amount of the
+	// token to the batch contract, at the attempt's nonce - 1: the batch
+	// contract pulls the tokens with it, and no allowance is left after.
+	Approve *Attempt
 }
 
 // SplitFee divides fee among payouts by their marginal gas weights so that

@@ -229,6 +229,10 @@ const (
 	// AttemptCancel is a zero-value transfer from the hot wallet to itself
 	// at the payout's nonce: if it mines, the payout is not paid.
 	AttemptCancel AttemptKind = "cancel"
+	// AttemptApprove approves exactly a batch's token total to the batch
+	// contract, at the nonce just before the batch transaction's (mode
+	// contract); it belongs to the batch transaction's carrier payout.
+	AttemptApprove AttemptKind = "approve"
 )
 
 // Move hands a queued payout from one hot wallet of its chain to another

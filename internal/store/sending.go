@@ -286,6 +286,19 @@ func (db *DB) submitOne(ctx context.Context, tx *sql.Tx, now time.Time, p *payou
 	if err := db.allocateNonce(ctx, tx, a.ChainID, a.Sender, a.Nonce, p.ID); err != nil {
 		return err
 	}
+	if a.Chunk != nil && a.Chunk.Approve != nil {
+		// The exact token approval goes at the nonce before the batch's.
+		ap := a.Chunk.Approve
+		if ap.PayoutID != p.ID || ap.Nonce+1 != a.Nonce || ap.Kind != payout.AttemptApprove {
+			return fmt.Errorf("store: submit attempts: payout %s: its approval must be its own, kind approve, at nonce %d", p.ID, a.Nonce-1)
+		}
+		if err := db.allocateNonce(ctx, tx, ap.ChainID, ap.Sender, ap.Nonce, p.ID); err != nil {
+			return err
+		}
+		if err := db.insertAttempt(ctx, tx, now, ap); err != nil {
+			return err
+		}
+	}
 	if a.Chunk != nil && a.Chunk.Delegates {
 		// The delegation's authorization takes the next nonce.
 		if err := db.allocateNonce(ctx, tx, a.ChainID, a.Sender, a.Nonce+1, p.ID); err != nil {
@@ -355,7 +368,11 @@ func (db *DB) ReplaceAttempts(ctx context.Context, attempts []*payout.Attempt) e
 		var stale []string
 		for _, a := range attempts {
 			p := ps[a.PayoutID]
-			if p == nil || !p.Status.InFlight() || p.Nonce == nil || *p.Nonce != a.Nonce ||
+			want := a.Nonce // an approval goes at the nonce before its batch transaction's
+			if a.Kind == payout.AttemptApprove {
+				want++
+			}
+			if p == nil || !p.Status.InFlight() || p.Nonce == nil || *p.Nonce != want ||
 				p.ChainID != a.ChainID || p.Sender != a.Sender {
 				stale = append(stale, a.PayoutID)
 			}
@@ -368,7 +385,7 @@ func (db *DB) ReplaceAttempts(ctx context.Context, attempts []*payout.Attempt) e
 				return err
 			}
 			p := ps[a.PayoutID]
-			if a.Kind != payout.AttemptCancel {
+			if a.Kind == payout.AttemptTransfer || a.Kind == "" {
 				hash := a.TxHash
 				p.TxHash = &hash
 			}

@@ -28,9 +28,10 @@ const (
 	// exists; the executor accepts calls from the wallet only.
 	BatchEIP7702 = "eip7702"
 	// BatchContract: a deployed batch contract forwards the native coin sent
-	// with the call. Token payouts are paid one by one in this mode (an
-	// exact per-batch allowance needs a second transaction per chunk, not
-	// built yet).
+	// with the call, and pulls tokens from the wallet with an allowance of
+	// exactly the chunk's total, approved by a transaction at the nonce
+	// just before the batch's (simulated together with eth_simulateV1; a
+	// node without it pays token payouts one by one).
 	BatchContract = "contract"
 )
 
@@ -96,8 +97,8 @@ func (s *Sender) batchable(p *payout.Payout) bool {
 	if b.Mode == "" || (p.BatchID == "" && !s.st.delegated) || !contracts.BatchAmountFits(p.Amount) {
 		return false
 	}
-	asset, ok := s.cfg.Chain.Assets[p.Asset]
-	return ok && (b.Mode == BatchEIP7702 || asset.Token == nil)
+	_, ok := s.cfg.Chain.Assets[p.Asset]
+	return ok
 }
 
 // chunkFlights counts the wallet's batch transactions in flight.
@@ -296,6 +297,9 @@ func (s *Sender) chunkCall(c chunkDraft, delegate bool) (evm.Call, *big.Int, err
 	var data []byte
 	call := evm.Call{From: s.sender, To: s.sender, Value: new(big.Int)}
 	switch {
+	case s.cfg.Batching.Mode == BatchContract && c.asset.Token != nil:
+		call.To = s.cfg.Batching.Contract
+		data, err = contracts.BatchTokenCall(*c.asset.Token, packed)
 	case s.cfg.Batching.Mode == BatchContract:
 		call.To, call.Value = s.cfg.Batching.Contract, new(big.Int).Set(total)
 		data, err = contracts.BatchNativeCall(packed)
@@ -326,12 +330,21 @@ func (s *Sender) simulateChunks(ctx context.Context, chunks []chunkDraft, delega
 			if err != nil {
 				return nil, nil, nil, err
 			}
-			gas, errs, err := s.cfg.Client.EstimateGas(ctx, []evm.Call{call})
+			pre := s.approval(c, total)
+			gas, errs, preGas, err := s.simulateChunk(ctx, call, pre)
+			if errors.Is(err, errNoSimulation) {
+				s.log.Warn("the node cannot simulate an approval and a batch together (eth_simulateV1); paying token payouts one by one", "err", err)
+				alone = append(alone, c.ps...)
+				break
+			}
 			if err != nil {
 				return nil, nil, nil, fmt.Errorf("estimate batch transaction: %w", err)
 			}
 			if errs[0] == nil {
 				pl, hs, err := s.chunkPlan(ctx, c, call, total, gas[0], fu)
+				if hs == nil && err == nil && pre != nil {
+					pl, hs = s.withApproval(pl, c, *pre, preGas, fu)
+				}
 				if err != nil {
 					return nil, nil, nil, err
 				}
@@ -410,6 +423,80 @@ func (s *Sender) chunkPlan(ctx context.Context, c chunkDraft, call evm.Call, tot
 }
 
 func ceilDiv(a, b uint64) uint64 { return (a + b - 1) / b }
+
+// errNoSimulation: the node cannot simulate a sequence of calls.
+var errNoSimulation = errors.New("no eth_simulateV1")
+
+// approval is the call approving exactly a token chunk's total to the
+// batch contract (mode contract), or nil.
+func (s *Sender) approval(c chunkDraft, total *big.Int) *evm.Call {
+	if s.cfg.Batching.Mode != BatchContract || c.asset.Token == nil {
+		return nil
+	}
+	return &evm.Call{From: s.sender, To: *c.asset.Token, Value: new(big.Int), Data: evm.ApproveData(s.cfg.Batching.Contract, total)}
+}
+
+// simulateChunk estimates a batch call, after its approval when it has
+// one (the two simulated in sequence: the batch needs the allowance).
+func (s *Sender) simulateChunk(ctx context.Context, call evm.Call, pre *evm.Call) (gas []uint64, errs []error, preGas uint64, err error) {
+	if pre == nil {
+		gas, errs, err = s.cfg.Client.EstimateGas(ctx, []evm.Call{call})
+		return gas, errs, 0, err
+	}
+	gas, errs, err = s.cfg.Client.SimulateSequence(ctx, []evm.Call{*pre, call})
+	if err != nil {
+		if _, deterministic := evm.Classify(err); deterministic {
+			return nil, nil, 0, fmt.Errorf("%w: %v", errNoSimulation, err)
+		}
+		return nil, nil, 0, err
+	}
+	if errs[0] != nil { // the approval itself fails: pay them alone, each finds its reason
+		return []uint64{0}, []error{errs[0]}, 0, nil
+	}
+	// The simulation reports gas used; a limit needs room for refunds and
+	// the 63/64 rule, which chunkPlan's headroom gives.
+	return gas[1:], errs[1:], gas[0] + gas[0]/5 + 10_000, nil
+}
+
+// withApproval adds the approval to a chunk's plan and reserves its gas.
+func (s *Sender) withApproval(pl planned, c chunkDraft, pre evm.Call, gas uint64, fu *funds) (planned, []payout.Hold) {
+	need := new(big.Int).Mul(new(big.Int).SetUint64(gas), pl.fees.MaxFeePerGas)
+	if fu.native.Cmp(need) < 0 {
+		hs := make([]payout.Hold, len(c.ps))
+		for i, p := range c.ps {
+			hs[i] = payout.Hold{PayoutID: p.ID, Reason: payout.ReasonInsufficientFunds, Detail: fmt.Sprintf(
+				"the hot wallet can spend %s wei after what is in flight, its batch transaction and approval need %s more; it waits for a top-up",
+				nonNegative(fu.native), need)}
+		}
+		return pl, hs
+	}
+	fu.native.Sub(fu.native, need)
+	pl.pre, pl.preGas = &pre, gas
+	return pl, nil
+}
+
+// recoverApprovals finds, for the token batch transactions in flight, the
+// latest signed approval at the nonce before theirs.
+func (s *Sender) recoverApprovals(ctx context.Context) error {
+	if s.cfg.Batching.Mode != BatchContract {
+		return nil
+	}
+	for _, f := range s.st.flights {
+		if !f.chunk || f.token == nil {
+			continue
+		}
+		as, err := s.cfg.Store.ListAttempts(ctx, f.payoutID)
+		if err != nil {
+			return fmt.Errorf("attempts of %s: %w", f.payoutID, err)
+		}
+		for _, a := range as {
+			if a.Kind == payout.AttemptApprove && a.Nonce+1 == f.nonce() {
+				f.pre = a // the latest, as attempts come oldest first
+			}
+		}
+	}
+	return nil
+}
 
 // transferLogs finds, for the mined receipts of token payouts of batches
 // (batch transactions or paid alone), the log index of each payout's

@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/sluicepay/sluice/contracts"
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/sandbox"
 	"github.com/sluicepay/sluice/internal/txm"
@@ -96,7 +97,7 @@ func (e *env) deploy(key *ecdsa.PrivateKey, code []byte) common.Address {
 	}
 	id := new(big.Int).SetUint64(e.dom.ChainID)
 	tx, err := types.SignNewTx(key, types.LatestSignerForChainID(id), &types.DynamicFeeTx{
-		ChainID: id, Nonce: nonce, GasTipCap: gwei(1), GasFeeCap: gwei(100), Gas: 200_000, Data: code,
+		ChainID: id, Nonce: nonce, GasTipCap: gwei(1), GasFeeCap: gwei(100), Gas: 3_000_000, Data: code,
 	})
 	if err != nil {
 		e.t.Fatal(err)
@@ -140,5 +141,64 @@ func TestRecheckFailsPayoutBeforeSigning(t *testing.T) {
 	}
 	if as := e.attemptsOf(bad.ID); len(as) != 0 {
 		t.Errorf("the refused payout has %d attempts, want none", len(as))
+	}
+}
+
+// TestContractModeApprovalReplaced: in mode contract a token chunk is an
+// exact approval at nonce n and the batch at n+1. The node drops the
+// approval (and every resend of it), so the batch cannot be mined; the
+// sender bumps the approval, the pair is mined, every payout is paid once
+// and no allowance is left.
+func TestContractModeApprovalReplaced(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	e := newEnvWith(t, key, "sqlite:"+filepath.Join(t.TempDir(), "sluice.db"),
+		sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
+	ctx := context.Background()
+	batchContract := e.deploy(key, contracts.Batch().Bytecode)
+	susd := e.chain.SUSD()
+	var dropped common.Hash
+	node := e.droppingNode(func(tx *types.Transaction) bool {
+		isApproval := tx.To() != nil && *tx.To() == susd && len(tx.Data()) >= 4 && common.Bytes2Hex(tx.Data()[:4]) == "095ea7b3"
+		if isApproval && (dropped == (common.Hash{}) || dropped == tx.Hash()) {
+			dropped = tx.Hash()
+			return true
+		}
+		return false
+	})
+	now := time.Now()
+	b := &payout.Batch{ID: e.ids.New("bat_", now), Policy: payout.BatchAllOrNothing, Source: "json", Rows: 3, CreatedAt: now}
+	var ps []*payout.Payout
+	var ids []string
+	for i := range 3 {
+		p := &payout.Payout{ID: e.ids.New("po_", now), Status: payout.StatusQueued, Chain: "sandbox", ChainID: e.dom.ChainID,
+			Asset: "SUSD", To: common.BigToAddress(big.NewInt(int64(0xF0001 + i))), Amount: big.NewInt(int64(1_000_000 + i)),
+			Sender: e.dom.HotWallet, BatchID: b.ID, BatchRow: i + 1, Version: 1, CreatedAt: now, UpdatedAt: now}
+		ps, ids = append(ps, p), append(ids, p.ID)
+	}
+	if err := e.store.(payout.BatchStore).CreateBatch(ctx, b, ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	s := e.senderWith(txm.Config{Owner: "a", Client: node, Batching: txm.Batching{Mode: txm.BatchContract, Contract: batchContract}})
+	s.Start(ctx)
+	defer s.Stop()
+	got := e.mineUntil(ids, 60*time.Second)
+	for i, p := range ps {
+		if got[p.ID].Status != payout.StatusCompleted || e.tokenBalance(p.To).Cmp(p.Amount) != 0 {
+			t.Errorf("payout %d = %s, recipient holds %s", i, got[p.ID].Status, e.tokenBalance(p.To))
+		}
+	}
+	approvals := 0
+	for _, a := range e.attemptsOf(ps[0].ID) {
+		if a.Kind == payout.AttemptApprove {
+			approvals++
+		}
+	}
+	if dropped == (common.Hash{}) || approvals < 2 {
+		t.Errorf("%d approval attempts (dropped %s), want the dropped one and its replacement", approvals, dropped.Hex())
+	}
+	data := append(common.FromHex("0xdd62ed3e"), append(common.LeftPadBytes(e.dom.HotWallet.Bytes(), 32), common.LeftPadBytes(batchContract.Bytes(), 32)...)...)
+	out, err := e.eth.CallContract(ctx, ethereumCall(susd, data), nil)
+	if err != nil || new(big.Int).SetBytes(out).Sign() != 0 {
+		t.Errorf("allowance left to the batch contract: %x (%v)", out, err)
 	}
 }

@@ -57,7 +57,7 @@ func (s *Sender) checkNonces(ctx context.Context) error {
 		switch n := f.nonce(); {
 		case n < latest && !f.foreign:
 			consumed = append(consumed, f)
-		case n == pending && f.lastSent != 0 && f.lastSent < st.head:
+		case (n == pending || f.preUnmined(latest) && f.pre.Nonce == pending) && f.lastSent != 0 && f.lastSent < st.head:
 			f.lastSent = 0 // a gap: the nodes do not hold this nonce; send it again now
 			s.log.Info("nonce gap: the nodes lost a stored transaction; re-broadcasting", "payout_id", f.payoutID, "nonce", n)
 		}
@@ -281,8 +281,12 @@ func (s *Sender) replace(ctx context.Context, fs []*flight, cancel bool) error {
 	sent := make([]*flight, 0, len(attempts))
 	for _, a := range attempts {
 		f := s.st.flights[a.PayoutID]
-		f.attempts, f.attemptHead, f.lastSent = append(f.attempts, a), max(s.st.head, 1), 0
-		s.st.byHash[a.TxHash] = f
+		if a.Kind == payout.AttemptApprove {
+			f.pre, f.attemptHead, f.lastSent = a, max(s.st.head, 1), 0
+		} else {
+			f.attempts, f.attemptHead, f.lastSent = append(f.attempts, a), max(s.st.head, 1), 0
+			s.st.byHash[a.TxHash] = f
+		}
 		sent = append(sent, f)
 		kind := "fee_bump"
 		if a.Kind == payout.AttemptCancel {
@@ -301,6 +305,9 @@ func (s *Sender) replace(ctx context.Context, fs []*flight, cancel bool) error {
 // stuck when the cap forbids it.
 func (s *Sender) nextAttempt(ctx context.Context, f *flight, cancel bool, now time.Time) (*payout.Attempt, payout.Hold, error) {
 	last := f.last()
+	if !cancel && f.preUnmined(s.st.chainNonce) {
+		last = f.pre // the approval at the nonce before is what waits: bump it
+	}
 	var tx types.Transaction
 	if err := tx.UnmarshalBinary(last.RawTx); err != nil {
 		return nil, payout.Hold{}, fmt.Errorf("decode attempt %s: %w", last.TxHash.Hex(), err)

@@ -27,6 +27,10 @@ type planned struct {
 	gas   uint64
 	fees  evm.Fees
 	chunk *payout.Chunk // a batch transaction's payouts (p first); nil: p alone
+	// pre, when set, is the token approval signed at the nonce before
+	// the batch transaction's (mode contract), with its gas limit.
+	pre    *evm.Call
+	preGas uint64
 }
 
 // sendQueued sends one batch of queued payouts and says whether the batch
@@ -338,15 +342,48 @@ func (s *Sender) sign(ctx context.Context, plans []planned) ([]*payout.Attempt, 
 	attempts := make([]*payout.Attempt, len(plans))
 	nonce := s.st.nextNonce
 	for i, pl := range plans {
+		var pre *payout.Attempt
+		if pl.pre != nil {
+			var err error
+			if pre, err = s.signAttempt(ctx, pl.p.ID, nonce, pl.preGas, pl.fees, *pl.pre, payout.AttemptApprove, now); err != nil {
+				return attempts[:i], err
+			}
+			nonce++
+		}
 		a, err := s.signAttempt(ctx, pl.p.ID, nonce, pl.gas, pl.fees, pl.call, payout.AttemptTransfer, now)
 		if err != nil {
 			return attempts[:i], err
 		}
 		a.Chunk = pl.chunk
+		if pre != nil {
+			a.Chunk.Approve = pre
+		}
 		attempts[i] = a
 		nonce = nextNonceAfter(a)
 	}
 	return attempts, nil
+}
+
+// broadcastApprovals sends, before their batch transactions, the
+// approvals the chain has not mined yet. Their outcomes show in the batch
+// transaction's: it cannot be mined before its approval.
+func (s *Sender) broadcastApprovals(ctx context.Context, flights []*flight) {
+	var raws [][]byte
+	for _, f := range flights {
+		if f.preUnmined(s.st.chainNonce) {
+			raws = append(raws, f.pre.RawTx)
+		}
+	}
+	if len(raws) == 0 {
+		return
+	}
+	errs, err := s.cfg.Client.SendRaw(ctx, raws)
+	if err == nil {
+		err = errors.Join(errs...)
+	}
+	if err != nil {
+		s.log.Debug("approval broadcast: some nodes refused (already known is usual)", "err", err)
+	}
 }
 
 // nextNonceAfter is the nonce after a's: one more, or two when a also
@@ -404,6 +441,7 @@ func (s *Sender) submitted(ctx context.Context, plans []planned, attempts []*pay
 		f := s.newFlight(plans[i].p)
 		if c := plans[i].chunk; c != nil {
 			f.chunkOf(c.Amount)
+			f.pre = c.Approve
 			for _, id := range c.PayoutIDs {
 				delete(s.st.held, id)
 			}
@@ -427,6 +465,7 @@ func (s *Sender) submitted(ctx context.Context, plans []planned, attempts []*pay
 // re-broadcast: the signed transactions are safe in the store.
 func (s *Sender) broadcast(ctx context.Context, flights []*flight) {
 	slices.SortFunc(flights, func(a, b *flight) int { return cmp.Compare(a.nonce(), b.nonce()) })
+	s.broadcastApprovals(ctx, flights)
 	raws := make([][]byte, len(flights))
 	for i, f := range flights {
 		raws[i] = f.last().RawTx

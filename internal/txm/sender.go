@@ -36,6 +36,7 @@ type Chain interface {
 	EmptyAccounts(ctx context.Context, accounts []common.Address) ([]bool, error)
 	TokenHolders(ctx context.Context, token common.Address, accounts []common.Address) ([]bool, error)
 	TransferLogs(ctx context.Context, tx common.Hash, token, from common.Address) ([]uint, error)
+	SimulateSequence(ctx context.Context, calls []evm.Call) ([]uint64, []error, error)
 }
 
 // FeeOracle quotes fees and rules replacements; *fees.Oracle is one.

@@ -38,7 +38,14 @@ type flight struct {
 	refusedStuck    bool     // marked stuck with ReasonBroadcastRefused
 	chunk           bool     // a batch transaction: it pays a chunk of payouts (value or amount is their total)
 	inBatch         bool     // its payout is a batch's row: its statement names the Transfer's log index
+	// pre is the latest signed approval that goes at the nonce before the
+	// flight's (a token batch transaction in contract mode); nil: none.
+	// It is sent first while the chain has not used its nonce.
+	pre *payout.Attempt
 }
+
+// preUnmined reports whether f has an approval the chain has not mined.
+func (f *flight) preUnmined(chainNonce uint64) bool { return f.pre != nil && chainNonce <= f.pre.Nonce }
 
 // chunkOf makes f a batch transaction moving total of its asset.
 func (f *flight) chunkOf(total *big.Int) {
@@ -182,6 +189,9 @@ func (s *Sender) recover(ctx context.Context) error {
 		if len(f.attempts) == 0 {
 			delete(st.flights, id)
 		}
+	}
+	if err := s.recoverApprovals(ctx); err != nil {
+		return err
 	}
 	s.setHalted(st.halted)
 	confirming, err := store.ConfirmingPayouts(ctx, chainID, s.sender)
