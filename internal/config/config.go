@@ -111,8 +111,9 @@ type Chain struct {
 type Batching struct {
 	// Mode is "eip7702" (each hot wallet delegates its code to Executor
 	// with an EIP-7702 authorization and pays from itself), "contract"
-	// (the deployed batch Contract forwards the native coin; token payouts
-	// go one by one in this mode) or "off" (the default).
+	// (the deployed batch Contract forwards the native coin and pulls tokens
+	// with an exact approval sent just before each batch transaction) or
+	// "off" (the default).
 	Mode string `yaml:"mode"`
 	// Executor is the deployed SluiceBatchExecutor (mode eip7702).
 	Executor string `yaml:"executor"`
