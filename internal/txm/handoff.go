@@ -3,7 +3,6 @@ package txm
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -58,56 +57,26 @@ func (s *Sender) handOff(ctx context.Context, holds []payout.Hold, ps []*payout.
 
 // handOffUnready hands the payouts that arrived since this sender started
 // to other hot wallets while its key is still opening (Config.SignerReady),
-// instead of making them wait for it: it offers them again every
-// unreadyRecheck, as other wallets' keys open, until they are all taken or
-// its own key is open. A backlog from before the start stays with its
-// wallet, so a restart does not pile every wallet's queue on the one whose
-// key opened first.
+// instead of making them wait for it, and returns no plans: nothing can be
+// signed yet. The next round (at the next head) reads the queue again, so
+// payouts that arrive meanwhile are offered too, as other wallets' keys
+// open. A backlog from before the start stays with its wallet, so a
+// restart does not pile every wallet's queue on the one whose key opened
+// first.
 func (s *Sender) handOffUnready(ctx context.Context, plans []planned) ([]planned, error) {
-	if s.cfg.SignerReady == nil || s.cfg.Handoff == nil {
+	if s.cfg.SignerReady == nil || s.cfg.Handoff == nil || s.cfg.SignerReady() {
 		return plans, nil
 	}
-	for !s.cfg.SignerReady() {
-		var holds []payout.Hold
-		var ps []*payout.Payout
-		for _, pl := range plans {
-			if pl.p.CreatedAt.After(s.startedAt) {
-				holds, ps = append(holds, payout.Hold{PayoutID: pl.p.ID, Reason: payout.ReasonSignerUnavailable}), append(ps, pl.p)
-			}
-		}
-		stay, err := s.handOff(ctx, holds, ps)
-		if err != nil {
-			return nil, err
-		}
-		if len(stay) != len(holds) {
-			moved := make(map[string]bool, len(holds))
-			for _, h := range holds {
-				moved[h.PayoutID] = true
-			}
-			for _, h := range stay {
-				delete(moved, h.PayoutID)
-			}
-			left := plans[:0]
-			for _, pl := range plans {
-				if !moved[pl.p.ID] {
-					left = append(left, pl)
-				}
-			}
-			if plans = left; len(plans) == 0 {
-				return nil, nil
-			}
-		}
-		t := time.NewTimer(unreadyRecheck)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, ctx.Err()
-		case <-t.C:
+	var holds []payout.Hold
+	var ps []*payout.Payout
+	for _, pl := range plans {
+		if pl.p.CreatedAt.After(s.startedAt) {
+			holds, ps = append(holds, payout.Hold{PayoutID: pl.p.ID, Reason: payout.ReasonSignerUnavailable}), append(ps, pl.p)
 		}
 	}
-	return plans, nil
+	if _, err := s.handOff(ctx, holds, ps); err != nil {
+		return nil, err
+	}
+	return nil, nil
 }
 
-// unreadyRecheck is how often a wallet whose key is still opening offers
-// its payouts to the other wallets again.
-const unreadyRecheck = 100 * time.Millisecond
