@@ -79,4 +79,3 @@ func (s *Sender) handOffUnready(ctx context.Context, plans []planned) ([]planned
 	}
 	return nil, nil
 }
-
