@@ -86,28 +86,36 @@ func postBatchCSV(b *testing.B, url, key, csv, idem string) (string, time.Durati
 	return bt.ID, took
 }
 
-// pollBatch waits until a batch is no longer processing.
+// pollBatch waits until a batch is no longer processing; on timeout it
+// names a few stuck payouts.
 func pollBatch(b testing.TB, url, key, id string, timeout time.Duration) *payout.Batch {
 	b.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		req, _ := http.NewRequest("GET", url+"/v1/batches/"+id, nil)
+	get := func(path string, out any) []byte {
+		req, _ := http.NewRequest("GET", url+path, nil)
 		req.Header.Set("Authorization", "Bearer "+key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}
-		var bt payout.Batch
-		err = json.NewDecoder(resp.Body).Decode(&bt)
-		resp.Body.Close()
-		if err != nil {
-			b.Fatal(err)
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if out != nil {
+			if err := json.Unmarshal(body, out); err != nil {
+				b.Fatalf("GET %s: %v in %.300s", path, err, body)
+			}
 		}
+		return body
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		var bt payout.Batch
+		get("/v1/batches/"+id, &bt)
 		if bt.Status != payout.BatchProcessing {
 			return &bt
 		}
 		if time.Now().After(deadline) {
-			b.Fatalf("batch %s still processing: %v", id, bt.Counts)
+			b.Fatalf("batch %s still processing after %s: %v; stuck: %.2000s", id, timeout, bt.Counts,
+				get("/v1/payouts?status=stuck&limit=3", nil))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -106,26 +106,6 @@ func apiDo(t *testing.T, te *testEngine, method, path, contentType, body, idemKe
 	return resp.StatusCode, b
 }
 
-// waitBatch polls a batch until it leaves processing.
-func waitBatch(t *testing.T, te *testEngine, id string, timeout time.Duration) *payout.Batch {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		var b payout.Batch
-		if code, body := apiDo(t, te, "GET", "/v1/batches/"+id, "", "", "", &b); code != 200 {
-			t.Fatalf("GET batch = %d %s", code, body)
-		}
-		if b.Status != payout.BatchProcessing {
-			return &b
-		}
-		if time.Now().After(deadline) {
-			_, stuck := apiDo(t, te, "GET", "/v1/payouts?status=stuck&limit=3", "", "", "", nil)
-			t.Fatalf("batch %s still processing after %s: %v; stuck: %.2000s", id, timeout, b.Counts, stuck)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // TestBatchPayoutsEndToEnd pays two CSV batches on the dev chain through
 // the EIP-7702 executor: SUSD to new then existing holders, ETH to new
 // accounts (paid alone) then existing ones, and one recipient whose code
@@ -170,7 +150,7 @@ func testBatchPayouts(t *testing.T, mode string) {
 	if code, body := apiDo(t, te, "POST", "/v1/batches", "text/csv", first.String(), "batch-1", &b1); code != 201 {
 		t.Fatalf("POST /v1/batches = %d %s", code, body)
 	}
-	if got := waitBatch(t, te, b1.ID, 90*time.Second); got.Status != payout.BatchCompleted || got.Counts[payout.StatusCompleted] != holders+natives {
+	if got := pollBatch(t, te.engine.URL(), te.apiKey, b1.ID, 90*time.Second); got.Status != payout.BatchCompleted || got.Counts[payout.StatusCompleted] != holders+natives {
 		t.Fatalf("batch 1 = %s %v, want completed", got.Status, got.Counts)
 	}
 
@@ -212,7 +192,7 @@ func testBatchPayouts(t *testing.T, mode string) {
 	if again, _ := submit(); again.ID != b2.ID {
 		t.Errorf("submitting the same file again made batch %s, want %s", again.ID, b2.ID)
 	}
-	got := waitBatch(t, te, b2.ID, 90*time.Second)
+	got := pollBatch(t, te.engine.URL(), te.apiKey, b2.ID, 90*time.Second)
 	if got.Status != payout.BatchCompletedWithFailures || got.Counts[payout.StatusCompleted] != holders+natives || got.Counts[payout.StatusFailed] != 1 {
 		t.Fatalf("batch 2 = %s %v, want completed_with_failures with one failure", got.Status, got.Counts)
 	}

@@ -64,10 +64,7 @@ func (c *Client) TokenHolders(ctx context.Context, token common.Address, account
 	elems := make([]rpc.BatchElem, len(accounts))
 	outs := make([]hexutil.Bytes, len(accounts))
 	for i, a := range accounts {
-		data := make([]byte, 4+32)
-		copy(data, balanceOfSelector)
-		copy(data[4+12:], a.Bytes())
-		elems[i] = rpc.BatchElem{Method: "eth_call", Args: []any{map[string]any{"to": token, "input": hexutil.Bytes(data)}, "latest"}, Result: &outs[i]}
+		elems[i] = rpc.BatchElem{Method: "eth_call", Args: []any{balanceOfArg(token, a), "latest"}, Result: &outs[i]}
 	}
 	if err := c.batch(ctx, "eth_call", elems); err != nil {
 		return nil, err

@@ -65,18 +65,22 @@ var balanceOfSelector = []byte{0x70, 0xa0, 0x82, 0x31}
 
 // TokenBalance returns an account's ERC-20 balance at the latest block.
 func (c *Client) TokenBalance(ctx context.Context, token, account common.Address) (*big.Int, error) {
-	data := make([]byte, 4+32)
-	copy(data, balanceOfSelector)
-	copy(data[4+12:], account.Bytes())
 	var out hexutil.Bytes
-	arg := map[string]any{"to": token, "input": hexutil.Bytes(data)}
-	if err := c.call(ctx, &out, "eth_call", arg, "latest"); err != nil {
+	if err := c.call(ctx, &out, "eth_call", balanceOfArg(token, account), "latest"); err != nil {
 		return nil, err
 	}
 	if len(out) != 32 {
 		return nil, fmt.Errorf("balanceOf(%s) on %s: answer of %d bytes, want 32", account.Hex(), token.Hex(), len(out))
 	}
 	return new(big.Int).SetBytes(out), nil
+}
+
+// balanceOfArg is the eth_call argument of token.balanceOf(account).
+func balanceOfArg(token, account common.Address) map[string]any {
+	data := make([]byte, 4+32)
+	copy(data, balanceOfSelector)
+	copy(data[4+12:], account.Bytes())
+	return map[string]any{"to": token, "input": hexutil.Bytes(data)}
 }
 
 // NonceAt returns the account's nonce after block number.

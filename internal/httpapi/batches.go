@@ -34,23 +34,16 @@ type batchRequest struct {
 
 // createBatch handles POST /v1/batches.
 func (s *Server) createBatch(w http.ResponseWriter, r *http.Request) {
-	key, err := idempotencyKey(r.Header)
-	if err != nil {
-		s.fail(w, r, err)
+	var csvUpload bool
+	c, ok := s.beginCreate(w, r, func() (body []byte, err error) {
+		body, csvUpload, err = readBatchBody(r, s.batchSize)
+		return body, err
+	})
+	if !ok {
 		return
 	}
-	body, csvUpload, err := readBatchBody(r, s.batchSize)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	scope := reqInfoFrom(r.Context()).key.ID
-	slot := scope + "\x00" + key
-	if !s.inflight.acquire(slot) {
-		s.fail(w, r, errInFlight)
-		return
-	}
-	defer s.inflight.release(slot)
+	defer c.release()
+	scope, key, body := c.scope, c.key, c.body
 	fp := fingerprint(r.Method, r.URL.RequestURI(), body)
 	now := s.now().UTC().Truncate(time.Microsecond)
 	b, ps, err := s.parseBatch(r, body, csvUpload, now)

@@ -19,23 +19,12 @@ import (
 // call, which stores the payout, its event and the idempotency record with
 // the response body marshalled here once.
 func (s *Server) createPayout(w http.ResponseWriter, r *http.Request) {
-	key, err := idempotencyKey(r.Header)
-	if err != nil {
-		s.fail(w, r, err)
+	c, ok := s.beginCreate(w, r, func() ([]byte, error) { return readBody(r) })
+	if !ok {
 		return
 	}
-	body, err := readBody(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	scope := reqInfoFrom(r.Context()).key.ID
-	slot := scope + "\x00" + key
-	if !s.inflight.acquire(slot) {
-		s.fail(w, r, errInFlight)
-		return
-	}
-	defer s.inflight.release(slot)
+	defer c.release()
+	scope, key, body := c.scope, c.key, c.body
 
 	fp := fingerprint(r.Method, r.URL.Path, body)
 	now := s.now().UTC().Truncate(time.Microsecond) // as the store keeps it
@@ -50,6 +39,37 @@ func (s *Server) createPayout(w http.ResponseWriter, r *http.Request) {
 	s.storeCreate(w, r, p, &payout.IdempotencyRecord{
 		Scope: scope, Key: key, Fingerprint: fp, ResponseStatus: http.StatusCreated, CreatedAt: now,
 	})
+}
+
+// createCall is a create request under way: its Idempotency-Key (scoped
+// by the API key), its body, and the key's in-flight slot, which release
+// frees.
+type createCall struct {
+	scope, key string
+	body       []byte
+	release    func()
+}
+
+// beginCreate reads a create request's Idempotency-Key and body (with
+// read) and takes the key's in-flight slot, so that one key is worked on
+// by one request at a time; ok false: the request was answered.
+func (s *Server) beginCreate(w http.ResponseWriter, r *http.Request, read func() ([]byte, error)) (createCall, bool) {
+	key, err := idempotencyKey(r.Header)
+	if err == nil {
+		var c createCall
+		if c.body, err = read(); err == nil {
+			c.scope, c.key = reqInfoFrom(r.Context()).key.ID, key
+			slot := c.scope + "\x00" + key
+			if !s.inflight.acquire(slot) {
+				s.fail(w, r, errInFlight)
+				return c, false
+			}
+			c.release = func() { s.inflight.release(slot) }
+			return c, true
+		}
+	}
+	s.fail(w, r, err)
+	return createCall{}, false
 }
 
 // storeCreate stores a valid payout and answers 201, or the stored answer

@@ -49,7 +49,7 @@ func (db *DB) CreateBatch(ctx context.Context, b *payout.Batch, ps []*payout.Pay
 				return err
 			}
 		}
-		if _, err := db.execTx(ctx, tx, db.rebind(`INSERT INTO batches (`+batchCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		if _, err := db.execTx(ctx, tx, db.q(`INSERT INTO batches (`+batchCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 			b.ID, string(b.Status), string(b.Policy), b.Source, b.Rows, b.Invalid, string(rowErrs), b.Version,
 			db.d.time(b.CreatedAt), db.d.time(b.UpdatedAt)); err != nil {
 			return db.wrap("insert batch", err)
@@ -85,7 +85,7 @@ type batchQuerier interface {
 // readBatch reads a batch and sums its payouts (amounts are exact decimal
 // text on SQLite, so they are added here, not in SQL).
 func (db *DB) readBatch(ctx context.Context, q batchQuerier, id string, lock bool) (*payout.Batch, error) {
-	query := db.rebind(`SELECT ` + batchCols + ` FROM batches WHERE id = ?`)
+	query := db.q(`SELECT ` + batchCols + ` FROM batches WHERE id = ?`)
 	if lock {
 		query += db.d.forUpdate
 	}
@@ -111,7 +111,7 @@ func (db *DB) readBatch(ctx context.Context, q batchQuerier, id string, lock boo
 	if db.d.name == "postgres" {
 		amountCol, feeCol = "amount::text", "fee::text"
 	}
-	rows, err := q.QueryContext(ctx, db.rebind(`SELECT status, asset, `+amountCol+`, `+feeCol+` FROM payouts WHERE batch_id = ?`), id)
+	rows, err := q.QueryContext(ctx, db.q(`SELECT status, asset, `+amountCol+`, `+feeCol+` FROM payouts WHERE batch_id = ?`), id)
 	if err != nil {
 		return nil, db.wrap("sum batch", err)
 	}
@@ -146,7 +146,7 @@ func (db *DB) readBatch(ctx context.Context, q batchQuerier, id string, lock boo
 // BatchPayouts returns the batch's payouts in input row order.
 func (db *DB) BatchPayouts(ctx context.Context, id string) (_ []*payout.Payout, err error) {
 	defer db.track("batch_payouts")(&err)
-	rows, err := db.read.QueryContext(ctx, db.rebind(`SELECT `+db.d.q.payoutCols+` FROM payouts WHERE batch_id = ? ORDER BY batch_row, id`), id)
+	rows, err := db.read.QueryContext(ctx, db.q(`SELECT `+db.d.q.payoutCols+` FROM payouts WHERE batch_id = ? ORDER BY batch_row, id`), id)
 	if err != nil {
 		return nil, db.wrap("batch payouts", err)
 	}

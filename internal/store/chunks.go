@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/sluicepay/sluice/internal/payout"
@@ -154,7 +153,7 @@ func (db *DB) settleBatches(ctx context.Context, tx *sql.Tx, now time.Time, batc
 		}
 		b.Version++
 		b.UpdatedAt = now
-		if _, err := db.execTx(ctx, tx, db.rebind(`UPDATE batches SET status = ?, version = ?, updated_at = ? WHERE id = ?`),
+		if _, err := db.execTx(ctx, tx, db.q(`UPDATE batches SET status = ?, version = ?, updated_at = ? WHERE id = ?`),
 			string(b.Status), b.Version, db.d.time(now), b.ID); err != nil {
 			return db.wrap("settle batch", err)
 		}
@@ -163,22 +162,4 @@ func (db *DB) settleBatches(ctx context.Context, tx *sql.Tx, now time.Time, batc
 		}
 	}
 	return nil
-}
-
-// rebind turns ? placeholders into the dialect's.
-func (db *DB) rebind(q string) string {
-	if db.d.bind(1) == "?" {
-		return q
-	}
-	var b strings.Builder
-	n := 0
-	for _, r := range q {
-		if r == '?' {
-			n++
-			b.WriteString(db.d.bind(n))
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
 }

@@ -167,24 +167,39 @@ func (s *Sender) delegatedOneAtATime(ctx context.Context) (bool, error) {
 	if s.cfg.Batching.Mode != BatchEIP7702 {
 		return false, nil
 	}
-	if s.st.delegated {
+	if s.st.delegated || s.delegationInFlight() {
 		return true, nil
 	}
+	code, err := s.walletCode(ctx)
+	if err != nil {
+		return false, err
+	}
+	s.st.delegated = len(code) > 0 // any delegation (or code) limits the pool the same way
+	return s.st.delegated, nil
+}
+
+// delegationInFlight reports whether a transaction in flight carries the
+// wallet's delegation.
+func (s *Sender) delegationInFlight() bool {
 	for _, f := range s.st.flights {
 		if f.delegates() {
-			return true, nil
+			return true
 		}
 	}
-	if s.st.codeHead == s.st.head {
-		return false, nil // read at this head already
+	return false
+}
+
+// walletCode returns the wallet's code, read once per head.
+func (s *Sender) walletCode(ctx context.Context) ([]byte, error) {
+	if s.st.codeHead == s.st.head && s.st.codeHead != 0 {
+		return s.st.code, nil
 	}
 	code, err := s.cfg.Client.Code(ctx, s.sender)
 	if err != nil {
-		return false, fmt.Errorf("wallet code: %w", err)
+		return nil, fmt.Errorf("wallet code: %w", err)
 	}
-	s.st.codeHead = s.st.head
-	s.st.delegated = len(code) > 0 // any delegation (or code) limits the pool the same way
-	return s.st.delegated, nil
+	s.st.code, s.st.codeHead = code, s.st.head
+	return code, nil
 }
 
 // needsDelegation says whether the next batch transaction must carry the
@@ -192,17 +207,12 @@ func (s *Sender) delegatedOneAtATime(ctx context.Context) (bool, error) {
 // transaction in flight carries it. foreign: the wallet already has other
 // code (a delegation to another contract), which Sluice never replaces.
 func (s *Sender) needsDelegation(ctx context.Context) (need, foreign bool, err error) {
-	if s.cfg.Batching.Mode != BatchEIP7702 {
+	if s.cfg.Batching.Mode != BatchEIP7702 || s.delegationInFlight() {
 		return false, false, nil
 	}
-	for _, f := range s.st.flights {
-		if f.delegates() {
-			return false, false, nil
-		}
-	}
-	code, err := s.cfg.Client.Code(ctx, s.sender)
+	code, err := s.walletCode(ctx)
 	if err != nil {
-		return false, false, fmt.Errorf("wallet code: %w", err)
+		return false, false, err
 	}
 	if contracts.IsDelegatedTo(code, s.cfg.Batching.Executor) {
 		return false, false, nil

@@ -123,6 +123,7 @@ type loopState struct {
 	pauses        pauseView              // the emergency pauses in force, as last read
 	delegated     bool                   // the wallet's code is an EIP-7702 delegation: one transaction in flight at a time
 	codeHead      uint64                 // head at which the wallet's code was last read
+	code          []byte                 // the wallet's code at codeHead
 }
 
 func newLoopState() *loopState {
