@@ -202,3 +202,47 @@ func TestContractModeApprovalReplaced(t *testing.T) {
 		t.Errorf("allowance left to the batch contract: %x (%v)", out, err)
 	}
 }
+
+// TestChunksPipelined: in mode contract one wallet's chunks go out at
+// consecutive nonces without waiting for each other (up to MaxInFlight),
+// so a batch larger than one transaction is mined in one block.
+func TestChunksPipelined(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	e := newEnvWith(t, key, "sqlite:"+filepath.Join(t.TempDir(), "sluice.db"),
+		sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
+	ctx := context.Background()
+	batchContract := e.deploy(key, contracts.Batch().Bytecode)
+	now := time.Now()
+	b := &payout.Batch{ID: e.ids.New("bat_", now), Policy: payout.BatchAllOrNothing, Source: "json", Rows: 30, CreatedAt: now}
+	var ps []*payout.Payout
+	var ids []string
+	for i := range 30 {
+		to := common.BigToAddress(big.NewInt(int64(0xF1001 + i)))
+		e.direct(key, to, big.NewInt(1), nil) // existing accounts: batched
+		p := &payout.Payout{ID: e.ids.New("po_", now), Status: payout.StatusQueued, Chain: "sandbox", ChainID: e.dom.ChainID,
+			Asset: "ETH", To: to, Amount: big.NewInt(int64(1e12 + i)), Sender: e.dom.HotWallet, BatchID: b.ID, BatchRow: i + 1,
+			Version: 1, CreatedAt: now, UpdatedAt: now}
+		ps, ids = append(ps, p), append(ids, p.ID)
+	}
+	if err := e.store.(payout.BatchStore).CreateBatch(ctx, b, ps, nil); err != nil {
+		t.Fatal(err)
+	}
+	// A budget of about 10 payouts a transaction: three chunks.
+	s := e.senderWith(txm.Config{Owner: "a", Batching: txm.Batching{Mode: txm.BatchContract, Contract: batchContract,
+		GasBudget: 60_000 + 10*10_000, MaxInFlight: 8}})
+	s.Start(ctx)
+	defer s.Stop()
+	e.waitStatus(ps[len(ps)-1].ID, payout.StatusSubmitted, 10*time.Second)
+	e.waitPending(e.dom.HotWallet, 3)
+	got := e.mineUntil(ids, 20*time.Second)
+	txs, blocks := map[common.Hash]bool{}, map[uint64]bool{}
+	for _, p := range got {
+		if p.Status != payout.StatusCompleted {
+			t.Fatalf("payout %s = %s", p.ID, p.Status)
+		}
+		txs[*p.TxHash], blocks[p.BlockNumber] = true, true
+	}
+	if len(txs) < 3 || len(blocks) != 1 {
+		t.Errorf("30 payouts in %d transactions over %d blocks, want 3 or more chunks mined together in one block", len(txs), len(blocks))
+	}
+}
