@@ -132,8 +132,19 @@ func TestChaos(t *testing.T) {
 				})
 			} else {
 				eng.withoutKills(func() {
-					txs = rig.reorg(ctx, 1, eng.kill)
-					eng.start()
+					// reorg calls its before hook on every try, and
+					// not at all when the chaos ends first: restart
+					// only an engine this killed, and kill it once.
+					killed := false
+					txs = rig.reorg(ctx, 1, func() {
+						if !killed {
+							eng.kill()
+							killed = true
+						}
+					})
+					if killed {
+						eng.start()
+					}
 				})
 			}
 			if len(txs) > 0 {
