@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -18,6 +19,7 @@ var _ payout.APIKeyStore = (*DB)(nil)
 type apiKeyQueries struct {
 	insert, byHash, byID, list, listAfter, revoke, touch string
 	insertSig, deleteSigs                                string
+	setLabels                                            string
 }
 
 const apiKeyCols = `id, name, prefix, hash, scopes, api_version, require_signing, signing_key,
@@ -55,6 +57,7 @@ func buildAPIKeyQueries(d *dialect) *apiKeyQueries {
 		insertSig: number(`INSERT INTO api_signatures (key_id, signature, expires_at) VALUES (?, ?, ?)
 			ON CONFLICT (key_id, signature) DO NOTHING`),
 		deleteSigs: number(`DELETE FROM api_signatures WHERE expires_at < ?`),
+		setLabels:  number(`UPDATE api_keys SET labels = ? WHERE id = ?`),
 	}
 }
 
@@ -63,6 +66,13 @@ func (db *DB) akq() *apiKeyQueries { return apiKeySQL[db.d.name] }
 // CreateAPIKey stores a new key. A key whose hash or id exists already is
 // an error: secrets are random, so that would be a bug.
 func (db *DB) CreateAPIKey(ctx context.Context, k *payout.APIKey) error {
+	return db.CreateLabeledAPIKey(ctx, k, nil)
+}
+
+// CreateLabeledAPIKey stores a new key with its labels (which policy rules
+// read as api_key_labels), in one transaction. Labels are set once, when
+// the key is made.
+func (db *DB) CreateLabeledAPIKey(ctx context.Context, k *payout.APIKey, labels map[string]string) error {
 	if k.ID == "" || k.Hash == ([32]byte{}) || len(k.Scopes) == 0 || k.Version == "" {
 		return errors.New("store: create api key: needs an id, a hash, scopes and a version")
 	}
@@ -75,12 +85,57 @@ func (db *DB) CreateAPIKey(ctx context.Context, k *payout.APIKey) error {
 	if k.SigningKey != nil {
 		signing = k.SigningKey
 	}
+	var lj []byte
+	if len(labels) > 0 {
+		var err error
+		if lj, err = json.Marshal(labels); err != nil {
+			return fmt.Errorf("store: create api key: labels: %w", err)
+		}
+	}
 	return db.withTx(ctx, "create_api_key", func(ctx context.Context, tx *sql.Tx, _ time.Time) error {
 		_, err := tx.ExecContext(ctx, db.akq().insert, k.ID, k.Name, k.Prefix, k.Hash[:], strings.Join(scopes, ","),
 			k.Version, k.RequireSigning, signing, k.RateLimit.PerSecond, k.RateLimit.Burst,
 			db.d.time(k.CreatedAt), nil, nil)
-		return db.wrap("create api key", err)
+		if err != nil || lj == nil {
+			return db.wrap("create api key", err)
+		}
+		_, err = tx.ExecContext(ctx, db.akq().setLabels, string(lj), k.ID)
+		return db.wrap("create api key labels", err)
 	})
+}
+
+// APIKeyLabels returns the labels of the keys ids, by key id; a key
+// without labels, or unknown, has none in the map.
+func (db *DB) APIKeyLabels(ctx context.Context, ids ...string) (_ map[string]map[string]string, err error) {
+	defer db.track("api_key_labels")(&err)
+	out := map[string]map[string]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err := db.read.QueryContext(ctx, db.q(`SELECT id, labels FROM api_keys WHERE labels <> '{}' AND id IN (`+
+		strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`)`), args...)
+	if err != nil {
+		return nil, db.wrap("api key labels", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, lj string
+		if err := rows.Scan(&id, &lj); err != nil {
+			return nil, db.wrap("api key labels", err)
+		}
+		var m map[string]string
+		if err := json.Unmarshal([]byte(lj), &m); err != nil {
+			return nil, fmt.Errorf("store: api key %s: labels: %w", id, err)
+		}
+		if len(m) > 0 {
+			out[id] = m
+		}
+	}
+	return out, db.wrap("api key labels", rows.Err())
 }
 
 // APIKeyByHash returns the key whose secret hashes to hash, or

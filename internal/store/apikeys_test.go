@@ -14,3 +14,11 @@ func TestAPIKeysSQLite(t *testing.T) {
 func TestAPIKeysPostgres(t *testing.T) {
 	storetest.RunAPIKeys(t, func(t *testing.T) payout.APIKeyStore { return openPostgres(t) })
 }
+
+func TestAPIKeyLabelsSQLite(t *testing.T) {
+	storetest.RunAPIKeyLabels(t, func(t *testing.T) storetest.LabeledAPIKeyStore { return openSQLite(t) })
+}
+
+func TestAPIKeyLabelsPostgres(t *testing.T) {
+	storetest.RunAPIKeyLabels(t, func(t *testing.T) storetest.LabeledAPIKeyStore { return openPostgres(t) })
+}
