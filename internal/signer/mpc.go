@@ -25,23 +25,25 @@ import (
 // share; any threshold of them run a signing session together and the
 // result is an ordinary Ethereum signature of the group's address.
 //
-// A party is the MPCParty interface. This issue ships only MPCLocalParty,
-// a share decrypted into this process, and routes the session's messages
-// in memory between party goroutines (MPCRouter); a networked party (a
-// `sluice mpc party` process reached over an authenticated, encrypted
-// connection) implements the same interface and an MPCTransport later,
-// without changing MPC.
+// A party is the MPCParty interface. MPCLocalParty is a share decrypted
+// into this process, whose session messages are routed in memory between
+// party goroutines (MPCRouter). MPCRemoteParty is a `sluice mpc party`
+// process reached over mutual TLS (mpc_net.go): the parties of a session
+// exchange its messages directly, and each checks the transaction before
+// it takes part, so a networked MPC signs transactions only.
 type MPC struct {
 	addr      ethcommon.Address
 	pub       []byte // the group key, uncompressed, 65 bytes
 	threshold int    // parties a signature needs
 	total     int    // parties that hold a share
 	parties   []MPCParty
+	networked bool // the parties are mpcNetParty: sessions are opened on them first
 }
 
 var (
 	_ payout.Signer = (*MPC)(nil)
 	_ Checker       = (*MPC)(nil)
+	_ TxSigner      = (*MPC)(nil)
 )
 
 // ErrMPCQuorum means fewer parties than the threshold are available: the
@@ -76,6 +78,12 @@ type MPCSession struct {
 	ID      *big.Int
 	Digest  [32]byte
 	Signers []int // share indexes taking part, sorted
+	// ChainID and Tx are the transaction Digest is the signing hash of
+	// (Tx its unsigned canonical encoding): a networked party decodes it
+	// and recomputes the digest before it takes part. Both are empty when
+	// a bare digest is signed, which only local parties do.
+	ChainID *big.Int
+	Tx      []byte
 }
 
 // NewMPC builds a signer from parties holding shares of one key. It needs
@@ -86,7 +94,11 @@ func NewMPC(parties []MPCParty) (*MPC, error) {
 	}
 	g := parties[0].Group()
 	seen := map[int]bool{}
+	net := 0
 	for _, p := range parties {
+		if _, ok := p.(mpcNetParty); ok {
+			net++
+		}
 		pg := p.Group()
 		if pg.Address != g.Address || pg.Parties != g.Parties || pg.Threshold != g.Threshold {
 			return nil, fmt.Errorf("mpc: share %d is of %s (%d-of-%d), not of %s (%d-of-%d)",
@@ -101,9 +113,12 @@ func NewMPC(parties []MPCParty) (*MPC, error) {
 		return nil, fmt.Errorf("%w: %d share(s) of %s given, signing needs %d of %d",
 			ErrMPCQuorum, len(parties), g.Address.Hex(), g.Threshold, g.Parties)
 	}
+	if net != 0 && net != len(parties) {
+		return nil, errors.New("mpc: a group is all local shares or all networked parties, not a mix")
+	}
 	ps := append([]MPCParty(nil), parties...)
 	sort.Slice(ps, func(i, j int) bool { return ps[i].Index() < ps[j].Index() })
-	return &MPC{addr: g.Address, pub: g.PublicKey, threshold: g.Threshold, total: g.Parties, parties: ps}, nil
+	return &MPC{addr: g.Address, pub: g.PublicKey, threshold: g.Threshold, total: g.Parties, parties: ps, networked: net > 0}, nil
 }
 
 // Address is the group's account.
@@ -135,9 +150,32 @@ func (m *MPC) quorum(ctx context.Context) ([]MPCParty, error) {
 	return nil, unavailable("mpc", errors.Join(append([]error{err}, errs...)...))
 }
 
-// SignDigest runs one signing session among a quorum of parties and
+// SignDigest runs one signing session among a quorum of local parties and
 // returns [R || S || V] with a low S and the V that recovers the group key.
+// Networked parties never sign a bare digest: ErrNeedsTransaction.
 func (m *MPC) SignDigest(ctx context.Context, digest [32]byte) ([]byte, error) {
+	if m.networked {
+		return nil, ErrNeedsTransaction
+	}
+	return m.sign(ctx, MPCSession{Digest: digest})
+}
+
+// SignTransaction runs one signing session for the transaction unsigned
+// (its canonical encoding) whose signing hash for chainID is digest. The
+// digest is checked here, and again by every networked party.
+func (m *MPC) SignTransaction(ctx context.Context, chainID *big.Int, unsigned []byte, digest [32]byte) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := MPCSession{Digest: digest, ChainID: chainID, Tx: unsigned}
+	if _, err := checkMPCTx(s); err != nil {
+		return nil, unavailable("mpc", err)
+	}
+	return m.sign(ctx, s)
+}
+
+// sign runs session s (its digest and transaction set) among a quorum.
+func (m *MPC) sign(ctx context.Context, s MPCSession) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -145,10 +183,16 @@ func (m *MPC) SignDigest(ctx context.Context, digest [32]byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := MPCSession{ID: sessionID(), Digest: digest}
+	s.ID = sessionID()
 	for _, p := range parties {
 		s.Signers = append(s.Signers, p.Index())
 	}
+	if m.networked {
+		if err := openMPCSession(ctx, s, parties); err != nil {
+			return nil, err
+		}
+	}
+	digest := s.Digest
 	router := NewMPCRouter(s.Signers)
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
