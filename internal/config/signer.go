@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -56,6 +57,31 @@ type SignerBackends struct {
 	// process with the passphrase of passphrase_file or passphrase_env
 	// (default SLUICE_MPC_PASSPHRASE).
 	Shares []string `yaml:"shares"`
+	// Parties are the `sluice mpc party` processes holding the shares of
+	// a threshold key (mpc, instead of shares): each one's https:// URL and
+	// share index. Signing needs the threshold of them up (2 of 3).
+	Parties []MPCParty `yaml:"parties"`
+	// TLS is the engine's client certificate for the parties and the CA
+	// that signed theirs (mpc with parties; required there).
+	TLS MPCTLS `yaml:"tls"`
+}
+
+// MPCParty is one `sluice mpc party` process.
+type MPCParty struct {
+	// URL is where the party serves, https://host:port.
+	URL string `yaml:"url"`
+	// Index is the share it holds, 1..n; its certificate's common name
+	// must be sluice-mpc-party-<index>.
+	Index int `yaml:"index"`
+}
+
+// MPCTLS is the engine's side of the mutual TLS with the MPC parties.
+type MPCTLS struct {
+	// Cert and Key are the engine's client certificate and key, PEM.
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+	// CA verifies the parties' certificates, PEM.
+	CA string `yaml:"ca"`
 }
 
 func (s *Signer) setDefaults() {
@@ -122,6 +148,9 @@ func (s Signer) validate(at string) error {
 			return fieldErr(at+".account", fmt.Sprintf("%q is not an address", s.Account))
 		}
 	case "mpc":
+		if len(s.Parties) > 0 {
+			return s.validateMPCParties(at)
+		}
 		if len(s.Shares) < 2 {
 			return fieldErr(at+".shares", fmt.Sprintf("%d share(s): a threshold key needs at least 2", len(s.Shares)))
 		}
@@ -147,6 +176,37 @@ func (s Signer) validate(at string) error {
 		}
 	default:
 		return fieldErr(at+".type", fmt.Sprintf("%q is not a known signer type (keystore, pkcs11, remote, mpc, failover)", s.Type))
+	}
+	return nil
+}
+
+// validateMPCParties checks a networked threshold signer.
+func (s Signer) validateMPCParties(at string) error {
+	if len(s.Shares) > 0 {
+		return fieldErr(at+".parties", "give shares (every share in this process) or parties (`sluice mpc party` processes), not both")
+	}
+	if len(s.Parties) < 2 {
+		return fieldErr(at+".parties", fmt.Sprintf("%d party(ies): a threshold key needs at least 2", len(s.Parties)))
+	}
+	urls, indexes := map[string]bool{}, map[int]bool{}
+	for i, p := range s.Parties {
+		f := fmt.Sprintf("%s.parties[%d]", at, i)
+		switch {
+		case !strings.HasPrefix(p.URL, "https://") || len(p.URL) == len("https://"):
+			return fieldErr(f+".url", fmt.Sprintf("%q is not an https:// URL", p.URL))
+		case urls[p.URL]:
+			return fieldErr(f+".url", fmt.Sprintf("%q is given twice", p.URL))
+		case p.Index < 1:
+			return fieldErr(f+".index", "is required: the share index, 1..n")
+		case indexes[p.Index]:
+			return fieldErr(f+".index", fmt.Sprintf("share %d is given twice", p.Index))
+		}
+		urls[p.URL], indexes[p.Index] = true, true
+	}
+	for _, f := range [][2]string{{"tls.cert", s.TLS.Cert}, {"tls.key", s.TLS.Key}, {"tls.ca", s.TLS.CA}} {
+		if f[1] == "" {
+			return fieldErr(at+"."+f[0], "is required with parties (mutual TLS)")
+		}
 	}
 	return nil
 }

@@ -30,6 +30,14 @@ func TestSignerTypes(t *testing.T) {
 		{"mpc", Signer{Type: "mpc", SignerBackends: SignerBackends{Shares: []string{"share-1.json", "share-3.json"}}}, ""},
 		{"mpc one share", Signer{Type: "mpc", SignerBackends: SignerBackends{Shares: []string{"share-1.json"}}}, "x.signer.shares: 1 share(s)"},
 		{"mpc share twice", Signer{Type: "mpc", SignerBackends: SignerBackends{Shares: []string{"s1", "s1"}}}, "x.signer.shares[1]"},
+		{"mpc parties", mpcNet(nil), ""},
+		{"mpc parties and shares", mpcNet(func(s *Signer) { s.Shares = []string{"s1", "s2"} }), "x.signer.parties: give shares"},
+		{"mpc one party", mpcNet(func(s *Signer) { s.Parties = s.Parties[:1] }), "x.signer.parties: 1 party"},
+		{"mpc party http", mpcNet(func(s *Signer) { s.Parties[1].URL = "http://p2:7000" }), "x.signer.parties[1].url"},
+		{"mpc party no index", mpcNet(func(s *Signer) { s.Parties[2].Index = 0 }), "x.signer.parties[2].index: is required"},
+		{"mpc party index twice", mpcNet(func(s *Signer) { s.Parties[2].Index = 1 }), "x.signer.parties[2].index: share 1"},
+		{"mpc party url twice", mpcNet(func(s *Signer) { s.Parties[2].URL = s.Parties[0].URL }), "x.signer.parties[2].url"},
+		{"mpc parties without ca", mpcNet(func(s *Signer) { s.TLS.CA = "" }), "x.signer.tls.ca: is required"},
 		{"unknown", Signer{Type: "vault"}, `x.signer.type: "vault" is not a known signer type`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,5 +82,33 @@ func TestSignerFieldsFromEnv(t *testing.T) {
 	s := c.Chains[0].HotWallets[0].Signer
 	if s.Type != "failover" || len(s.Signers) != 2 || s.Signers[0].URL != "https://a:8443" || s.Signers[1].KeyLabel != "hot" {
 		t.Errorf("signer from env = %+v", s)
+	}
+}
+
+// mpcNet is a valid networked mpc signer, changed by edit.
+func mpcNet(edit func(*Signer)) Signer {
+	s := Signer{Type: "mpc", SignerBackends: SignerBackends{
+		Parties: []MPCParty{{URL: "https://p1:7000", Index: 1}, {URL: "https://p2:7000", Index: 2}, {URL: "https://p3:7000", Index: 3}},
+		TLS:     MPCTLS{Cert: "engine.pem", Key: "engine-key.pem", CA: "ca.pem"}}}
+	if edit != nil {
+		edit(&s)
+	}
+	return s
+}
+
+func TestMPCSignerFieldsFromEnv(t *testing.T) {
+	var c Config
+	c.Chains = []Chain{{HotWallets: []HotWallet{{}}}}
+	err := applyEnv(&c, []string{"SLUICE_CHAINS_0_HOT_WALLETS_0_SIGNER_TYPE=mpc",
+		"SLUICE_CHAINS_0_HOT_WALLETS_0_SIGNER_PARTIES_0_URL=https://p1:7000",
+		"SLUICE_CHAINS_0_HOT_WALLETS_0_SIGNER_PARTIES_1_URL=https://p2:7000",
+		"SLUICE_CHAINS_0_HOT_WALLETS_0_SIGNER_PARTIES_1_INDEX=2",
+		"SLUICE_CHAINS_0_HOT_WALLETS_0_SIGNER_TLS_CA=/etc/sluice/mpc-ca.pem"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Chains[0].HotWallets[0].Signer
+	if len(s.Parties) != 2 || s.Parties[1] != (MPCParty{URL: "https://p2:7000", Index: 2}) || s.TLS.CA != "/etc/sluice/mpc-ca.pem" {
+		t.Errorf("mpc signer from env = %+v", s)
 	}
 }
