@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -49,6 +50,7 @@ func (a *Active) Get(ctx context.Context) (*Policy, *payout.PolicyVersion, error
 // Rechecker decides a stored payout again just before it is signed: lists
 // and velocity may have changed since it was accepted.
 type Rechecker struct {
+	store  payout.PolicyStore
 	active *Active
 	engine *Engine
 
@@ -84,7 +86,7 @@ func (r *Rechecker) current(ctx context.Context) (*Policy, int64, error) {
 // NewRechecker returns a Rechecker over a policy store, with its own
 // velocity ledger; balance may be nil.
 func NewRechecker(store payout.PolicyStore, balance BalanceFunc) *Rechecker {
-	return &Rechecker{active: NewActive(store), engine: NewEngine(store, balance)}
+	return &Rechecker{store: store, active: NewActive(store), engine: NewEngine(store, balance)}
 }
 
 // Recheck returns the code and reason that forbid paying p now ("" when it
@@ -95,10 +97,39 @@ func (r *Rechecker) Recheck(ctx context.Context, p *payout.Payout, decimals uint
 	if err != nil || pol == nil {
 		return "", "", err
 	}
-	d, err := r.engine.Recheck(ctx, pol, version, Input{Chain: p.Chain, Asset: p.Asset, Decimals: decimals,
-		Sender: p.Sender, To: p.To, Amount: p.Amount, Metadata: p.Metadata, Now: p.CreatedAt, PayoutID: p.ID})
+	in := Input{Chain: p.Chain, Asset: p.Asset, Decimals: decimals,
+		Sender: p.Sender, To: p.To, Amount: p.Amount, Metadata: p.Metadata, Now: p.CreatedAt, PayoutID: p.ID}
+	if pol.ReadsKey() {
+		// The key that created the payout is not on it: its decision
+		// recorded it. Without one (no policy was active then) the key
+		// facts are empty, as they would have been.
+		if err := r.keyFacts(ctx, p.ID, &in); err != nil {
+			return "", "", err
+		}
+	}
+	d, err := r.engine.Recheck(ctx, pol, version, in)
 	if err != nil || d.Action != Deny {
 		return "", "", err
 	}
 	return payout.Code(d.Code), fmt.Sprintf("policy version %d, just before signing: %s", d.PolicyVersion, d.Reason), nil
+}
+
+// keyFacts sets in's API key facts from the payout's recorded decision.
+func (r *Rechecker) keyFacts(ctx context.Context, payoutID string, in *Input) error {
+	d, err := r.store.PayoutDecision(ctx, payoutID)
+	if errors.Is(err, payout.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("policy: recheck: decision of %s: %w", payoutID, err)
+	}
+	var f struct {
+		Name   string            `json:"api_key_name"`
+		Labels map[string]string `json:"api_key_labels"`
+	}
+	if err := json.Unmarshal(d.Facts, &f); err != nil {
+		return fmt.Errorf("policy: recheck: facts of %s: %w", payoutID, err)
+	}
+	in.APIKeyID, in.APIKeyName, in.APIKeyLabels = d.APIKeyID, f.Name, f.Labels
+	return nil
 }

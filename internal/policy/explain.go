@@ -20,7 +20,15 @@ func NewFacts(in Input) *Facts {
 	}
 	return &Facts{Amount: amt.String(), AmountDecimal: decimal(amt, in.Decimals), Asset: in.Asset, Chain: in.Chain,
 		Destination: in.To.Hex(), Lists: []string{}, DestinationAgeSeconds: -1, BalanceShare: -1, APIKeyID: in.APIKeyID,
-		APIKeyName: in.APIKeyName, Metadata: in.Metadata, amount: amt}
+		APIKeyName: in.APIKeyName, APIKeyLabels: labelsOrEmpty(in.APIKeyLabels), Metadata: in.Metadata, amount: amt}
+}
+
+// labelsOrEmpty keeps api_key_labels an object in recorded facts.
+func labelsOrEmpty(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
 }
 
 // AddList records that a list holds the destination.

@@ -26,7 +26,9 @@ type Input struct {
 	Metadata   map[string]string
 	APIKeyID   string
 	APIKeyName string
-	Now        time.Time
+	// APIKeyLabels are the initiating key's labels (set when it was made).
+	APIKeyLabels map[string]string
+	Now          time.Time
 	// PayoutID, when set, names a payout already recorded (decided
 	// again): it is left out of its own velocity windows.
 	PayoutID string
@@ -45,6 +47,7 @@ type Facts struct {
 	BalanceShare          float64                 `json:"balance_share"`           // amount / hot wallet balance; -1: unknown
 	APIKeyID              string                  `json:"api_key_id"`
 	APIKeyName            string                  `json:"api_key_name"`
+	APIKeyLabels          map[string]string       `json:"api_key_labels"`
 	Metadata              map[string]string       `json:"metadata,omitempty"`
 	Velocity              map[string]VelocityFact `json:"velocity,omitempty"` // "scope/window"
 
@@ -86,6 +89,7 @@ type activation struct {
 	amount   units
 	lists    ref.Val
 	metadata ref.Val
+	labels   ref.Val
 	velocity *velocityVal
 }
 
@@ -94,8 +98,13 @@ func (f *Facts) activation() *activation {
 	if md == nil {
 		md = map[string]string{}
 	}
+	labels := f.APIKeyLabels
+	if labels == nil {
+		labels = map[string]string{}
+	}
 	return &activation{f: f, amount: units{f.amount}, lists: types.NewStringList(types.DefaultTypeAdapter, f.Lists),
-		metadata: types.NewStringStringMap(types.DefaultTypeAdapter, md), velocity: &velocityVal{w: f.vel}}
+		metadata: types.NewStringStringMap(types.DefaultTypeAdapter, md),
+		labels:   types.NewStringStringMap(types.DefaultTypeAdapter, labels), velocity: &velocityVal{w: f.vel}}
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -123,6 +132,8 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return types.String(f.APIKeyID), true
 	case "api_key_name":
 		return types.String(f.APIKeyName), true
+	case "api_key_labels":
+		return a.labels, true
 	case "metadata":
 		return a.metadata, true
 	case "velocity":

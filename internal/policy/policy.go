@@ -18,7 +18,14 @@ type Policy struct {
 	rules []compiled
 	// windows are the velocity facts the rules read, "scope/window".
 	windows []velocityNeed
+	// readsKey: a rule reads the initiating key (its id, name, labels or
+	// api_key velocity), which a recheck must then look up.
+	readsKey bool
 }
+
+// ReadsKey reports whether a rule reads facts of the initiating API key:
+// api_key_id, api_key_name, api_key_labels or api_key velocity.
+func (p *Policy) ReadsKey() bool { return p.readsKey }
 
 type compiled struct {
 	rule *Rule
@@ -64,6 +71,7 @@ func newEnv() (*cel.Env, error) {
 		cel.Variable("balance_share", cel.DoubleType),
 		cel.Variable("api_key_id", cel.StringType),
 		cel.Variable("api_key_name", cel.StringType),
+		cel.Variable("api_key_labels", cel.MapType(cel.StringType, cel.StringType)),
 		cel.Variable("metadata", cel.MapType(cel.StringType, cel.StringType)),
 		cel.Variable("velocity", velocityType),
 		cel.Function("sum", cel.MemberOverload("velocity_sum", []*cel.Type{velocityType, cel.StringType, cel.StringType}, unitsType,
@@ -103,6 +111,7 @@ func Compile(doc *Document) (*Policy, error) {
 			bad(fmt.Sprintf("when must be a bool condition, it is a %s", a.OutputType()))
 			continue
 		}
+		p.readsKey = p.readsKey || readsKey(a)
 		if err := collectVelocity(a, needs); err != nil {
 			bad("when: " + err.Error())
 			continue
@@ -119,6 +128,7 @@ func Compile(doc *Document) (*Policy, error) {
 	}
 	for _, n := range needs {
 		p.windows = append(p.windows, n)
+		p.readsKey = p.readsKey || n.scope == ScopeAPIKey
 	}
 	sort.Slice(p.windows, func(i, j int) bool {
 		return p.windows[i].scope+p.windows[i].window < p.windows[j].scope+p.windows[j].window
@@ -171,6 +181,20 @@ func collectVelocity(a *cel.Ast, needs map[string]velocityNeed) error {
 		needs[scope+"/"+window] = velocityNeed{scope: scope, window: window, d: d}
 	}
 	return nil
+}
+
+// readsKey reports whether a condition names a fact of the initiating key.
+func readsKey(a *cel.Ast) bool {
+	return len(ast.MatchDescendants(ast.NavigateAST(a.NativeRep()), func(e ast.NavigableExpr) bool {
+		if e.Kind() != ast.IdentKind {
+			return false
+		}
+		switch e.AsIdent() {
+		case "api_key_id", "api_key_name", "api_key_labels":
+			return true
+		}
+		return false
+	})) > 0
 }
 
 func validScope(s string) bool {
