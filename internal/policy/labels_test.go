@@ -53,7 +53,7 @@ func TestKeyLabelsAreFacts(t *testing.T) {
 	}
 	for doc, want := range map[string]bool{
 		"version: 1\ndefault: deny\nrules:\n- {name: r, when: 'amount > units(1)', action: allow}\n":                       false,
-		"version: 1\ndefault: deny\nrules:\n- {name: r, when: 'api_key_name == \"x\"', action: allow}\n":                  true,
+		"version: 1\ndefault: deny\nrules:\n- {name: r, when: 'api_key_name == \"x\"', action: allow}\n":                   true,
 		"version: 1\ndefault: deny\nrules:\n- {name: r, when: 'velocity.count(\"api_key\", \"1h\") < 5', action: allow}\n": true,
 	} {
 		p, err := policy.Parse([]byte(doc))
