@@ -2,12 +2,15 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/policy"
 )
 
 // Secret prefixes: keys made by an engine on the sandbox or dev chain
@@ -41,10 +45,13 @@ type apiKeyView struct {
 	APIVersion     string         `json:"api_version"`
 	RequireSigning bool           `json:"require_signing"`
 	RateLimit      *rateLimitView `json:"rate_limit"`
-	CreatedAt      time.Time      `json:"created_at"`
-	LastUsedAt     *time.Time     `json:"last_used_at"`
-	RevokedAt      *time.Time     `json:"revoked_at"`
-	Secret         string         `json:"secret,omitempty"`
+	// Labels are set when the key is made; policy rules read them as
+	// api_key_labels. Always an object.
+	Labels     map[string]string `json:"labels"`
+	CreatedAt  time.Time         `json:"created_at"`
+	LastUsedAt *time.Time        `json:"last_used_at"`
+	RevokedAt  *time.Time        `json:"revoked_at"`
+	Secret     string            `json:"secret,omitempty"`
 }
 
 type rateLimitView struct {
@@ -52,9 +59,12 @@ type rateLimitView struct {
 	Burst     int     `json:"burst"`
 }
 
-func viewAPIKey(k *payout.APIKey) apiKeyView {
+func viewAPIKey(k *payout.APIKey, labels map[string]string) apiKeyView {
+	if labels == nil {
+		labels = map[string]string{}
+	}
 	v := apiKeyView{Object: "api_key", ID: k.ID, Name: k.Name, Prefix: k.Prefix, Scopes: k.Scopes, APIVersion: k.Version,
-		RequireSigning: k.RequireSigning, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
+		RequireSigning: k.RequireSigning, Labels: labels, CreatedAt: k.CreatedAt, LastUsedAt: k.LastUsedAt, RevokedAt: k.RevokedAt}
 	if k.RateLimit != (payout.RateLimit{}) {
 		v.RateLimit = &rateLimitView{PerSecond: k.RateLimit.PerSecond, Burst: k.RateLimit.Burst}
 	}
@@ -75,6 +85,25 @@ type createAPIKeyBody struct {
 	APIVersion     string         `json:"api_version"`
 	RequireSigning bool           `json:"require_signing"`
 	RateLimit      *rateLimitView `json:"rate_limit"`
+	// Labels, e.g. {"team": "payroll"}, are fixed when the key is made.
+	Labels map[string]string `json:"labels"`
+}
+
+// labeledKeyStore is an API key store that keeps labels with its keys
+// (the SQL stores do).
+type labeledKeyStore interface {
+	CreateLabeledAPIKey(ctx context.Context, k *payout.APIKey, labels map[string]string) error
+	APIKeyLabels(ctx context.Context, ids ...string) (map[string]map[string]string, error)
+}
+
+// keyLabels returns the labels of the keys ids, by id; none when the
+// store keeps no labels.
+func (s *Server) keyLabels(ctx context.Context, ids ...string) (map[string]map[string]string, error) {
+	ls, ok := s.apiKeys.(labeledKeyStore)
+	if !ok {
+		return map[string]map[string]string{}, nil
+	}
+	return ls.APIKeyLabels(ctx, ids...)
 }
 
 // maxRate bounds a key's own rate limit.
@@ -88,9 +117,14 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, newError(payout.CodeUnavailable, "this server keeps no API keys in a database"))
 		return
 	}
-	k, err := s.decodeAPIKey(r)
+	k, labels, err := s.decodeAPIKey(r)
 	if err != nil {
 		s.fail(w, r, err)
+		return
+	}
+	ls, labeled := s.apiKeys.(labeledKeyStore)
+	if len(labels) > 0 && !labeled {
+		s.fail(w, r, newError(payout.CodeUnavailable, "this server's key store keeps no labels"))
 		return
 	}
 	secret, err := newSecret(s.testMode)
@@ -102,13 +136,18 @@ func (s *Server) createAPIKey(w http.ResponseWriter, r *http.Request) {
 	if k.RequireSigning {
 		k.SigningKey = SigningKey(secret)
 	}
-	if err := s.apiKeys.CreateAPIKey(r.Context(), k); err != nil {
+	if labeled {
+		err = ls.CreateLabeledAPIKey(r.Context(), k, labels)
+	} else {
+		err = s.apiKeys.CreateAPIKey(r.Context(), k)
+	}
+	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.log.InfoContext(r.Context(), "api key created", "request_id", reqInfoFrom(r.Context()).id, "api_key_id", k.ID,
-		"name", k.Name, "scopes", k.Scopes, "require_signing", k.RequireSigning, "by_api_key_id", reqInfoFrom(r.Context()).key.ID)
-	v := viewAPIKey(k)
+		"name", k.Name, "scopes", k.Scopes, "labels", labels, "require_signing", k.RequireSigning, "by_api_key_id", reqInfoFrom(r.Context()).key.ID)
+	v := viewAPIKey(k, labels)
 	s.audited(r, payout.AuditAPIKeyCreate, k.ID, v) // before the secret is set: the log never holds it
 	v.Secret = secret
 	writeJSON(w, "application/json", http.StatusCreated, v)
@@ -129,22 +168,22 @@ func newSecret(test bool) (string, error) {
 
 // decodeAPIKey reads and checks a create request, reporting every wrong
 // field at once.
-func (s *Server) decodeAPIKey(r *http.Request) (*payout.APIKey, error) {
+func (s *Server) decodeAPIKey(r *http.Request) (*payout.APIKey, map[string]string, error) {
 	body, err := readBody(r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var in createAPIKeyBody
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		if f, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			return nil, newError(payout.CodeUnknownField, "unknown field %s; fields are name, scopes, api_version, require_signing, rate_limit", f)
+			return nil, nil, newError(payout.CodeUnknownField, "unknown field %s; fields are name, scopes, api_version, require_signing, rate_limit, labels", f)
 		}
-		return nil, newError(payout.CodeMalformedJSON, "the body must be a JSON object with name, scopes and optionally api_version, require_signing, rate_limit: %s", err.Error())
+		return nil, nil, newError(payout.CodeMalformedJSON, "the body must be a JSON object with name, scopes and optionally api_version, require_signing, rate_limit, labels: %s", err.Error())
 	}
 	if dec.More() {
-		return nil, newError(payout.CodeMalformedJSON, "the body must hold one JSON object")
+		return nil, nil, newError(payout.CodeMalformedJSON, "the body must hold one JSON object")
 	}
 	k := &payout.APIKey{Version: in.APIVersion, RequireSigning: in.RequireSigning}
 	var ve payout.ValidationError
@@ -186,10 +225,18 @@ func (s *Server) decodeAPIKey(r *http.Request) (*payout.APIKey, error) {
 		}
 		k.RateLimit = payout.RateLimit{PerSecond: rl.PerSecond, Burst: rl.Burst}
 	}
-	if len(ve.Errors) > 0 {
-		return nil, &ve
+	if len(in.Labels) > policy.MaxLabels {
+		bad("labels", payout.CodeInvalidRequest, "labels: %d given, at most %d", len(in.Labels), policy.MaxLabels)
 	}
-	return k, nil
+	for _, name := range slices.Sorted(maps.Keys(in.Labels)) {
+		if err := policy.ValidateLabel(name, in.Labels[name]); err != nil {
+			bad("labels/"+truncate(name, 64), payout.CodeInvalidRequest, "%s", err.Error())
+		}
+	}
+	if len(ve.Errors) > 0 {
+		return nil, nil, &ve
+	}
+	return k, in.Labels, nil
 }
 
 func scopeNames() string {
@@ -235,9 +282,18 @@ func (s *Server) listAPIKeys(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	ids := make([]string, len(ks))
+	for i, k := range ks {
+		ids[i] = k.ID
+	}
+	labels, err := s.keyLabels(r.Context(), ids...)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	out := apiKeyList{Object: "list", Data: make([]apiKeyView, len(ks)), HasMore: more, URL: "/v1/api_keys"}
 	for i, k := range ks {
-		out.Data[i] = viewAPIKey(k)
+		out.Data[i] = viewAPIKey(k, labels[k.ID])
 	}
 	writeJSON(w, "application/json", http.StatusOK, out)
 }
@@ -262,10 +318,16 @@ func (s *Server) revokeAPIKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.forgetKey(k.ID)
-	s.audited(r, payout.AuditAPIKeyRevoke, k.ID, viewAPIKey(k))
+	labels, err := s.keyLabels(r.Context(), k.ID)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v := viewAPIKey(k, labels[k.ID])
+	s.audited(r, payout.AuditAPIKeyRevoke, k.ID, v)
 	s.log.InfoContext(r.Context(), "api key revoked", "request_id", reqInfoFrom(r.Context()).id, "api_key_id", k.ID,
 		"by_api_key_id", reqInfoFrom(r.Context()).key.ID)
-	writeJSON(w, "application/json", http.StatusOK, viewAPIKey(k))
+	writeJSON(w, "application/json", http.StatusOK, v)
 }
 
 // authMetrics count refused requests.

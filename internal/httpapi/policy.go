@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/policy"
@@ -43,6 +44,40 @@ type policyState struct {
 	store  payout.PolicyStore // nil: no policies
 	engine *policy.Engine
 	policy *policy.Active
+
+	labelsMu sync.Mutex
+	labels   map[string]map[string]string // API key id → its labels, which never change
+}
+
+// maxCachedLabels bounds the label cache; it is emptied when full.
+const maxCachedLabels = 10_000
+
+// initiatorLabels returns the labels of the key with id, read once per
+// key: labels are fixed when a key is made. A key from the config file has
+// none.
+func (s *Server) initiatorLabels(ctx context.Context, id string) (map[string]string, error) {
+	ps := s.policy
+	ps.labelsMu.Lock()
+	l, ok := ps.labels[id]
+	ps.labelsMu.Unlock()
+	if ok || s.configKeys[id] {
+		return l, nil
+	}
+	m, err := s.keyLabels(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("labels of api key %s: %w", id, err)
+	}
+	l = m[id]
+	if l == nil {
+		l = map[string]string{}
+	}
+	ps.labelsMu.Lock()
+	if ps.labels == nil || len(ps.labels) >= maxCachedLabels {
+		ps.labels = map[string]map[string]string{}
+	}
+	ps.labels[id] = l
+	ps.labelsMu.Unlock()
+	return l, nil
 }
 
 func newPolicyState(st payout.Store, balance policy.BalanceFunc) *policyState {
@@ -110,6 +145,9 @@ func (s *Server) decideOne(r *http.Request, p *payout.Payout, pending bool) erro
 	k := reqInfoFrom(r.Context()).key
 	in := policy.Input{Chain: p.Chain, Asset: p.Asset, Sender: p.Sender, To: p.To, Amount: p.Amount,
 		Metadata: p.Metadata, APIKeyID: k.ID, APIKeyName: k.Name, Now: p.CreatedAt}
+	if in.APIKeyLabels, err = s.initiatorLabels(r.Context(), k.ID); err != nil {
+		return err
+	}
 	if ch, ok := s.catalog.Chains[p.Chain]; ok {
 		in.Decimals = ch.Assets[p.Asset].Decimals
 	}
