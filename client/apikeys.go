@@ -34,10 +34,13 @@ type APIKey struct {
 	APIVersion     string     `json:"api_version"`
 	RequireSigning bool       `json:"require_signing"`
 	RateLimit      *RateLimit `json:"rate_limit"` // nil: the server's default
-	CreatedAt      time.Time  `json:"created_at"`
-	LastUsedAt     *time.Time `json:"last_used_at"` // written at most about once a minute
-	RevokedAt      *time.Time `json:"revoked_at"`
-	Secret         string     `json:"secret,omitempty"`
+	// Labels are fixed when the key is made; policy rules read them as
+	// api_key_labels.
+	Labels     map[string]string `json:"labels"`
+	CreatedAt  time.Time         `json:"created_at"`
+	LastUsedAt *time.Time        `json:"last_used_at"` // written at most about once a minute
+	RevokedAt  *time.Time        `json:"revoked_at"`
+	Secret     string            `json:"secret,omitempty"`
 }
 
 // RateLimit is a key's token bucket: PerSecond requests a second, bursts
@@ -55,6 +58,10 @@ type CreateAPIKeyParams struct {
 	APIVersion     string     `json:"api_version,omitempty"`
 	RequireSigning bool       `json:"require_signing,omitempty"`
 	RateLimit      *RateLimit `json:"rate_limit,omitempty"`
+	// Labels, e.g. {"team": "payroll"}, which policy rules read as
+	// api_key_labels: at most 20, names of a-z, 0-9, _, - and . starting
+	// with a letter, values of at most 200 printable characters.
+	Labels map[string]string `json:"labels,omitempty"`
 }
 
 // APIKeyList is one page of API keys, newest first.

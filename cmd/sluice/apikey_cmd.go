@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,10 +13,11 @@ import (
 	"github.com/sluicepay/sluice/client"
 	"github.com/sluicepay/sluice/internal/httpapi"
 	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/policy"
 )
 
 const apikeyUsage = `Usage:
-  sluice apikey create --name NAME --scope SCOPE [--scope SCOPE ...] [--require-signing] [--api-version DATE]
+  sluice apikey create --name NAME --scope SCOPE [--scope SCOPE ...] [--label NAME=VALUE ...] [--require-signing] [--api-version DATE]
   sluice apikey list [--limit N] [--starting-after ID]
   sluice apikey revoke ID
   sluice apikey hash < key-file
@@ -26,7 +28,10 @@ payouts:read, payouts:write (includes payouts:read), batches:write,
 webhooks:manage, admin, and approver (approves or rejects payouts a policy
 holds; includes payouts:read; give the key a --name, which the audit log
 records). A key made with --require-signing must sign every
-request (Sluice-Signature; the Go client's WithSigning does it).
+request (Sluice-Signature; the Go client's WithSigning does it). Labels
+(--label team=payroll --label region=eu) are fixed when the key is made;
+policy rules read them as api_key_labels, e.g.
+  when: '"team" in api_key_labels && api_key_labels["team"] == "payroll"'.
 
 list shows the keys made through the API (never a secret); revoke stops a
 key at once on the answering server and within 5 seconds on the others.
@@ -116,12 +121,45 @@ func (s *scopeFlags) Set(v string) error {
 	return nil
 }
 
+// labelFlags collects repeated --label NAME=VALUE flags, each checked as
+// it is given.
+type labelFlags map[string]string
+
+func (l labelFlags) String() string {
+	parts := make([]string, 0, len(l))
+	for k, v := range l {
+		parts = append(parts, k+"="+v)
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ",")
+}
+
+func (l labelFlags) Set(v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("%q is not NAME=VALUE", v)
+	}
+	if _, dup := l[name]; dup {
+		return fmt.Errorf("label %s is given twice", name)
+	}
+	if err := policy.ValidateLabel(name, value); err != nil {
+		return err
+	}
+	if len(l) >= policy.MaxLabels {
+		return fmt.Errorf("at most %d labels", policy.MaxLabels)
+	}
+	l[name] = value
+	return nil
+}
+
 func apikeyCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, kf := newKeyFlagSet("create", stderr)
 	var (
 		p      client.CreateAPIKeyParams
 		scopes scopeFlags
+		labels = labelFlags{}
 	)
+	fs.Var(labels, "label", "a label NAME=VALUE that policy rules read as api_key_labels (repeat)")
 	fs.StringVar(&p.Name, "name", "", "a label for the key, e.g. backoffice")
 	fs.Var(&scopes, "scope", "a scope the key holds (repeat, or separate with commas)")
 	fs.BoolVar(&p.RequireSigning, "require-signing", false, "every request of the key must be signed")
@@ -136,6 +174,9 @@ func apikeyCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return fmt.Errorf("%w: sluice apikey create needs at least one --scope (payouts:read, payouts:write, batches:write, webhooks:manage, admin, approver)", errUsage)
 	}
 	p.Scopes = scopes
+	if len(labels) > 0 {
+		p.Labels = labels
+	}
 	c, err := kf.client()
 	if err != nil {
 		return err
@@ -151,6 +192,9 @@ func apikeyCreate(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if k.RequireSigning {
 		signing = "; every request must be signed"
 	}
+	if len(k.Labels) > 0 {
+		signing += "; labels " + labelFlags(k.Labels).String()
+	}
 	_, err = fmt.Fprintf(stdout, "Created API key %s %q (%s; version %s%s).\nIts secret, shown only now (store it safely):\n  %s\n",
 		k.ID, k.Name, strings.Join(k.Scopes, ", "), k.APIVersion, signing, k.Secret)
 	return err
@@ -163,6 +207,10 @@ func keyError(err error, p client.CreateAPIKeyParams) error {
 		return fmt.Errorf("--api-version %q: %w", p.APIVersion, err)
 	case "invalid_scope":
 		return fmt.Errorf("--scope %q: %w", strings.Join(p.Scopes, ","), err)
+	case "invalid_request":
+		if len(p.Labels) > 0 {
+			return fmt.Errorf("--label %s: %w", labelFlags(p.Labels), err)
+		}
 	}
 	return err
 }
@@ -192,10 +240,14 @@ func apikeyList(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return writeJSONOut(stdout, l)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tSCOPES\tVERSION\tSIGNED\tCREATED\tLAST USED\tREVOKED")
+	fmt.Fprintln(tw, "ID\tNAME\tPREFIX\tSCOPES\tLABELS\tVERSION\tSIGNED\tCREATED\tLAST USED\tREVOKED")
 	for _, k := range l.Data {
-		fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%v\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix, strings.Join(k.Scopes, ","),
-			k.APIVersion, k.RequireSigning, k.CreatedAt.Format(time.RFC3339), timeOrDash(k.LastUsedAt), timeOrDash(k.RevokedAt))
+		labels := labelFlags(k.Labels).String()
+		if labels == "" {
+			labels = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s…\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", k.ID, k.Name, k.Prefix, strings.Join(k.Scopes, ","),
+			labels, k.APIVersion, k.RequireSigning, k.CreatedAt.Format(time.RFC3339), timeOrDash(k.LastUsedAt), timeOrDash(k.RevokedAt))
 	}
 	if l.HasMore && len(l.Data) > 0 {
 		fmt.Fprintf(tw, "(more: --starting-after %s)\n", l.Data[len(l.Data)-1].ID)

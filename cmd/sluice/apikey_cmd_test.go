@@ -44,6 +44,10 @@ func TestAPIKeyCommands(t *testing.T) {
 	if secret == "" || !strings.Contains(out, "shown only now") || !strings.Contains(out, "payouts:read, webhooks:manage") {
 		t.Fatalf("create printed:\n%s", out)
 	}
+	out, err = e.apikey("create", "--name", "payroll", "--scope", "payouts:write", "--label", "team=payroll", "--label", "region=eu")
+	if err != nil || !strings.Contains(out, "labels region=eu,team=payroll") {
+		t.Fatalf("create --label: %v\n%s", err, out)
+	}
 	out, err = e.apikey("create", "--name", "signer", "--scope", "admin", "--require-signing", "--json")
 	if err != nil {
 		t.Fatal(err)
@@ -57,6 +61,9 @@ func TestAPIKeyCommands(t *testing.T) {
 	}
 
 	out, err = e.apikey("list")
+	if !regexp.MustCompile(`payroll .*region=eu,team=payroll`).MatchString(out) {
+		t.Errorf("list does not show the labels:\n%s", out)
+	}
 	if err != nil || !strings.Contains(out, "reporting") || !strings.Contains(out, signer.ID) || strings.Contains(out, secret) || strings.Contains(out, signer.Secret) {
 		t.Errorf("list (%v):\n%s", err, out)
 	}
@@ -86,6 +93,9 @@ func TestAPIKeyCommands(t *testing.T) {
 		{[]string{"revoke"}, "needs the key's id"},
 		{[]string{"revoke", "key_nope"}, `API key "key_nope"`},
 		{[]string{"rotate"}, `unknown subcommand "rotate"`},
+		{[]string{"create", "--name", "x", "--scope", "admin", "--label", "team"}, `invalid value "team" for flag -label: "team" is not NAME=VALUE`},
+		{[]string{"create", "--name", "x", "--scope", "admin", "--label", "Team=x"}, `label name "Team"`},
+		{[]string{"create", "--name", "x", "--scope", "admin", "--label", "a=1", "--label", "a=2"}, "label a is given twice"},
 	} {
 		if _, err := e.apikey(tc.args...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("sluice apikey %s: %v, want it to name %q", strings.Join(tc.args, " "), err, tc.want)
