@@ -9,12 +9,16 @@ import (
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
-// DecideBatch approves every payout of a batch that waits for approval,
-// in one transaction (see payout.ApprovalStore).
+// DecideBatch approves, or rejects, every payout of a batch that waits for
+// approval, in one transaction (see payout.ApprovalStore). A rejection
+// (a.Decision payout.Reject, with a reason) rejects every pending row,
+// held ones too, whoever created them and whatever their group, each with
+// its approval row, audit entry and event; res.Approved then lists the
+// rows it rejected, and rows the key had decided already are skipped.
 func (db *DB) DecideBatch(ctx context.Context, batchID string, a *payout.Approval, inGroup func(group string) bool) (payout.BatchApproval, error) {
 	var res payout.BatchApproval
-	if a.Decision != payout.Approve {
-		return res, errors.New("store: a batch is approved as a whole, not rejected")
+	if a.Decision == payout.Reject {
+		inGroup = nil // anyone with the scope may stop money
 	}
 	a.PayoutID = batchID // Validate wants a payout id; each row gets its own
 	if err := a.Validate(); err != nil {
@@ -75,7 +79,7 @@ func (db *DB) decideRow(ctx context.Context, tx *sql.Tx, id string, a payout.App
 	}
 	st.Approvals = append(st.Approvals, a)
 	res.Approved = append(res.Approved, id)
-	if st.Approved() >= st.Request.Quorum {
+	if a.Decision == payout.Approve && st.Approved() >= st.Request.Quorum {
 		res.Queued = append(res.Queued, id)
 	}
 	return db.applyDecision(ctx, tx, at, p, st, &a)

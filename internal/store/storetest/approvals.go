@@ -34,6 +34,7 @@ func RunApprovals(t *testing.T, open func(t *testing.T) ApprovalStore) {
 		{"Sweep", testApprovalSweep},
 		{"Cancel", testApprovalCancel},
 		{"Batch", testApprovalBatch},
+		{"BatchReject", testApprovalBatchReject},
 		{"Concurrent", testApprovalConcurrent},
 	}
 	for _, tc := range tests {
