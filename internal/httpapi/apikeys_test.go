@@ -241,6 +241,7 @@ func TestScopesPerRoute(t *testing.T) {
 		{"POST", "/v1/batches", "/v1/batches", `{"rows":[]}`, payout.ScopeBatchesWrite},
 		{"GET", "/v1/batches/{id}", "/v1/batches/bat_missing", "", payout.ScopePayoutsRead},
 		{"POST", "/v1/batches/{id}/approve", "/v1/batches/bat_missing/approve", "", payout.ScopeApprover},
+		{"POST", "/v1/batches/{id}/reject", "/v1/batches/bat_missing/reject", `{"reason":"no"}`, payout.ScopeApprover},
 		{"GET", "/v1/batches/{id}/statement.csv", "/v1/batches/bat_missing/statement.csv", "", payout.ScopePayoutsRead},
 		{"GET", "/v1/audit", "/v1/audit", "", payout.ScopeAdmin},
 		{"GET", "/v1/policy", "/v1/policy", "", payout.ScopeAdmin},

@@ -253,10 +253,30 @@ type batchApprovalView struct {
 	payout.BatchApproval
 }
 
+// batchRejectionView is POST /v1/batches/{id}/reject's answer.
+type batchRejectionView struct {
+	Object   string          `json:"object"` // "batch_rejection"
+	Batch    json.RawMessage `json:"batch"`
+	Rejected []string        `json:"rejected"` // now rejected (approval_rejected)
+	Skipped  []string        `json:"skipped"`  // decided by this key already
+	Expired  []string        `json:"expired"`  // their approvals had expired: rejected (approval_expired)
+}
+
 // approveBatch handles POST /v1/batches/{id}/approve: the calling key
 // approves every payout of the batch that waits for approval, in one
 // transaction.
 func (s *Server) approveBatch(w http.ResponseWriter, r *http.Request) {
+	s.decideBatchApproval(w, r, payout.Approve)
+}
+
+// rejectBatch handles POST /v1/batches/{id}/reject: the calling key
+// rejects every payout of the batch that waits for approval (held ones
+// too), with a reason, in one transaction.
+func (s *Server) rejectBatch(w http.ResponseWriter, r *http.Request) {
+	s.decideBatchApproval(w, r, payout.Reject)
+}
+
+func (s *Server) decideBatchApproval(w http.ResponseWriter, r *http.Request, d payout.ApprovalDecision) {
 	id := r.PathValue("id")
 	if s.approvals.store == nil {
 		s.fail(w, r, newError(payout.CodeUnavailable, "this server's store keeps no approvals"))
@@ -268,8 +288,17 @@ func (s *Server) approveBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k := reqInfoFrom(r.Context()).key
-	if strings.TrimSpace(k.Name) == "" {
-		s.fail(w, r, newError(payout.CodeApproverNameRequired, "an approver's API key must have a name"))
+	a := &payout.Approval{PayoutID: id, ApproverKeyID: k.ID, ApproverName: k.Name, Decision: d, Reason: body.Reason,
+		CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+	if err := a.Validate(); err != nil {
+		var fe *payout.FieldError
+		switch {
+		case errors.As(err, &fe) && fe.Code == payout.CodeApproverNameRequired:
+			err = newError(fe.Code, "%s", fe.Message)
+		case fe != nil:
+			err = &payout.ValidationError{Errors: []*payout.FieldError{fe}}
+		}
+		s.fail(w, r, err)
 		return
 	}
 	b, err := s.lookupBatch(r)
@@ -277,8 +306,6 @@ func (s *Server) approveBatch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	a := &payout.Approval{ApproverKeyID: k.ID, ApproverName: k.Name, Decision: payout.Approve, Reason: body.Reason,
-		CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
 	res, err := s.approvals.store.DecideBatch(r.Context(), b.ID, a, func(g string) bool { return s.approvals.cfg.inGroup(g, k.Name) })
 	switch {
 	case errors.Is(err, payout.ErrNotPendingApproval):
@@ -290,8 +317,9 @@ func (s *Server) approveBatch(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	s.log.InfoContext(r.Context(), "batch approved", "request_id", reqInfoFrom(r.Context()).id, "batch_id", id,
-		"approver_key_id", k.ID, "approved", len(res.Approved), "queued", len(res.Queued), "skipped", len(res.Skipped))
+	s.log.InfoContext(r.Context(), "batch "+string(d)+"d", "request_id", reqInfoFrom(r.Context()).id, "batch_id", id,
+		"approver_key_id", k.ID, "decided", len(res.Approved), "queued", len(res.Queued), "skipped", len(res.Skipped),
+		"expired", len(res.Expired))
 	if len(res.Queued) > 0 && s.created != nil {
 		s.created(&payout.Payout{}) // wake every sender: the sender of each row is not at hand
 	}
@@ -308,6 +336,11 @@ func (s *Server) approveBatch(w http.ResponseWriter, r *http.Request) {
 		if *l == nil {
 			*l = []string{}
 		}
+	}
+	if d == payout.Reject {
+		writeJSON(w, "application/json", http.StatusOK, batchRejectionView{Object: "batch_rejection", Batch: bj,
+			Rejected: res.Approved, Skipped: res.Skipped, Expired: res.Expired})
+		return
 	}
 	writeJSON(w, "application/json", http.StatusOK, batchApprovalView{Object: "batch_approval", Batch: bj, BatchApproval: res})
 }

@@ -199,3 +199,86 @@ func TestApproveBatch(t *testing.T) {
 		t.Errorf("unknown batch: %d %s", r.status, r.body)
 	}
 }
+
+func TestRejectBatch(t *testing.T) {
+	t.Parallel()
+	clk := &clock{t: testNow}
+	e := keyEnv(t, nil, clk, nil)
+	if r := putPolicy(t, e, approvalPolicy); r.status != http.StatusOK {
+		t.Fatalf("PUT policy: %d %s", r.status, r.body)
+	}
+	alice := e.newKey(`{"name":"alice","scopes":["approver"]}`)
+	rows := `{"asset":"SUSD","rows":[{"to":"` + validTo + `","amount":"1500000"},{"to":"` + validTo + `","amount":"5"},{"to":"` + validTo + `","amount":"2500000"}]}`
+	r := e.do("POST", "/v1/batches", rows, "Idempotency-Key: bat-rej")
+	if r.status != http.StatusCreated {
+		t.Fatalf("batch: %d %s, want 201", r.status, r.body)
+	}
+	b := r.batch(t)
+	// Refused, changing nothing: no reason, a key without the scope.
+	if r := e.do("POST", "/v1/batches/"+b.ID+"/reject", "", bearer(alice.Secret)); r.status != 422 ||
+		r.problem(t).Code != payout.CodeInvalidRequest || r.problem(t).Errors[0].Pointer != "/reason" {
+		t.Fatalf("reject without a reason: %d %s, want 422 naming reason", r.status, r.body)
+	}
+	writer := e.newKey(`{"name":"writer","scopes":["payouts:write"]}`)
+	if r := e.do("POST", "/v1/batches/"+b.ID+"/reject", `{"reason":"x"}`, bearer(writer.Secret)); r.status != 403 {
+		t.Fatalf("reject without the approver scope: %d %s, want 403", r.status, r.body)
+	}
+	if r := e.do("GET", "/v1/batches/"+b.ID, ""); r.batch(t).Counts[payout.StatusPendingApproval] != 3 {
+		t.Fatalf("a refused rejection changed the batch: %s", r.body)
+	}
+	// Alice approves one row, then rejects the batch: the other two
+	// (the hold too) are rejected, hers is skipped.
+	r = e.do("GET", "/v1/payouts?batch_id="+b.ID, "")
+	var list struct {
+		Data []struct {
+			ID     string `json:"id"`
+			Amount string `json:"amount"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(r.body, &list); err != nil || len(list.Data) != 3 {
+		t.Fatalf("list batch payouts: %d %s", r.status, r.body)
+	}
+	var approvedID string
+	for _, p := range list.Data {
+		if p.Amount == "1500000" {
+			approvedID = p.ID
+		}
+	}
+	if r := e.do("POST", "/v1/payouts/"+approvedID+"/approve", "", bearer(alice.Secret)); r.status != 200 {
+		t.Fatalf("approve one row: %d %s", r.status, r.body)
+	}
+	r = e.do("POST", "/v1/batches/"+b.ID+"/reject", `{"reason":"wrong payroll file"}`, bearer(alice.Secret))
+	var got struct {
+		Object   string       `json:"object"`
+		Batch    payout.Batch `json:"batch"`
+		Rejected []string     `json:"rejected"`
+		Skipped  []string     `json:"skipped"`
+	}
+	if err := json.Unmarshal(r.body, &got); r.status != 200 || err != nil || got.Object != "batch_rejection" ||
+		len(got.Rejected) != 2 || len(got.Skipped) != 1 || got.Skipped[0] != approvedID {
+		t.Fatalf("reject batch: %d %s, want two rejected and the approved row skipped", r.status, r.body)
+	}
+	if got.Batch.Counts[payout.StatusRejected] != 2 || got.Batch.Counts[payout.StatusPendingApproval] != 1 {
+		t.Errorf("batch counts after the rejection = %v", got.Batch.Counts)
+	}
+	for _, id := range got.Rejected {
+		p := decodeApproved(t, e.do("GET", "/v1/payouts/"+id, ""))
+		if p.Status != payout.StatusRejected || p.FailureCode == nil || *p.FailureCode != string(payout.CodeApprovalRejected) {
+			t.Errorf("rejected row %s: %+v", id, p)
+		}
+	}
+	r = e.do("GET", "/v1/audit", "")
+	if n := strings.Count(string(r.body), `"action":"payout.reject"`); n != 2 {
+		t.Errorf("audit log has %d payout.reject entries, want 2", n)
+	}
+	// The creating key may reject the rest; then nothing waits.
+	if r := e.do("POST", "/v1/batches/"+b.ID+"/reject", `{"reason":"withdrawn"}`); r.status != 200 {
+		t.Fatalf("initiator rejects: %d %s", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/batches/"+b.ID+"/reject", `{"reason":"again"}`); r.status != 409 || r.problem(t).Code != payout.CodeNotPendingApproval {
+		t.Errorf("reject with nothing pending: %d %s, want 409 not_pending_approval", r.status, r.body)
+	}
+	if r := e.do("POST", "/v1/batches/bat_missing/reject", `{"reason":"x"}`, bearer(alice.Secret)); r.status != 404 {
+		t.Errorf("unknown batch: %d %s", r.status, r.body)
+	}
+}

@@ -251,6 +251,7 @@ func (s *Server) routes() *http.ServeMux {
 	route("/v1/batches", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeBatchesWrite, s.needBatches(s.createBatch))})
 	route("/v1/batches/{id}", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.needBatches(s.getBatch))})
 	route("/v1/batches/{id}/approve", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeApprover, s.needBatches(s.approveBatch))})
+	route("/v1/batches/{id}/reject", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeApprover, s.needBatches(s.rejectBatch))})
 	route("/v1/batches/{id}/statement.csv", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.needBatches(s.batchStatement))})
 	route("/v1/events", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.listEvents)})
 	route("/v1/events/stream", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopePayoutsRead, s.streamEvents)})
