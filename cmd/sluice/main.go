@@ -35,6 +35,10 @@ Usage:
                   serve only the failover JSON-RPC endpoint POST /rpc/{chain}
   sluice tx       export|rebroadcast|trace ...
                   the signed transactions of a payout: print, send again, ask every upstream
+  sluice tx       export-unsigned|submit-signed|void-unsigned ...
+  sluice sign     --offline --keystore FILE --in PLAN --out SIGNED
+                  when a wallet's signer is down: export its queued payouts unsigned (nonces reserved),
+                  sign them on a machine with no network, submit the signed file
   sluice doctor   [--config FILE] [--json]
                   check upstreams, TLS, database, signers, balances, stuck payouts (exit 0/1/2)
   sluice apikey   create|list|revoke|hash ...
@@ -115,6 +119,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runKey(args[1:], stdin, stdout, stderr)
 	case "mpc":
 		err = runMPC(ctx, args[1:], stdout, stderr)
+	case "sign":
+		err = runSign(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sluice", version)
 	case "help", "-h", "--help":

@@ -25,6 +25,12 @@ const txUsage = `Usage:
                                                    engine to every upstream, and to each --to endpoint
   sluice tx trace <payout-id | tx-hash> (--config FILE | --rpc URL ...)
                                                    ask every upstream about each transaction side by side
+  sluice tx export-unsigned --chain C --wallet W --out PLAN.json [--max 100]
+                                                   when the wallet's signer is down: plan its queued payouts,
+                                                   nonces reserved, unsigned, for sluice sign --offline
+  sluice tx submit-signed SIGNED.json              check each signed transaction against its plan, then
+                                                   store and broadcast them
+  sluice tx void-unsigned <plan-id>                give a plan up (only while the chain used none of its nonces)
 
 Flags common to all: --api-url (default $SLUICE_API_URL), --api-key (default $SLUICE_API_KEY), --json.
 `
@@ -32,7 +38,7 @@ Flags common to all: --api-url (default $SLUICE_API_URL), --api-key (default $SL
 // runTx dispatches `sluice tx`.
 func runTx(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: sluice tx needs a subcommand: export, rebroadcast or trace\n\n%s", errUsage, txUsage)
+		return fmt.Errorf("%w: sluice tx needs a subcommand: export, rebroadcast, trace, export-unsigned, submit-signed or void-unsigned\n\n%s", errUsage, txUsage)
 	}
 	switch args[0] {
 	case "export":
@@ -41,6 +47,12 @@ func runTx(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return txRebroadcast(ctx, args[1:], stdout, stderr)
 	case "trace":
 		return txTrace(ctx, args[1:], stdout, stderr)
+	case "export-unsigned":
+		return txExportUnsigned(ctx, args[1:], stdout, stderr)
+	case "submit-signed":
+		return txSubmitSigned(ctx, args[1:], stdout, stderr)
+	case "void-unsigned":
+		return txVoidUnsigned(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		_, err := fmt.Fprint(stdout, txUsage)
 		return err

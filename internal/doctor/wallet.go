@@ -157,7 +157,7 @@ func checkBalance(ctx context.Context, ch config.Chain, addr common.Address, cp 
 
 // pendingStatuses are the statuses whose payouts still take money from
 // the wallet: nothing of theirs is mined yet.
-var pendingStatuses = []payout.Status{payout.StatusQueued, payout.StatusSubmitted, payout.StatusStuck}
+var pendingStatuses = []payout.Status{payout.StatusQueued, payout.StatusSigningOffline, payout.StatusSubmitted, payout.StatusStuck}
 
 // pending is what a wallet's pending payouts need, per asset symbol.
 // withoutPending ends a balance check that cannot compare with the pending

@@ -93,6 +93,27 @@ type txSigner interface {
 // wallet's: the signer holds a different key. Nothing may be stored.
 var ErrWrongSender = errors.New("signature recovers to the wrong sender")
 
+// UnsignedTransfer builds the transaction for a call at a nonce
+// (dynamic-fee, or legacy when fees.Legacy), unsigned: what offline
+// signing exports. A call that delegates the wallet (EIP-7702) needs an
+// authorization signed with the transaction and is refused.
+func UnsignedTransfer(chainID *big.Int, nonce, gas uint64, fees Fees, c Call) (*types.Transaction, error) {
+	to := c.To
+	switch {
+	case c.Delegate != nil:
+		return nil, errors.New("a delegation (EIP-7702) cannot be planned unsigned: its authorization is signed with it")
+	case fees.Legacy:
+		return types.NewTx(&types.LegacyTx{
+			Nonce: nonce, GasPrice: fees.MaxFeePerGas, Gas: gas, To: &to, Value: c.Value, Data: c.Data,
+		}), nil
+	default:
+		return types.NewTx(&types.DynamicFeeTx{
+			ChainID: chainID, Nonce: nonce, GasTipCap: fees.MaxPriorityFeePerGas, GasFeeCap: fees.MaxFeePerGas,
+			Gas: gas, To: &to, Value: c.Value, Data: c.Data,
+		}), nil
+	}
+}
+
 // SignTransfer builds the transaction for a call at a nonce (dynamic-fee,
 // or legacy when fees.Legacy), signs its digest and checks that the
 // signature recovers to call.From.
@@ -113,15 +134,11 @@ func SignTransfer(ctx context.Context, s DigestSigner, chainID *big.Int, nonce, 
 			GasFeeCap: uint256.MustFromBig(fees.MaxFeePerGas), Gas: gas, To: to, Value: uint256.MustFromBig(c.Value),
 			Data: c.Data, AuthList: []types.SetCodeAuthorization{auth},
 		})
-	case fees.Legacy:
-		tx = types.NewTx(&types.LegacyTx{
-			Nonce: nonce, GasPrice: fees.MaxFeePerGas, Gas: gas, To: &to, Value: c.Value, Data: c.Data,
-		})
 	default:
-		tx = types.NewTx(&types.DynamicFeeTx{
-			ChainID: chainID, Nonce: nonce, GasTipCap: fees.MaxPriorityFeePerGas, GasFeeCap: fees.MaxFeePerGas,
-			Gas: gas, To: &to, Value: c.Value, Data: c.Data,
-		})
+		var err error
+		if tx, err = UnsignedTransfer(chainID, nonce, gas, fees, c); err != nil {
+			return nil, err
+		}
 	}
 	signer := types.LatestSignerForChainID(chainID)
 	digest := signer.Hash(tx)

@@ -38,10 +38,16 @@ const (
 	// StatusRejected: an approver rejected it, or its approvals expired;
 	// FailureCode says which. Nothing was signed. Terminal.
 	StatusRejected Status = "rejected"
+	// StatusSigningOffline: its wallet's signer is down and an operator
+	// exported its transaction, nonce reserved, to sign it offline
+	// (OfflinePlan); it goes to submitted when the signed file is
+	// submitted, or back to queued if the plan is voided. It cannot be
+	// cancelled: the signed transaction may exist.
+	StatusSigningOffline Status = "signing_offline"
 )
 
 // Statuses lists every status, in life order.
-var Statuses = []Status{StatusPendingApproval, StatusQueued, StatusSubmitted, StatusStuck, StatusConfirming, StatusCompleted, StatusFailed, StatusCancelled, StatusRejected}
+var Statuses = []Status{StatusPendingApproval, StatusQueued, StatusSigningOffline, StatusSubmitted, StatusStuck, StatusConfirming, StatusCompleted, StatusFailed, StatusCancelled, StatusRejected}
 
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
@@ -61,7 +67,8 @@ func (s Status) Terminal() bool {
 // transitions lists the moves the state machine allows.
 var transitions = map[Status][]Status{
 	StatusPendingApproval: {StatusQueued, StatusRejected, StatusCancelled},
-	StatusQueued:          {StatusSubmitted, StatusFailed, StatusCancelled},
+	StatusQueued:          {StatusSubmitted, StatusFailed, StatusCancelled, StatusSigningOffline},
+	StatusSigningOffline:  {StatusSubmitted, StatusQueued},
 	StatusSubmitted:       {StatusConfirming, StatusStuck},
 	StatusStuck:           {StatusSubmitted, StatusConfirming, StatusCancelled},
 	StatusConfirming:      {StatusCompleted, StatusFailed, StatusCancelled, StatusSubmitted, StatusQueued},

@@ -52,6 +52,9 @@ func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
 			return false, err
 		}
 	}
+	if busy, err := s.offlineRound(ctx); err != nil || busy {
+		return false, err
+	}
 	oneAtATime, err := s.delegatedOneAtATime(ctx)
 	if err != nil {
 		return false, err
@@ -80,7 +83,7 @@ func (s *Sender) sendBatch(ctx context.Context, ps []*payout.Payout) (int, error
 	if len(ps) == 0 {
 		return 0, nil
 	}
-	plans, err := s.plan(ctx, ps)
+	plans, err := s.plan(ctx, ps, true)
 	if err != nil || len(plans) == 0 {
 		return 0, err
 	}
@@ -139,7 +142,10 @@ func (s *Sender) sendBatch(ctx context.Context, ps []*payout.Payout) (int, error
 // would revert fail now, before any nonce is used; payouts the wallet
 // cannot cover, or whose fee is over its cap, wait (stay queued) with
 // their reason.
-func (s *Sender) plan(ctx context.Context, ps []*payout.Payout) ([]planned, error) {
+//
+// With batch false every payout is planned alone (offline plans: a batch
+// transaction may need a delegation signed with it).
+func (s *Sender) plan(ctx context.Context, ps []*payout.Payout, batch bool) ([]planned, error) {
 	ps, err := s.recheck(ctx, ps)
 	if err != nil || len(ps) == 0 {
 		return nil, err
@@ -150,7 +156,7 @@ func (s *Sender) plan(ctx context.Context, ps []*payout.Payout) ([]planned, erro
 	}
 	var batchable, singles []*payout.Payout
 	for _, p := range ps {
-		if s.batchable(p) {
+		if batch && s.batchable(p) {
 			batchable = append(batchable, p)
 		} else {
 			singles = append(singles, p)

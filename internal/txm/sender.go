@@ -108,6 +108,13 @@ type Config struct {
 	// before any nonce is used.
 	Recheck func(ctx context.Context, p *payout.Payout) (payout.Code, string, error)
 
+	// Offline, when not nil, holds the wallet's offline plans (signing on
+	// a machine with no network when the signer is down): it is read
+	// before every signing round, and while the wallet has an active plan
+	// the sender plans it, submits its signed file or voids it, and signs
+	// nothing new. *store.DB is one.
+	Offline payout.OfflinePlanStore
+
 	BatchSize        int           // payouts claimed per round; default 500
 	Poll             time.Duration // how often to look for new heads and work; default 250ms
 	LeaseTTL         time.Duration // lease lifetime, renewed every third of it; default 15s

@@ -124,6 +124,7 @@ type loopState struct {
 	delegated     bool                   // the wallet's code is an EIP-7702 delegation: one transaction in flight at a time
 	codeHead      uint64                 // head at which the wallet's code was last read
 	code          []byte                 // the wallet's code at codeHead
+	offlineNoted  string                 // the offline plan (id and status) last logged and held for
 }
 
 func newLoopState() *loopState {
