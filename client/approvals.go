@@ -109,3 +109,29 @@ func (c *Client) ApproveBatch(ctx context.Context, id, reason string) (*BatchApp
 	}
 	return &out, nil
 }
+
+// BatchRejection says what rejecting a batch did, by payout id.
+type BatchRejection struct {
+	Batch    *Batch   `json:"batch"`
+	Rejected []string `json:"rejected"` // now rejected (approval_rejected)
+	Skipped  []string `json:"skipped"`  // approved by this key already: still waiting
+	Expired  []string `json:"expired"`  // their approvals had expired: now rejected (approval_expired)
+}
+
+// RejectBatch rejects, with the client's key (scope approver), every
+// payout of a batch that waits for approval (held ones too), at once. The
+// reason is required.
+func (c *Client) RejectBatch(ctx context.Context, id, reason string) (*BatchRejection, error) {
+	if reason == "" {
+		return nil, fmt.Errorf("reject batch %s: a reason is required", id)
+	}
+	body, err := json.Marshal(map[string]string{"reason": reason})
+	if err != nil {
+		return nil, err
+	}
+	var out BatchRejection
+	if _, err := c.do(ctx, http.MethodPost, "/v1/batches/"+url.PathEscape(id)+"/reject", body, "", &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/sluicepay/sluice/client"
 )
@@ -79,6 +80,42 @@ func batchApprove(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if _, err := fmt.Fprintf(stdout, "approved %d payout(s): %d now queued, %d skipped, %d expired\n",
 		len(res.Approved), len(res.Queued), len(res.Skipped), len(res.Expired)); err != nil {
+		return err
+	}
+	return printBatch(stdout, false, res.Batch)
+}
+
+// batchReject runs `sluice batch reject ID --reason TEXT`: every payout of
+// the batch that waits for approval is rejected with the calling key.
+func batchReject(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, af := apiFlagSet("batch reject", batchUsage, stderr)
+	reason := fs.String("reason", "", "why (required; written to the audit log)")
+	pos, err := parseFlags(fs, args, 1, "a batch id")
+	if err != nil {
+		return helpOr(err)
+	}
+	if strings.TrimSpace(*reason) == "" {
+		return fmt.Errorf("%w: sluice batch reject needs --reason", errUsage)
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	res, err := c.RejectBatch(ctx, pos[0], *reason)
+	if err != nil {
+		switch client.ErrorCode(err) {
+		case "not_found", "not_pending_approval":
+			return fmt.Errorf("batch %q: %w", pos[0], err)
+		case "invalid_request":
+			return fmt.Errorf("--reason %q: %w", *reason, err)
+		}
+		return err
+	}
+	if af.json {
+		return writeJSONOut(stdout, res)
+	}
+	if _, err := fmt.Fprintf(stdout, "rejected %d payout(s): %d skipped (approved by this key), %d expired\n",
+		len(res.Rejected), len(res.Skipped), len(res.Expired)); err != nil {
 		return err
 	}
 	return printBatch(stdout, false, res.Batch)

@@ -21,6 +21,7 @@ const batchUsage = `Usage:
   sluice batch get ID
   sluice batch statement ID [--out FILE]
   sluice batch approve ID [--reason TEXT]
+  sluice batch reject ID --reason TEXT
 
 submit uploads a CSV (header: to, amount and optionally asset, chain,
 external_id, memo; amounts in the asset's units, e.g. 12.5). Every row is
@@ -31,7 +32,8 @@ options, so running the same submit again never pays twice.
 
 approve approves, with an approver key, every row of the batch the policy
 holds for approval (rows it holds are stored pending_approval); held rows and
-rows of another approver group are skipped.
+rows of another approver group are skipped. reject rejects every row that
+waits for approval, held ones too, in one go (--reason is required).
 
 statement prints (or writes to --out) the batch's statement: one line per
 row in input order, with tx hash, log index, block, time and fee share, then
@@ -55,6 +57,8 @@ func runBatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return batchGet(ctx, args[1:], stdout, stderr)
 	case "approve":
 		return batchApprove(ctx, args[1:], stdout, stderr)
+	case "reject":
+		return batchReject(ctx, args[1:], stdout, stderr)
 	case "statement":
 		return batchStatement(ctx, args[1:], stdout, stderr)
 	case "help", "-h", "--help":
