@@ -39,7 +39,10 @@ type Rule struct {
 }
 
 // actor is the audit actor and pause creator of a rule's pauses.
-func (r *Rule) actor() string { return "breaker:" + r.Name }
+func (r *Rule) actor() string { return actorPrefix + r.Name }
+
+// actorPrefix begins the creator of every breaker's pauses.
+const actorPrefix = "breaker:"
 
 // watches reports whether a payout of the event counts for the rule.
 func (r *Rule) watches(p *payout.Payout) bool {
@@ -51,8 +54,15 @@ func (r *Rule) watches(p *payout.Payout) bool {
 type Store interface {
 	ListEventPage(ctx context.Context, f payout.EventFilter) ([]payout.Event, bool, error)
 	ActivePauses(ctx context.Context) ([]*payout.Pause, error)
-	CreatePause(ctx context.Context, p *payout.Pause) error
-	AppendEvent(ctx context.Context, objectID, eventType string, data any) error
+	// TripBreaker stores an active pause (with its audit entry and
+	// pause.created event) and the alert event about it, data as JSON, in
+	// one transaction.
+	TripBreaker(ctx context.Context, p *payout.Pause, alertType string, data any) error
+	// LastResumes returns, by creator, when the last pause of each creator
+	// whose name starts with prefix was resumed: what a breaker counted
+	// before its operator resumed it does not trip it again, also after a
+	// restart.
+	LastResumes(ctx context.Context, prefix string) (map[string]time.Time, error)
 }
 
 // Config is what a Monitor needs; Store and Rules are required.
@@ -97,7 +107,7 @@ type Monitor struct {
 
 	// Only the check loop (or a test calling Check) touches these.
 	tripped map[string]bool      // rules whose pause is active, as last seen
-	floor   map[string]time.Time // figures of a rule start here after its pause was resumed
+	floor   map[string]time.Time // figures of a rule start here: when its last pause was resumed
 	win     *window              // the events of the longest window, kept between checks
 
 	mu     sync.Mutex

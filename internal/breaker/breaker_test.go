@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math/big"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -213,4 +214,85 @@ func TestStartStop(t *testing.T) {
 	}
 	m.Stop()
 	m.Stop() // twice is harmless
+}
+
+// A tripped breaker survives a restart: a new monitor (a restarted
+// engine) finds the pause stored and does not pause again; once an
+// operator resumed it, the outflow counted before the resume does not trip
+// the next monitor either, however soon after a restart.
+func TestTrippedBreakerSurvivesRestart(t *testing.T) {
+	bothStores(t, func(t *testing.T, db *store.DB) {
+		rules := []breaker.Rule{{Name: "eth-outflow", Scope: payout.PauseChain, Chain: "sandbox", Asset: "ETH",
+			Window: time.Hour, MaxOutflow: big.NewInt(100)}}
+		start := func() *breaker.Monitor {
+			m, err := breaker.New(breaker.Config{Store: db, Logger: quiet, Rules: rules})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return m
+		}
+		pay(t, db, "ETH", 150, 1, 0)
+		if trips, err := start().Check(t.Context()); err != nil || len(trips) != 1 {
+			t.Fatalf("first engine: %+v, %v; want a trip", trips, err)
+		}
+		// Restarted while paused: the pause holds, nothing new is paused.
+		if trips, err := start().Check(t.Context()); err != nil || len(trips) != 0 {
+			t.Fatalf("restarted engine while paused: %+v, %v; want no second trip", trips, err)
+		}
+		pauses, err := db.ActivePauses(t.Context())
+		if err != nil || len(pauses) != 1 || pauses[0].CreatedBy != "breaker:eth-outflow" {
+			t.Fatalf("pauses after restart = %+v, %v; want the one pause", pauses, err)
+		}
+		if _, err := db.ResumePause(t.Context(), pauses[0].ID, "operator"); err != nil {
+			t.Fatal(err)
+		}
+		// Restarted after the resume: the outflow before it is forgiven...
+		m := start()
+		if trips, err := m.Check(t.Context()); err != nil || len(trips) != 0 {
+			t.Fatalf("restarted engine after resume: %+v, %v; want no trip on outflow before the resume", trips, err)
+		}
+		// ...new outflow is not.
+		pay(t, db, "ETH", 150, 1, 1)
+		if trips, err := m.Check(t.Context()); err != nil || len(trips) != 1 || trips[0].Outflow != "150" {
+			t.Fatalf("new outflow after resume: %+v, %v; want a trip at 150", trips, err)
+		}
+	})
+}
+
+// The pause, its audit entry and its alert event are written together or
+// not at all.
+func TestTripIsOneTransaction(t *testing.T) {
+	bothStores(t, func(t *testing.T, db *store.DB) {
+		now := time.Now()
+		p := &payout.Pause{ID: payout.DefaultIDs.New("pse_", now), Scope: payout.PauseChain, Chain: "sandbox",
+			Reason: "test", CreatedBy: "breaker:x"}
+		// An alert that cannot be written (not JSON) leaves no pause.
+		if err := db.TripBreaker(t.Context(), p, payout.EventBreakerTripped, map[string]any{"bad": make(chan int)}); err == nil {
+			t.Fatal("TripBreaker with an alert that cannot be encoded succeeded")
+		}
+		if ps, err := db.ActivePauses(t.Context()); err != nil || len(ps) != 0 {
+			t.Fatalf("pauses after a failed trip = %+v, %v; want none", ps, err)
+		}
+		if es, _, _ := db.ListAudit(t.Context(), 0, 100); len(es) != 0 {
+			t.Fatalf("audit entries after a failed trip: %d, want none", len(es))
+		}
+		if err := db.TripBreaker(t.Context(), p, payout.EventBreakerTripped, map[string]string{"breaker": "x"}); err != nil {
+			t.Fatal(err)
+		}
+		evs, _, err := db.ListEventPage(t.Context(), payout.EventFilter{})
+		var types []string
+		for _, e := range evs {
+			if e.ObjectID == p.ID {
+				types = append(types, e.Type)
+			}
+		}
+		slices.Sort(types)
+		if want := []string{payout.EventBreakerTripped, payout.EventPauseCreated}; err != nil || !slices.Equal(types, want) {
+			t.Fatalf("events of the pause = %v, %v; want %v", types, err, want)
+		}
+		es, _, err := db.ListAudit(t.Context(), 0, 100)
+		if err != nil || len(es) != 1 || es[0].Actor != "breaker:x" || es[0].Action != payout.AuditPauseCreate {
+			t.Fatalf("audit = %+v, %v; want one pause.create by breaker:x", es, err)
+		}
+	})
 }

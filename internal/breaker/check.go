@@ -74,6 +74,12 @@ func (m *Monitor) Check(ctx context.Context) ([]Trip, error) {
 	for _, p := range active {
 		holding[p.CreatedBy] = true
 	}
+	// Read from the store, not remembered: a resume seen by another
+	// instance, or before this one started, counts too.
+	resumed, err := m.store.LastResumes(ctx, actorPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("breaker: read resumes: %w", err)
+	}
 	var longest time.Duration
 	for i := range m.rules {
 		r := &m.rules[i]
@@ -83,6 +89,9 @@ func (m *Monitor) Check(ctx context.Context) ([]Trip, error) {
 		case m.tripped[r.Name]:
 			// An operator resumed it: what came before does not trip it again.
 			m.tripped[r.Name], m.floor[r.Name] = false, now
+		}
+		if at := resumed[r.actor()]; at.After(m.floor[r.Name]) {
+			m.floor[r.Name] = at
 		}
 		longest = max(longest, r.Window)
 	}
@@ -221,7 +230,7 @@ func (m *Monitor) figures(r *Rule, w *window, now time.Time) (Trip, bool) {
 	return t, over
 }
 
-// trip pauses the rule's scope and writes the alert.
+// trip pauses the rule's scope and writes the alert, in one transaction.
 func (m *Monitor) trip(ctx context.Context, r *Rule, t *Trip, now time.Time) error {
 	p := &payout.Pause{ID: payout.DefaultIDs.New("pse_", now), Scope: r.Scope, Chain: r.Chain, Reason: t.Reason, CreatedBy: r.actor()}
 	switch r.Scope {
@@ -230,17 +239,14 @@ func (m *Monitor) trip(ctx context.Context, r *Rule, t *Trip, now time.Time) err
 	case payout.PauseWallet:
 		p.Wallet = r.Wallet
 	}
-	if err := m.store.CreatePause(ctx, p); err != nil {
+	t.PauseID = p.ID
+	if err := m.store.TripBreaker(ctx, p, payout.EventBreakerTripped, t); err != nil {
+		t.PauseID = ""
 		return fmt.Errorf("breaker %s: pause: %w", r.Name, err)
 	}
 	m.tripped[r.Name] = true
-	t.PauseID = p.ID
 	m.trips.WithLabelValues(r.Name).Inc()
 	m.log.WarnContext(ctx, "circuit breaker tripped; scope paused until an operator resumes it", "breaker", r.Name,
 		"pause_id", p.ID, "scope", r.Scope, "chain", r.Chain, "asset", r.Asset, "reason", t.Reason)
-	// The pause is what stops payouts; a lost alert is logged, not retried.
-	if err := m.store.AppendEvent(ctx, p.ID, payout.EventBreakerTripped, t); err != nil {
-		m.log.ErrorContext(ctx, "breaker alert event not written", "breaker", r.Name, "pause_id", p.ID, "err", err)
-	}
 	return nil
 }

@@ -57,6 +57,13 @@ func scanPause(s scanner) (*payout.Pause, error) {
 // CreatePause stores an active pause with its audit entry and its
 // pause.created event, in one transaction.
 func (db *DB) CreatePause(ctx context.Context, p *payout.Pause) error {
+	return db.TripBreaker(ctx, p, "", nil)
+}
+
+// TripBreaker stores an active pause as CreatePause does and, when
+// alertType is set, the alert event about it (data as JSON), all in one
+// transaction: a breaker's pause never goes without its alert.
+func (db *DB) TripBreaker(ctx context.Context, p *payout.Pause, alertType string, data any) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
@@ -71,8 +78,38 @@ func (db *DB) CreatePause(ctx context.Context, p *payout.Pause) error {
 		if err != nil {
 			return db.wrap("create pause", err)
 		}
-		return db.pauseChanged(ctx, tx, now, p, p.CreatedBy, payout.AuditPauseCreate, payout.EventPauseCreated)
+		if err := db.pauseChanged(ctx, tx, now, p, p.CreatedBy, payout.AuditPauseCreate, payout.EventPauseCreated); err != nil {
+			return err
+		}
+		if alertType == "" {
+			return nil
+		}
+		return db.appendEventTx(ctx, tx, now, p.ID, alertType, data)
 	})
+}
+
+// LastResumes returns, for each creator of pauses whose name starts with
+// prefix (e.g. "breaker:"), when the last of its pauses was resumed.
+func (db *DB) LastResumes(ctx context.Context, prefix string) (_ map[string]time.Time, err error) {
+	defer db.track("last_resumes")(&err)
+	rows, err := db.read.QueryContext(ctx, db.q(`SELECT created_by, MAX(resumed_at) FROM pauses
+		WHERE resumed_at IS NOT NULL AND substr(created_by, 1, ?) = ? GROUP BY created_by`), len(prefix), prefix)
+	if err != nil {
+		return nil, db.wrap("last resumes", err)
+	}
+	defer rows.Close()
+	out := map[string]time.Time{}
+	for rows.Next() {
+		var (
+			by string
+			at dbTime
+		)
+		if err := rows.Scan(&by, &at); err != nil {
+			return nil, db.wrap("last resumes", err)
+		}
+		out[by] = at.t
+	}
+	return out, db.wrap("last resumes", rows.Err())
 }
 
 // ResumePause ends an active pause with its audit entry and its
