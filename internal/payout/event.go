@@ -25,8 +25,9 @@ func EventTypes() []string {
 		EventWalletLowBalance, EventWalletForeignNonce, EventWebhookEndpointDisabled, EventPauseCreated, EventPauseResumed,
 		EventBatchCreated, EventBatchCompleted, EventRequeued,
 		EventApproved, EventApprovalAdded, EventReleased, EventBreakerTripped,
+		EventOfflinePlanOpened, EventOfflinePlanSubmitted, EventOfflinePlanVoided,
 	}
-	for _, s := range []Status{StatusSubmitted, StatusStuck, StatusConfirming, StatusCompleted, StatusFailed, StatusCancelled, StatusRejected} {
+	for _, s := range []Status{StatusSigningOffline, StatusSubmitted, StatusStuck, StatusConfirming, StatusCompleted, StatusFailed, StatusCancelled, StatusRejected} {
 		types = append(types, s.EventType())
 	}
 	slices.Sort(types)

@@ -340,7 +340,7 @@ func testCountByStatus(t *testing.T, s payout.Store) {
 	want := map[payout.Status]int64{
 		payout.StatusQueued: 2, payout.StatusSubmitted: 2, payout.StatusCancelled: 1,
 		payout.StatusConfirming: 0, payout.StatusCompleted: 0, payout.StatusFailed: 0, payout.StatusStuck: 0,
-		payout.StatusPendingApproval: 0, payout.StatusRejected: 0,
+		payout.StatusPendingApproval: 0, payout.StatusRejected: 0, payout.StatusSigningOffline: 0,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("CountByStatus mismatch (-want +got):\n%s", diff)
