@@ -9,11 +9,13 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/policy"
 )
 
 var _ payout.PolicyStore = (*DB)(nil)
@@ -38,21 +40,11 @@ func scanPolicy(s scanner) (*payout.PolicyVersion, error) {
 
 // SavePolicy stores a new policy version and, when activate, makes it the
 // only active one; the audit entry is written in the same transaction.
+// Versions still waiting for approvals are superseded by an activated one.
 func (db *DB) SavePolicy(ctx context.Context, v *payout.PolicyVersion, activate bool) error {
-	sum := sha256.Sum256([]byte(v.Document))
 	return db.withTx(ctx, "save_policy", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM policy_versions`).Scan(&v.Version); err != nil {
-			return db.wrap("next policy version", err)
-		}
-		v.SHA256, v.CreatedAt, v.Active = hex.EncodeToString(sum[:]), now, activate
-		if activate {
-			if _, err := tx.ExecContext(ctx, db.q(`UPDATE policy_versions SET active = ? WHERE active = ?`), false, true); err != nil {
-				return db.wrap("deactivate policy", err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO policy_versions (`+policyCols+`) VALUES (?, ?, ?, ?, ?, ?)`),
-			v.Version, v.Document, v.SHA256, activate, v.CreatedBy, db.d.time(now)); err != nil {
-			return db.wrap("insert policy", err)
+		if err := db.insertPolicy(ctx, tx, now, v, activate, 0); err != nil {
+			return err
 		}
 		e, err := payout.NewAuditEntry(v.CreatedBy, payout.AuditPolicyApply, fmt.Sprintf("policy_v%d", v.Version),
 			map[string]any{"version": v.Version, "sha256": v.SHA256, "active": activate, "document": v.Document})
@@ -61,6 +53,244 @@ func (db *DB) SavePolicy(ctx context.Context, v *payout.PolicyVersion, activate 
 		}
 		return db.appendAuditTx(ctx, tx, now, e)
 	})
+}
+
+// ProposePolicy stores a new policy version that waits for quorum distinct
+// approvers (not its proposer) before it becomes active, superseding any
+// version still waiting, with the audit entries, in one transaction.
+func (db *DB) ProposePolicy(ctx context.Context, v *payout.PolicyVersion, quorum int) error {
+	if quorum < 1 {
+		return fmt.Errorf("store: propose policy: quorum %d is not at least 1", quorum)
+	}
+	return db.withTx(ctx, "propose_policy", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+		if err := db.insertPolicy(ctx, tx, now, v, false, quorum); err != nil {
+			return err
+		}
+		e, err := payout.NewAuditEntry(v.CreatedBy, policy.AuditPolicyPropose, fmt.Sprintf("policy_v%d", v.Version),
+			map[string]any{"version": v.Version, "sha256": v.SHA256, "quorum": quorum, "document": v.Document})
+		if err != nil {
+			return err
+		}
+		return db.appendAuditTx(ctx, tx, now, e)
+	})
+}
+
+// insertPolicy supersedes the versions still waiting (each audited) and
+// stores v: active, or pending a quorum.
+func (db *DB) insertPolicy(ctx context.Context, tx *sql.Tx, now time.Time, v *payout.PolicyVersion, activate bool, quorum int) error {
+	sum := sha256.Sum256([]byte(v.Document))
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) + 1 FROM policy_versions`).Scan(&v.Version); err != nil {
+		return db.wrap("next policy version", err)
+	}
+	v.SHA256, v.CreatedAt, v.Active = hex.EncodeToString(sum[:]), now, activate
+	rows, err := tx.QueryContext(ctx, db.q(`SELECT version FROM policy_versions WHERE status = ?`), policy.StatusPending)
+	if err != nil {
+		return db.wrap("pending policies", err)
+	}
+	pending, err := collect(rows, func(s scanner) (int64, error) { var n int64; return n, s.Scan(&n) })
+	if err != nil {
+		return db.wrap("pending policies", err)
+	}
+	for _, old := range pending {
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE policy_versions SET status = ? WHERE version = ?`), policy.StatusSuperseded, old); err != nil {
+			return db.wrap("supersede policy", err)
+		}
+		e, err := payout.NewAuditEntry(v.CreatedBy, policy.AuditPolicySupersede, fmt.Sprintf("policy_v%d", old),
+			map[string]any{"version": old, "by_version": v.Version})
+		if err != nil {
+			return err
+		}
+		if err := db.appendAuditTx(ctx, tx, now, e); err != nil {
+			return err
+		}
+	}
+	if activate {
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE policy_versions SET active = ? WHERE active = ?`), false, true); err != nil {
+			return db.wrap("deactivate policy", err)
+		}
+	}
+	status := policy.StatusApplied
+	if quorum > 0 {
+		status = policy.StatusPending
+	}
+	_, err = tx.ExecContext(ctx, db.q(`INSERT INTO policy_versions (`+policyCols+`, status, quorum) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		v.Version, v.Document, v.SHA256, activate, v.CreatedBy, db.d.time(now), status, quorum)
+	return db.wrap("insert policy", err)
+}
+
+// DecidePolicy records an approver's decision on a pending policy version,
+// with its audit entry, in one transaction: the quorum-th approval makes
+// the version the active one (audited as payout.AuditPolicyApply), a
+// rejection rejects it. It returns payout.ErrNotFound, policy.ErrNotPending,
+// payout.ErrSelfApproval (the proposer approves) or
+// payout.ErrAlreadyDecided. A rejection needs a reason.
+func (db *DB) DecidePolicy(ctx context.Context, version int64, a policy.ChangeApproval) (*payout.PolicyVersion, *policy.Change, error) {
+	switch {
+	case a.ApproverKeyID == "" || strings.TrimSpace(a.ApproverName) == "":
+		return nil, nil, errors.New("store: decide policy: the approver's key id and name are required")
+	case a.Decision != "approve" && a.Decision != "reject":
+		return nil, nil, fmt.Errorf("store: decide policy: unknown decision %q", a.Decision)
+	case a.Decision == "reject" && strings.TrimSpace(a.Reason) == "":
+		return nil, nil, errors.New("store: decide policy: a rejection needs a reason")
+	}
+	var (
+		v  *payout.PolicyVersion
+		ch *policy.Change
+	)
+	err := db.withTx(ctx, "decide_policy", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+		var err error
+		if v, err = scanPolicy(tx.QueryRowContext(ctx, db.q(`SELECT `+policyCols+` FROM policy_versions WHERE version = ?`+db.d.forUpdate), version)); errors.Is(err, sql.ErrNoRows) {
+			return payout.ErrNotFound
+		} else if err != nil {
+			return db.wrap("read policy", err)
+		}
+		if ch, err = db.policyChange(ctx, tx, version); err != nil {
+			return err
+		}
+		switch {
+		case ch.Status != policy.StatusPending:
+			return policy.ErrNotPending
+		case a.Decision == "approve" && a.ApproverKeyID == v.CreatedBy:
+			return payout.ErrSelfApproval
+		}
+		for _, d := range ch.Approvals {
+			if d.ApproverKeyID == a.ApproverKeyID {
+				return payout.ErrAlreadyDecided
+			}
+		}
+		a.CreatedAt = now
+		if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO policy_approvals (version, approver_key_id, approver_name, decision, reason, created_at)
+			VALUES (?, ?, ?, ?, ?, ?)`), version, a.ApproverKeyID, a.ApproverName, a.Decision, a.Reason, db.d.time(now)); err != nil {
+			return db.wrap("insert policy approval", err)
+		}
+		ch.Approvals = append(ch.Approvals, a)
+		return db.applyPolicyDecision(ctx, tx, now, v, ch, a)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return v, ch, nil
+}
+
+// applyPolicyDecision audits a decision and moves the version as it says.
+func (db *DB) applyPolicyDecision(ctx context.Context, tx *sql.Tx, now time.Time, v *payout.PolicyVersion, ch *policy.Change, a policy.ChangeApproval) error {
+	object := fmt.Sprintf("policy_v%d", v.Version)
+	action := policy.AuditPolicyApprove
+	switch {
+	case a.Decision == "reject":
+		action, ch.Status = policy.AuditPolicyReject, policy.StatusRejected
+	case ch.Approved() >= ch.Quorum:
+		ch.Status, v.Active = policy.StatusApplied, true
+	}
+	e, err := payout.NewAuditEntry(a.ApproverKeyID, action, object, map[string]any{"version": v.Version,
+		"approver_name": a.ApproverName, "reason": a.Reason, "approvals": ch.Approved(), "quorum": ch.Quorum, "status": ch.Status})
+	if err != nil {
+		return err
+	}
+	if err := db.appendAuditTx(ctx, tx, now, e); err != nil {
+		return err
+	}
+	if v.Active {
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE policy_versions SET active = ? WHERE active = ?`), false, true); err != nil {
+			return db.wrap("deactivate policy", err)
+		}
+		e, err := payout.NewAuditEntry(a.ApproverKeyID, payout.AuditPolicyApply, object, map[string]any{"version": v.Version,
+			"sha256": v.SHA256, "active": true, "proposed_by": v.CreatedBy, "approvals": ch.Approved(), "quorum": ch.Quorum})
+		if err != nil {
+			return err
+		}
+		if err := db.appendAuditTx(ctx, tx, now, e); err != nil {
+			return err
+		}
+	}
+	_, err = tx.ExecContext(ctx, db.q(`UPDATE policy_versions SET status = ?, active = ? WHERE version = ?`), ch.Status, v.Active, v.Version)
+	return db.wrap("update policy", err)
+}
+
+// PolicyChanges returns the approval state of the given versions (of
+// every version when none is given), by version.
+func (db *DB) PolicyChanges(ctx context.Context, versions ...int64) (_ map[int64]*policy.Change, err error) {
+	defer db.track("policy_changes")(&err)
+	out := map[int64]*policy.Change{}
+	q := `SELECT version, status, quorum FROM policy_versions`
+	args := make([]any, len(versions))
+	for i, v := range versions {
+		args[i] = v
+	}
+	if len(versions) > 0 {
+		q += ` WHERE version IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(versions)), ", ") + `)`
+	}
+	rows, err := db.read.QueryContext(ctx, db.q(q), args...)
+	if err != nil {
+		return nil, db.wrap("policy changes", err)
+	}
+	cs, err := collect(rows, func(s scanner) (*policy.Change, error) {
+		c := &policy.Change{Approvals: []policy.ChangeApproval{}}
+		return c, s.Scan(&c.Version, &c.Status, &c.Quorum)
+	})
+	if err != nil {
+		return nil, db.wrap("policy changes", err)
+	}
+	for _, c := range cs {
+		out[c.Version] = c
+	}
+	q = `SELECT version, approver_key_id, approver_name, decision, reason, created_at FROM policy_approvals`
+	if len(versions) > 0 {
+		q += ` WHERE version IN (` + strings.TrimSuffix(strings.Repeat("?, ", len(versions)), ", ") + `)`
+	}
+	if rows, err = db.read.QueryContext(ctx, db.q(q+` ORDER BY created_at, approver_key_id`), args...); err != nil {
+		return nil, db.wrap("policy approvals", err)
+	}
+	type row struct {
+		version int64
+		a       policy.ChangeApproval
+	}
+	as, err := collect(rows, func(s scanner) (row, error) {
+		var (
+			r  row
+			at dbTime
+		)
+		err := s.Scan(&r.version, &r.a.ApproverKeyID, &r.a.ApproverName, &r.a.Decision, &r.a.Reason, &at)
+		r.a.CreatedAt = at.t
+		return r, err
+	})
+	if err != nil {
+		return nil, db.wrap("policy approvals", err)
+	}
+	for _, r := range as {
+		if c := out[r.version]; c != nil {
+			c.Approvals = append(c.Approvals, r.a)
+		}
+	}
+	return out, nil
+}
+
+// policyChange reads one version's approval state in tx.
+func (db *DB) policyChange(ctx context.Context, tx *sql.Tx, version int64) (*policy.Change, error) {
+	c := &policy.Change{Version: version, Approvals: []policy.ChangeApproval{}}
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT status, quorum FROM policy_versions WHERE version = ?`), version).
+		Scan(&c.Status, &c.Quorum); err != nil {
+		return nil, db.wrap("read policy status", err)
+	}
+	rows, err := tx.QueryContext(ctx, db.q(`SELECT approver_key_id, approver_name, decision, reason, created_at
+		FROM policy_approvals WHERE version = ? ORDER BY created_at, approver_key_id`), version)
+	if err != nil {
+		return nil, db.wrap("read policy approvals", err)
+	}
+	as, err := collect(rows, func(s scanner) (policy.ChangeApproval, error) {
+		var (
+			a  policy.ChangeApproval
+			at dbTime
+		)
+		err := s.Scan(&a.ApproverKeyID, &a.ApproverName, &a.Decision, &a.Reason, &at)
+		a.CreatedAt = at.t
+		return a, err
+	})
+	if err != nil {
+		return nil, db.wrap("read policy approvals", err)
+	}
+	c.Approvals = append(c.Approvals, as...)
+	return c, nil
 }
 
 // ActivePolicy returns the active policy version or payout.ErrNoPolicy.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/store"
+	"github.com/sluicepay/sluice/internal/store/storetest"
 )
 
 func TestPolicyVersions(t *testing.T) {
@@ -177,4 +178,12 @@ func TestPolicyFacts(t *testing.T) {
 			t.Errorf("PayoutHistory (-want +got):\n%s", diff)
 		}
 	})
+}
+
+func TestPolicyChangesSQLite(t *testing.T) {
+	storetest.RunPolicyChanges(t, func(t *testing.T) storetest.PolicyChangeStore { return openSQLite(t) })
+}
+
+func TestPolicyChangesPostgres(t *testing.T) {
+	storetest.RunPolicyChanges(t, func(t *testing.T) storetest.PolicyChangeStore { return openPostgres(t) })
 }
