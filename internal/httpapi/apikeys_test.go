@@ -251,6 +251,8 @@ func TestScopesPerRoute(t *testing.T) {
 		{"GET", "/v1/policy", "/v1/policy", "", payout.ScopeAdmin},
 		{"PUT", "/v1/policy", "/v1/policy", `{"document":"not: a policy"}`, payout.ScopeAdmin},
 		{"GET", "/v1/policy/versions", "/v1/policy/versions", "", payout.ScopeAdmin},
+		{"POST", "/v1/policy/versions/{version}/approve", "/v1/policy/versions/99/approve", "", payout.ScopeApprover},
+		{"POST", "/v1/policy/versions/{version}/reject", "/v1/policy/versions/99/reject", `{"reason":"no"}`, payout.ScopeApprover},
 		{"GET", "/v1/lists", "/v1/lists", "", payout.ScopeAdmin},
 		{"POST", "/v1/lists", "/v1/lists", `{"name":"Bad Name","kind":"deny"}`, payout.ScopeAdmin},
 		{"POST", "/v1/lists/{name}/entries", "/v1/lists/missing/entries", `{"addresses":[]}`, payout.ScopeAdmin},

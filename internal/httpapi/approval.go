@@ -29,6 +29,14 @@ type ApprovalConfig struct {
 	// scope is in every group. When not, a group it does not name has no
 	// approvers: its payouts can only be rejected or expire.
 	Groups map[string][]string
+	// PolicyChanges, when above 0, is how many approvers (keys with the
+	// approver scope and a name, not the proposer) must approve a policy
+	// version stored by PUT /v1/policy before it becomes active. 0: it is
+	// active at once.
+	PolicyChanges int
+	// PolicyGroup, when set, is the approver group (see Groups) whose
+	// members approve policy changes.
+	PolicyGroup string
 }
 
 // inGroup reports whether the key named name approves for group.

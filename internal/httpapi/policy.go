@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -231,6 +232,46 @@ type policyView struct {
 	Object string `json:"object"` // "policy"
 	*payout.PolicyVersion
 	Windows []string `json:"velocity_windows"`
+	// Status, Quorum and Approvals say whether the version waits for
+	// approvals (see ApprovalConfig.PolicyChanges).
+	Status    string                  `json:"status"`
+	Quorum    int                     `json:"quorum"`
+	Approvals []policy.ChangeApproval `json:"approvals"`
+}
+
+// policyChangeStore keeps policy versions that wait for approvals (the
+// SQL stores do).
+type policyChangeStore interface {
+	ProposePolicy(ctx context.Context, v *payout.PolicyVersion, quorum int) error
+	DecidePolicy(ctx context.Context, version int64, a policy.ChangeApproval) (*payout.PolicyVersion, *policy.Change, error)
+	PolicyChanges(ctx context.Context, versions ...int64) (map[int64]*policy.Change, error)
+}
+
+// newPolicyView shows v with its velocity windows (when it compiles) and
+// its approval state.
+func newPolicyView(v *payout.PolicyVersion, ch *policy.Change) *policyView {
+	out := &policyView{Object: "policy", PolicyVersion: v, Windows: []string{}, Status: policy.StatusApplied,
+		Approvals: []policy.ChangeApproval{}}
+	if p, err := policy.Parse([]byte(v.Document)); err == nil {
+		out.Windows = p.Windows()
+	}
+	if ch != nil {
+		out.Status, out.Quorum = ch.Status, ch.Quorum
+		if ch.Approvals != nil {
+			out.Approvals = ch.Approvals
+		}
+	}
+	return out
+}
+
+// policyChanges returns the approval state of versions, none when the
+// store keeps none.
+func (s *Server) policyChanges(ctx context.Context, versions ...int64) (map[int64]*policy.Change, error) {
+	cs, ok := s.policy.store.(policyChangeStore)
+	if !ok {
+		return map[int64]*policy.Change{}, nil
+	}
+	return cs.PolicyChanges(ctx, versions...)
 }
 
 // getPolicy handles GET /v1/policy: the active version.
@@ -248,7 +289,12 @@ func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, newError(payout.CodeNotFound, "no policy is active: every payout is allowed"))
 		return
 	}
-	writeJSON(w, "application/json", http.StatusOK, policyView{Object: "policy", PolicyVersion: v, Windows: p.Windows()})
+	cs, err := s.policyChanges(r.Context(), v.Version)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, "application/json", http.StatusOK, newPolicyView(v, cs[v.Version]))
 }
 
 type putPolicyBody struct {
@@ -282,13 +328,102 @@ func (s *Server) putPolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &payout.PolicyVersion{Document: in.Document, CreatedBy: actor(r.Context())}
+	if n := s.approvals.cfg.PolicyChanges; n > 0 {
+		s.proposePolicy(w, r, v, n)
+		return
+	}
 	if err := s.policy.store.SavePolicy(r.Context(), v, true); err != nil {
 		s.fail(w, r, err)
 		return
 	}
 	s.log.WarnContext(r.Context(), "policy applied", "request_id", reqInfoFrom(r.Context()).id, "version", v.Version,
 		"rules", len(p.Doc.Rules), "by_api_key_id", v.CreatedBy)
-	writeJSON(w, "application/json", http.StatusOK, policyView{Object: "policy", PolicyVersion: v, Windows: p.Windows()})
+	writeJSON(w, "application/json", http.StatusOK, newPolicyView(v, nil))
+}
+
+// proposePolicy stores v pending quorum approvals and answers 202.
+func (s *Server) proposePolicy(w http.ResponseWriter, r *http.Request, v *payout.PolicyVersion, quorum int) {
+	cs, ok := s.policy.store.(policyChangeStore)
+	if !ok {
+		s.fail(w, r, newError(payout.CodeUnavailable, "policy changes need %d approvals, and this server's store keeps none", quorum))
+		return
+	}
+	if err := cs.ProposePolicy(r.Context(), v, quorum); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.WarnContext(r.Context(), "policy proposed; it waits for approvals", "request_id", reqInfoFrom(r.Context()).id,
+		"version", v.Version, "quorum", quorum, "by_api_key_id", v.CreatedBy)
+	writeJSON(w, "application/json", http.StatusAccepted, newPolicyView(v, &policy.Change{Version: v.Version,
+		Status: policy.StatusPending, Quorum: quorum}))
+}
+
+// approvePolicy handles POST /v1/policy/versions/{version}/approve.
+func (s *Server) approvePolicy(w http.ResponseWriter, r *http.Request) {
+	s.decidePolicy(w, r, "approve")
+}
+
+// rejectPolicy handles POST /v1/policy/versions/{version}/reject.
+func (s *Server) rejectPolicy(w http.ResponseWriter, r *http.Request) {
+	s.decidePolicy(w, r, "reject")
+}
+
+// decidePolicy records the calling key's decision on a policy version
+// that waits for approvals; the quorum-th approval makes it active.
+func (s *Server) decidePolicy(w http.ResponseWriter, r *http.Request, decision string) {
+	raw := r.PathValue("version")
+	version, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || version < 1 {
+		s.fail(w, r, newError(payout.CodeNotFound, "no policy version %q: versions are 1, 2, 3, …", truncate(raw, 32)))
+		return
+	}
+	cs, ok := s.policy.store.(policyChangeStore)
+	if !ok {
+		s.fail(w, r, newError(payout.CodeUnavailable, "this server's store keeps no policy approvals"))
+		return
+	}
+	body, err := s.decodeDecision(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	k := reqInfoFrom(r.Context()).key
+	switch {
+	case strings.TrimSpace(k.Name) == "":
+		err = newError(payout.CodeApproverNameRequired, "an approver's API key must have a name")
+	case decision == "reject" && strings.TrimSpace(body.Reason) == "":
+		err = &payout.ValidationError{Errors: []*payout.FieldError{{Field: "reason", Code: payout.CodeInvalidRequest,
+			Message: "reason is required: say why the policy version is rejected"}}}
+	case len(body.Reason) > 500:
+		err = &payout.ValidationError{Errors: []*payout.FieldError{{Field: "reason", Code: payout.CodeInvalidRequest,
+			Message: "reason is at most 500 characters"}}}
+	case decision == "approve" && s.approvals.cfg.PolicyGroup != "" && !s.approvals.cfg.inGroup(s.approvals.cfg.PolicyGroup, k.Name):
+		err = newError(payout.CodeNotInApproverGroup, "API key %q is not in approver group %q, which approves policy changes",
+			k.Name, s.approvals.cfg.PolicyGroup)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	v, ch, err := cs.DecidePolicy(r.Context(), version, policy.ChangeApproval{ApproverKeyID: k.ID, ApproverName: k.Name,
+		Decision: decision, Reason: body.Reason})
+	switch {
+	case errors.Is(err, payout.ErrNotFound):
+		err = newError(payout.CodeNotFound, "no policy version %d", version)
+	case errors.Is(err, policy.ErrNotPending):
+		err = newError(payout.CodeNotPendingApproval, "policy version %d does not wait for approval", version)
+	case errors.Is(err, payout.ErrSelfApproval):
+		err = newError(payout.CodeSelfApproval, "the API key that proposed policy version %d cannot approve it", version)
+	case errors.Is(err, payout.ErrAlreadyDecided):
+		err = newError(payout.CodeAlreadyDecided, "this API key has already approved or rejected policy version %d", version)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.log.WarnContext(r.Context(), "policy "+decision+"d", "request_id", reqInfoFrom(r.Context()).id, "version", version,
+		"approver_key_id", k.ID, "status", ch.Status, "approvals", ch.Approved(), "quorum", ch.Quorum)
+	writeJSON(w, "application/json", http.StatusOK, newPolicyView(v, ch))
 }
 
 // decodeStrict reads a JSON body into v, refusing unknown fields.
@@ -327,13 +462,14 @@ func (s *Server) listPolicyVersions(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	cs, err := s.policyChanges(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	out := policyVersionList{Object: "list", Data: make([]*policyView, len(vs)), URL: "/v1/policy/versions"}
 	for i, v := range vs {
-		windows := []string{}
-		if p, err := policy.Parse([]byte(v.Document)); err == nil {
-			windows = p.Windows()
-		}
-		out.Data[i] = &policyView{Object: "policy", PolicyVersion: v, Windows: windows}
+		out.Data[i] = newPolicyView(v, cs[v.Version])
 	}
 	writeJSON(w, "application/json", http.StatusOK, out)
 }

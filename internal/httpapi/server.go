@@ -268,6 +268,8 @@ func (s *Server) routes() *http.ServeMux {
 	route("/v1/pauses/{id}/resume", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.resumePause)})
 	route("/v1/policy", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopeAdmin, s.getPolicy), "PUT": s.auth(payout.ScopeAdmin, s.putPolicy)})
 	route("/v1/policy/versions", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopeAdmin, s.listPolicyVersions)})
+	route("/v1/policy/versions/{version}/approve", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeApprover, s.approvePolicy)})
+	route("/v1/policy/versions/{version}/reject", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeApprover, s.rejectPolicy)})
 	route("/v1/lists", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopeAdmin, s.listLists), "POST": s.auth(payout.ScopeAdmin, s.createList)})
 	route("/v1/lists/{name}/entries", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.addListEntries)})
 	route("/v1/audit", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopeAdmin, s.listAudit)})
