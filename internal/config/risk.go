@@ -18,6 +18,15 @@ type Approvals struct {
 	// Groups name the approvers of a rule's approvals.group by API key
 	// name. With none, every key with the approver scope is in every group.
 	Groups []ApproverGroup `yaml:"groups"`
+	// PolicyChanges, when above 0, is how many approvers (API keys with the
+	// approver scope and a name, not the proposer) must approve a policy
+	// version before it becomes active: `sluice policy apply` then stores
+	// it pending, and `sluice policy approve VERSION` approves it. Default
+	// 0: a policy applied is active at once.
+	PolicyChanges int `yaml:"policy_changes"`
+	// PolicyGroup, when set, names the group (of Groups) whose members
+	// approve policy changes. Default: every approver.
+	PolicyGroup string `yaml:"policy_group"`
 }
 
 // ApproverGroup is a named set of approvers.
@@ -44,6 +53,9 @@ func (a *Approvals) validate() error {
 	if a.Sweep < 100*time.Millisecond {
 		return fieldErr("approvals.sweep", "must be at least 100ms")
 	}
+	if a.PolicyChanges < 0 || a.PolicyChanges > 20 {
+		return fieldErr("approvals.policy_changes", fmt.Sprintf("%d is not from 0 to 20", a.PolicyChanges))
+	}
 	seen := map[string]bool{}
 	for i, g := range a.Groups {
 		if g.Name == "" || seen[g.Name] {
@@ -53,6 +65,12 @@ func (a *Approvals) validate() error {
 		if len(g.Approvers) == 0 {
 			return fieldErr(fmt.Sprintf("approvals.groups[%d].approvers", i), "name at least one API key")
 		}
+	}
+	switch {
+	case a.PolicyGroup != "" && !seen[a.PolicyGroup]:
+		return fieldErr("approvals.policy_group", fmt.Sprintf("%q is not a group of approvals.groups", a.PolicyGroup))
+	case a.PolicyGroup != "" && a.PolicyChanges == 0:
+		return fieldErr("approvals.policy_group", "needs approvals.policy_changes above 0")
 	}
 	return nil
 }
