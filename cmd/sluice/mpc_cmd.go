@@ -2,12 +2,17 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -20,9 +25,21 @@ import (
 const mpcUsage = `Usage:
   sluice mpc keygen --out DIR [--parties 3] [--threshold 2] [--passphrase-env SLUICE_MPC_PASSPHRASE]
                     [--preparams-timeout 5m] [--json]
+  sluice mpc party --share FILE --tls-cert FILE --tls-key FILE --client-ca FILE [--peer-ca FILE]
+                   [--listen 127.0.0.1:7443] [--passphrase-env SLUICE_MPC_PASSPHRASE]
+                   [--limits FILE] [--session-timeout 60s]
 
-Runs a threshold key generation in this process and writes DIR/share-1.json ..
-share-N.json, each encrypted with the passphrase; prints the group's address.
+keygen runs a threshold key generation in this process and writes
+DIR/share-1.json .. share-N.json, each encrypted with the passphrase; prints the
+group's address. Give each share to one party.
+
+party serves one share over HTTPS with mutual TLS: only clients whose certificate
+the client CA signed (the engine, the other parties) get in. The party's own
+certificate must have the common name sluice-mpc-party-N (N its share index) and
+allow server and client authentication; --peer-ca (default --client-ca) checks
+the other parties' certificates. Before taking part in a session the party
+decodes the transaction and recomputes its digest, and checks --limits (the
+format of 'sluice signer serve --limits') when given.
 `
 
 // mpcKeygenResult is what `sluice mpc keygen --json` prints.
@@ -38,12 +55,15 @@ type mpcKeygenResult struct {
 // minutes).
 var mpcKeygen = signer.MPCKeygen
 
-// runMPC runs `sluice mpc keygen`. The passphrase comes from an
-// environment variable, never from a flag.
+// runMPC runs `sluice mpc keygen` and `sluice mpc party`. The passphrase
+// comes from an environment variable, never from a flag.
 func runMPC(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "party" {
+		return runMPCParty(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "keygen" {
 		fmt.Fprint(stderr, mpcUsage)
-		return fmt.Errorf("%w: mpc: want keygen", errUsage)
+		return fmt.Errorf("%w: mpc: want keygen or party", errUsage)
 	}
 	fset := flag.NewFlagSet("mpc keygen", flag.ContinueOnError)
 	fset.SetOutput(stderr)
@@ -94,4 +114,109 @@ func runMPC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "  %s\n", p)
 	}
 	return nil
+}
+
+// mpcPartyFlags are `sluice mpc party`'s flags.
+type mpcPartyFlags struct {
+	share, listen, cert, key, clientCA, peerCA, passEnv, limits string
+	sessionTimeout                                              time.Duration
+}
+
+func parseMPCPartyFlags(args []string, stderr io.Writer) (mpcPartyFlags, error) {
+	var f mpcPartyFlags
+	fset := flag.NewFlagSet("mpc party", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	fset.StringVar(&f.share, "share", "", "the share file this party holds (required)")
+	fset.StringVar(&f.listen, "listen", "127.0.0.1:7443", "address to serve HTTPS on")
+	fset.StringVar(&f.cert, "tls-cert", "", "the party's certificate, PEM, common name sluice-mpc-party-N (required)")
+	fset.StringVar(&f.key, "tls-key", "", "the party's TLS key, PEM (required)")
+	fset.StringVar(&f.clientCA, "client-ca", "", "CA of the engine's and the other parties' certificates, PEM (required)")
+	fset.StringVar(&f.peerCA, "peer-ca", "", "CA of the other parties' server certificates (default --client-ca)")
+	fset.StringVar(&f.passEnv, "passphrase-env", "SLUICE_MPC_PASSPHRASE", "environment variable holding the share's passphrase")
+	fset.StringVar(&f.limits, "limits", "", "YAML file of limits every transaction must pass (optional; as signer serve --limits)")
+	fset.DurationVar(&f.sessionTimeout, "session-timeout", 60*time.Second, "bound on one signing session")
+	if err := fset.Parse(args); err != nil {
+		return f, fmt.Errorf("%w: mpc party: %v", errUsage, err)
+	}
+	for _, r := range [][2]string{{"share", f.share}, {"tls-cert", f.cert}, {"tls-key", f.key}, {"client-ca", f.clientCA}} {
+		if r[1] == "" {
+			return f, fmt.Errorf("%w: mpc party needs --%s", errUsage, r[0])
+		}
+	}
+	if f.peerCA == "" {
+		f.peerCA = f.clientCA
+	}
+	return f, nil
+}
+
+// runMPCParty runs `sluice mpc party`: one share served over mutual TLS
+// until ctx ends.
+func runMPCParty(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	f, err := parseMPCPartyFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	pass, err := passphrase(f.passEnv)
+	if err != nil {
+		return err
+	}
+	cfg := signer.MPCPartyConfig{SessionTimeout: f.sessionTimeout, Logger: newLogger(stderr, "info", "text")}
+	if cfg.Party, err = signer.OpenMPCShare(f.share, pass); err != nil {
+		return err
+	}
+	if cfg.Cert, err = tls.LoadX509KeyPair(f.cert, f.key); err != nil {
+		return fmt.Errorf("mpc party: tls: %w", err)
+	}
+	if cfg.ClientCAs, err = readCAPool(f.clientCA); err != nil {
+		return err
+	}
+	if cfg.PeerCAs, err = readCAPool(f.peerCA); err != nil {
+		return err
+	}
+	if f.limits != "" {
+		l, err := readLimits(f.limits)
+		if err != nil {
+			return err
+		}
+		cfg.Limits = &l
+	}
+	srv, err := signer.NewMPCPartyServer(cfg)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", f.listen, err)
+	}
+	hs := &http.Server{Handler: srv, TLSConfig: srv.TLSConfig(), ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
+	g := cfg.Party.Group()
+	fmt.Fprintf(stdout, "Sluice MPC party %d of %s (%d-of-%d) at https://%s\n", srv.Index(), g.Address.Hex(), g.Threshold, g.Parties, ln.Addr())
+	served := make(chan error, 1)
+	go func() { served <- hs.ServeTLS(ln, "", "") }()
+	select {
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(shutdown)
+	case err := <-served:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+// readCAPool reads a PEM file of CA certificates.
+func readCAPool(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("mpc party: CA: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("mpc party: CA %s: no certificate found", path)
+	}
+	return pool, nil
 }

@@ -59,6 +59,17 @@ func openSignerBackend(ctx context.Context, s config.Signer, field string, log *
 		}
 		return r, nil
 	case "mpc":
+		if len(s.Parties) > 0 {
+			cfg := signer.MPCRemoteConfig{CertFile: s.TLS.Cert, KeyFile: s.TLS.Key, CAFile: s.TLS.CA}
+			for _, p := range s.Parties {
+				cfg.Parties = append(cfg.Parties, signer.MPCRemotePartyConfig{URL: p.URL, Index: p.Index})
+			}
+			m, err := signer.DialMPC(ctx, cfg)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", field, err)
+			}
+			return m, nil
+		}
 		pass, err := s.Passphrase()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", field, err)
