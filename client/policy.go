@@ -18,6 +18,67 @@ type Policy struct {
 	CreatedBy       string    `json:"created_by"`
 	CreatedAt       time.Time `json:"created_at"`
 	VelocityWindows []string  `json:"velocity_windows"` // "scope/window" the rules read
+	// Status is applied, pending (it waits for Quorum approvals before it
+	// is active), rejected or superseded.
+	Status    string           `json:"status"`
+	Quorum    int              `json:"quorum"` // 0 when applied at once
+	Approvals []PolicyApproval `json:"approvals"`
+}
+
+// PolicyApproval is one approver's decision on a policy version.
+type PolicyApproval struct {
+	ApproverKeyID string    `json:"approver_key_id"`
+	ApproverName  string    `json:"approver_name"`
+	Decision      string    `json:"decision"` // approve or reject
+	Reason        string    `json:"reason"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+// ApprovePolicy approves, with the client's key (scope approver, not the
+// key that proposed it), a policy version that waits for approvals; the
+// approval that reaches the quorum makes it active. reason may be empty.
+// Refusals are *Error with codes self_approval, not_in_approver_group,
+// already_decided or not_pending_approval. A retry that finds its own
+// approval recorded returns the version.
+func (c *Client) ApprovePolicy(ctx context.Context, version int64, reason string) (*Policy, error) {
+	return c.decidePolicy(ctx, version, "approve", reason)
+}
+
+// RejectPolicy rejects a policy version that waits for approvals (scope
+// approver; its proposer may withdraw it so). The reason is required.
+func (c *Client) RejectPolicy(ctx context.Context, version int64, reason string) (*Policy, error) {
+	if reason == "" {
+		return nil, fmt.Errorf("reject policy version %d: a reason is required", version)
+	}
+	return c.decidePolicy(ctx, version, "reject", reason)
+}
+
+func (c *Client) decidePolicy(ctx context.Context, version int64, verb, reason string) (*Policy, error) {
+	body := []byte("{}")
+	if reason != "" {
+		var err error
+		if body, err = json.Marshal(map[string]string{"reason": reason}); err != nil {
+			return nil, err
+		}
+	}
+	var out Policy
+	retried, err := c.do(ctx, http.MethodPost, fmt.Sprintf("/v1/policy/versions/%d/%s", version, verb), body, "", &out)
+	if retried && ErrorCode(err) == "already_decided" {
+		// The first try was recorded before its answer was lost.
+		vs, lerr := c.ListPolicyVersions(ctx)
+		if lerr != nil {
+			return nil, err
+		}
+		for _, v := range vs.Data {
+			if v.Version == version {
+				return v, nil
+			}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
 }
 
 // PolicyDecision is what the policy decided about a payout and on which

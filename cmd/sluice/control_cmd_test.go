@@ -32,6 +32,12 @@ type controlEnv struct {
 
 func newControlEnv(t *testing.T) *controlEnv {
 	t.Helper()
+	return newControlEnvWith(t, nil)
+}
+
+// newControlEnvWith is newControlEnv with the API's config changed by mod.
+func newControlEnvWith(t *testing.T, mod func(*httpapi.Config)) *controlEnv {
+	t.Helper()
 	dir := t.TempDir()
 	e := &controlEnv{t: t, dbPath: filepath.Join(dir, "sluice.db")}
 	db, err := store.Open(context.Background(), "sqlite:"+e.dbPath, store.Options{Logger: slog.New(slog.DiscardHandler)})
@@ -39,14 +45,18 @@ func newControlEnv(t *testing.T) *controlEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = db.Close() })
-	api, err := httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		Store: db, Logger: slog.New(slog.DiscardHandler),
 		APIKeys: []httpapi.APIKey{{ID: "key_1", Hash: httpapi.HashAPIKey(cliKey)}},
 		Catalog: &payout.Catalog{Chains: map[string]payout.Chain{"sandbox": {
 			Name: "sandbox", ChainID: 1337, Confirmations: 1, HotWallet: common.HexToAddress("0xbb"),
 			Assets: map[string]payout.Asset{"ETH": {Symbol: "ETH", Decimals: 18}},
 		}}},
-	})
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	api, err := httpapi.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

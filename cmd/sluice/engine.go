@@ -142,7 +142,8 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		TestMode: cfg.TestMode, RateLimit: payout.RateLimit{PerSecond: cfg.RateLimit.PerSecond, Burst: cfg.RateLimit.Burst},
 		Webhooks:  httpapi.WebhookConfig{CheckURL: webhookURLCheck(cfg.Webhooks)},
 		BlockTime: blockTimes(clients), WalletBalance: e.walletBalance, MaxBatchRows: cfg.Batches.MaxRows, MaxBatchBytes: cfg.Batches.MaxBytes,
-		Approvals: httpapi.ApprovalConfig{Expiry: cfg.Approvals.Expiry, Groups: cfg.Approvals.GroupMap()},
+		Approvals: httpapi.ApprovalConfig{Expiry: cfg.Approvals.Expiry, Groups: cfg.Approvals.GroupMap(),
+			PolicyChanges: cfg.Approvals.PolicyChanges, PolicyGroup: cfg.Approvals.PolicyGroup},
 	})
 	if err != nil {
 		return nil, err

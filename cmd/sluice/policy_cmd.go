@@ -9,11 +9,13 @@ import (
 	"io"
 	"math/big"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/ethereum/go-ethereum/common"
 
+	"github.com/sluicepay/sluice/client"
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/policy"
 )
@@ -21,6 +23,8 @@ import (
 const policyUsage = `Usage:
   sluice policy check FILE
   sluice policy apply FILE
+  sluice policy approve VERSION [--reason TEXT]
+  sluice policy reject VERSION --reason TEXT
   sluice policy get
   sluice policy versions
   sluice policy test FILE --payout JSON
@@ -28,14 +32,20 @@ const policyUsage = `Usage:
 check parses and type-checks a policy document (YAML) and names every
 problem by its rule (exit 1). apply checks it, then stores it through the
 API as a new version and makes it active on every instance (admin scope;
-audited). get prints the active version; versions lists every version
-ever applied, newest first. test decides one payout locally,
+audited). When the server requires approvals of policy changes (config
+approvals.policy_changes: N), apply stores the version pending instead, and
+it becomes active once N approvers other than its proposer run approve
+VERSION (keys with the approver scope and a name); reject VERSION discards
+it. get prints the active version; versions lists every version ever
+stored, newest first, with its status (applied, pending, rejected,
+superseded). test decides one payout locally,
 with no API, and shows what each rule evaluated to up to the one that
 matched. Its --payout is a JSON object (or @FILE holding one):
 
   {"chain": "sandbox", "asset": "ETH", "decimals": 18, "to": "0x…",
    "amount": "1500000000000000000", "metadata": {"k": "v"},
    "api_key_id": "key_…", "api_key_name": "backoffice",
+   "api_key_labels": {"team": "payroll"},
    "destination_age_seconds": 86400, "balance_share": 0.1,
    "lists": [{"name": "ofac", "kind": "deny", "sanctions": true}],
    "velocity": {"destination/24h": {"sum": "5000000000000000000", "count": 3}}}
@@ -53,13 +63,15 @@ Flags:
 func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, policyUsage)
-		return fmt.Errorf("%w: sluice policy needs check, apply, get, versions or test", errUsage)
+		return fmt.Errorf("%w: sluice policy needs check, apply, approve, reject, get, versions or test", errUsage)
 	}
 	switch args[0] {
 	case "check":
 		return policyCheck(args[1:], stdout, stderr)
 	case "apply":
 		return policyApply(ctx, args[1:], stdout, stderr)
+	case "approve", "reject":
+		return policyDecide(ctx, args[0], args[1:], stdout, stderr)
 	case "get":
 		return policyGet(ctx, args[1:], stdout, stderr)
 	case "versions":
@@ -70,7 +82,7 @@ func runPolicy(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		_, err := fmt.Fprint(stdout, policyUsage)
 		return err
 	}
-	return fmt.Errorf("%w: unknown policy command %q (check, apply, get, versions, test)", errUsage, args[0])
+	return fmt.Errorf("%w: unknown policy command %q (check, apply, approve, reject, get, versions, test)", errUsage, args[0])
 }
 
 // loadPolicy reads and compiles FILE; a policy error lists its problems.
@@ -137,8 +149,69 @@ func policyApply(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if af.json {
 		return writeJSONOut(stdout, v)
 	}
+	if v.Status == "pending" {
+		_, err = fmt.Fprintf(stdout, "Policy version %d waits for %d approval(s) before it is active (sha256 %s):\n  sluice policy approve %d\n",
+			v.Version, v.Quorum, v.SHA256, v.Version)
+		return err
+	}
 	_, err = fmt.Fprintf(stdout, "Policy version %d is active (sha256 %s).\n", v.Version, v.SHA256)
 	return err
+}
+
+// policyDecide runs `sluice policy approve|reject VERSION [--reason TEXT]`
+// with an approver key.
+func policyDecide(ctx context.Context, verb string, args []string, stdout, stderr io.Writer) error {
+	fs, af := apiFlagSet("policy "+verb, policyUsage, stderr)
+	reason := fs.String("reason", "", "why (required to reject; written to the audit log)")
+	pos, err := parseFlags(fs, args, 1, "a policy VERSION")
+	if err != nil {
+		return helpOr(err)
+	}
+	version, err := strconv.ParseInt(pos[0], 10, 64)
+	if err != nil || version < 1 {
+		return fmt.Errorf("%w: policy version %q is not a version number (1, 2, 3, …; see sluice policy versions)", errUsage, pos[0])
+	}
+	if verb == "reject" && strings.TrimSpace(*reason) == "" {
+		return fmt.Errorf("%w: sluice policy reject needs --reason", errUsage)
+	}
+	c, err := af.client()
+	if err != nil {
+		return err
+	}
+	call := (*client.Client).ApprovePolicy
+	if verb == "reject" {
+		call = (*client.Client).RejectPolicy
+	}
+	v, err := call(c, ctx, version, *reason)
+	if err != nil {
+		switch client.ErrorCode(err) {
+		case "not_found", "not_pending_approval", "self_approval", "already_decided":
+			return fmt.Errorf("policy version %d: %w", version, err)
+		}
+		return err
+	}
+	if af.json {
+		return writeJSONOut(stdout, v)
+	}
+	switch v.Status {
+	case "applied":
+		_, err = fmt.Fprintf(stdout, "Policy version %d is active (%d of %d approvals).\n", v.Version, approvedCount(v), v.Quorum)
+	case "rejected":
+		_, err = fmt.Fprintf(stdout, "Policy version %d is rejected: it will not become active.\n", v.Version)
+	default:
+		_, err = fmt.Fprintf(stdout, "Policy version %d: %d of %d approvals; it is not active yet.\n", v.Version, approvedCount(v), v.Quorum)
+	}
+	return err
+}
+
+func approvedCount(v *client.Policy) int {
+	n := 0
+	for _, a := range v.Approvals {
+		if a.Decision == "approve" {
+			n++
+		}
+	}
+	return n
 }
 
 func policyGet(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -183,9 +256,14 @@ func policyVersions(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tACTIVE\tBY\tAT\tSHA256")
+	fmt.Fprintln(tw, "VERSION\tACTIVE\tSTATUS\tAPPROVALS\tBY\tAT\tSHA256")
 	for _, v := range vs.Data {
-		fmt.Fprintf(tw, "%d\t%v\t%s\t%s\t%s\n", v.Version, v.Active, v.CreatedBy, v.CreatedAt.Format("2006-01-02 15:04:05Z07:00"), v.SHA256[:16])
+		approvals := "-"
+		if v.Quorum > 0 {
+			approvals = fmt.Sprintf("%d/%d", approvedCount(v), v.Quorum)
+		}
+		fmt.Fprintf(tw, "%d\t%v\t%s\t%s\t%s\t%s\t%s\n", v.Version, v.Active, v.Status, approvals, v.CreatedBy,
+			v.CreatedAt.Format("2006-01-02 15:04:05Z07:00"), v.SHA256[:16])
 	}
 	return tw.Flush()
 }
@@ -201,6 +279,7 @@ type testPayout struct {
 	Metadata     map[string]string `json:"metadata"`
 	APIKeyID     string            `json:"api_key_id"`
 	APIKeyName   string            `json:"api_key_name"`
+	APIKeyLabels map[string]string `json:"api_key_labels"`
 	Age          *int64            `json:"destination_age_seconds"`
 	BalanceShare *float64          `json:"balance_share"`
 	Lists        []struct {
@@ -224,7 +303,8 @@ func (tp *testPayout) facts() (*policy.Facts, error) {
 		return nil, fmt.Errorf("--payout: to %q is not an address", tp.To)
 	}
 	f := policy.NewFacts(policy.Input{Chain: tp.Chain, Asset: tp.Asset, Decimals: tp.Decimals, Sender: common.HexToAddress(tp.From),
-		To: common.HexToAddress(tp.To), Amount: amt, Metadata: tp.Metadata, APIKeyID: tp.APIKeyID, APIKeyName: tp.APIKeyName})
+		To: common.HexToAddress(tp.To), Amount: amt, Metadata: tp.Metadata, APIKeyID: tp.APIKeyID, APIKeyName: tp.APIKeyName,
+		APIKeyLabels: tp.APIKeyLabels})
 	if tp.Age != nil {
 		f.DestinationAgeSeconds = *tp.Age
 	}
