@@ -190,6 +190,14 @@ func TestMPCNetworkSigns(t *testing.T) {
 	if _, err := m.SignDigest(context.Background(), [32]byte{1}); !errors.Is(err, signer.ErrNeedsTransaction) {
 		t.Fatalf("SignDigest = %v, want ErrNeedsTransaction", err)
 	}
+	code, metrics := get(t, n.client(t, "prometheus"), n.urls[0]+"/metrics")
+	if code != http.StatusOK || !strings.Contains(metrics, `sluice_mpc_party_sessions_total{outcome="signed"} 1`) ||
+		!strings.Contains(metrics, "sluice_mpc_party_session_duration_seconds_count 1") {
+		t.Fatalf("party 1's /metrics: %d\n%s", code, metrics)
+	}
+	if code, body := get(t, n.client(t, "probe"), n.urls[2]+"/healthz"); code != http.StatusOK || !strings.Contains(body, `"index":3`) {
+		t.Fatalf("party 3's /healthz: %d %s", code, body)
+	}
 	logs := n.logs.String()
 	if !strings.Contains(logs, "session signed") || strings.Contains(logs, mpcTestPassphrase) || strings.Contains(logs, "payload") {
 		t.Fatalf("party logs:\n%s", logs)
@@ -323,6 +331,29 @@ func TestMPCNetworkRefusesClients(t *testing.T) {
 	if !errors.Is(err, signer.ErrMPCQuorum) || !strings.Contains(err.Error(), "is not party 1's") {
 		t.Fatalf("parties swapped: %v", err)
 	}
+}
+
+// TestConformanceMPCNetwork runs the signer suite against three party
+// servers on loopback mutual TLS.
+func TestConformanceMPCNetwork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("an MPC signing session takes about a second of CPU")
+	}
+	n := startMPCNet(t, nil)
+	o := suiteOptions
+	o.Signatures = 4
+	signertest.Run(t, o, func(t *testing.T) payout.Signer { return n.dial(t) })
+}
+
+func get(t testing.TB, c *http.Client, url string) (int, string) {
+	t.Helper()
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(out)
 }
 
 func post(t testing.TB, c *http.Client, url string, body any) (int, string) {
