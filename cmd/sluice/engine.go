@@ -59,6 +59,7 @@ type engine struct {
 	breakers  *breaker.Monitor
 	unlock    func() // releases the data dir's instance lock
 	reg       *prometheus.Registry
+	retired   *retiredWallets
 }
 
 // engineOptions are the parts a caller may hand in already opened.
@@ -89,7 +90,9 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	reg.MustRegister(&statusCollector{store: e.store})
-	catalog := &payout.Catalog{Chains: map[string]payout.Chain{}, Available: e.available}
+	e.retired = &retiredWallets{store: e.store}
+	catalog := &payout.Catalog{Chains: map[string]payout.Chain{}, Available: e.available, Retired: e.retired.retired,
+		RetiredChanged: e.retired.forget}
 	recheck := policyRecheck(e.store, catalog, e.walletBalance)
 	clients := map[string]*evm.Client{}
 	ready := map[string]func(context.Context) error{"database": e.store.Ping}
@@ -120,7 +123,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 			ready["signer:"+sg.Address().Hex()] = signerCheck(sg)
 			s, err := txm.New(txm.Config{
 				Chain: domain, Store: e.store, Client: client, Signer: sg, Owner: owner, Fees: oracle, LowBalance: lowBalance,
-				Handoff: walletHandoff{e: e, chain: domain}, SignerReady: e.openings[walletKey{ch.Name, sg.Address()}].Ready, Pauses: e.store, Offline: e.store,
+				Handoff: walletHandoff{e: e, chain: domain}, SignerReady: e.openings[walletKey{ch.Name, sg.Address()}].Ready, Pauses: e.store, Offline: e.store, Rotations: e.store,
 				BatchSize: cfg.Engine.BatchSize, Poll: cfg.Engine.Poll, LeaseTTL: cfg.Engine.LeaseTTL,
 				Batching: batching(ch.Batching), Recheck: recheck, Logger: log, Metrics: txmMetrics,
 			})
@@ -236,7 +239,7 @@ type walletHandoff struct {
 // enough of the asset to cover p.
 func (h walletHandoff) Target(p *payout.Payout) (common.Address, bool) {
 	for _, w := range h.chain.Wallets() {
-		if w == p.Sender {
+		if w == p.Sender || h.e.retired.retired(h.chain.Name, w) {
 			continue
 		}
 		if avail, known := h.e.available(h.chain.Name, w, p.Asset); known && avail.Cmp(p.Amount) >= 0 {
@@ -747,6 +750,11 @@ func policyRecheck(st payout.Store, catalog *payout.Catalog, balance policy.Bala
 	}
 	r := policy.NewRechecker(ps, balance)
 	return func(ctx context.Context, p *payout.Payout) (payout.Code, string, error) {
+		if payout.IsSweepOf(p, "") {
+			// A rotation's sweep moves funds between two hot wallets of
+			// the config; its external id cannot be given by a client.
+			return "", "", nil
+		}
 		var decimals uint8
 		if _, a, err := catalog.Lookup(p.Chain, p.Asset); err == nil {
 			decimals = a.Decimals

@@ -39,6 +39,8 @@ Usage:
   sluice sign     --offline --keystore FILE --in PLAN --out SIGNED
                   when a wallet's signer is down: export its queued payouts unsigned (nonces reserved),
                   sign them on a machine with no network, submit the signed file
+  sluice wallet   rotate --chain C --from OLD --to NEW | rotation ID | rotations
+                  retire a hot wallet: its queue moves to NEW, its flights finish, its funds are swept
   sluice doctor   [--config FILE] [--json]
                   check upstreams, TLS, database, signers, balances, stuck payouts (exit 0/1/2)
   sluice apikey   create|list|revoke|hash ...
@@ -121,6 +123,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runMPC(ctx, args[1:], stdout, stderr)
 	case "sign":
 		err = runSign(ctx, args[1:], stdout, stderr)
+	case "wallet":
+		err = runWallet(ctx, args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "sluice", version)
 	case "help", "-h", "--help":

@@ -176,21 +176,8 @@ func missing(field, msg string) error {
 	return &payout.FieldError{Field: field, Code: CodeMissingValue, Message: msg}
 }
 
-// checkExternalID applies the rule of single payouts: printable ASCII
-// without spaces, at most payout.MaxExternalIDLen bytes.
-func checkExternalID(s string) error {
-	if len(s) > payout.MaxExternalIDLen {
-		return &payout.FieldError{Field: "external_id", Code: payout.CodeInvalidExternalID,
-			Message: fmt.Sprintf("external_id is longer than %d characters", payout.MaxExternalIDLen)}
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x21 || c > 0x7e {
-			return &payout.FieldError{Field: "external_id", Code: payout.CodeInvalidExternalID,
-				Message: "external_id must be printable ASCII without spaces"}
-		}
-	}
-	return nil
-}
+// checkExternalID applies the rule of single payouts.
+func checkExternalID(s string) error { return payout.ValidateExternalID(s) }
 
 // checkMemo applies the rule of a single payout's metadata value.
 func checkMemo(s string) error {

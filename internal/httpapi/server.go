@@ -260,6 +260,8 @@ func (s *Server) routes() *http.ServeMux {
 	route("/v1/api_keys", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.createAPIKey), "GET": s.auth(payout.ScopeAdmin, s.listAPIKeys)})
 	route("/v1/api_keys/{id}/revoke", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.revokeAPIKey)})
 	route("/v1/pauses", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.createPause), "GET": s.auth(payout.ScopeAdmin, s.listPauses)})
+	route("/v1/wallet_rotations", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.createRotation), "GET": s.auth(payout.ScopeAdmin, s.listRotations)})
+	route("/v1/wallet_rotations/{id}", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopeAdmin, s.getRotation)})
 	route("/v1/offline_plans", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.createOfflinePlan)})
 	route("/v1/offline_plans/{id}", map[string]http.HandlerFunc{"GET": s.auth(payout.ScopeAdmin, s.getOfflinePlan)})
 	route("/v1/offline_plans/{id}/signed", map[string]http.HandlerFunc{"POST": s.auth(payout.ScopeAdmin, s.submitSigned)})

@@ -58,6 +58,12 @@ type Catalog struct {
 	// (false: not known yet). Assign uses it to skip wallets that cannot
 	// cover a payout.
 	Available func(chain string, wallet common.Address, asset string) (*big.Int, bool)
+	// Retired, when not nil, says whether a hot wallet is rotated away
+	// (Rotation): Assign never picks it while another wallet remains.
+	Retired func(chain string, wallet common.Address) bool
+	// RetiredChanged, when not nil, is told that a rotation was just made,
+	// so that Retired answers from it at once.
+	RetiredChanged func()
 
 	mu   sync.Mutex
 	next map[string]int // round-robin position per chain
@@ -72,6 +78,20 @@ func (c *Catalog) Assign(ch Chain, asset string, amount *big.Int) common.Address
 	ws := ch.Wallets()
 	if len(ws) == 1 {
 		return ws[0]
+	}
+	if c.Retired != nil {
+		active := make([]common.Address, 0, len(ws))
+		for _, w := range ws {
+			if !c.Retired(ch.Name, w) {
+				active = append(active, w)
+			}
+		}
+		if len(active) > 0 {
+			ws = active
+		}
+		if len(ws) == 1 {
+			return ws[0]
+		}
 	}
 	if c.Available != nil && amount != nil {
 		able := make([]common.Address, 0, len(ws))

@@ -26,6 +26,7 @@ func EventTypes() []string {
 		EventBatchCreated, EventBatchCompleted, EventRequeued,
 		EventApproved, EventApprovalAdded, EventReleased, EventBreakerTripped,
 		EventOfflinePlanOpened, EventOfflinePlanSubmitted, EventOfflinePlanVoided,
+		EventRotationStarted, EventRotationSweeping, EventRotationCompleted,
 	}
 	for _, s := range []Status{StatusSigningOffline, StatusSubmitted, StatusStuck, StatusConfirming, StatusCompleted, StatusFailed, StatusCancelled, StatusRejected} {
 		types = append(types, s.EventType())

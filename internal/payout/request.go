@@ -2,6 +2,7 @@ package payout
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -40,7 +41,7 @@ func (r *CreateRequest) Validate(c *Catalog, ids *IDGenerator, now time.Time) (*
 	add(err)
 	amount, err := ParseAmount(r.Amount)
 	add(err)
-	if err := validateExternalID(r.ExternalID); err != nil {
+	if err := ValidateExternalID(r.ExternalID); err != nil {
 		add(err)
 	}
 	if err := validateMetadata(r.Metadata); err != nil {
@@ -73,14 +74,21 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("%s (and %d more)", e.Errors[0].Error(), len(e.Errors)-1)
 }
 
-func validateExternalID(s string) error {
+// ValidateExternalID checks a client's external id: printable ASCII
+// without spaces, at most MaxExternalIDLen bytes, and not starting with
+// ReservedExternalIDPrefix (Sluice's own payouts, e.g. a rotation's
+// sweeps). Single payouts and batch rows share it.
+func ValidateExternalID(s string) error {
 	if len(s) > MaxExternalIDLen {
 		return &FieldError{Field: "external_id", Code: CodeInvalidExternalID, Message: fmt.Sprintf("external_id is longer than %d characters", MaxExternalIDLen)}
 	}
-	for _, c := range s {
-		if c < 0x21 || c > 0x7e {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x21 || c > 0x7e {
 			return &FieldError{Field: "external_id", Code: CodeInvalidExternalID, Message: "external_id must be printable ASCII without spaces"}
 		}
+	}
+	if strings.HasPrefix(s, ReservedExternalIDPrefix) {
+		return &FieldError{Field: "external_id", Code: CodeInvalidExternalID, Message: "external_ids starting with " + ReservedExternalIDPrefix + " are reserved for Sluice's own payouts"}
 	}
 	return nil
 }

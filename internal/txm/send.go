@@ -52,6 +52,9 @@ func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
 			return false, err
 		}
 	}
+	if err := s.rotationRound(ctx); err != nil {
+		return false, err
+	}
 	if busy, err := s.offlineRound(ctx); err != nil || busy {
 		return false, err
 	}

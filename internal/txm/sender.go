@@ -115,6 +115,12 @@ type Config struct {
 	// nothing new. *store.DB is one.
 	Offline payout.OfflinePlanStore
 
+	// Rotations, when not nil, is read every second: when the wallet is
+	// rotated away (payout.Rotation), its sender hands its queued payouts
+	// to the new wallet, finishes what it has in flight, then sweeps its
+	// assets to the new wallet. *store.DB is one.
+	Rotations payout.RotationStore
+
 	BatchSize        int           // payouts claimed per round; default 500
 	Poll             time.Duration // how often to look for new heads and work; default 250ms
 	LeaseTTL         time.Duration // lease lifetime, renewed every third of it; default 15s

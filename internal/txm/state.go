@@ -125,6 +125,8 @@ type loopState struct {
 	codeHead      uint64                 // head at which the wallet's code was last read
 	code          []byte                 // the wallet's code at codeHead
 	offlineNoted  string                 // the offline plan (id and status) last logged and held for
+	rotation      *payout.Rotation       // the rotation away from this wallet, as last read; nil: none
+	rotationsAt   time.Time              // when the rotations were last read
 }
 
 func newLoopState() *loopState {
