@@ -95,3 +95,22 @@ func TestPolicyApproveCommands(t *testing.T) {
 }
 
 func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+// `sluice policy test` takes the initiating key's labels.
+func TestPolicyTestWithKeyLabels(t *testing.T) {
+	t.Parallel()
+	e := newControlEnv(t)
+	file := writePolicyFile(t, "labels.yaml", "version: 1\ndefault: deny\nrules:\n"+
+		"  - {name: payroll, when: '\"team\" in api_key_labels && api_key_labels[\"team\"] == \"payroll\"', action: allow}\n")
+	to := "0x2222222222222222222222222222222222222222"
+	for labels, want := range map[string]string{
+		`{"team":"payroll"}`: "Decision: allow",
+		`{"team":"growth"}`:  "Decision: deny",
+		`null`:               "Decision: deny",
+	} {
+		p := `{"chain":"sandbox","asset":"ETH","to":"` + to + `","amount":"1","api_key_labels":` + labels + `}`
+		if code, out, errOut := e.sluice(false, "policy", "test", file, "--payout", p); code != 0 || !strings.Contains(out, want) {
+			t.Errorf("policy test with labels %s: %d %q %q, want %q", labels, code, out, errOut, want)
+		}
+	}
+}
