@@ -130,23 +130,44 @@ func (m *MPC) Health(ctx context.Context) error {
 	return err
 }
 
-// quorum picks the first threshold parties that answer healthy.
+// quorum asks every party at once and picks the first threshold of them
+// to answer healthy (in index order), so that a party that hangs delays
+// nothing while enough others answer.
 func (m *MPC) quorum(ctx context.Context) ([]MPCParty, error) {
-	var picked []MPCParty
-	var errs []error
-	for _, p := range m.parties {
-		if err := p.Health(ctx); err != nil {
+	qctx, cancel := context.WithCancel(ctx)
+	defer cancel() // the slower checks are not needed once a quorum answered
+	type answer struct {
+		i   int
+		err error
+	}
+	answers := make(chan answer, len(m.parties))
+	for i, p := range m.parties {
+		go func() { answers <- answer{i, p.Health(qctx)} }()
+	}
+	healthy := make([]bool, len(m.parties))
+	errs := make([]error, len(m.parties))
+	n := 0
+	for range m.parties {
+		a := <-answers
+		if a.err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			errs = append(errs, fmt.Errorf("party %d: %w", p.Index(), err))
+			errs[a.i] = fmt.Errorf("party %d: %w", m.parties[a.i].Index(), a.err)
 			continue
 		}
-		if picked = append(picked, p); len(picked) == m.threshold {
+		healthy[a.i] = true
+		if n++; n == m.threshold {
+			var picked []MPCParty
+			for i, p := range m.parties {
+				if healthy[i] {
+					picked = append(picked, p)
+				}
+			}
 			return picked, nil
 		}
 	}
-	err := fmt.Errorf("%w: %d of %d healthy, %d needed", ErrMPCQuorum, len(picked), m.total, m.threshold)
+	err := fmt.Errorf("%w: %d of %d healthy, %d needed", ErrMPCQuorum, n, m.total, m.threshold)
 	return nil, unavailable("mpc", errors.Join(append([]error{err}, errs...)...))
 }
 

@@ -210,6 +210,34 @@ func TestMPCOnePartyDown(t *testing.T) {
 	}
 }
 
+// hungParty is a party whose health check never answers (a host that
+// drops packets).
+type hungParty struct{ signer.MPCParty }
+
+func (hungParty) Health(ctx context.Context) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestMPCHungPartyDelaysNothing: the quorum asks every party at once, so
+// a party that never answers does not hold a session up while two others
+// do (asked one after the other, the first would use up the deadline).
+func TestMPCHungPartyDelaysNothing(t *testing.T) {
+	all, err := mpcParties()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := signer.NewMPC([]signer.MPCParty{hungParty{all[0]}, all[1], all[2]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := m.SignDigest(ctx, crypto.Keccak256Hash([]byte("hung"))); err != nil {
+		t.Fatalf("party 1 hung: %v", err)
+	}
+}
+
 // BenchmarkMPCSign measures one 2-of-3 signing session (two parties in
 // this process, messages routed in memory, pre-parameters from the
 // shares); it reports the median.
