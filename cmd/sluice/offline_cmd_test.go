@@ -274,4 +274,29 @@ api_keys: [{name: t, sha256: "%x"}]
 	if got, _ := eth.BalanceAt(ctx, payees[0], nil); got.Cmp(big.NewInt(1_000_000_012)) != 0 {
 		t.Errorf("payee 0 holds %s wei, want 1000000012 (paid once)", got)
 	}
+	got := strings.Join(metricLines(t, eng.URL(), "sluice_offline_plans_total"), "\n")
+	for _, want := range []string{`step="open"} 3`, `step="submitted"} 2`, `step="voided"} 1`, `step="void_refused"} 1`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("sluice_offline_plans_total has no %s:\n%s", want, got)
+		}
+	}
+}
+
+// metricLines returns the lines of the engine's /metrics that start with
+// prefix.
+func metricLines(t *testing.T, url, prefix string) []string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, l)
+		}
+	}
+	return out
 }

@@ -98,16 +98,25 @@ func TestWalletRotation(t *testing.T) {
 		*list = append(*list, sent{id, w.asset, w.to, w.amount})
 		mu.Unlock()
 	}
-	for i := range 20 {
-		pay(i, &before)
-	}
 	cli := func(args ...string) (string, string, int) {
 		var out, errOut bytes.Buffer
 		code := run(ctx, append(args, "--api-url", eng.URL(), "--api-key", apiKey), nil, &out, &errOut)
 		return out.String(), errOut.String(), code
 	}
-	var out, errOut string
-	var code int
+	for i := range 10 { // some are in flight on the old wallet when it is rotated away
+		pay(i, &before)
+	}
+	// The old wallet's key is suspect: pause it, so that the payouts it
+	// gets meanwhile wait queued there, to be handed over by the rotation.
+	pauseOut, errOut, code := cli("pause", "--wallet", oldW.Hex(), "--reason", "key may be exposed", "--json")
+	var pause struct{ ID string }
+	if code != 0 || json.Unmarshal([]byte(pauseOut), &pause) != nil {
+		t.Fatalf("pause: exit %d\n%s%s", code, pauseOut, errOut)
+	}
+	for i := 10; i < 20; i++ {
+		pay(i, &before)
+	}
+	var out string
 	rotated := make(chan struct{})
 	go func() {
 		defer close(rotated)
@@ -119,6 +128,12 @@ func TestWalletRotation(t *testing.T) {
 	})
 	for i := 20; i < 30; i++ {
 		pay(i, &after)
+	}
+	waitForSigner(t, 20*time.Second, "the old wallet's queued payouts handed over", func() bool {
+		return len(metricLines(t, eng.URL(), `sluice_rotation_steps_total{chain="sandbox",step="handed_over"}`)) == 1
+	})
+	if _, errOut, code := cli("resume", pause.ID); code != 0 { // the sweeps leave from the old wallet
+		t.Fatalf("resume: exit %d, %s", code, errOut)
 	}
 	<-rotated
 	if code != 0 {
@@ -184,6 +199,12 @@ func TestWalletRotation(t *testing.T) {
 	}
 	if newETH, _ := eth.BalanceAt(ctx, newW, nil); swept["ETH"] == nil || newETH.Cmp(newETH0) <= 0 {
 		t.Errorf("the new wallet's ETH went from %s to %s with %v swept", newETH0, newETH, swept["ETH"])
+	}
+	got := strings.Join(metricLines(t, eng.URL(), "sluice_rotation_steps_total"), "\n")
+	for _, want := range []string{`step="sweeps_started"} 1`, `step="completed"} 1`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("sluice_rotation_steps_total has no %s:\n%s", want, got)
+		}
 	}
 	// The old wallet is retired for good.
 	if _, errOut, code := cli("wallet", "rotate", "--chain", "sandbox", "--from", oldW.Hex(), "--to", newW.Hex(), "--no-wait"); code == 0 || !strings.Contains(errOut, "wallet_already_rotated") {

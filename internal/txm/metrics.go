@@ -19,6 +19,8 @@ type Metrics struct {
 	halted         *prometheus.GaugeVec
 	balance        *prometheus.GaugeVec
 	pausesActive   *prometheus.GaugeVec
+	offlinePlans   *prometheus.CounterVec
+	rotations      *prometheus.CounterVec
 }
 
 // NewMetrics registers the sender's metrics on reg (nil: not registered).
@@ -72,11 +74,17 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		pausesActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "sluice_sender_pauses_active", Help: "Emergency pauses in force that can stop payouts of this sender (global, its chain, an asset on it, or its wallet), by chain and sender.",
 		}, []string{"chain", "sender"}),
+		offlinePlans: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_offline_plans_total", Help: "Offline plans acted on by the wallet's sender, by chain and step (opened, empty, submitted, voided, void_refused).",
+		}, []string{"chain", "step"}),
+		rotations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_rotation_steps_total", Help: "Steps of wallet rotations done by the retired wallet's sender, by chain and step (handed_over: payouts moved to the new wallet; sweeps_started, completed).",
+		}, []string{"chain", "step"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.attempts, m.broadcasts, m.transitions, m.acceptToFinal, m.acceptToSend, m.inFlight,
 			m.roundDuration, m.lastHead, m.sendLoopErrors, m.replacements, m.holds, m.handoffs, m.halted, m.balance,
-			m.pausesActive)
+			m.pausesActive, m.offlinePlans, m.rotations)
 	}
 	return m
 }

@@ -124,6 +124,7 @@ func (s *Sender) openOfflinePlan(ctx context.Context, pl *payout.OfflinePlan) er
 	if len(items) == 0 {
 		pl.Status = payout.PlanEmpty
 	}
+	s.cfg.Metrics.offlinePlans.WithLabelValues(s.cfg.Chain.Name, string(pl.Status)).Inc()
 	s.log.Info("offline plan opened: its transactions wait to be signed offline", "plan_id", pl.ID,
 		"transactions", len(items), "first_nonce", s.st.nextNonce-uint64(len(items)))
 	return nil
@@ -163,6 +164,7 @@ func (s *Sender) submitOfflinePlan(ctx context.Context, pl *payout.OfflinePlan) 
 		s.st.nextNonce = max(next, s.st.nextNonce)
 	}
 	pl.Status = payout.PlanSubmitted
+	s.cfg.Metrics.offlinePlans.WithLabelValues(s.cfg.Chain.Name, "submitted").Inc()
 	s.log.Info("offline plan submitted: its signed transactions are stored and broadcast", "plan_id", pl.ID, "transactions", len(attempts))
 	return nil
 }
@@ -190,10 +192,12 @@ func (s *Sender) voidOfflinePlan(ctx context.Context, pl *payout.OfflinePlan) er
 	}
 	if refused != "" {
 		s.log.Warn("offline plan void refused", "plan_id", pl.ID, "why", refused)
+		s.cfg.Metrics.offlinePlans.WithLabelValues(s.cfg.Chain.Name, "void_refused").Inc()
 		pl.Status = payout.PlanOpen
 		return nil
 	}
 	s.log.Info("offline plan voided: its payouts are queued again", "plan_id", pl.ID, "transactions", len(pl.Items))
 	pl.Status = payout.PlanVoided
+	s.cfg.Metrics.offlinePlans.WithLabelValues(s.cfg.Chain.Name, "voided").Inc()
 	return s.initNonce(ctx)
 }

@@ -85,6 +85,7 @@ func (s *Sender) handOverQueued(ctx context.Context, r *payout.Rotation) (left i
 	for _, m := range moves {
 		delete(s.st.held, m.PayoutID)
 	}
+	s.cfg.Metrics.rotations.WithLabelValues(s.cfg.Chain.Name, "handed_over").Add(float64(len(moves)))
 	s.log.Info("wallet rotated away: queued payouts handed to the new wallet", "rotation_id", r.ID, "to", r.To.Hex(), "count", len(moves))
 	if s.cfg.Handoff != nil {
 		s.cfg.Handoff.Moved(s.cfg.Chain.Name, r.To)
@@ -149,6 +150,7 @@ func (s *Sender) startSweep(ctx context.Context, r *payout.Rotation) error {
 		return fmt.Errorf("start sweep of rotation %s: %w", r.ID, err)
 	}
 	s.st.rotationsAt = time.Time{} // read its new status next round
+	s.cfg.Metrics.rotations.WithLabelValues(s.cfg.Chain.Name, "sweeps_started").Inc()
 	s.log.Info("wallet rotated away: drained; sweeping what it holds to the new wallet", "rotation_id", r.ID, "to", r.To.Hex(), "sweeps", note)
 	return nil
 }
@@ -177,6 +179,7 @@ func (s *Sender) checkSweeps(ctx context.Context, r *payout.Rotation) error {
 		return fmt.Errorf("complete rotation %s: %w", r.ID, err)
 	}
 	s.st.rotationsAt = time.Time{}
+	s.cfg.Metrics.rotations.WithLabelValues(s.cfg.Chain.Name, "completed").Inc()
 	s.log.Info("wallet rotation completed", "rotation_id", r.ID, "to", r.To.Hex(), "note", note)
 	return nil
 }
