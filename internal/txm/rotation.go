@@ -55,6 +55,15 @@ func (s *Sender) rotationRound(ctx context.Context) error {
 	}
 	switch {
 	case r.Status == payout.RotationDraining && left == 0 && len(s.st.flights) == 0 && len(s.st.confirming) == 0:
+		if s.cfg.Offline != nil {
+			// An offline plan's transactions will spend from the wallet
+			// once submitted: sweep only what is left after them.
+			if _, err := s.cfg.Offline.ActiveOfflinePlan(ctx, s.cfg.Chain.ChainID, s.sender); err == nil {
+				return nil
+			} else if !errors.Is(err, payout.ErrNotFound) {
+				return fmt.Errorf("offline plan: %w", err)
+			}
+		}
 		return s.startSweep(ctx, r)
 	case r.Status == payout.RotationSweeping:
 		return s.checkSweeps(ctx, r)
