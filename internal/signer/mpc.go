@@ -195,8 +195,21 @@ func (m *MPC) SignTransaction(ctx context.Context, chainID *big.Int, unsigned []
 	return m.sign(ctx, s)
 }
 
-// sign runs session s (its digest and transaction set) among a quorum.
+// sign runs session s (its digest and transaction set) among a quorum. A
+// networked session that fails for another reason than a refusal or a
+// missing quorum is tried once more, under a new id and with a quorum
+// picked anew: a party that went down after its health check is left out
+// the second time.
 func (m *MPC) sign(ctx context.Context, s MPCSession) ([]byte, error) {
+	sig, err := m.session(ctx, s)
+	if err == nil || !m.networked || ctx.Err() != nil || errors.Is(err, ErrRefused) || errors.Is(err, ErrMPCQuorum) {
+		return sig, err
+	}
+	return m.session(ctx, s)
+}
+
+// session runs one signing session.
+func (m *MPC) session(ctx context.Context, s MPCSession) ([]byte, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}

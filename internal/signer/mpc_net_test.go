@@ -116,6 +116,13 @@ func (s *syncBuffer) String() string {
 // party.
 func startMPCNet(t testing.TB, limits *signer.Limits) *mpcNet {
 	t.Helper()
+	return startMPCNetWrapped(t, limits, nil)
+}
+
+// startMPCNetWrapped starts the parties with wrap (when set) around each
+// party's handler.
+func startMPCNetWrapped(t testing.TB, limits *signer.Limits, wrap func(index int, h http.Handler) http.Handler) *mpcNet {
+	t.Helper()
 	all, err := mpcParties()
 	if err != nil {
 		t.Fatal(err)
@@ -132,7 +139,11 @@ func startMPCNet(t testing.TB, limits *signer.Limits) *mpcNet {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hs := &http.Server{Handler: srv, TLSConfig: srv.TLSConfig(), ReadHeaderTimeout: 5 * time.Second}
+		var h http.Handler = srv
+		if wrap != nil {
+			h = wrap(i+1, srv)
+		}
+		hs := &http.Server{Handler: h, TLSConfig: srv.TLSConfig(), ReadHeaderTimeout: 5 * time.Second}
 		go func() { _ = hs.ServeTLS(ln, "", "") }()
 		var once sync.Once
 		stop := func() { once.Do(func() { _ = hs.Close(); srv.Close() }) }
@@ -190,10 +201,19 @@ func TestMPCNetworkSigns(t *testing.T) {
 	if _, err := m.SignDigest(context.Background(), [32]byte{1}); !errors.Is(err, signer.ErrNeedsTransaction) {
 		t.Fatalf("SignDigest = %v, want ErrNeedsTransaction", err)
 	}
-	code, metrics := get(t, n.client(t, "prometheus"), n.urls[0]+"/metrics")
-	if code != http.StatusOK || !strings.Contains(metrics, `sluice_mpc_party_sessions_total{outcome="signed"} 1`) ||
-		!strings.Contains(metrics, "sluice_mpc_party_session_duration_seconds_count 1") {
-		t.Fatalf("party 1's /metrics: %d\n%s", code, metrics)
+	signed := 0 // the quorum is the first two parties to answer
+	for _, u := range n.urls {
+		code, metrics := get(t, n.client(t, "prometheus"), u+"/metrics")
+		if code != http.StatusOK || !strings.Contains(metrics, `sluice_mpc_party_sessions_total{outcome="refused"} 0`) {
+			t.Fatalf("%s/metrics: %d\n%s", u, code, metrics)
+		}
+		if strings.Contains(metrics, `sluice_mpc_party_sessions_total{outcome="signed"} 1`) &&
+			strings.Contains(metrics, "sluice_mpc_party_session_duration_seconds_count 1") {
+			signed++
+		}
+	}
+	if signed != 2 {
+		t.Fatalf("%d parties count a signed session, want 2", signed)
 	}
 	if code, body := get(t, n.client(t, "probe"), n.urls[2]+"/healthz"); code != http.StatusOK || !strings.Contains(body, `"index":3`) {
 		t.Fatalf("party 3's /healthz: %d %s", code, body)
@@ -227,6 +247,46 @@ func TestMPCNetworkPartiesDown(t *testing.T) {
 			!strings.Contains(err.Error(), "party 3: ") || strings.Contains(err.Error(), "party 2: ") {
 			t.Errorf("%s with parties 1 and 3 down: %v", name, err)
 		}
+	}
+}
+
+// TestMPCNetworkRetriesSession: a party that drops the connection of a
+// session it was found healthy for (a crash after its health check) costs one
+// retry under a new session id, not the signature.
+func TestMPCNetworkRetriesSession(t *testing.T) {
+	var mu sync.Mutex
+	sessions := map[string]bool{}
+	dropped := false
+	n := startMPCNetWrapped(t, nil, func(_ int, h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/sign") {
+				mu.Lock()
+				sessions[r.URL.Path] = true
+				first := !dropped
+				dropped = true
+				mu.Unlock()
+				if first {
+					conn, _, err := http.NewResponseController(w).Hijack()
+					if err == nil {
+						conn.Close()
+					}
+					return
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	})
+	m := n.dial(t)
+	tx := nativeTx(12, payee, 1000)
+	sig, err := signTx(context.Background(), m, tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signertest.Check(t, m.Address(), chain, tx, sig)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(sessions) != 2 {
+		t.Fatalf("sign requests for %v, want two sessions", sessions)
 	}
 }
 
