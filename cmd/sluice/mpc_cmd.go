@@ -23,15 +23,21 @@ import (
 )
 
 const mpcUsage = `Usage:
+  sluice mpc preparams --out DIR [--count 3] [--timeout 5m] [--passphrase-env SLUICE_MPC_PASSPHRASE]
   sluice mpc keygen --out DIR [--parties 3] [--threshold 2] [--passphrase-env SLUICE_MPC_PASSPHRASE]
-                    [--preparams-timeout 5m] [--json]
+                    [--preparams POOL_DIR | --preparams-timeout 5m] [--json]
   sluice mpc party --share FILE --tls-cert FILE --tls-key FILE --client-ca FILE [--peer-ca FILE]
                    [--listen 127.0.0.1:7443] [--passphrase-env SLUICE_MPC_PASSPHRASE]
                    [--limits FILE] [--session-timeout 60s]
 
+preparams searches --count parties' Paillier pre-parameters (safe primes: tens of
+seconds to minutes each) ahead of time and adds them, encrypted, to the pool DIR.
+
 keygen runs a threshold key generation in this process and writes
 DIR/share-1.json .. share-N.json, each encrypted with the passphrase; prints the
-group's address. Give each share to one party.
+group's address. Give each share to one party. With --preparams it draws the
+parties' pre-parameters from that pool (and deletes them: never used twice) and
+takes seconds; without, it searches them now.
 
 party serves one share over HTTPS with mutual TLS: only clients whose certificate
 the client CA signed (the engine, the other parties) get in. The party's own
@@ -61,9 +67,12 @@ func runMPC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if len(args) > 0 && args[0] == "party" {
 		return runMPCParty(ctx, args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "preparams" {
+		return runMPCPreParams(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) == 0 || args[0] != "keygen" {
 		fmt.Fprint(stderr, mpcUsage)
-		return fmt.Errorf("%w: mpc: want keygen or party", errUsage)
+		return fmt.Errorf("%w: mpc: want keygen, preparams or party", errUsage)
 	}
 	fset := flag.NewFlagSet("mpc keygen", flag.ContinueOnError)
 	fset.SetOutput(stderr)
@@ -72,6 +81,7 @@ func runMPC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	threshold := fset.Int("threshold", 2, "how many parties a signature needs")
 	passEnv := fset.String("passphrase-env", "SLUICE_MPC_PASSPHRASE", "environment variable holding the shares' passphrase")
 	timeout := fset.Duration("preparams-timeout", 5*time.Minute, "bound on each party's safe-prime search")
+	pool := fset.String("preparams", "", "draw the parties' pre-parameters from this pool (sluice mpc preparams)")
 	asJSON := fset.Bool("json", false, "print JSON")
 	if err := fset.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%w: mpc keygen: %v", errUsage, err)
@@ -93,15 +103,29 @@ func runMPC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			return fmt.Errorf("mpc keygen: %s exists: refusing to overwrite a share", paths[i])
 		}
 	}
-	fmt.Fprintf(stderr, "generating %d-of-%d key shares (safe primes: tens of seconds to minutes per party)...\n", *threshold, *parties)
+	o := signer.MPCKeygenOptions{Parties: *parties, Threshold: *threshold, PreParamsTimeout: *timeout}
+	var used []string
+	if *pool != "" {
+		if o.PreParams, used, err = drawPreParams(*pool, *parties, pass); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "generating %d-of-%d key shares with pre-parameters from %s...\n", *threshold, *parties, *pool)
+	} else {
+		fmt.Fprintf(stderr, "generating %d-of-%d key shares (safe primes: tens of seconds to minutes per party)...\n", *threshold, *parties)
+	}
 	start := time.Now()
-	ps, err := mpcKeygen(ctx, signer.MPCKeygenOptions{Parties: *parties, Threshold: *threshold, PreParamsTimeout: *timeout})
+	ps, err := mpcKeygen(ctx, o)
 	if err != nil {
 		return err
 	}
 	for i, p := range ps {
 		if err := signer.WriteMPCShare(paths[i], p, pass, keystore.StandardScryptN); err != nil {
 			return err
+		}
+	}
+	for _, u := range used { // pre-parameters are never used for a second key
+		if err := os.Remove(u); err != nil {
+			fmt.Fprintf(stderr, "warning: remove the used pre-parameters %s by hand: %v\n", u, err)
 		}
 	}
 	res := mpcKeygenResult{Address: ps[0].Group().Address.Hex(), Parties: *parties, Threshold: *threshold,
@@ -114,6 +138,62 @@ func runMPC(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		fmt.Fprintf(stdout, "  %s\n", p)
 	}
 	return nil
+}
+
+// mpcGeneratePreParams is signer.GenerateMPCPreParams; tests replace it
+// (a real search takes minutes).
+var mpcGeneratePreParams = signer.GenerateMPCPreParams
+
+// runMPCPreParams runs `sluice mpc preparams`: it adds --count parties'
+// pre-parameters to the pool.
+func runMPCPreParams(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fset := flag.NewFlagSet("mpc preparams", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	out := fset.String("out", "", "the pool directory to add pre-parameter files to")
+	count := fset.Int("count", 3, "how many parties' pre-parameters to generate")
+	timeout := fset.Duration("timeout", 5*time.Minute, "bound on each party's safe-prime search")
+	passEnv := fset.String("passphrase-env", "SLUICE_MPC_PASSPHRASE", "environment variable holding the pool's passphrase")
+	if err := fset.Parse(args); err != nil {
+		return fmt.Errorf("%w: mpc preparams: %v", errUsage, err)
+	}
+	if *out == "" || *count < 1 {
+		return fmt.Errorf("%w: mpc preparams: --out DIR and --count >= 1 are required", errUsage)
+	}
+	pass, err := passphrase(*passEnv)
+	if err != nil {
+		return err
+	}
+	for i := range *count {
+		start := time.Now()
+		pp, err := mpcGeneratePreParams(ctx, *timeout)
+		if err != nil {
+			return err
+		}
+		path, err := signer.WriteMPCPreParams(*out, pp, pass, keystore.StandardScryptN)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s  (%d of %d, %.0fs)\n", path, i+1, *count, time.Since(start).Seconds())
+	}
+	return nil
+}
+
+// drawPreParams opens the n oldest pre-parameters of the pool dir.
+func drawPreParams(dir string, n int, pass string) ([]*signer.MPCPreParams, []string, error) {
+	paths, err := signer.MPCPreParamsPool(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(paths) < n {
+		return nil, nil, fmt.Errorf("mpc keygen: the pool %s holds %d pre-parameters, %d needed: run sluice mpc preparams --out %s", dir, len(paths), n, dir)
+	}
+	pre := make([]*signer.MPCPreParams, n)
+	for i, path := range paths[:n] {
+		if pre[i], err = signer.OpenMPCPreParams(path, pass); err != nil {
+			return nil, nil, err
+		}
+	}
+	return pre, paths[:n], nil
 }
 
 // mpcPartyFlags are `sluice mpc party`'s flags.

@@ -305,3 +305,63 @@ func TestMPCPartyProcesses(t *testing.T) {
 		t.Fatalf("parties 1 and 2 killed: %v", err)
 	}
 }
+
+// TestMPCPreParamsPool: `sluice mpc preparams` adds encrypted
+// pre-parameters to a pool (the search replaced by the fixtures'), and
+// `sluice mpc keygen --preparams` draws one per party from it, deletes
+// them, and refuses a pool too small.
+func TestMPCPreParamsPool(t *testing.T) {
+	fixtures, err := signer.MPCPreParamsPool("../../internal/signer/testdata/mpc-preparams")
+	if err != nil || len(fixtures) != 3 {
+		t.Fatalf("fixture pool: %v %v", fixtures, err)
+	}
+	fixture, err := signer.OpenMPCPreParams(fixtures[0], "mpc-test-passphrase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origGen, origKeygen := mpcGeneratePreParams, mpcKeygen
+	t.Cleanup(func() { mpcGeneratePreParams, mpcKeygen = origGen, origKeygen })
+	mpcGeneratePreParams = func(context.Context, time.Duration) (*signer.MPCPreParams, error) { return fixture, nil }
+	t.Setenv("SLUICE_MPC_PASSPHRASE", "mpc-test-passphrase")
+	pool := t.TempDir()
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), []string{"mpc", "preparams", "--out", pool, "--count", "2"}, strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("preparams: exit %d: %s", code, errOut.String())
+	}
+	if paths, _ := signer.MPCPreParamsPool(pool); len(paths) != 2 || !strings.Contains(out.String(), "2 of 2") {
+		t.Fatalf("pool after preparams --count 2: %v\n%s", paths, out.String())
+	}
+	errOut.Reset()
+	if code := run(context.Background(), []string{"mpc", "keygen", "--out", t.TempDir(), "--preparams", pool}, strings.NewReader(""), &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "holds 2 pre-parameters, 3 needed") {
+		t.Fatalf("keygen from a pool of 2: exit %d: %s", code, errOut.String())
+	}
+	errOut.Reset()
+	if code := run(context.Background(), []string{"mpc", "preparams", "--out", pool, "--count", "1"}, strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("preparams: exit %d: %s", code, errOut.String())
+	}
+	var shares []*signer.MPCLocalParty
+	for i := 1; i <= 3; i++ {
+		p, err := signer.OpenMPCShare(fmt.Sprintf("../../internal/signer/testdata/mpc/share-%d.json", i), "mpc-test-passphrase")
+		if err != nil {
+			t.Fatal(err)
+		}
+		shares = append(shares, p)
+	}
+	mpcKeygen = func(_ context.Context, o signer.MPCKeygenOptions) ([]*signer.MPCLocalParty, error) {
+		if len(o.PreParams) != 3 {
+			t.Errorf("keygen given %d pre-parameters, want 3 from the pool", len(o.PreParams))
+		}
+		return shares, nil
+	}
+	dir := t.TempDir()
+	if code := run(context.Background(), []string{"mpc", "keygen", "--out", dir, "--preparams", pool}, strings.NewReader(""), &out, &errOut); code != 0 {
+		t.Fatalf("keygen from the pool: exit %d: %s", code, errOut.String())
+	}
+	if paths, _ := signer.MPCPreParamsPool(pool); len(paths) != 0 {
+		t.Fatalf("the used pre-parameters are still in the pool: %v", paths)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "share-3.json")); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -47,6 +47,10 @@ type MPCKeygenOptions struct {
 	// Paillier pre-parameters (default 5 minutes). It is the slow part:
 	// tens of seconds to minutes per party on 2 cores.
 	PreParamsTimeout time.Duration
+	// PreParams, when set, are the parties' pre-parameters generated
+	// ahead (one per party, from a pool: `sluice mpc preparams`), so that
+	// no safe prime is searched now.
+	PreParams []*MPCPreParams
 }
 
 // MPCKeygen runs a distributed key generation with every party in this
@@ -64,6 +68,16 @@ func MPCKeygen(ctx context.Context, o MPCKeygenOptions) ([]*MPCLocalParty, error
 	}
 	if o.Threshold < 2 || o.Threshold > o.Parties {
 		return nil, fmt.Errorf("mpc keygen: threshold %d of %d parties: want 2 <= threshold <= parties", o.Threshold, o.Parties)
+	}
+	if len(o.PreParams) > 0 {
+		if len(o.PreParams) != o.Parties {
+			return nil, fmt.Errorf("mpc keygen: %d pre-parameters given for %d parties", len(o.PreParams), o.Parties)
+		}
+		pre := make([]*keygen.LocalPreParams, len(o.PreParams))
+		for i, pp := range o.PreParams {
+			pre[i] = &pp.p
+		}
+		return mpcKeygen(ctx, o, pre)
 	}
 	pre, err := mpcPreParams(ctx, o.Parties, o.PreParamsTimeout)
 	if err != nil {

@@ -245,8 +245,9 @@ func BenchmarkMPCSign(b *testing.B) {
 	benchSigner(b, openMPC(b, 1, 2, 3))
 }
 
-// TestMPCKeygen runs the key generation protocol (with the fixtures'
-// pre-parameters): a new group, whose shares sign for its address.
+// TestMPCKeygen runs the key generation protocol with pre-parameters
+// from a pool (testdata/mpc-preparams, the fixtures'): a new group, whose
+// shares sign for its address.
 func TestMPCKeygen(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a keygen takes about 30 s even without the safe-prime search")
@@ -255,12 +256,20 @@ func TestMPCKeygen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	from := make([]*signer.MPCLocalParty, len(all))
-	for i, p := range all {
-		from[i] = p.(*signer.MPCLocalParty)
+	paths, err := signer.MPCPreParamsPool(mpcPreParamsPool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pool []*signer.MPCPreParams
+	for _, path := range paths {
+		pp, err := signer.OpenMPCPreParams(path, mpcTestPassphrase)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool = append(pool, pp)
 	}
 	start := time.Now()
-	parties, err := signer.MPCKeygenReusing(context.Background(), signer.MPCKeygenOptions{Parties: 3, Threshold: 2}, from)
+	parties, err := signer.MPCKeygen(context.Background(), signer.MPCKeygenOptions{Parties: 3, Threshold: 2, PreParams: pool})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -285,5 +294,63 @@ func TestMPCKeygen(t *testing.T) {
 	}
 	if pub, err := crypto.SigToPub(digest[:], sig); err != nil || crypto.PubkeyToAddress(*pub) != g.Address {
 		t.Fatalf("signature does not recover to the new group's address (%v)", err)
+	}
+}
+
+const mpcPreParamsPool = "testdata/mpc-preparams"
+
+// TestMPCWritePreParamsFixtures regenerates testdata/mpc-preparams, a
+// pool of the fixture shares' pre-parameters (only when asked).
+func TestMPCWritePreParamsFixtures(t *testing.T) {
+	if os.Getenv("SLUICE_MPC_FIXTURES") == "" {
+		t.Skip("set SLUICE_MPC_FIXTURES=1 to regenerate testdata/mpc-preparams")
+	}
+	all, err := mpcParties()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := signer.MPCPreParamsPool(mpcPreParamsPool)
+	for _, path := range old {
+		_ = os.Remove(path)
+	}
+	for _, p := range all {
+		if _, err := signer.WriteMPCPreParams(mpcPreParamsPool, signer.MPCPreParamsOf(p.(*signer.MPCLocalParty)), mpcTestPassphrase, keystore.LightScryptN); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // the names order the pool by time
+	}
+}
+
+// TestMPCPreParamsPool: pre-parameters written to a pool read back (mode
+// 0600, never with another passphrase), and a keygen needs one per party.
+func TestMPCPreParamsPool(t *testing.T) {
+	paths, err := signer.MPCPreParamsPool(mpcPreParamsPool)
+	if err != nil || len(paths) != 3 {
+		t.Fatalf("fixture pool: %v %v", paths, err)
+	}
+	pp, err := signer.OpenMPCPreParams(paths[0], mpcTestPassphrase)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := signer.OpenMPCPreParams(paths[0], "not-the-passphrase"); !errors.Is(err, signer.ErrMPCPassphrase) || strings.Contains(err.Error(), "not-the") {
+		t.Fatalf("wrong passphrase: %v", err)
+	}
+	dir := t.TempDir()
+	path, err := signer.WriteMPCPreParams(dir, pp, "other", keystore.LightScryptN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("pre-parameters file mode = %v (%v), want 0600", fi, err)
+	}
+	if got, _ := signer.MPCPreParamsPool(dir); len(got) != 1 || got[0] != path {
+		t.Fatalf("pool %s = %v, want [%s]", dir, got, path)
+	}
+	if _, err := signer.OpenMPCPreParams(path, "other"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = signer.MPCKeygen(context.Background(), signer.MPCKeygenOptions{Parties: 3, Threshold: 2, PreParams: []*signer.MPCPreParams{pp}})
+	if err == nil || !strings.Contains(err.Error(), "1 pre-parameters given for 3 parties") {
+		t.Fatalf("keygen with one pre-parameters for three parties: %v", err)
 	}
 }
