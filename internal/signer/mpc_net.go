@@ -19,6 +19,7 @@ import (
 	ethcommon "github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // The networked MPC protocol: HTTPS with mutual TLS between the engine
@@ -310,6 +311,9 @@ func (p *MPCRemoteParty) info(ctx context.Context) (*mpcPartyInfo, error) {
 	var info mpcPartyInfo
 	if err := p.call(ctx, http.MethodGet, "/v1/party", nil, &info); err != nil {
 		return nil, err
+	}
+	if pub, err := crypto.UnmarshalPubkey(info.PublicKey); err != nil || crypto.PubkeyToAddress(*pub) != info.Address {
+		return nil, fmt.Errorf("%s: the group key it reports is not of %s", p.base, info.Address.Hex())
 	}
 	return &info, nil
 }
