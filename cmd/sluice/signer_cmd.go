@@ -60,7 +60,7 @@ func openSignerBackend(ctx context.Context, s config.Signer, field string, log *
 		return r, nil
 	case "mpc":
 		if len(s.Parties) > 0 {
-			cfg := signer.MPCRemoteConfig{CertFile: s.TLS.Cert, KeyFile: s.TLS.Key, CAFile: s.TLS.CA}
+			cfg := signer.MPCRemoteConfig{CertFile: s.TLS.Cert, KeyFile: s.TLS.Key, CAFile: s.TLS.CA, Timeout: s.Timeout}
 			for _, p := range s.Parties {
 				cfg.Parties = append(cfg.Parties, signer.MPCRemotePartyConfig{URL: p.URL, Index: p.Index})
 			}

@@ -36,7 +36,9 @@ type SignerBackends struct {
 	// optional).
 	CertFile string `yaml:"cert_file"`
 	KeyFile  string `yaml:"key_file"`
-	// Timeout bounds one request to the remote signer (remote; default 10s).
+	// Timeout bounds one request to the remote signer (remote; default
+	// 10s), or one health check or session opening of an MPC party (mpc
+	// with parties; default 5s).
 	Timeout time.Duration `yaml:"timeout"`
 	// Dialect is "sluice" (`sluice signer serve`, the default) or "eth"
 	// (eth_signTransaction: Web3Signer, clef, or `sluice signer serve`).
@@ -202,6 +204,9 @@ func (s Signer) validateMPCParties(at string) error {
 			return fieldErr(f+".index", fmt.Sprintf("share %d is given twice", p.Index))
 		}
 		urls[p.URL], indexes[p.Index] = true, true
+	}
+	if s.Timeout < 0 {
+		return fieldErr(at+".timeout", "must be positive")
 	}
 	for _, f := range [][2]string{{"tls.cert", s.TLS.Cert}, {"tls.key", s.TLS.Key}, {"tls.ca", s.TLS.CA}} {
 		if f[1] == "" {

@@ -37,6 +37,7 @@ func TestSignerTypes(t *testing.T) {
 		{"mpc party no index", mpcNet(func(s *Signer) { s.Parties[2].Index = 0 }), "x.signer.parties[2].index: is required"},
 		{"mpc party index twice", mpcNet(func(s *Signer) { s.Parties[2].Index = 1 }), "x.signer.parties[2].index: share 1"},
 		{"mpc party url twice", mpcNet(func(s *Signer) { s.Parties[2].URL = s.Parties[0].URL }), "x.signer.parties[2].url"},
+		{"mpc parties negative timeout", mpcNet(func(s *Signer) { s.Timeout = -time.Second }), "x.signer.timeout"},
 		{"mpc parties without ca", mpcNet(func(s *Signer) { s.TLS.CA = "" }), "x.signer.tls.ca: is required"},
 		{"unknown", Signer{Type: "vault"}, `x.signer.type: "vault" is not a known signer type`},
 	} {
