@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/keystore"
@@ -28,7 +29,7 @@ const mpcUsage = `Usage:
                     [--preparams POOL_DIR | --preparams-timeout 5m] [--json]
   sluice mpc party --share FILE --tls-cert FILE --tls-key FILE --client-ca FILE [--peer-ca FILE]
                    [--listen 127.0.0.1:7443] [--passphrase-env SLUICE_MPC_PASSPHRASE]
-                   [--limits FILE] [--session-timeout 60s]
+                   [--limits FILE] [--engine-cn NAME,...] [--session-timeout 60s]
 
 preparams searches --count parties' Paillier pre-parameters (safe primes: tens of
 seconds to minutes each) ahead of time and adds them, encrypted, to the pool DIR.
@@ -198,8 +199,8 @@ func drawPreParams(dir string, n int, pass string) ([]*signer.MPCPreParams, []st
 
 // mpcPartyFlags are `sluice mpc party`'s flags.
 type mpcPartyFlags struct {
-	share, listen, cert, key, clientCA, peerCA, passEnv, limits string
-	sessionTimeout                                              time.Duration
+	share, listen, cert, key, clientCA, peerCA, passEnv, limits, engines string
+	sessionTimeout                                                       time.Duration
 }
 
 func parseMPCPartyFlags(args []string, stderr io.Writer) (mpcPartyFlags, error) {
@@ -214,6 +215,7 @@ func parseMPCPartyFlags(args []string, stderr io.Writer) (mpcPartyFlags, error) 
 	fset.StringVar(&f.peerCA, "peer-ca", "", "CA of the other parties' server certificates (default --client-ca)")
 	fset.StringVar(&f.passEnv, "passphrase-env", "SLUICE_MPC_PASSPHRASE", "environment variable holding the share's passphrase")
 	fset.StringVar(&f.limits, "limits", "", "YAML file of limits every transaction must pass (optional; as signer serve --limits)")
+	fset.StringVar(&f.engines, "engine-cn", "", "comma-separated certificate common names allowed to drive sessions (default: any non-party certificate of the CA)")
 	fset.DurationVar(&f.sessionTimeout, "session-timeout", 60*time.Second, "bound on one signing session")
 	if err := fset.Parse(args); err != nil {
 		return f, fmt.Errorf("%w: mpc party: %v", errUsage, err)
@@ -241,6 +243,9 @@ func runMPCParty(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	cfg := signer.MPCPartyConfig{SessionTimeout: f.sessionTimeout, Logger: newLogger(stderr, "info", "text")}
+	if f.engines != "" {
+		cfg.Engines = strings.Split(f.engines, ",")
+	}
 	if cfg.Party, err = signer.OpenMPCShare(f.share, pass); err != nil {
 		return err
 	}

@@ -253,7 +253,7 @@ func TestMPCPartyProcesses(t *testing.T) {
 		name := signer.MPCPartyCommonName(i)
 		p, line := startProc(t, bin, "Sluice MPC party", "mpc", "party", "--share", fmt.Sprintf("../../internal/signer/testdata/mpc/share-%d.json", i),
 			"--listen", "127.0.0.1:0", "--tls-cert", filepath.Join(dir, name+".pem"), "--tls-key", filepath.Join(dir, name+"-key.pem"),
-			"--client-ca", filepath.Join(dir, "ca.pem"))
+			"--client-ca", filepath.Join(dir, "ca.pem"), "--engine-cn", "sluice-engine")
 		procs = append(procs, p)
 		_, url, ok := strings.Cut(line, " at ")
 		if !ok || !strings.HasPrefix(line, fmt.Sprintf("Sluice MPC party %d of ", i)) {

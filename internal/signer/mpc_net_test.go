@@ -116,12 +116,12 @@ func (s *syncBuffer) String() string {
 // party.
 func startMPCNet(t testing.TB, limits *signer.Limits) *mpcNet {
 	t.Helper()
-	return startMPCNetWrapped(t, limits, nil)
+	return startMPCNetWith(t, func(c *signer.MPCPartyConfig) { c.Limits = limits }, nil)
 }
 
-// startMPCNetWrapped starts the parties with wrap (when set) around each
-// party's handler.
-func startMPCNetWrapped(t testing.TB, limits *signer.Limits, wrap func(index int, h http.Handler) http.Handler) *mpcNet {
+// startMPCNetWith starts the parties with their configuration changed by
+// edit and wrap (when set) around each party's handler.
+func startMPCNetWith(t testing.TB, edit func(*signer.MPCPartyConfig), wrap func(index int, h http.Handler) http.Handler) *mpcNet {
 	t.Helper()
 	all, err := mpcParties()
 	if err != nil {
@@ -129,9 +129,12 @@ func startMPCNetWrapped(t testing.TB, limits *signer.Limits, wrap func(index int
 	}
 	n := &mpcNet{ca: newTestCA(t), logs: &syncBuffer{}}
 	for i, p := range all {
-		srv, err := signer.NewMPCPartyServer(signer.MPCPartyConfig{Party: p.(*signer.MPCLocalParty),
-			Cert: n.ca.issue(t, signer.MPCPartyCommonName(i+1)), ClientCAs: n.ca.pool, Limits: limits,
-			Logger: slog.New(slog.NewTextHandler(n.logs, nil))})
+		cfg := signer.MPCPartyConfig{Party: p.(*signer.MPCLocalParty), Cert: n.ca.issue(t, signer.MPCPartyCommonName(i+1)),
+			ClientCAs: n.ca.pool, Logger: slog.New(slog.NewTextHandler(n.logs, nil))}
+		if edit != nil {
+			edit(&cfg)
+		}
+		srv, err := signer.NewMPCPartyServer(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,7 +260,7 @@ func TestMPCNetworkRetriesSession(t *testing.T) {
 	var mu sync.Mutex
 	sessions := map[string]bool{}
 	dropped := false
-	n := startMPCNetWrapped(t, nil, func(_ int, h http.Handler) http.Handler {
+	n := startMPCNetWith(t, nil, func(_ int, h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/sign") {
 				mu.Lock()
@@ -320,9 +323,10 @@ func TestMPCNetworkRefusesTransaction(t *testing.T) {
 // TestMPCNetworkSessionBinding: a message is accepted only under the
 // session id it carries, of a session the party holds, from the party
 // whose certificate sent it; the engine cannot send protocol messages,
-// and a party cannot open sessions.
+// and only the engine (not a party, not another certificate of the CA)
+// opens sessions.
 func TestMPCNetworkSessionBinding(t *testing.T) {
-	n := startMPCNet(t, nil)
+	n := startMPCNetWith(t, func(c *signer.MPCPartyConfig) { c.Engines = []string{"sluice-engine"} }, nil)
 	engine := n.client(t, "sluice-engine")
 	tx := nativeTx(11, payee, 1000)
 	unsigned, _ := tx.MarshalBinary()
@@ -331,8 +335,10 @@ func TestMPCNetworkSessionBinding(t *testing.T) {
 	if code, body := post(t, engine, n.urls[0]+"/v1/sessions", open); code != http.StatusOK {
 		t.Fatalf("open: %d %s", code, body)
 	}
-	if code, body := post(t, n.client(t, signer.MPCPartyCommonName(2)), n.urls[0]+"/v1/sessions", open); code != http.StatusForbidden {
-		t.Fatalf("party 2 opening a session: %d %s", code, body)
+	for _, cn := range []string{signer.MPCPartyCommonName(2), "prometheus"} {
+		if code, body := post(t, n.client(t, cn), n.urls[0]+"/v1/sessions", open); code != http.StatusForbidden {
+			t.Fatalf("%s opening a session: %d %s", cn, code, body)
+		}
 	}
 	msg := func(session string, from int) map[string]any {
 		return map[string]any{"session_id": session, "from": from, "broadcast": true, "payload": "0x01"}

@@ -43,7 +43,11 @@ type MPCPartyConfig struct {
 	SessionTimeout time.Duration
 	// MaxSessions bounds the sessions open at once (default 16).
 	MaxSessions int
-	Logger      *slog.Logger
+	// Engines are the certificate common names allowed to open, start and
+	// abort sessions; empty: any certificate the client CA signed that is
+	// not a party's.
+	Engines []string
+	Logger  *slog.Logger
 }
 
 // MPCPartyServer is a share holder's HTTP handler (`sluice mpc party`):
@@ -55,6 +59,7 @@ type MPCPartyServer struct {
 	limits         *Server              // nil: no limits of its own
 	sessionTimeout time.Duration
 	maxSessions    int
+	engines        []string
 	log            *slog.Logger
 	mux            *http.ServeMux
 	outcomes       *prometheus.CounterVec
@@ -99,7 +104,7 @@ func NewMPCPartyServer(cfg MPCPartyConfig) (*MPCPartyServer, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &MPCPartyServer{party: cfg.Party, sessionTimeout: cfg.SessionTimeout, maxSessions: cfg.MaxSessions,
+	s := &MPCPartyServer{party: cfg.Party, sessionTimeout: cfg.SessionTimeout, maxSessions: cfg.MaxSessions, engines: cfg.Engines,
 		log: cfg.Logger.With("component", "mpc_party", "party", cfg.Party.Index()), clients: map[int]*http.Client{},
 		sessions: map[string]*mpcPartySession{}}
 	s.tls = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cfg.Cert},
@@ -222,9 +227,24 @@ func caller(r *http.Request) int {
 	return i
 }
 
+// engine answers 403 unless the request's certificate may drive sessions:
+// never a party's, and one of the configured engines when there are.
+func (s *MPCPartyServer) engine(w http.ResponseWriter, r *http.Request) bool {
+	cn := r.TLS.PeerCertificates[0].Subject.CommonName
+	switch {
+	case caller(r) != 0:
+		writeMPCError(w, http.StatusForbidden, "forbidden", "a party certificate cannot drive sessions")
+		return false
+	case len(s.engines) > 0 && !slices.Contains(s.engines, cn):
+		s.log.Warn("session request refused: not an engine", "common_name", cn, "remote", r.RemoteAddr)
+		writeMPCError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("certificate %q is not an engine's", cn))
+		return false
+	}
+	return true
+}
+
 func (s *MPCPartyServer) handleOpen(w http.ResponseWriter, r *http.Request) {
-	if caller(r) != 0 {
-		writeMPCError(w, http.StatusForbidden, "forbidden", "a party certificate cannot open sessions")
+	if !s.engine(w, r) {
 		return
 	}
 	var req mpcOpenRequest
@@ -330,8 +350,7 @@ func (s *MPCPartyServer) lookup(r *http.Request) (*mpcPartySession, string) {
 }
 
 func (s *MPCPartyServer) handleSign(w http.ResponseWriter, r *http.Request) {
-	if caller(r) != 0 {
-		writeMPCError(w, http.StatusForbidden, "forbidden", "a party certificate cannot start sessions")
+	if !s.engine(w, r) {
 		return
 	}
 	sess, _ := s.lookup(r)
@@ -407,8 +426,7 @@ func (s *MPCPartyServer) handleMessage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *MPCPartyServer) handleAbort(w http.ResponseWriter, r *http.Request) {
-	if caller(r) != 0 {
-		writeMPCError(w, http.StatusForbidden, "forbidden", "a party certificate cannot abort sessions")
+	if !s.engine(w, r) {
 		return
 	}
 	if sess, _ := s.lookup(r); sess != nil {

@@ -28,11 +28,14 @@ import (
 //	SLUICE_MPC_FIXTURES=1 go test -count=1 -run TestMPCWriteFixtures ./internal/signer
 const mpcTestPassphrase = "mpc-test-passphrase"
 
+const mpcPreParamsPool = "testdata/mpc-preparams"
+
 func mpcSharePaths() []string {
 	return []string{"testdata/mpc/share-1.json", "testdata/mpc/share-2.json", "testdata/mpc/share-3.json"}
 }
 
-// TestMPCWriteFixtures regenerates testdata/mpc (only when asked).
+// TestMPCWriteFixtures regenerates testdata/mpc and the pool of its
+// pre-parameters, testdata/mpc-preparams (only when asked).
 func TestMPCWriteFixtures(t *testing.T) {
 	if os.Getenv("SLUICE_MPC_FIXTURES") == "" {
 		t.Skip("set SLUICE_MPC_FIXTURES=1 to regenerate testdata/mpc")
@@ -49,6 +52,22 @@ func TestMPCWriteFixtures(t *testing.T) {
 		if err := signer.WriteMPCShare(path, p, mpcTestPassphrase, keystore.LightScryptN); err != nil {
 			t.Fatal(err)
 		}
+	}
+	writePreParamsFixtures(t, parties)
+}
+
+// writePreParamsFixtures rewrites testdata/mpc-preparams, a pool of the
+// fixture shares' pre-parameters.
+func writePreParamsFixtures(t *testing.T, parties []*signer.MPCLocalParty) {
+	old, _ := signer.MPCPreParamsPool(mpcPreParamsPool)
+	for _, path := range old {
+		_ = os.Remove(path)
+	}
+	for _, p := range parties {
+		if _, err := signer.WriteMPCPreParams(mpcPreParamsPool, signer.MPCPreParamsOf(p), mpcTestPassphrase, keystore.LightScryptN); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // the names order the pool by time
 	}
 }
 
@@ -294,30 +313,6 @@ func TestMPCKeygen(t *testing.T) {
 	}
 	if pub, err := crypto.SigToPub(digest[:], sig); err != nil || crypto.PubkeyToAddress(*pub) != g.Address {
 		t.Fatalf("signature does not recover to the new group's address (%v)", err)
-	}
-}
-
-const mpcPreParamsPool = "testdata/mpc-preparams"
-
-// TestMPCWritePreParamsFixtures regenerates testdata/mpc-preparams, a
-// pool of the fixture shares' pre-parameters (only when asked).
-func TestMPCWritePreParamsFixtures(t *testing.T) {
-	if os.Getenv("SLUICE_MPC_FIXTURES") == "" {
-		t.Skip("set SLUICE_MPC_FIXTURES=1 to regenerate testdata/mpc-preparams")
-	}
-	all, err := mpcParties()
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, _ := signer.MPCPreParamsPool(mpcPreParamsPool)
-	for _, path := range old {
-		_ = os.Remove(path)
-	}
-	for _, p := range all {
-		if _, err := signer.WriteMPCPreParams(mpcPreParamsPool, signer.MPCPreParamsOf(p.(*signer.MPCLocalParty)), mpcTestPassphrase, keystore.LightScryptN); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(time.Second) // the names order the pool by time
 	}
 }
 
