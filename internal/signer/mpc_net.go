@@ -28,8 +28,9 @@ import (
 // Identity is the certificate: every party's certificate (served, and
 // presented as a client certificate to its peers) has the common name
 // "sluice-mpc-party-N", N its share index; a party refuses to start with
-// a certificate that names another index. Any other certificate signed
-// by the CA (the engine's) may open sessions but never send protocol
+// a certificate that names another index. The engine's certificate (any
+// other certificate the CA signed, or only the common names in
+// MPCPartyConfig.Engines) may open sessions but never send protocol
 // messages; a party certificate may send messages but never open
 // sessions.
 //
