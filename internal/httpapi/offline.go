@@ -7,7 +7,6 @@ import (
 	"strconv"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/hexutil"
 
 	"github.com/sluicepay/sluice/internal/payout"
 )
@@ -136,7 +135,7 @@ func (s *Server) submitSigned(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in struct {
-		SignedTransactions []hexutil.Bytes `json:"signed_transactions"`
+		SignedTransactions []payout.HexBytes `json:"signed_transactions"`
 	}
 	if err := decodeStrict(r, &in); err != nil {
 		s.fail(w, r, err)
@@ -157,7 +156,7 @@ func (s *Server) submitSigned(w http.ResponseWriter, r *http.Request) {
 	signed := make([]payout.OfflineItem, len(pl.Items))
 	done := make([]bool, len(pl.Items))
 	for i, raw := range in.SignedTransactions {
-		tx, item, err := pl.MatchSigned(i, raw)
+		tx, item, err := matchSigned(pl, i, raw)
 		if err != nil {
 			s.fail(w, r, newError(codeSignedMismatch, "%s; nothing was stored", err.Error()))
 			return

@@ -2,14 +2,13 @@ package payout
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/big"
+	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/core/types"
 )
 
 // An offline plan is how a hot wallet keeps paying when its signing service
@@ -74,9 +73,9 @@ type OfflineItem struct {
 	GasLimit             uint64         `json:"gas_limit"`
 	MaxFeePerGas         string         `json:"max_fee_per_gas"`
 	MaxPriorityFeePerGas string         `json:"max_priority_fee_per_gas"`
-	Unsigned             hexutil.Bytes  `json:"unsigned_tx"`
+	Unsigned             HexBytes       `json:"unsigned_tx"`
 	Digest               common.Hash    `json:"digest"`
-	Signed               hexutil.Bytes  `json:"signed_tx,omitempty"`
+	Signed               HexBytes       `json:"signed_tx,omitempty"`
 	TxHash               *common.Hash   `json:"tx_hash,omitempty"`
 }
 
@@ -105,53 +104,6 @@ const (
 // submitted or voided).
 const ReasonOfflinePlan Code = "offline_plan_active"
 
-// MismatchError says why a signed transaction does not match its planned
-// attempt.
-type MismatchError struct {
-	Index  int    // in the signed file, from 0
-	Nonce  uint64 // the planned nonce, when known
-	Reason string
-}
-
-func (e *MismatchError) Error() string {
-	return fmt.Sprintf("signed transaction %d (nonce %d): %s", e.Index, e.Nonce, e.Reason)
-}
-
-// MatchSigned checks a signed transaction against the plan's item it
-// claims to be: it must decode, be signed by the plan's wallet, and have
-// exactly the planned signing hash (which covers chain id, nonce, fees,
-// gas, destination, value and data). It returns the decoded transaction.
-func (pl *OfflinePlan) MatchSigned(index int, raw []byte) (*types.Transaction, *OfflineItem, error) {
-	tx := new(types.Transaction)
-	if err := tx.UnmarshalBinary(raw); err != nil {
-		return nil, nil, &MismatchError{Index: index, Reason: "not a signed transaction: " + err.Error()}
-	}
-	var item *OfflineItem
-	for i := range pl.Items {
-		if pl.Items[i].Nonce == tx.Nonce() {
-			item = &pl.Items[i]
-		}
-	}
-	if item == nil {
-		return nil, nil, &MismatchError{Index: index, Nonce: tx.Nonce(), Reason: fmt.Sprintf("plan %s has no transaction at this nonce", pl.ID)}
-	}
-	if tx.ChainId() == nil || tx.ChainId().Cmp(new(big.Int).SetUint64(pl.ChainID)) != 0 {
-		return nil, nil, &MismatchError{Index: index, Nonce: item.Nonce, Reason: fmt.Sprintf("chain id %v, planned %d", tx.ChainId(), pl.ChainID)}
-	}
-	signer := types.LatestSignerForChainID(new(big.Int).SetUint64(pl.ChainID))
-	if got := signer.Hash(tx); got != item.Digest {
-		return nil, nil, &MismatchError{Index: index, Nonce: item.Nonce, Reason: "its fields (to, value, data, gas or fees) differ from the planned transaction's"}
-	}
-	from, err := types.Sender(signer, tx)
-	if err != nil {
-		return nil, nil, &MismatchError{Index: index, Nonce: item.Nonce, Reason: "bad signature: " + err.Error()}
-	}
-	if from != pl.Wallet {
-		return nil, nil, &MismatchError{Index: index, Nonce: item.Nonce, Reason: fmt.Sprintf("signed by %s, not by the wallet %s", from.Hex(), pl.Wallet.Hex())}
-	}
-	return tx, item, nil
-}
-
 // OfflinePlanStore keeps offline plans (package store implements it on
 // SQLite and PostgreSQL). Every method that changes a plan writes its audit
 // entry or event in the same database transaction.
@@ -179,4 +131,24 @@ type OfflinePlanStore interface {
 	// EndOfflineVoid voids the plan (refused empty: nonces freed, payouts
 	// queued again) or refuses the void, keeping refused as its note.
 	EndOfflineVoid(ctx context.Context, id, refused string) error
+}
+
+// HexBytes is bytes written in JSON as 0x-prefixed hex.
+type HexBytes []byte
+
+// MarshalText writes 0x-prefixed hex.
+func (b HexBytes) MarshalText() ([]byte, error) { return []byte("0x" + hex.EncodeToString(b)), nil }
+
+// UnmarshalText reads 0x-prefixed hex.
+func (b *HexBytes) UnmarshalText(t []byte) error {
+	s, ok := strings.CutPrefix(string(t), "0x")
+	if !ok {
+		return fmt.Errorf("hex bytes must start with 0x")
+	}
+	v, err := hex.DecodeString(s)
+	if err != nil {
+		return fmt.Errorf("hex bytes: %w", err)
+	}
+	*b = v
+	return nil
 }

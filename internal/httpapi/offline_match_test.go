@@ -1,4 +1,4 @@
-package payout
+package httpapi
 
 import (
 	"math/big"
@@ -8,18 +8,20 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/sluicepay/sluice/internal/payout"
 )
 
 // offlineFixture is a plan of one transaction and that transaction signed
 // by the plan's wallet.
-func offlineFixture(t testing.TB) (*OfflinePlan, []byte) {
+func offlineFixture(t testing.TB) (*payout.OfflinePlan, []byte) {
 	key, _ := crypto.HexToECDSA("4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318")
 	chainID := big.NewInt(1337)
 	signer := types.LatestSignerForChainID(chainID)
 	tx := types.NewTx(&types.DynamicFeeTx{ChainID: chainID, Nonce: 4, GasTipCap: big.NewInt(1e9), GasFeeCap: big.NewInt(3e9), Gas: 21000,
 		To: &common.Address{0xbe, 0xef}, Value: big.NewInt(12345)})
-	pl := &OfflinePlan{ID: "ofp_x", ChainID: 1337, Wallet: crypto.PubkeyToAddress(key.PublicKey),
-		Items: []OfflineItem{{PayoutID: "po_x", Nonce: 4, Digest: signer.Hash(tx)}}}
+	pl := &payout.OfflinePlan{ID: "ofp_x", ChainID: 1337, Wallet: crypto.PubkeyToAddress(key.PublicKey),
+		Items: []payout.OfflineItem{{PayoutID: "po_x", Nonce: 4, Digest: signer.Hash(tx)}}}
 	signed, err := types.SignTx(tx, signer, key)
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +32,7 @@ func offlineFixture(t testing.TB) (*OfflinePlan, []byte) {
 
 func TestMatchSigned(t *testing.T) {
 	pl, raw := offlineFixture(t)
-	if _, it, err := pl.MatchSigned(0, raw); err != nil || it.PayoutID != "po_x" {
+	if _, it, err := matchSigned(pl, 0, raw); err != nil || it.PayoutID != "po_x" {
 		t.Fatalf("the planned transaction, signed: %v", err)
 	}
 	other, _ := crypto.GenerateKey()
@@ -51,7 +53,7 @@ func TestMatchSigned(t *testing.T) {
 		"another value": {rawChanged, "differ from the planned"},
 		"garbage":       {[]byte{0x02, 0x01}, "not a signed transaction"},
 	} {
-		if _, _, err := pl.MatchSigned(0, c.raw); err == nil || !strings.Contains(err.Error(), c.want) {
+		if _, _, err := matchSigned(pl, 0, c.raw); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", name, err, c.want)
 		}
 	}
@@ -67,9 +69,9 @@ func FuzzMatchSigned(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0xf8, 0x00})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		tx, it, err := pl.MatchSigned(0, b)
+		tx, it, err := matchSigned(pl, 0, b)
 		if err != nil {
-			if _, ok := err.(*MismatchError); !ok {
+			if _, ok := err.(*mismatchError); !ok {
 				t.Fatalf("error of type %T: %v", err, err)
 			}
 			return
