@@ -85,9 +85,18 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
-	e.store, err = store.Open(ctx, cfg.Database, store.Options{Logger: log, Registerer: reg})
+	sealKey, err := secretsKey(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("secrets key: %w", err)
+	}
+	e.store, err = store.Open(ctx, cfg.Database, store.Options{Logger: log, Registerer: reg, SecretsKey: sealKey})
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if n, err := e.store.SealSecrets(ctx); err != nil {
+		return nil, fmt.Errorf("webhook secrets: %w: start every instance with the same %s (or the same data dir's secrets.key)", err, secretsKeyEnv)
+	} else if n > 0 {
+		log.Info("webhook secrets sealed in the database", "endpoints", n)
 	}
 	reg.MustRegister(&statusCollector{store: e.store})
 	e.retired = &retiredWallets{store: e.store}

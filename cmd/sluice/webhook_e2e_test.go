@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/sluicepay/sluice/internal/httpapi"
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/sandbox"
+	"github.com/sluicepay/sluice/internal/store"
 )
 
 // verifiedDelivery is what internal/events/testdata/receiver.mjs reports
@@ -211,5 +213,22 @@ func TestEngineWebhooksVerifiedByStandardWebhooks(t *testing.T) {
 		len(reports()), len(all), n, len(reports())-n)
 	if len(before) == len(all) {
 		t.Error("the payout after the rotation wrote no events")
+	}
+	// The deliveries above were signed with secrets the database holds
+	// only sealed: a reader without the engine's secrets key (the data
+	// dir's secrets.key) sees neither.
+	db, err := store.Open(ctx, cfg.Database, store.Options{NoMigrate: true, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	stored, err := db.GetWebhookEndpoint(ctx, ep.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{stored.Secret, stored.PreviousSecret} {
+		if !strings.HasPrefix(v, "enc:v1:") || v == ep.Secret || v == rotated.Secret {
+			t.Errorf("a webhook secret is stored as %.20q…, want it sealed", v)
+		}
 	}
 }

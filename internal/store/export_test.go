@@ -23,3 +23,16 @@ func (db *DB) ExecRaw(query string, args ...any) error {
 	_, err := db.write.Exec(db.q(query), args...)
 	return err
 }
+
+// RawEndpointSecret reads an endpoint's secret column as stored.
+func (db *DB) RawEndpointSecret(id string) (string, error) {
+	var s string
+	err := db.read.QueryRow(db.q(`SELECT secret FROM webhook_endpoints WHERE id = ?`), id).Scan(&s)
+	return s, err
+}
+
+// SetRawEndpointSecret writes an endpoint's secret column as given.
+func (db *DB) SetRawEndpointSecret(id, stored string) error {
+	_, err := db.write.Exec(db.q(`UPDATE webhook_endpoints SET secret = ? WHERE id = ?`), stored, id)
+	return err
+}

@@ -12,6 +12,7 @@ package store
 
 import (
 	"context"
+	"crypto/cipher"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -39,6 +40,10 @@ type Options struct {
 	// migrations, for diagnostics (see PendingMigrations): reads work,
 	// writes are neither prepared nor group-committed. Default: false.
 	NoMigrate bool
+	// SecretsKey, when set (32 bytes), seals the webhook signing secrets
+	// stored in the database (AES-256-GCM; see SealSecrets). Default: none
+	// (secrets stored as given).
+	SecretsKey []byte
 }
 
 // DB is a SQLite or PostgreSQL database holding Sluice's state.
@@ -48,6 +53,7 @@ type DB struct {
 	read    *sql.DB // SQLite: a pool of read-only connections; PostgreSQL: write
 	stmts   *stmtCache
 	log     *slog.Logger
+	sealer  cipher.AEAD // seals stored secrets; nil: none (Options.SecretsKey)
 	now     func() time.Time
 	metrics *metrics
 	writer  *groupCommitter // SQLite: runs CreatePayout calls, grouped; nil: each runs its own transaction
@@ -68,6 +74,10 @@ var groupCommit = true
 // "postgres://" (or "postgresql://") URL, and applies pending migrations.
 func Open(ctx context.Context, url string, opts Options) (*DB, error) {
 	db := &DB{log: opts.Logger, now: opts.Now}
+	var err error
+	if db.sealer, err = newSealer(opts.SecretsKey); err != nil {
+		return nil, err
+	}
 	if db.log == nil {
 		db.log = slog.Default()
 	}

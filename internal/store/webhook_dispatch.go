@@ -51,7 +51,7 @@ func (db *DB) RedeliverEvent(ctx context.Context, eventID, endpointID string, no
 // or every enabled one.
 func (db *DB) redeliveryTargets(ctx context.Context, tx *sql.Tx, endpointID string) ([]*payout.WebhookEndpoint, error) {
 	if endpointID != "" {
-		ep, err := scanEndpoint(tx.QueryRowContext(ctx, db.wq().selectEndpoint, endpointID))
+		ep, err := db.scanEndpoint(tx.QueryRowContext(ctx, db.wq().selectEndpoint, endpointID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, payout.ErrNotFound
 		}
@@ -61,7 +61,7 @@ func (db *DB) redeliveryTargets(ctx context.Context, tx *sql.Tx, endpointID stri
 	if err != nil {
 		return nil, db.wrap("redeliver: read endpoints", err)
 	}
-	eps, err := collect(rows, scanEndpoint)
+	eps, err := collect(rows, db.scanEndpoint)
 	return eps, db.wrap("redeliver: read endpoints", err)
 }
 
@@ -72,7 +72,7 @@ func (db *DB) EnabledWebhookEndpoints(ctx context.Context) (_ []*payout.WebhookE
 	if err != nil {
 		return nil, db.wrap("enabled webhook endpoints", err)
 	}
-	eps, err := collect(rows, scanEndpoint)
+	eps, err := collect(rows, db.scanEndpoint)
 	return eps, db.wrap("enabled webhook endpoints", err)
 }
 
@@ -197,7 +197,7 @@ func (db *DB) ClaimDueDeliveries(ctx context.Context, now, until time.Time, limi
 		for i := range due {
 			id := due[i].Delivery.EndpointID
 			if eps[id] == nil {
-				ep, err := scanEndpoint(tx.QueryRowContext(ctx, db.wq().selectEndpoint, id))
+				ep, err := db.scanEndpoint(tx.QueryRowContext(ctx, db.wq().selectEndpoint, id))
 				if err != nil {
 					return db.wrap("claim deliveries: read endpoint", err)
 				}
@@ -311,7 +311,7 @@ func (db *DB) recordEndpointHealth(ctx context.Context, tx *sql.Tx, now time.Tim
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return db.wrap("disable endpoint", err) // already disabled (or deleted): no second event
 	}
-	ep, err := scanEndpoint(tx.QueryRowContext(ctx, db.wq().selectEndpoint, id))
+	ep, err := db.scanEndpoint(tx.QueryRowContext(ctx, db.wq().selectEndpoint, id))
 	if err != nil {
 		return db.wrap("disable endpoint: read", err)
 	}

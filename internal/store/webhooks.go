@@ -41,7 +41,7 @@ func (d *dbNullTime) Scan(v any) error {
 	return err
 }
 
-func scanEndpoint(s scanner) (*payout.WebhookEndpoint, error) {
+func (db *DB) scanEndpoint(s scanner) (*payout.WebhookEndpoint, error) {
 	var (
 		e                payout.WebhookEndpoint
 		events           string
@@ -57,6 +57,12 @@ func scanEndpoint(s scanner) (*payout.WebhookEndpoint, error) {
 		return nil, fmt.Errorf("enabled_events of %s: %w", e.ID, err)
 	}
 	e.PreviousSecretExpiresAt, e.FailingSince, e.CreatedAt, e.UpdatedAt = prevExp.t, failing.t, created.t, updated.t
+	if e.Secret, err = db.unseal(endpointAAD(e.ID, "secret"), e.Secret); err != nil {
+		return nil, err
+	}
+	if e.PreviousSecret, err = db.unseal(endpointAAD(e.ID, "previous_secret"), e.PreviousSecret); err != nil {
+		return nil, err
+	}
 	return &e, nil
 }
 
@@ -78,7 +84,15 @@ func (db *DB) endpointArgs(e *payout.WebhookEndpoint) ([]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: encode enabled_events: %w", err)
 	}
-	return []any{e.URL, e.Description, string(events), e.Enabled, e.DisabledReason, e.Secret, e.PreviousSecret,
+	secret, err := db.seal(endpointAAD(e.ID, "secret"), e.Secret)
+	if err != nil {
+		return nil, err
+	}
+	previous, err := db.seal(endpointAAD(e.ID, "previous_secret"), e.PreviousSecret)
+	if err != nil {
+		return nil, err
+	}
+	return []any{e.URL, e.Description, string(events), e.Enabled, e.DisabledReason, secret, previous,
 		db.nullTime(e.PreviousSecretExpiresAt), db.nullTime(e.FailingSince)}, nil
 }
 
@@ -100,7 +114,7 @@ func (db *DB) CreateWebhookEndpoint(ctx context.Context, e *payout.WebhookEndpoi
 // GetWebhookEndpoint returns payout.ErrNotFound when there is no such endpoint.
 func (db *DB) GetWebhookEndpoint(ctx context.Context, id string) (_ *payout.WebhookEndpoint, err error) {
 	defer db.track("get_webhook_endpoint")(&err)
-	e, err := scanEndpoint(db.read.QueryRowContext(ctx, db.wq().selectEndpoint, id))
+	e, err := db.scanEndpoint(db.read.QueryRowContext(ctx, db.wq().selectEndpoint, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, payout.ErrNotFound
 	}
@@ -110,7 +124,7 @@ func (db *DB) GetWebhookEndpoint(ctx context.Context, id string) (_ *payout.Webh
 // ListWebhookEndpoints returns endpoints newest first.
 func (db *DB) ListWebhookEndpoints(ctx context.Context, p payout.Page) (_ []*payout.WebhookEndpoint, _ bool, err error) {
 	defer db.track("list_webhook_endpoints")(&err)
-	return listPage(ctx, db, "webhook_endpoints", db.wq().endpointCols, "", nil, p, scanEndpoint)
+	return listPage(ctx, db, "webhook_endpoints", db.wq().endpointCols, "", nil, p, db.scanEndpoint)
 }
 
 // listPage reads one page of a table keyed by time-ordered ids, newest
@@ -169,7 +183,7 @@ func listPage[T any](ctx context.Context, db *DB, table, cols, where string, arg
 func (db *DB) UpdateWebhookEndpoint(ctx context.Context, id string, fn func(*payout.WebhookEndpoint) error) (*payout.WebhookEndpoint, error) {
 	var out *payout.WebhookEndpoint
 	err := db.withTx(ctx, "update_webhook_endpoint", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
-		e, err := scanEndpoint(tx.QueryRowContext(ctx, db.wq().selectEndpoint+db.d.forUpdate, id))
+		e, err := db.scanEndpoint(tx.QueryRowContext(ctx, db.wq().selectEndpoint+db.d.forUpdate, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return payout.ErrNotFound
 		}
