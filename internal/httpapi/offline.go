@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"slices"
@@ -42,14 +43,28 @@ func init() {
 	}
 }
 
-// offlineStore is Config.Store's offline plans, or nil.
-func (s *Server) offlineStore(w http.ResponseWriter, r *http.Request) payout.OfflinePlanStore {
-	st, ok := s.store.(payout.OfflinePlanStore)
+// storeAs is Config.Store as the store of what (e.g. offline plans), or,
+// after answering 503, false.
+func storeAs[T any](s *Server, w http.ResponseWriter, r *http.Request, what string) (T, bool) {
+	st, ok := s.store.(T)
 	if !ok {
-		s.fail(w, r, newError(payout.CodeUnavailable, "this server's store keeps no offline plans"))
-		return nil
+		s.fail(w, r, newError(payout.CodeUnavailable, "this server's store keeps no %s", what))
 	}
-	return st
+	return st, ok
+}
+
+// getByID answers GET …/{id} with what get returns for the path's id, or
+// 404 naming what.
+func getByID[T any](s *Server, w http.ResponseWriter, r *http.Request, what string, get func(context.Context, string) (T, error)) {
+	v, err := get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, payout.ErrNotFound) {
+		err = newError(payout.CodeNotFound, "no such %s", what)
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, "application/json", http.StatusOK, v)
 }
 
 func fieldError(field string, code payout.Code, msg string) error {
@@ -58,8 +73,8 @@ func fieldError(field string, code payout.Code, msg string) error {
 
 // createOfflinePlan handles POST /v1/offline_plans.
 func (s *Server) createOfflinePlan(w http.ResponseWriter, r *http.Request) {
-	st := s.offlineStore(w, r)
-	if st == nil {
+	st, ok := storeAs[payout.OfflinePlanStore](s, w, r, "offline plans")
+	if !ok {
 		return
 	}
 	var in struct {
@@ -109,19 +124,9 @@ func (s *Server) createOfflinePlan(w http.ResponseWriter, r *http.Request) {
 
 // getOfflinePlan handles GET /v1/offline_plans/{id}.
 func (s *Server) getOfflinePlan(w http.ResponseWriter, r *http.Request) {
-	st := s.offlineStore(w, r)
-	if st == nil {
-		return
+	if st, ok := storeAs[payout.OfflinePlanStore](s, w, r, "offline plans"); ok {
+		getByID(s, w, r, "offline plan", st.GetOfflinePlan)
 	}
-	pl, err := st.GetOfflinePlan(r.Context(), r.PathValue("id"))
-	if errors.Is(err, payout.ErrNotFound) {
-		err = newError(payout.CodeNotFound, "no such offline plan")
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, "application/json", http.StatusOK, pl)
 }
 
 // submitSigned handles POST /v1/offline_plans/{id}/signed: every
@@ -130,8 +135,8 @@ func (s *Server) getOfflinePlan(w http.ResponseWriter, r *http.Request) {
 // fees) before anything is stored. The wallet's sender then stores and
 // broadcasts them.
 func (s *Server) submitSigned(w http.ResponseWriter, r *http.Request) {
-	st := s.offlineStore(w, r)
-	if st == nil {
+	st, ok := storeAs[payout.OfflinePlanStore](s, w, r, "offline plans")
+	if !ok {
 		return
 	}
 	var in struct {
@@ -194,8 +199,8 @@ func (s *Server) submitSigned(w http.ResponseWriter, r *http.Request) {
 // voidOfflinePlan handles POST /v1/offline_plans/{id}/void: the wallet's
 // sender voids it if the chain has used none of its nonces.
 func (s *Server) voidOfflinePlan(w http.ResponseWriter, r *http.Request) {
-	st := s.offlineStore(w, r)
-	if st == nil {
+	st, ok := storeAs[payout.OfflinePlanStore](s, w, r, "offline plans")
+	if !ok {
 		return
 	}
 	pl, err := st.RequestOfflineVoid(r.Context(), r.PathValue("id"), actor(r.Context()))

@@ -28,21 +28,11 @@ func init() {
 	}{http.StatusConflict, "Target wallet is retired"}
 }
 
-// rotationStore is Config.Store's rotations, or nil after answering 503.
-func (s *Server) rotationStore(w http.ResponseWriter, r *http.Request) payout.RotationStore {
-	st, ok := s.store.(payout.RotationStore)
-	if !ok {
-		s.fail(w, r, newError(payout.CodeUnavailable, "this server's store keeps no wallet rotations"))
-		return nil
-	}
-	return st
-}
-
 // createRotation handles POST /v1/wallet_rotations: retire a hot wallet in
 // favour of another of the same chain (payout.Rotation).
 func (s *Server) createRotation(w http.ResponseWriter, r *http.Request) {
-	st := s.rotationStore(w, r)
-	if st == nil {
+	st, ok := storeAs[payout.RotationStore](s, w, r, "wallet rotations")
+	if !ok {
 		return
 	}
 	var in struct {
@@ -108,25 +98,15 @@ func (s *Server) createRotation(w http.ResponseWriter, r *http.Request) {
 
 // getRotation handles GET /v1/wallet_rotations/{id}.
 func (s *Server) getRotation(w http.ResponseWriter, r *http.Request) {
-	st := s.rotationStore(w, r)
-	if st == nil {
-		return
+	if st, ok := storeAs[payout.RotationStore](s, w, r, "wallet rotations"); ok {
+		getByID(s, w, r, "wallet rotation", st.GetRotation)
 	}
-	rot, err := st.GetRotation(r.Context(), r.PathValue("id"))
-	if errors.Is(err, payout.ErrNotFound) {
-		err = newError(payout.CodeNotFound, "no such wallet rotation")
-	}
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, "application/json", http.StatusOK, rot)
 }
 
 // listRotations handles GET /v1/wallet_rotations.
 func (s *Server) listRotations(w http.ResponseWriter, r *http.Request) {
-	st := s.rotationStore(w, r)
-	if st == nil {
+	st, ok := storeAs[payout.RotationStore](s, w, r, "wallet rotations")
+	if !ok {
 		return
 	}
 	rs, err := st.Rotations(r.Context())
