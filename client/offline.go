@@ -100,7 +100,13 @@ func (c *Client) VoidOfflinePlan(ctx context.Context, id string) (*OfflinePlan, 
 }
 
 func (c *Client) offlinePlan(ctx context.Context, method, path string, body []byte) (*OfflinePlan, error) {
-	var out OfflinePlan
+	return call[OfflinePlan](ctx, c, method, path, body)
+}
+
+// call sends one request without an idempotency key and decodes its answer
+// into a new T.
+func call[T any](ctx context.Context, c *Client, method, path string, body []byte) (*T, error) {
+	var out T
 	if _, err := c.do(ctx, method, path, body, "", &out); err != nil {
 		return nil, err
 	}

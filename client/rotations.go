@@ -46,27 +46,15 @@ func (c *Client) CreateWalletRotation(ctx context.Context, chain, from, to strin
 	if err != nil {
 		return nil, fmt.Errorf("sluice: encode rotation: %w", err)
 	}
-	var out WalletRotation
-	if _, err := c.do(ctx, http.MethodPost, "/v1/wallet_rotations", body, "", &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[WalletRotation](ctx, c, http.MethodPost, "/v1/wallet_rotations", body)
 }
 
 // GetWalletRotation returns a rotation.
 func (c *Client) GetWalletRotation(ctx context.Context, id string) (*WalletRotation, error) {
-	var out WalletRotation
-	if _, err := c.do(ctx, http.MethodGet, "/v1/wallet_rotations/"+url.PathEscape(id), nil, "", &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[WalletRotation](ctx, c, http.MethodGet, "/v1/wallet_rotations/"+url.PathEscape(id), nil)
 }
 
 // ListWalletRotations returns every rotation, oldest first.
 func (c *Client) ListWalletRotations(ctx context.Context) (*WalletRotationList, error) {
-	var out WalletRotationList
-	if _, err := c.do(ctx, http.MethodGet, "/v1/wallet_rotations", nil, "", &out); err != nil {
-		return nil, err
-	}
-	return &out, nil
+	return call[WalletRotationList](ctx, c, http.MethodGet, "/v1/wallet_rotations", nil)
 }
