@@ -15,6 +15,10 @@ import (
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
+// offlineReadEvery is how often a sender with no active offline plan
+// looks for a new one.
+const offlineReadEvery = 500 * time.Millisecond
+
 // offlineRound handles the wallet's active offline plan, if it has one,
 // and says whether the sender must sign nothing new this round: it plans
 // a requested plan (reserving nonces, signing nothing), submits a signed
@@ -25,6 +29,12 @@ func (s *Sender) offlineRound(ctx context.Context) (busy bool, err error) {
 	if s.cfg.Offline == nil {
 		return false, nil
 	}
+	// Plans are rare: with none active, look at most every
+	// offlineReadEvery (one indexed read), not at every round.
+	if s.st.offlineNoted == "" && time.Since(s.st.offlineAt) < offlineReadEvery {
+		return false, nil
+	}
+	s.st.offlineAt = time.Now()
 	pl, err := s.cfg.Offline.ActiveOfflinePlan(ctx, s.cfg.Chain.ChainID, s.sender)
 	if errors.Is(err, payout.ErrNotFound) {
 		s.st.offlineNoted = ""

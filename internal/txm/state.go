@@ -124,7 +124,8 @@ type loopState struct {
 	delegated     bool                   // the wallet's code is an EIP-7702 delegation: one transaction in flight at a time
 	codeHead      uint64                 // head at which the wallet's code was last read
 	code          []byte                 // the wallet's code at codeHead
-	offlineNoted  string                 // the offline plan (id and status) last logged and held for
+	offlineNoted  string                 // the offline plan (id and status) last logged and held for; "": none active
+	offlineAt     time.Time              // when offline plans were last read
 	rotation      *payout.Rotation       // the rotation away from this wallet, as last read; nil: none
 	rotationsAt   time.Time              // when the rotations were last read
 }
