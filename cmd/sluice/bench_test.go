@@ -118,6 +118,21 @@ func BenchmarkAcceptToBroadcast(b *testing.B) {
 	n, rate := envInt("SLUICE_BENCH_PAYOUTS", 5000), envInt("SLUICE_BENCH_RATE", 500)
 	be := startBenchEngine(b)
 	defer be.stop()
+	// The API answers while the keys still open (scrypt, about a second
+	// each); the figure is the steady state, so offer payouts only once
+	// every signer is ready. BenchmarkResumeAfterKill times the start.
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(20 * time.Millisecond) {
+		resp, err := http.Get(be.url + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("the engine was not ready after a minute")
+		}
+	}
 	for b.Loop() {
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 		salt := time.Now().UnixNano()
