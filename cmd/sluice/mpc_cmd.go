@@ -278,19 +278,7 @@ func runMPCParty(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		ErrorLog: slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn)}
 	g := cfg.Party.Group()
 	fmt.Fprintf(stdout, "Sluice MPC party %d of %s (%d-of-%d) at https://%s\n", srv.Index(), g.Address.Hex(), g.Threshold, g.Parties, ln.Addr())
-	served := make(chan error, 1)
-	go func() { served <- hs.ServeTLS(ln, "", "") }()
-	select {
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return hs.Shutdown(shutdown)
-	case err := <-served:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	}
+	return serveTLSUntil(ctx, hs, ln)
 }
 
 // readCAPool reads a PEM file of CA certificates.

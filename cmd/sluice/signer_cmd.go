@@ -151,19 +151,7 @@ func runSigner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	hs := &http.Server{Handler: srv, TLSConfig: tlsCfg, ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	fmt.Fprintf(stdout, "Sluice remote signer for %s at https://%s\n", ks.Address().Hex(), ln.Addr())
-	served := make(chan error, 1)
-	go func() { served <- hs.ServeTLS(ln, "", "") }()
-	select {
-	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return hs.Shutdown(shutdown)
-	case err := <-served:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	}
+	return serveTLSUntil(ctx, hs, ln)
 }
 
 func readLimits(path string) (signer.Limits, error) {
@@ -198,4 +186,22 @@ func serverTLS(certFile, keyFile, clientCA string) (*tls.Config, error) {
 		c.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return c, nil
+}
+
+// serveTLSUntil serves hs on ln (its TLSConfig set) until ctx ends, then
+// shuts it down, giving requests in flight 5 s.
+func serveTLSUntil(ctx context.Context, hs *http.Server, ln net.Listener) error {
+	served := make(chan error, 1)
+	go func() { served <- hs.ServeTLS(ln, "", "") }()
+	select {
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(shutdown)
+	case err := <-served:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
 }
