@@ -83,7 +83,11 @@ func (db *DB) CreateLabeledAPIKey(ctx context.Context, k *payout.APIKey, labels 
 	}
 	var signing any
 	if k.SigningKey != nil {
-		signing = k.SigningKey
+		sealed, err := db.seal(apiKeyAAD(k.ID), string(k.SigningKey))
+		if err != nil {
+			return err
+		}
+		signing = []byte(sealed)
 	}
 	var lj []byte
 	if len(labels) > 0 {
@@ -142,7 +146,7 @@ func (db *DB) APIKeyLabels(ctx context.Context, ids ...string) (_ map[string]map
 // payout.ErrNotFound.
 func (db *DB) APIKeyByHash(ctx context.Context, hash [32]byte) (_ *payout.APIKey, err error) {
 	defer db.track("api_key_by_hash")(&err)
-	k, err := scanAPIKey(db.read.QueryRowContext(ctx, db.akq().byHash, hash[:]))
+	k, err := db.scanAPIKey(db.read.QueryRowContext(ctx, db.akq().byHash, hash[:]))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, payout.ErrNotFound
 	}
@@ -167,7 +171,7 @@ func (db *DB) ListAPIKeys(ctx context.Context, f payout.APIKeyFilter) (_ []*payo
 	defer rows.Close()
 	var out []*payout.APIKey
 	for rows.Next() {
-		k, err := scanAPIKey(rows)
+		k, err := db.scanAPIKey(rows)
 		if err != nil {
 			return nil, false, db.wrap("list api keys", err)
 		}
@@ -191,7 +195,7 @@ func (db *DB) RevokeAPIKey(ctx context.Context, id string) (*payout.APIKey, erro
 			return db.wrap("revoke api key", err)
 		}
 		var err error
-		k, err = scanAPIKey(tx.QueryRowContext(ctx, db.akq().byID, id))
+		k, err = db.scanAPIKey(tx.QueryRowContext(ctx, db.akq().byID, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return payout.ErrNotFound
 		}
@@ -260,7 +264,7 @@ func (n *nullTime) Scan(v any) error {
 	return nil
 }
 
-func scanAPIKey(s scanner) (*payout.APIKey, error) {
+func (db *DB) scanAPIKey(s scanner) (*payout.APIKey, error) {
 	var (
 		k               payout.APIKey
 		hash, signing   []byte
@@ -281,7 +285,11 @@ func scanAPIKey(s scanner) (*payout.APIKey, error) {
 		k.Scopes = append(k.Scopes, payout.Scope(s))
 	}
 	if len(signing) > 0 {
-		k.SigningKey = signing
+		plain, err := db.unseal(apiKeyAAD(k.ID), string(signing))
+		if err != nil {
+			return nil, err
+		}
+		k.SigningKey = []byte(plain)
 	}
 	k.CreatedAt, k.LastUsedAt, k.RevokedAt = created.t, lastUsed.t, revok.t
 	return &k, nil

@@ -36,3 +36,10 @@ func (db *DB) SetRawEndpointSecret(id, stored string) error {
 	_, err := db.write.Exec(db.q(`UPDATE webhook_endpoints SET secret = ? WHERE id = ?`), stored, id)
 	return err
 }
+
+// RawSigningKey reads an API key's signing_key column as stored.
+func (db *DB) RawSigningKey(id string) ([]byte, error) {
+	var b []byte
+	err := db.read.QueryRow(db.q(`SELECT signing_key FROM api_keys WHERE id = ?`), id).Scan(&b)
+	return b, err
+}

@@ -14,7 +14,8 @@ import (
 )
 
 // Webhook signing secrets must be readable again (each delivery is signed
-// with them), so they cannot be hashed like API keys: with
+// with them), and so must the HMAC keys of API keys that sign their
+// requests, so they cannot be hashed like API keys' secrets: with
 // Options.SecretsKey set they are sealed with AES-256-GCM before they are
 // written, bound to their row and column (a sealed secret copied to
 // another endpoint does not open), and opened when read. A reader without
@@ -75,6 +76,9 @@ func (db *DB) unseal(aad, stored string) (string, error) {
 	return string(plain), nil
 }
 
+// apiKeyAAD binds an API key's request-signing key to its row.
+func apiKeyAAD(id string) string { return "api_keys/" + id + "/signing_key" }
+
 // endpointAAD binds a webhook endpoint's secret to its row and column.
 func endpointAAD(id, column string) string { return "webhook_endpoints/" + id + "/" + column }
 
@@ -133,7 +137,53 @@ func (db *DB) SealSecrets(ctx context.Context) (sealed int, err error) {
 				sealed++
 			}
 		}
-		return nil
+		n, err := db.sealSigningKeys(ctx, tx)
+		sealed += n
+		return err
 	})
 	return sealed, err
+}
+
+// sealSigningKeys checks the sealed request-signing keys of API keys and
+// seals those stored in the clear, in tx; it says how many it sealed.
+func (db *DB) sealSigningKeys(ctx context.Context, tx *sql.Tx) (int, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT id, signing_key FROM api_keys WHERE signing_key IS NOT NULL`)
+	if err != nil {
+		return 0, db.wrap("read signing keys", err)
+	}
+	type row struct {
+		id  string
+		key []byte
+	}
+	var all []row
+	for rows.Next() {
+		var r row
+		if err := rows.Scan(&r.id, &r.key); err != nil {
+			rows.Close()
+			return 0, db.wrap("read signing keys", err)
+		}
+		all = append(all, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, db.wrap("read signing keys", err)
+	}
+	sealed := 0
+	for _, r := range all {
+		if strings.HasPrefix(string(r.key), sealedPrefix) {
+			if _, err := db.unseal(apiKeyAAD(r.id), string(r.key)); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		s, err := db.seal(apiKeyAAD(r.id), string(r.key))
+		if err != nil {
+			return 0, err
+		}
+		if _, err := tx.ExecContext(ctx, db.q(`UPDATE api_keys SET signing_key = ? WHERE id = ?`), []byte(s), r.id); err != nil {
+			return 0, db.wrap("seal signing key", err)
+		}
+		sealed++
+	}
+	return sealed, nil
 }

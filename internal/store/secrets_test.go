@@ -3,6 +3,7 @@ package store_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -57,9 +58,30 @@ func testSecretsSealed(t *testing.T, url, again string) {
 		t.Fatalf("without a key the secret is stored as given, got %q", raw)
 	}
 
+	signingKey := bytes.Repeat([]byte{0xA5}, 32)
+	apiKey := &payout.APIKey{ID: "key_sealtest", Name: "signer", Prefix: "sk_test_sign", Hash: sha256.Sum256([]byte("sk_test_sealtest")),
+		Scopes: []payout.Scope{payout.ScopePayoutsRead}, Version: "2026-11-01", CreatedAt: time.Now(), RequireSigning: true, SigningKey: signingKey}
+	if err := plainDB.CreateAPIKey(ctx, apiKey); err != nil {
+		t.Fatal(err)
+	}
+
 	db := open(key)
-	if n, err := db.SealSecrets(ctx); err != nil || n != 1 {
-		t.Fatalf("SealSecrets = %d, %v; want the legacy secret sealed", n, err)
+	if n, err := db.SealSecrets(ctx); err != nil || n != 2 {
+		t.Fatalf("SealSecrets = %d, %v; want the legacy webhook secret and signing key sealed", n, err)
+	}
+	if raw, err := db.RawSigningKey(apiKey.ID); err != nil || !bytes.HasPrefix(raw, []byte("enc:v1:")) || bytes.Contains(raw, signingKey) {
+		t.Errorf("the signing key is stored as %q, %v; want it sealed", raw, err)
+	}
+	if got, err := db.APIKeyByHash(ctx, apiKey.Hash); err != nil || !bytes.Equal(got.SigningKey, signingKey) {
+		t.Errorf("the signing key read back as %x, %v", got.SigningKey, err)
+	}
+	signed2 := &payout.APIKey{ID: "key_sealtest2", Name: "signer2", Prefix: "sk_test_sig2", Hash: sha256.Sum256([]byte("sk_test_sealtest2")),
+		Scopes: []payout.Scope{payout.ScopePayoutsRead}, Version: "2026-11-01", CreatedAt: time.Now(), RequireSigning: true, SigningKey: signingKey}
+	if err := db.CreateAPIKey(ctx, signed2); err != nil {
+		t.Fatal(err)
+	}
+	if raw, _ := db.RawSigningKey(signed2.ID); !bytes.HasPrefix(raw, []byte("enc:v1:")) {
+		t.Errorf("a new signing key is stored as %q, want it sealed", raw)
 	}
 	fresh := endpoint(db, "whsec_fresh_abcdefghij")
 	for _, e := range []*payout.WebhookEndpoint{legacy, fresh} {
