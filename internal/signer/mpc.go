@@ -84,6 +84,10 @@ type MPCSession struct {
 	// a bare digest is signed, which only local parties do.
 	ChainID *big.Int
 	Tx      []byte
+	// Intent, when the engine told it (payout.WithSigningIntent), is the
+	// payout the transaction is for: a networked party checks that the
+	// transaction pays exactly that before it takes part.
+	Intent *payout.SigningIntent
 }
 
 // NewMPC builds a signer from parties holding shares of one key. It needs
@@ -189,6 +193,9 @@ func (m *MPC) SignTransaction(ctx context.Context, chainID *big.Int, unsigned []
 		return nil, err
 	}
 	s := MPCSession{Digest: digest, ChainID: chainID, Tx: unsigned}
+	if in, ok := payout.SigningIntentFrom(ctx); ok {
+		s.Intent = &in
+	}
 	if _, err := checkMPCTx(s); err != nil {
 		return nil, unavailable("mpc", err)
 	}

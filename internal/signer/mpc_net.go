@@ -20,6 +20,8 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/sluicepay/sluice/internal/payout"
 )
 
 // The networked MPC protocol: HTTPS with mutual TLS between the engine
@@ -111,6 +113,8 @@ type mpcOpenRequest struct {
 	Tx        hexutil.Bytes  `json:"tx"`
 	Digest    ethcommon.Hash `json:"digest"`
 	Signers   []mpcPeer      `json:"signers"`
+	// Payout is what the transaction is for, when the engine said.
+	Payout *payout.SigningIntent `json:"payout,omitempty"`
 }
 
 // mpcWireMessage is POST /v1/sessions/{id}/messages.
@@ -155,6 +159,37 @@ func checkMPCTx(s MPCSession) (*types.Transaction, error) {
 		return nil, fmt.Errorf("%w: the digest is not the transaction's signing hash", ErrRefused)
 	}
 	return &tx, nil
+}
+
+// checkIntent checks that tx does what the engine said it is for: a
+// transfer pays exactly the payout's payee and amount in its asset, a
+// cancel is a zero-value transfer to the wallet itself. Batch
+// transactions and approvals serve many payouts; for them, and when the
+// engine said nothing, the party's limits decide alone. Errors wrap
+// ErrRefused.
+func checkIntent(tx *types.Transaction, in *payout.SigningIntent, wallet ethcommon.Address) error {
+	if in == nil || in.Kind == payout.IntentBatch || in.Kind == payout.IntentApprove {
+		return nil
+	}
+	if in.Kind != payout.IntentTransfer && in.Kind != payout.IntentCancel {
+		return fmt.Errorf("%w: unknown payout kind %q", ErrRefused, in.Kind)
+	}
+	got, err := transferOf(tx)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrRefused, err)
+	}
+	want := transfer{asset: "native", to: in.To, amount: in.Amount}
+	if in.Token != nil {
+		want.asset = strings.ToLower(in.Token.Hex())
+	}
+	if in.Kind == payout.IntentCancel {
+		want = transfer{asset: "native", to: wallet, amount: new(big.Int)}
+	}
+	if want.amount == nil || !got.equal(want) {
+		return fmt.Errorf("%w: the transaction pays %s of %s to %s, but payout %s (%s) is %s of %s to %s", ErrRefused,
+			got.amount, got.asset, got.to.Hex(), in.PayoutID, in.Kind, want.amount, want.asset, want.to.Hex())
+	}
+	return nil
 }
 
 // mpcNetParty is a party reached over the network: a session must be
@@ -322,7 +357,8 @@ func (p *MPCRemoteParty) info(ctx context.Context) (*mpcPartyInfo, error) {
 func (p *MPCRemoteParty) open(ctx context.Context, s MPCSession, peers []mpcPeer) error {
 	ctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
-	req := mpcOpenRequest{SessionID: s.ID.Text(16), ChainID: (*hexutil.Big)(s.ChainID), Tx: s.Tx, Digest: s.Digest, Signers: peers}
+	req := mpcOpenRequest{SessionID: s.ID.Text(16), ChainID: (*hexutil.Big)(s.ChainID), Tx: s.Tx, Digest: s.Digest, Signers: peers,
+		Payout: s.Intent}
 	if err := p.call(ctx, http.MethodPost, "/v1/sessions", req, nil); err != nil {
 		return fmt.Errorf("party %d: %w", p.index, err)
 	}

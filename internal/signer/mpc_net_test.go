@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 
@@ -439,4 +440,41 @@ func post(t testing.TB, c *http.Client, url string, body any) (int, string) {
 // which exchange the protocol's messages directly); it reports the median.
 func BenchmarkMPCNetworkSign(b *testing.B) {
 	benchSigner(b, startMPCNet(b, nil).dial(b))
+}
+
+// TestMPCNetworkChecksThePayout: told the payout a transaction is for, each
+// party refuses a transaction that pays another amount or payee, and a
+// cancel that is not a zero-value transfer to the wallet; what matches is
+// signed. Refusals use no nonce of the session: the next one signs.
+func TestMPCNetworkChecksThePayout(t *testing.T) {
+	n := startMPCNet(t, nil)
+	m := n.dial(t)
+	intent := func(kind payout.IntentKind, to common.Address, amount int64) context.Context {
+		return payout.WithSigningIntent(context.Background(), payout.SigningIntent{PayoutID: "po_check", Kind: kind, To: to, Amount: big.NewInt(amount)})
+	}
+	tx := nativeTx(11, payee, 1000)
+	for name, c := range map[string]struct {
+		ctx  context.Context
+		tx   *types.Transaction
+		want string
+	}{
+		"another amount":  {intent(payout.IntentTransfer, payee, 999), tx, "but payout po_check (transfer) is 999 of native"},
+		"another payee":   {intent(payout.IntentTransfer, common.HexToAddress("0x00000000000000000000000000000000000000e7"), 1000), tx, "but payout po_check"},
+		"a token payout":  {payout.WithSigningIntent(context.Background(), payout.SigningIntent{PayoutID: "po_check", Kind: payout.IntentTransfer, To: payee, Token: &common.Address{0x70}, Amount: big.NewInt(1000)}), tx, "of native"},
+		"a paying cancel": {intent(payout.IntentCancel, m.Address(), 0), tx, "(cancel) is 0 of native to " + m.Address().Hex()},
+	} {
+		if _, err := signTx(c.ctx, m, c.tx); !errors.Is(err, signer.ErrRefused) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want ErrRefused with %q", name, err, c.want)
+		}
+	}
+	sig, err := signTx(intent(payout.IntentTransfer, payee, 1000), m, tx)
+	if err != nil {
+		t.Fatalf("the transaction of its payout: %v", err)
+	}
+	signertest.Check(t, m.Address(), chain, tx, sig)
+	cancel := nativeTx(12, m.Address(), 0)
+	if sig, err = signTx(intent(payout.IntentCancel, m.Address(), 0), m, cancel); err != nil {
+		t.Fatalf("a cancel: %v", err)
+	}
+	signertest.Check(t, m.Address(), chain, cancel, sig)
 }

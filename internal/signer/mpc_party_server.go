@@ -258,6 +258,9 @@ func (s *MPCPartyServer) handleOpen(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tx, err := checkMPCTx(sess.s)
+	if err == nil {
+		err = checkIntent(tx, sess.s.Intent, s.party.Group().Address)
+	}
 	if err == nil && s.limits != nil {
 		if lerr := s.limits.admit(sess.s.ChainID, tx); lerr != nil {
 			err = fmt.Errorf("%w: %v", ErrRefused, lerr)
@@ -306,7 +309,7 @@ func (s *MPCPartyServer) newSession(req mpcOpenRequest) (*mpcPartySession, error
 		return nil, fmt.Errorf("signers: party %d is not one of them", s.party.Index())
 	}
 	slices.Sort(tr.signers)
-	ms := MPCSession{ID: id, Digest: req.Digest, Signers: tr.signers, ChainID: req.ChainID.ToInt(), Tx: req.Tx}
+	ms := MPCSession{ID: id, Digest: req.Digest, Signers: tr.signers, ChainID: req.ChainID.ToInt(), Tx: req.Tx, Intent: req.Payout}
 	return &mpcPartySession{s: ms, tr: tr}, nil
 }
 

@@ -335,7 +335,7 @@ func (s *Sender) nextAttempt(ctx context.Context, f *flight, cancel bool, now ti
 	} else if err != nil {
 		return nil, payout.Hold{}, fmt.Errorf("bump fees of %s: %w", f.payoutID, err)
 	}
-	a, err := s.signAttempt(ctx, f.payoutID, last.Nonce, gas, next, call, kind, now)
+	a, err := s.signAttempt(ctx, f.payoutID, last.Nonce, gas, next, call, kind, f.intent(kind, last == f.pre, s.sender), now)
 	return a, payout.Hold{}, err
 }
 

@@ -354,12 +354,13 @@ func (s *Sender) sign(ctx context.Context, plans []planned) ([]*payout.Attempt, 
 		var pre *payout.Attempt
 		if pl.pre != nil {
 			var err error
-			if pre, err = s.signAttempt(ctx, pl.p.ID, nonce, pl.preGas, pl.fees, *pl.pre, payout.AttemptApprove, now); err != nil {
+			if pre, err = s.signAttempt(ctx, pl.p.ID, nonce, pl.preGas, pl.fees, *pl.pre, payout.AttemptApprove,
+				payout.SigningIntent{Kind: payout.IntentApprove}, now); err != nil {
 				return attempts[:i], err
 			}
 			nonce++
 		}
-		a, err := s.signAttempt(ctx, pl.p.ID, nonce, pl.gas, pl.fees, pl.call, payout.AttemptTransfer, now)
+		a, err := s.signAttempt(ctx, pl.p.ID, nonce, pl.gas, pl.fees, pl.call, payout.AttemptTransfer, s.intentOf(pl), now)
 		if err != nil {
 			return attempts[:i], err
 		}
@@ -422,9 +423,21 @@ func (s *Sender) holdUnsigned(ctx context.Context, plans []planned, cause error)
 	return s.hold(ctx, holds)
 }
 
-// signAttempt signs one transaction and returns it as an attempt.
+// intentOf says what a planned transaction is meant to do: pay its
+// payout, or (a batch transaction) many.
+func (s *Sender) intentOf(pl planned) payout.SigningIntent {
+	if pl.chunk != nil {
+		return payout.SigningIntent{Kind: payout.IntentBatch}
+	}
+	return payout.SigningIntent{Kind: payout.IntentTransfer, To: pl.p.To, Token: s.cfg.Chain.Assets[pl.p.Asset].Token, Amount: pl.p.Amount}
+}
+
+// signAttempt signs one transaction and returns it as an attempt; intent
+// (its payout id set here) travels with ctx to the signer.
 func (s *Sender) signAttempt(ctx context.Context, payoutID string, nonce, gas uint64, f evm.Fees, call evm.Call,
-	kind payout.AttemptKind, now time.Time) (*payout.Attempt, error) {
+	kind payout.AttemptKind, intent payout.SigningIntent, now time.Time) (*payout.Attempt, error) {
+	intent.PayoutID = payoutID
+	ctx = payout.WithSigningIntent(ctx, intent)
 	chainID := new(big.Int).SetUint64(s.cfg.Chain.ChainID)
 	tx, err := evm.SignTransfer(ctx, s.cfg.Signer, chainID, nonce, gas, f, call)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 // seen mined.
 type flight struct {
 	payoutID  string
+	to        common.Address // the payee (of a transfer alone)
 	createdAt time.Time
 	priority  payout.Priority
 	attempts  []*payout.Attempt
@@ -62,6 +63,22 @@ func (f *flight) chunkOf(total *big.Int) {
 func (f *flight) delegates() bool {
 	raw := f.last().RawTx
 	return len(raw) > 0 && raw[0] == types.SetCodeTxType
+}
+
+// intent says what a replacement of kind is meant to do (approval: it
+// bumps the approval before a batch transaction).
+func (f *flight) intent(kind payout.AttemptKind, approval bool, wallet common.Address) payout.SigningIntent {
+	switch {
+	case kind == payout.AttemptCancel:
+		return payout.SigningIntent{Kind: payout.IntentCancel, To: wallet, Amount: new(big.Int)}
+	case approval || kind == payout.AttemptApprove:
+		return payout.SigningIntent{Kind: payout.IntentApprove}
+	case f.chunk:
+		return payout.SigningIntent{Kind: payout.IntentBatch}
+	case f.token != nil:
+		return payout.SigningIntent{Kind: payout.IntentTransfer, To: f.to, Token: f.token, Amount: f.amount}
+	}
+	return payout.SigningIntent{Kind: payout.IntentTransfer, To: f.to, Amount: f.value}
 }
 
 // last returns the latest attempt.
@@ -266,7 +283,7 @@ func (s *Sender) loadFlight(ctx context.Context, id string) (*flight, error) {
 // moves, its priority, fee cap and cancel request, its replacement clock
 // started at the current head.
 func (s *Sender) newFlight(p *payout.Payout) *flight {
-	f := &flight{payoutID: p.ID, createdAt: p.CreatedAt, priority: p.Priority, value: new(big.Int),
+	f := &flight{payoutID: p.ID, to: p.To, createdAt: p.CreatedAt, priority: p.Priority, value: new(big.Int),
 		attemptHead: max(s.st.head, 1), feeCap: p.FeeCap, cancelRequested: p.CancelRequested}
 	if asset, ok := s.cfg.Chain.Assets[p.Asset]; ok && asset.Token != nil {
 		f.token, f.amount = asset.Token, p.Amount
