@@ -441,7 +441,7 @@ func openSigner(chain string, w config.HotWallet, opts engineOptions) (payout.Si
 	sg, ok := opts.Signers[addr]
 	if !ok {
 		var err error
-		sg, err = openSignerBackend(context.Background(), w.Signer, fmt.Sprintf("chain %s hot wallet %s signer", chain, addr.Hex()), slog.Default())
+		sg, err = openSignerFor(context.Background(), w.Signer, fmt.Sprintf("chain %s hot wallet %s signer", chain, addr.Hex()), slog.Default(), addr)
 		if err != nil {
 			return nil, err
 		}

@@ -26,6 +26,13 @@ import (
 // openSignerBackend opens the signer a config describes; field names it in
 // errors (e.g. chains[0].hot_wallets[1].signer).
 func openSignerBackend(ctx context.Context, s config.Signer, field string, log *slog.Logger) (payout.Signer, error) {
+	return openSignerFor(ctx, s, field, log, common.Address{})
+}
+
+// openSignerFor is openSignerBackend for a hot wallet whose address the
+// config gives (zero: none): a remote signer that cannot be reached now is
+// opened for that address, verified before its first signature.
+func openSignerFor(ctx context.Context, s config.Signer, field string, log *slog.Logger, wallet common.Address) (payout.Signer, error) {
 	switch s.Type {
 	case "keystore":
 		pass, err := s.Passphrase()
@@ -53,7 +60,8 @@ func openSignerBackend(ctx context.Context, s config.Signer, field string, log *
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}
 		r, err := signer.DialRemote(ctx, signer.RemoteConfig{URL: s.URL, Token: token, CAFile: s.CAFile,
-			CertFile: s.CertFile, KeyFile: s.KeyFile, Timeout: s.Timeout, Dialect: s.Dialect, Account: common.HexToAddress(s.Account)})
+			CertFile: s.CertFile, KeyFile: s.KeyFile, Timeout: s.Timeout, Dialect: s.Dialect, Account: common.HexToAddress(s.Account),
+			Expect: wallet})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", field, err)
 		}
@@ -84,7 +92,7 @@ func openSignerBackend(ctx context.Context, s config.Signer, field string, log *
 		names := make([]string, len(s.Signers))
 		for i, m := range s.Signers {
 			names[i] = fmt.Sprintf("%s.signers[%d]", field, i)
-			sg, err := openSignerBackend(ctx, m, names[i], log)
+			sg, err := openSignerFor(ctx, m, names[i], log, wallet)
 			if err != nil {
 				return nil, err
 			}

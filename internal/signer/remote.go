@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"net/http"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -102,6 +103,13 @@ type RemoteConfig struct {
 	// Account picks the signer's account in the eth dialect (default: its
 	// only one).
 	Account common.Address
+	// Expect, when set, is the address the config says the signer holds.
+	// If the server cannot be reached at dial time, DialRemote returns a
+	// signer for Expect that is not yet verified: it asks the server's
+	// address before it signs anything (and in Health), and while the
+	// server is down it is unavailable, so an engine starts and its
+	// payouts wait with signer_unavailable instead of the engine failing.
+	Expect common.Address
 }
 
 // Remote signs through a remote signer server (`sluice signer serve`).
@@ -112,6 +120,9 @@ type Remote struct {
 	addr  common.Address
 	eth   bool
 	id    atomic.Uint64
+
+	account  common.Address // the eth dialect's account choice
+	verified atomic.Bool    // the server said it holds addr
 }
 
 var (
@@ -134,21 +145,52 @@ func DialRemote(ctx context.Context, cfg RemoteConfig) (*Remote, error) {
 	}
 	tr := &http.Transport{TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second,
 		ForceAttemptHTTP2: true}
-	r := &Remote{url: cfg.URL, token: cfg.Token, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}}
-	var err error
+	r := &Remote{url: cfg.URL, token: cfg.Token, http: &http.Client{Transport: tr, Timeout: cfg.Timeout}, account: cfg.Account}
 	switch cfg.Dialect {
 	case "", "sluice":
-		err = r.call(ctx, "sluice_address", nil, &r.addr)
 	case "eth":
 		r.eth = true
-		r.addr, err = r.ethAddress(ctx, cfg.Account)
 	default:
 		return nil, fmt.Errorf("remote signer: dialect %q is not sluice or eth", cfg.Dialect)
 	}
-	if err != nil {
+	addr, err := r.serverAddress(ctx)
+	switch {
+	case err == nil:
+		r.addr = addr
+		r.verified.Store(true)
+	case cfg.Expect != (common.Address{}) && errors.Is(err, payout.ErrSignerUnavailable) && !errors.Is(err, ErrRefused):
+		r.addr = cfg.Expect // verified before the first signature
+	default:
 		return nil, fmt.Errorf("remote signer %s: %w", cfg.URL, err)
 	}
 	return r, nil
+}
+
+// serverAddress asks the server which address it signs for.
+func (r *Remote) serverAddress(ctx context.Context) (common.Address, error) {
+	if r.eth {
+		return r.ethAddress(ctx, r.account)
+	}
+	var addr common.Address
+	err := r.call(ctx, "sluice_address", nil, &addr)
+	return addr, err
+}
+
+// verify makes sure, once, that the server holds the expected address of
+// a signer dialed while it was down.
+func (r *Remote) verify(ctx context.Context) error {
+	if r.verified.Load() {
+		return nil
+	}
+	addr, err := r.serverAddress(ctx)
+	if err != nil {
+		return err
+	}
+	if addr != r.addr {
+		return unavailable("remote", fmt.Errorf("the server signs for %s, not for the configured %s", addr.Hex(), r.addr.Hex()))
+	}
+	r.verified.Store(true)
+	return nil
 }
 
 func clientTLS(cfg RemoteConfig) (*tls.Config, error) {
@@ -183,6 +225,9 @@ func (r *Remote) SignDigest(context.Context, [32]byte) ([]byte, error) {
 
 // SignTransaction sends the transaction and its digest to the server.
 func (r *Remote) SignTransaction(ctx context.Context, chainID *big.Int, unsigned []byte, digest [32]byte) ([]byte, error) {
+	if err := r.verify(ctx); err != nil {
+		return nil, err
+	}
 	if r.eth {
 		return r.ethSign(ctx, chainID, unsigned, digest)
 	}
@@ -199,6 +244,9 @@ func (r *Remote) SignTransaction(ctx context.Context, chainID *big.Int, unsigned
 
 // Health asks the server whether it can sign, and for which address.
 func (r *Remote) Health(ctx context.Context) error {
+	if err := r.verify(ctx); err != nil {
+		return err
+	}
 	if r.eth {
 		_, err := r.ethAddress(ctx, r.addr)
 		return err
@@ -237,6 +285,12 @@ func (r *Remote) call(ctx context.Context, method string, param any, out any) er
 	}
 	hr.Header.Set("Content-Type", "application/json")
 	hr.Header.Set("Authorization", "Bearer "+r.token)
+	if !strings.HasSuffix(method, "_signTransaction") {
+		// A read: net/http may send it again on a fresh connection when a
+		// kept-alive one turns out closed (the server restarted). The nil
+		// value marks it idempotent without sending the header.
+		hr.Header["Idempotency-Key"] = nil
+	}
 	resp, err := r.http.Do(hr)
 	if err != nil {
 		if ctx.Err() != nil {

@@ -14,6 +14,7 @@ import (
 	"log"
 	"log/slog"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/signer"
@@ -230,4 +232,60 @@ func clientPKI(t *testing.T) (*x509.CertPool, tls.Certificate) {
 	pool := x509.NewCertPool()
 	pool.AddCert(caCert)
 	return pool, tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// TestRemoteDownAtDial: dialed while its server is down, a remote signer
+// for the address the config expects opens (so the engine starts) but
+// signs nothing until its server answers: not while it is down, not when
+// a server holding another key answers, and at once when the right one
+// does.
+func TestRemoteDownAtDial(t *testing.T) {
+	key := newKey(t)
+	wallet := crypto.PubkeyToAddress(key.PublicKey)
+	tmp := startRemote(t, key, testLimits(), nil)
+	tlsCfg := tlsOf(tmp)
+	tmp.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := signer.RemoteConfig{URL: "https://" + addr, Token: testToken, TLS: tlsCfg, Timeout: time.Second}
+	if _, err := signer.DialRemote(context.Background(), cfg); !errors.Is(err, payout.ErrSignerUnavailable) {
+		t.Fatalf("dial with the server down and no expected address: %v, want ErrSignerUnavailable", err)
+	}
+	cfg.Expect = wallet
+	r, err := signer.DialRemote(context.Background(), cfg)
+	if err != nil || r.Address() != wallet {
+		t.Fatalf("dial with the server down, expecting %s: %v, %v", wallet.Hex(), r, err)
+	}
+	if _, err := signWith(r, nativeTx(1, payee, 1)); !errors.Is(err, payout.ErrSignerUnavailable) {
+		t.Errorf("signing with the server down: %v, want ErrSignerUnavailable", err)
+	}
+	relisten := func() net.Listener {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln
+	}
+	wrong := startRemote(t, newKey(t), testLimits(), relisten())
+	if err := r.Health(context.Background()); !errors.Is(err, payout.ErrSignerUnavailable) || !strings.Contains(err.Error(), "not for the configured "+wallet.Hex()) {
+		t.Errorf("Health with a server of another key: %v", err)
+	}
+	if _, err := signWith(r, nativeTx(1, payee, 1)); !errors.Is(err, payout.ErrSignerUnavailable) || wrong.signed.Load() != 0 {
+		t.Errorf("signing with a server of another key: %v (%d signed)", err, wrong.signed.Load())
+	}
+	wrong.Close()
+	startRemote(t, key, testLimits(), relisten())
+	if err := r.Health(context.Background()); err != nil {
+		t.Fatalf("Health with the right server: %v", err)
+	}
+	tx := nativeTx(2, payee, 1)
+	sig, err := signWith(r, tx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signertest.Check(t, wallet, chain, tx, sig)
 }
