@@ -30,6 +30,9 @@ type Pause struct {
 	CreatedAt time.Time  `json:"created_at"`
 	ResumedBy string     `json:"resumed_by,omitempty"`
 	ResumedAt *time.Time `json:"resumed_at"`
+	// CancelsRequested is set in the answer to a pause made with
+	// CancelInFlight: how many payouts already broadcast it asked to cancel.
+	CancelsRequested *int `json:"cancels_requested,omitempty"`
 }
 
 // CreatePauseParams describes a pause: Scope is PauseGlobal, PauseChain
@@ -41,6 +44,9 @@ type CreatePauseParams struct {
 	Asset  string `json:"asset,omitempty"`
 	Wallet string `json:"wallet,omitempty"`
 	Reason string `json:"reason"`
+	// CancelInFlight also asks a cancel of every payout in the scope whose
+	// transaction is broadcast and not yet mined.
+	CancelInFlight bool `json:"cancel_in_flight,omitempty"`
 }
 
 // PauseList holds the pauses in force, oldest first.

@@ -21,7 +21,7 @@ import (
 )
 
 const pauseUsage = `Usage:
-  sluice pause [--chain C] [--asset A] [--wallet W] --reason TEXT
+  sluice pause [--chain C] [--asset A] [--wallet W] --reason TEXT [--cancel-in-flight]
   sluice pause list
   sluice resume ID
 
@@ -29,7 +29,8 @@ pause stops payments at once, on every instance: with no flag everything;
 --chain C one chain; --chain C --asset A one asset on it; --wallet W (with
 --chain C optionally) one hot wallet. Payouts it matches wait queued with
 reason "paused"; transactions already broadcast go on (fee bumps, cancels,
-confirmations). resume ends a pause by its id (pse_…); list shows those in
+confirmations), unless --cancel-in-flight also asks a cancel of each of them
+(a zero-value self-transfer races it for its nonce; through the API only). resume ends a pause by its id (pse_…); list shows those in
 force. The calling key needs the admin scope; every pause and resume is in
 the audit log. With --config FILE all three work straight on the database of
 a config file instead (when the API is down); the audit log names the actor
@@ -65,6 +66,7 @@ func runPause(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&p.Asset, "asset", "", "pause one asset of --chain (by symbol)")
 	fs.StringVar(&p.Wallet, "wallet", "", "pause one hot wallet (address)")
 	fs.StringVar(&p.Reason, "reason", "", "why payments stop (required)")
+	fs.BoolVar(&p.CancelInFlight, "cancel-in-flight", false, "also cancel the payouts in the pause's scope already broadcast and not yet mined")
 	cfgPath := fs.String("config", "", "write the pause straight into the database of this config file (when the API is down)")
 	if _, err := parseFlags(fs, args, 0, ""); err != nil {
 		return helpOr(err)
@@ -72,6 +74,8 @@ func runPause(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	switch {
 	case strings.TrimSpace(p.Reason) == "":
 		return fmt.Errorf("%w: sluice pause needs --reason", errUsage)
+	case p.CancelInFlight && *cfgPath != "":
+		return fmt.Errorf("%w: sluice pause --cancel-in-flight works through the API only, not with --config", errUsage)
 	case p.Wallet != "":
 		p.Scope = client.PauseWallet
 	case p.Asset != "":
@@ -94,6 +98,9 @@ func runPause(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return writeJSONOut(stdout, pa)
 	}
 	_, err = fmt.Fprintf(stdout, "Paused (%s): %s\nPayouts it matches wait until: sluice resume %s\n", describePause(pa), pa.ID, pa.ID)
+	if err == nil && pa.CancelsRequested != nil {
+		_, err = fmt.Fprintf(stdout, "Cancels asked of %d payout(s) already broadcast; each ends cancelled only if its cancel is mined first\n", *pa.CancelsRequested)
+	}
 	return err
 }
 

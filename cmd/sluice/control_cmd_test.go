@@ -116,6 +116,15 @@ func TestPauseCommands(t *testing.T) {
 	if code, _, errOut = e.sluice(true, "pause", "--chain", "moon", "--reason", "x"); code != 1 || !strings.Contains(errOut, "unknown_chain") {
 		t.Errorf("pause of an unknown chain: exit %d %s, want 1 unknown_chain", code, errOut)
 	}
+	if code, out, _ = e.sluice(true, "pause", "--wallet", common.HexToAddress("0xbb").Hex(), "--reason", "key exposed", "--cancel-in-flight"); code != 0 ||
+		!strings.Contains(out, "Cancels asked of 0 payout(s)") {
+		t.Errorf("pause --cancel-in-flight: exit %d\n%s", code, out)
+	} else if code, _, errOut = e.sluice(true, "resume", regexp.MustCompile(`pse_[0-9A-Za-z]+`).FindString(out)); code != 0 {
+		t.Errorf("resume the wallet pause: exit %d %s", code, errOut)
+	}
+	if code, _, errOut = e.sluice(false, "pause", "--reason", "x", "--cancel-in-flight", "--config", e.config); code != 2 || !strings.Contains(errOut, "through the API only") {
+		t.Errorf("pause --cancel-in-flight --config: exit %d %s, want 2", code, errOut)
+	}
 	if code, out, _ = e.sluice(true, "resume", id); code != 0 || !strings.Contains(out, "Resumed "+id) {
 		t.Fatalf("resume: exit %d\n%s", code, out)
 	}

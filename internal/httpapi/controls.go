@@ -62,6 +62,32 @@ type createPauseBody struct {
 	Asset  string `json:"asset"`
 	Wallet string `json:"wallet"`
 	Reason string `json:"reason"`
+	// CancelInFlight also asks a cancel of every payout in the pause's
+	// scope whose transaction is broadcast and not yet mined (each races a
+	// zero-value self-transfer for its nonce, as POST …/cancel does).
+	CancelInFlight bool `json:"cancel_in_flight"`
+}
+
+// pauseCreated is POST /v1/pauses's answer: the pause, and with
+// cancel_in_flight how many cancels were asked.
+type pauseCreated struct {
+	Pause            *payout.Pause
+	CancelsRequested *int
+}
+
+// MarshalJSON writes the pause as the API shows it, with
+// cancels_requested added when set.
+func (c pauseCreated) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(c.Pause)
+	if err != nil || c.CancelsRequested == nil {
+		return b, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	m["cancels_requested"], _ = json.Marshal(*c.CancelsRequested)
+	return json.Marshal(m)
 }
 
 // createPause handles POST /v1/pauses: an emergency pause, in force for
@@ -111,7 +137,55 @@ func (s *Server) createPause(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.WarnContext(r.Context(), "payouts paused", "request_id", reqInfoFrom(r.Context()).id, "pause_id", p.ID,
 		"scope", p.Scope, "chain", p.Chain, "asset", p.Asset, "wallet", in.Wallet, "reason", p.Reason, "by_api_key_id", p.CreatedBy)
-	writeJSON(w, "application/json", http.StatusCreated, p)
+	out := pauseCreated{Pause: p}
+	if in.CancelInFlight {
+		n, err := s.cancelInFlight(r, p)
+		if err != nil {
+			s.fail(w, r, err) // the pause is in force; the cancels asked so far stand
+			return
+		}
+		out.CancelsRequested = &n
+	}
+	writeJSON(w, "application/json", http.StatusCreated, out)
+}
+
+// cancelInFlight asks a cancel of every payout in flight (submitted or
+// stuck) that pause p stops, and says how many it asked. A payout paid by
+// a batch transaction with others is left alone (its carrier's cancel
+// would race the whole batch), and so is one asked already. Each cancel is
+// audited like POST /v1/payouts/{id}/cancel.
+func (s *Server) cancelInFlight(r *http.Request, p *payout.Pause) (int, error) {
+	n := 0
+	for _, status := range []payout.Status{payout.StatusSubmitted, payout.StatusStuck} {
+		f := payout.ListFilter{Status: status, Limit: 100}
+		for {
+			ps, more, err := s.store.ListPayouts(r.Context(), f)
+			if err != nil {
+				return n, err
+			}
+			for _, po := range ps {
+				if !p.Matches(po.Chain, po.Asset, po.Sender) || po.CancelRequested || po.CarrierID != "" || po.ChunkAmount != nil {
+					continue
+				}
+				c, err := s.store.CancelPayout(r.Context(), po.ID)
+				if errors.Is(err, payout.ErrNotCancellable) {
+					continue // mined meanwhile
+				}
+				if err != nil {
+					return n, err
+				}
+				n++
+				s.audited(r, payout.AuditPayoutCancel, c.ID, map[string]any{"status": c.Status, "chain": c.Chain, "asset": c.Asset,
+					"pause_id": p.ID})
+				s.wakeSender(c)
+			}
+			if !more || len(ps) == 0 {
+				break
+			}
+			f.StartingAfter = ps[len(ps)-1].ID
+		}
+	}
+	return n, nil
 }
 
 // checkPauseTarget refuses a pause of a chain or an asset the catalog does

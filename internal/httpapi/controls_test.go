@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -177,5 +178,57 @@ func TestWebhookChangesAreAudited(t *testing.T) {
 		"key_a webhook_endpoint.rotate_secret " + ep.ID, "key_a webhook_endpoint.delete " + ep.ID}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("audit log (-want +got):\n%s", diff)
+	}
+}
+
+// TestPauseCancelsInFlight: a pause with cancel_in_flight also asks a
+// cancel of every payout in its scope whose transaction is broadcast, each
+// audited; a queued payout only waits, and a pause of another scope
+// cancels nothing.
+func TestPauseCancelsInFlight(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil, nil)
+	ps := e.createN(3, "")
+	e.submit(ps[0])
+	e.submit(ps[1])
+	var got struct {
+		ID               string `json:"id"`
+		CancelsRequested *int   `json:"cancels_requested"`
+	}
+	r := e.do("POST", "/v1/pauses", `{"scope":"asset","chain":"sandbox","asset":"ETH","reason":"x","cancel_in_flight":true}`)
+	if r.status != http.StatusCreated || json.Unmarshal(r.body, &got) != nil || got.CancelsRequested == nil || *got.CancelsRequested != 0 {
+		t.Errorf("a pause of another asset: %d %s, want 0 cancels asked", r.status, r.body)
+	}
+	r = e.do("POST", "/v1/pauses", `{"scope":"wallet","wallet":"`+testWallet.Hex()+`","reason":"key exposed","cancel_in_flight":true}`)
+	if r.status != http.StatusCreated || json.Unmarshal(r.body, &got) != nil || got.CancelsRequested == nil || *got.CancelsRequested != 2 {
+		t.Fatalf("pause with cancel_in_flight: %d %s, want 2 cancels asked", r.status, r.body)
+	}
+	for i, id := range ps {
+		var p struct {
+			Status          string `json:"status"`
+			CancelRequested bool   `json:"cancel_requested"`
+		}
+		json.Unmarshal(e.do("GET", "/v1/payouts/"+id, "").body, &p)
+		if want := i < 2; p.CancelRequested != want {
+			t.Errorf("payout %d (%s): cancel_requested %v, want %v", i, p.Status, p.CancelRequested, want)
+		}
+	}
+	entries, _, err := e.db.ListAudit(context.Background(), 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancels := 0
+	for _, a := range entries {
+		if a.Action == payout.AuditPayoutCancel && strings.Contains(string(a.Details), got.ID) {
+			cancels++
+		}
+	}
+	if cancels != 2 {
+		t.Errorf("%d audited cancels naming the pause, want 2", cancels)
+	}
+	// Asked again, nothing more: both already carry a cancel request.
+	r = e.do("POST", "/v1/pauses", `{"scope":"global","reason":"again","cancel_in_flight":true}`)
+	if json.Unmarshal(r.body, &got) != nil || got.CancelsRequested == nil || *got.CancelsRequested != 0 {
+		t.Errorf("second pause with cancel_in_flight: %s, want 0 cancels asked", r.body)
 	}
 }
