@@ -172,3 +172,27 @@ func startTestEngineWith(t *testing.T, blockTime time.Duration, confirmations ui
 	t.Cleanup(func() { te.engine.Close() })
 	return te
 }
+
+// sandboxConfig is an engine config on a dev chain: SQLite and the data
+// dir in temporary directories, ETH and SUSD, one block's confirmation,
+// the hot wallets given, and one API key. The caller validates it.
+func sandboxConfig(t *testing.T, chain *sandbox.Chain, apiKey string, wallets ...config.HotWallet) *config.Config {
+	t.Helper()
+	eighteen := uint8(18)
+	return &config.Config{
+		Database: "sqlite:" + filepath.Join(t.TempDir(), "sluice.db"), HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
+		LogLevel: "info", LogFormat: "text",
+		Chains: []config.Chain{{
+			Name: "sandbox", ChainID: chain.ChainID(), Confirmations: 1, Upstreams: []config.Upstream{{URL: chain.RPCURL()}},
+			NativeSymbol: "ETH", NativeDecimals: &eighteen,
+			Tokens:     []config.Token{{Symbol: "SUSD", Address: chain.SUSD().Hex(), Decimals: 6}},
+			HotWallets: wallets,
+		}},
+		APIKeys: []config.APIKey{{Name: "test", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(apiKey))}},
+	}
+}
+
+// handedIn is a hot wallet whose signer the test hands to the engine.
+func handedIn(addr common.Address) config.HotWallet {
+	return config.HotWallet{Address: addr.Hex(), Signer: config.Signer{Type: "keystore", Keystore: "unused: signer handed in"}}
+}

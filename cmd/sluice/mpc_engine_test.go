@@ -17,7 +17,6 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/sluicepay/sluice/internal/config"
-	"github.com/sluicepay/sluice/internal/httpapi"
 	"github.com/sluicepay/sluice/internal/sandbox"
 	"github.com/sluicepay/sluice/internal/signer"
 )
@@ -89,20 +88,9 @@ func TestEnginePaysThroughMPCParties(t *testing.T) {
 	})
 
 	apiKey := "sk_test_mpc_engine"
-	eighteen := uint8(18)
-	cfg := &config.Config{
-		Database: "sqlite:" + filepath.Join(t.TempDir(), "sluice.db"), HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
-		LogLevel: "info", LogFormat: "text",
-		Chains: []config.Chain{{
-			Name: "sandbox", ChainID: chain.ChainID(), Confirmations: 1, Upstreams: []config.Upstream{{URL: chain.RPCURL()}},
-			NativeSymbol: "ETH", NativeDecimals: &eighteen,
-			Tokens: []config.Token{{Symbol: "SUSD", Address: susd.Hex(), Decimals: 6}},
-			HotWallets: []config.HotWallet{{Address: group.Hex(), Signer: config.Signer{Type: "mpc", SignerBackends: config.SignerBackends{
-				Parties: parties, TLS: config.MPCTLS{Cert: filepath.Join(dir, "sluice-engine.pem"), Key: filepath.Join(dir, "sluice-engine-key.pem"),
-					CA: filepath.Join(dir, "ca.pem")}}}}},
-		}},
-		APIKeys: []config.APIKey{{Name: "test", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(apiKey))}},
-	}
+	cfg := sandboxConfig(t, chain, apiKey, config.HotWallet{Address: group.Hex(), Signer: config.Signer{Type: "mpc",
+		SignerBackends: config.SignerBackends{Parties: parties, TLS: config.MPCTLS{Cert: filepath.Join(dir, "sluice-engine.pem"),
+			Key: filepath.Join(dir, "sluice-engine-key.pem"), CA: filepath.Join(dir, "ca.pem")}}}})
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

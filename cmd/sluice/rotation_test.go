@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,9 +17,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 
-	"github.com/sluicepay/sluice/internal/config"
 	"github.com/sluicepay/sluice/internal/evm"
-	"github.com/sluicepay/sluice/internal/httpapi"
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/sandbox"
 	"github.com/sluicepay/sluice/internal/signer"
@@ -47,21 +44,7 @@ func TestWalletRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	apiKey := "sk_test_rotation"
-	eighteen := uint8(18)
-	cfg := &config.Config{
-		Database: "sqlite:" + filepath.Join(t.TempDir(), "sluice.db"), HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
-		LogLevel: "info", LogFormat: "text",
-		Chains: []config.Chain{{
-			Name: "sandbox", ChainID: chain.ChainID(), Confirmations: 1, Upstreams: []config.Upstream{{URL: chain.RPCURL()}},
-			NativeSymbol: "ETH", NativeDecimals: &eighteen,
-			Tokens: []config.Token{{Symbol: "SUSD", Address: chain.SUSD().Hex(), Decimals: 6}},
-			HotWallets: []config.HotWallet{
-				{Address: oldW.Hex(), Signer: config.Signer{Type: "keystore", Keystore: "unused: signer handed in"}},
-				{Address: newW.Hex(), Signer: config.Signer{Type: "keystore", Keystore: "unused: signer handed in"}},
-			},
-		}},
-		APIKeys: []config.APIKey{{Name: "test", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(apiKey))}},
-	}
+	cfg := sandboxConfig(t, chain, apiKey, handedIn(oldW), handedIn(newW))
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
