@@ -323,3 +323,16 @@ func (db *DB) EndOfflineVoid(ctx context.Context, id, refused string) error {
 }
 
 var _ payout.OfflinePlanStore = (*DB)(nil)
+
+// ActiveOfflinePlans returns every active plan, oldest first (sluice
+// doctor: a wallet with one signs nothing new).
+func (db *DB) ActiveOfflinePlans(ctx context.Context) (_ []*payout.OfflinePlan, err error) {
+	defer db.track("active_offline_plans")(&err)
+	rows, err := db.read.QueryContext(ctx, `SELECT `+offlinePlanCols+` FROM offline_plans
+		WHERE status IN ('requested', 'open', 'signed', 'void_requested') ORDER BY created_at, id`)
+	if err != nil {
+		return nil, db.wrap("active offline plans", err)
+	}
+	pls, err := collect(rows, scanOfflinePlan)
+	return pls, db.wrap("active offline plans", err)
+}
