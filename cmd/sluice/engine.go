@@ -60,6 +60,10 @@ type engine struct {
 	unlock    func() // releases the data dir's instance lock
 	reg       *prometheus.Registry
 	retired   *retiredWallets
+	// stopOpening ends the retries of signers that could not be reached
+	// (openSigners); Close cancels it.
+	stopOpening    context.Context
+	cancelOpenings context.CancelFunc
 }
 
 // engineOptions are the parts a caller may hand in already opened.
@@ -74,6 +78,7 @@ type engineOptions struct {
 // signer addresses), starts the senders and serves the API.
 func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts engineOptions) (_ *engine, err error) {
 	e := &engine{log: log, served: make(chan error, 1), byWallet: map[walletKey]*txm.Sender{}, openings: map[walletKey]*signer.Opening{}}
+	e.stopOpening, e.cancelOpenings = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
 			e.Close()
@@ -132,7 +137,8 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 			ready["signer:"+sg.Address().Hex()] = signerCheck(sg)
 			s, err := txm.New(txm.Config{
 				Chain: domain, Store: e.store, Client: client, Signer: sg, Owner: owner, Fees: oracle, LowBalance: lowBalance,
-				Handoff: walletHandoff{e: e, chain: domain}, SignerReady: e.openings[walletKey{ch.Name, sg.Address()}].Ready, Pauses: e.store, Offline: e.store, Rotations: e.store,
+				Handoff: walletHandoff{e: e, chain: domain}, SignerReady: e.openings[walletKey{ch.Name, sg.Address()}].Ready,
+				SignerUnreachable: e.openings[walletKey{ch.Name, sg.Address()}].Unreachable, Pauses: e.store, Offline: e.store, Rotations: e.store,
 				BatchSize: cfg.Engine.BatchSize, Poll: cfg.Engine.Poll, LeaseTTL: cfg.Engine.LeaseTTL,
 				Batching: batching(ch.Batching), Recheck: recheck, Logger: log, Metrics: txmMetrics,
 			})
@@ -177,9 +183,10 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	}
 	// The API and the senders run while keys are still opening: a payout
 	// goes to a wallet that can sign now, and a wallet sends as soon as its
-	// own key is open. A key that cannot be opened still fails the start.
+	// own key is open. A key that cannot be opened still fails the start;
+	// a signer that cannot be reached now is tried again (Retrying).
 	for _, o := range e.openings {
-		if err := o.Wait(ctx); err != nil {
+		if err := o.Started(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -200,7 +207,7 @@ func (e *engine) startSenders(ctx context.Context, catalog *payout.Catalog) {
 			continue
 		}
 		go func() {
-			if o.Wait(ctx) != nil {
+			if o.Started(ctx) != nil {
 				return // startEngine fails with the key's error
 			}
 			e.startMu.Lock()
@@ -293,7 +300,7 @@ func feeOracle(ch config.Chain, client *evm.Client, log *slog.Logger, m *fees.Me
 func (e *engine) openChain(ctx context.Context, ch config.Chain, m *evm.Metrics, sm *signer.Metrics, opts engineOptions) (payout.Chain, *evm.Client, []payout.Signer, error) {
 	// Keys are decrypted (CPU) while the upstreams are checked (network),
 	// and go on opening while the engine starts: see startEngine.
-	openings := openSigners(ch, opts)
+	openings := e.openSigners(ch, opts)
 	client, err := e.dialChain(ctx, ch, m)
 	if err != nil {
 		return payout.Chain{}, nil, nil, err
@@ -334,8 +341,11 @@ func (e *engine) dialChain(ctx context.Context, ch config.Chain, m *evm.Metrics)
 // key is open (the other wallets hand their payouts to it meanwhile), not
 // after the last one. So the first key opens alone, at full speed; then
 // the others, at most one per CPU at a time (each holds 256 MiB while it
-// works).
-func openSigners(ch config.Chain, opts engineOptions) []*signer.Opening {
+// works). A signer that cannot be reached (a remote signer, an HSM or MPC
+// parties down) does not hold the engine up: its opening is Retrying and
+// is tried again, from 1 s to every 30 s, until it opens or the engine
+// closes.
+func (e *engine) openSigners(ch config.Chain, opts engineOptions) []*signer.Opening {
 	out := make([]*signer.Opening, len(ch.HotWallets))
 	slots := make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))
 	firstOpen := make(chan struct{})
@@ -344,16 +354,34 @@ func openSigners(ch config.Chain, opts engineOptions) []*signer.Opening {
 		go func() {
 			if i > 0 {
 				<-firstOpen
-			} else {
-				defer close(firstOpen)
 			}
 			slots <- struct{}{}
-			defer func() { <-slots }()
-			out[i].Set(openSigner(ch.Name, w, opts))
+			sg, err := openSigner(ch.Name, w, opts)
+			<-slots
+			if i == 0 {
+				close(firstOpen)
+			}
 			// Give scrypt's 256 MiB back before the next key takes its
 			// slot; left to the collector, the heap reached 1 GiB with
 			// four wallets.
 			debug.FreeOSMemory()
+			for wait := time.Second; errors.Is(err, payout.ErrSignerUnavailable); wait = min(2*wait, 30*time.Second) {
+				out[i].Retrying(err)
+				if wait == time.Second {
+					e.log.Warn("hot wallet's signer cannot be reached: the engine starts without it, its payouts wait, and it is tried again",
+						"chain", ch.Name, "wallet", w.Address, "err", err)
+				}
+				select {
+				case <-e.stopOpening.Done():
+					out[i].Set(nil, err)
+					return
+				case <-time.After(wait):
+				}
+				if sg, err = openSigner(ch.Name, w, opts); err == nil {
+					e.log.Info("hot wallet's signer reached and opened", "chain", ch.Name, "wallet", w.Address)
+				}
+			}
+			out[i].Set(sg, err)
 		}()
 	}
 	return out
@@ -584,6 +612,7 @@ func (e *engine) Close() error {
 	e.startMu.Lock()
 	e.closing = true
 	e.startMu.Unlock()
+	e.cancelOpenings()
 	var errs []error
 	if e.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

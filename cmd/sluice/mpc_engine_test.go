@@ -6,8 +6,8 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
+	"net"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,7 +23,9 @@ import (
 
 // TestEnginePaysThroughMPCParties: a hot wallet whose key is the 2-of-3
 // group of three `sluice mpc party` processes pays ETH and SUSD payouts
-// through the engine. Each party is told the payout every transaction is
+// through the engine. The engine starts while every party is down: the
+// payout waits with signer_unavailable and /readyz says so, and once the
+// parties run the engine reaches them and pays. Each party is told the payout every transaction is
 // for and checks the transaction pays exactly that before it takes part,
 // so this also shows that what the sender tells matches what it signs.
 func TestEnginePaysThroughMPCParties(t *testing.T) {
@@ -35,15 +37,27 @@ func TestEnginePaysThroughMPCParties(t *testing.T) {
 	dir := t.TempDir()
 	mpcPKI(t, dir, signer.MPCPartyCommonName(1), signer.MPCPartyCommonName(2), signer.MPCPartyCommonName(3), "sluice-engine")
 	t.Setenv("SLUICE_MPC_PASSPHRASE", "mpc-test-passphrase")
+	// The parties' addresses are picked now; the processes start later,
+	// after the engine: it starts with its signer unreachable.
 	var parties []config.MPCParty
+	var listen []string
 	for i := 1; i <= 3; i++ {
-		name := signer.MPCPartyCommonName(i)
-		p, line := startProc(t, bin, "Sluice MPC party", "mpc", "party", "--share", fmt.Sprintf("../../internal/signer/testdata/mpc/share-%d.json", i),
-			"--listen", "127.0.0.1:0", "--tls-cert", filepath.Join(dir, name+".pem"), "--tls-key", filepath.Join(dir, name+"-key.pem"),
-			"--client-ca", filepath.Join(dir, "ca.pem"), "--engine-cn", "sluice-engine")
-		defer p.stop()
-		_, url, _ := strings.Cut(line, " at ")
-		parties = append(parties, config.MPCParty{URL: url, Index: i})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		listen = append(listen, ln.Addr().String())
+		ln.Close()
+		parties = append(parties, config.MPCParty{URL: "https://" + listen[i-1], Index: i})
+	}
+	startParties := func() {
+		for i := 1; i <= 3; i++ {
+			name := signer.MPCPartyCommonName(i)
+			p, _ := startProc(t, bin, "Sluice MPC party", "mpc", "party", "--share", fmt.Sprintf("../../internal/signer/testdata/mpc/share-%d.json", i),
+				"--listen", listen[i-1], "--tls-cert", filepath.Join(dir, name+".pem"), "--tls-key", filepath.Join(dir, name+"-key.pem"),
+				"--client-ca", filepath.Join(dir, "ca.pem"), "--engine-cn", "sluice-engine")
+			t.Cleanup(p.stop)
+		}
 	}
 	share, err := signer.OpenMPCShare("../../internal/signer/testdata/mpc/share-1.json", "mpc-test-passphrase")
 	if err != nil {
@@ -100,8 +114,20 @@ func TestEnginePaysThroughMPCParties(t *testing.T) {
 	}
 	defer eng.Close()
 	payees := []common.Address{common.HexToAddress("0x00000000000000000000000000000000000c0001"), common.HexToAddress("0x00000000000000000000000000000000000c0002")}
-	ids := []string{
-		createWithRetry(t, eng.URL, apiKey, wanted{asset: "ETH", to: payees[0], amount: big.NewInt(123_456_789)}, "mpc-eth"),
+	// Every party down: the engine started all the same; the payout waits.
+	first := createWithRetry(t, eng.URL, apiKey, wanted{asset: "ETH", to: payees[0], amount: big.NewInt(123_456_789)}, "mpc-eth")
+	waitForSigner(t, 30*time.Second, "the payout waiting with signer_unavailable", func() bool {
+		var p struct {
+			Status string `json:"status"`
+			Reason string `json:"status_reason"`
+		}
+		return getStatusJSON(t, eng.URL()+"/v1/payouts/"+first, apiKey, &p) == 200 && p.Status == "queued" && p.Reason == "signer_unavailable"
+	})
+	if code := getStatusJSON(t, eng.URL()+"/readyz", "", nil); code != 503 {
+		t.Errorf("/readyz with every MPC party down: %d, want 503", code)
+	}
+	startParties() // the engine reaches them on its next try and pays
+	ids := []string{first,
 		createWithRetry(t, eng.URL, apiKey, wanted{asset: "SUSD", to: payees[1], amount: big.NewInt(4_200_000)}, "mpc-susd"),
 	}
 	waitAllCompleted(t, eng.URL(), apiKey, ids, 90*time.Second)

@@ -17,17 +17,67 @@ import (
 // is open, and Ready says when it is, so that new payouts go to wallets
 // that can sign now. Its address is the configured one; Set checks that
 // the opened key signs for it.
+//
+// A signer that cannot be reached when it is opened (a remote signer, an
+// HSM or MPC parties that are down: payout.ErrSignerUnavailable) is
+// Retrying: the engine starts anyway, signing fails at once as
+// unavailable (payouts wait with signer_unavailable, offline signing
+// works), and the engine tries to open it again until it can.
 type Opening struct {
-	addr common.Address
-	once sync.Once
-	done chan struct{}
-	sg   payout.Signer
-	err  error
+	addr    common.Address
+	once    sync.Once
+	done    chan struct{}
+	sg      payout.Signer
+	err     error
+	started sync.Once
+	first   chan struct{} // closed at the first outcome: open, failed or retrying
+
+	mu       sync.Mutex
+	retrying error // why it is retrying; nil: not retrying
 }
 
 // NewOpening returns the signer of addr, not yet open.
 func NewOpening(addr common.Address) *Opening {
-	return &Opening{addr: addr, done: make(chan struct{})}
+	return &Opening{addr: addr, done: make(chan struct{}), first: make(chan struct{})}
+}
+
+// Retrying records that the signer could not be reached now (err, a
+// payout.ErrSignerUnavailable) and is tried again; until Set, signing
+// fails at once with err.
+func (o *Opening) Retrying(err error) {
+	o.mu.Lock()
+	o.retrying = err
+	o.mu.Unlock()
+	o.started.Do(func() { close(o.first) })
+}
+
+// Unreachable is why the signer could not be reached at its last try
+// (the opening is retrying), or nil.
+func (o *Opening) Unreachable() error { return o.retryErr() }
+
+// retryErr is why the opening is retrying, or nil.
+func (o *Opening) retryErr() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.retrying
+}
+
+// Started blocks until the first attempt to open has an outcome (or ctx
+// ends): it returns the opening's error when that attempt failed for
+// good, nil when it opened or is retrying.
+func (o *Opening) Started(ctx context.Context) error {
+	select {
+	case <-o.first:
+	case <-o.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-o.done:
+		return o.err
+	default:
+		return nil
+	}
 }
 
 // errStillOpening is the health of a signer whose key is not open yet.
@@ -41,7 +91,11 @@ func (o *Opening) Set(sg payout.Signer, err error) {
 			err = errors.New("the key opened is of " + sg.Address().Hex() + ", not of " + o.addr.Hex())
 		}
 		o.sg, o.err = sg, err
+		o.mu.Lock()
+		o.retrying = nil
+		o.mu.Unlock()
 		close(o.done)
+		o.started.Do(func() { close(o.first) })
 	})
 }
 
@@ -69,8 +123,13 @@ func (o *Opening) Ready() bool {
 // Address is the hot wallet's configured address.
 func (o *Opening) Address() common.Address { return o.addr }
 
-// signer waits for the opened signer.
+// signer waits for the opened signer; while retrying it fails at once.
 func (o *Opening) signer(ctx context.Context) (payout.Signer, error) {
+	if !o.Ready() {
+		if err := o.retryErr(); err != nil {
+			return nil, unavailable("opening", err)
+		}
+	}
 	if err := o.Wait(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil, err
@@ -104,6 +163,9 @@ func (o *Opening) Health(ctx context.Context) error {
 	select {
 	case <-o.done:
 	default:
+		if err := o.retryErr(); err != nil {
+			return unavailable("opening", err)
+		}
 		return unavailable("opening", errStillOpening)
 	}
 	if o.err != nil {

@@ -73,3 +73,29 @@ func TestOpeningFailures(t *testing.T) {
 		t.Fatalf("a key that failed to open: health %v, ready %v", err, failed.Ready())
 	}
 }
+
+// TestOpeningRetrying: a signer that could not be reached is Retrying: the
+// start goes on (Started), signing fails at once as unavailable with the
+// reason, and once it is opened it signs.
+func TestOpeningRetrying(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	o := NewOpening(crypto.PubkeyToAddress(key.PublicKey))
+	down := unavailable("remote", errors.New("dial tcp 127.0.0.1:1: connection refused"))
+	o.Retrying(down)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := o.Started(ctx); err != nil {
+		t.Fatalf("Started while retrying = %v, want nil (the engine starts)", err)
+	}
+	began := time.Now()
+	if _, err := o.SignDigest(ctx, [32]byte{1}); !errors.Is(err, payout.ErrSignerUnavailable) || !errors.Is(err, down) || time.Since(began) > 100*time.Millisecond {
+		t.Fatalf("signing while retrying = %v after %s, want the unavailability at once", err, time.Since(began))
+	}
+	if err := o.Health(ctx); !errors.Is(err, down) || o.Ready() || !errors.Is(o.Unreachable(), down) {
+		t.Fatalf("health while retrying = %v (ready %v)", err, o.Ready())
+	}
+	o.Set(evm.KeySigner{Key: key}, nil)
+	if _, err := o.SignDigest(ctx, [32]byte{1}); err != nil || o.Unreachable() != nil || !o.Ready() {
+		t.Fatalf("after it opened: %v, unreachable %v", err, o.Unreachable())
+	}
+}

@@ -64,7 +64,17 @@ func (s *Sender) handOff(ctx context.Context, holds []payout.Hold, ps []*payout.
 // restart does not pile every wallet's queue on the one whose key opened
 // first.
 func (s *Sender) handOffUnready(ctx context.Context, plans []planned) ([]planned, error) {
-	if s.cfg.SignerReady == nil || s.cfg.Handoff == nil || s.cfg.SignerReady() {
+	if s.cfg.SignerReady == nil || s.cfg.SignerReady() {
+		return plans, nil
+	}
+	if s.cfg.SignerUnreachable != nil {
+		if err := s.cfg.SignerUnreachable(); err != nil {
+			// Not opening but unreachable (tried again in the background):
+			// like a failed signature, hand on or wait, visibly.
+			return nil, s.holdUnsigned(ctx, plans, err)
+		}
+	}
+	if s.cfg.Handoff == nil {
 		return plans, nil
 	}
 	var holds []payout.Hold

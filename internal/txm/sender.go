@@ -88,6 +88,11 @@ type Config struct {
 	// (false while its key is still opening); meanwhile queued payouts are
 	// handed to other wallets through Handoff rather than wait.
 	SignerReady func() bool
+	// SignerUnreachable, when not nil, says why the wallet's signer could
+	// not be reached when last tried (nil: it opens or is open). While it
+	// is unreachable, queued payouts are handed to other wallets or wait
+	// with payout.ReasonSignerUnavailable, as when signing fails.
+	SignerUnreachable func() error
 
 	// Pauses, when not nil, is read before every signing round: payouts an
 	// active pause matches wait queued with payout.ReasonPaused (nil: no
