@@ -76,6 +76,9 @@ type signTxParams struct {
 	ChainID *hexutil.Big  `json:"chain_id"`
 	Tx      hexutil.Bytes `json:"tx"`
 	Digest  common.Hash   `json:"digest"`
+	// Payout, when the engine told it, is what the transaction is for;
+	// the server refuses a transaction that does not do exactly that.
+	Payout *payout.SigningIntent `json:"payout,omitempty"`
 }
 
 type signTxResult struct {
@@ -232,7 +235,11 @@ func (r *Remote) SignTransaction(ctx context.Context, chainID *big.Int, unsigned
 		return r.ethSign(ctx, chainID, unsigned, digest)
 	}
 	var res signTxResult
-	err := r.call(ctx, "sluice_signTransaction", signTxParams{ChainID: (*hexutil.Big)(chainID), Tx: unsigned, Digest: digest}, &res)
+	params := signTxParams{ChainID: (*hexutil.Big)(chainID), Tx: unsigned, Digest: digest}
+	if in, ok := payout.SigningIntentFrom(ctx); ok {
+		params.Payout = &in
+	}
+	err := r.call(ctx, "sluice_signTransaction", params, &res)
 	if err != nil {
 		return nil, err
 	}

@@ -289,3 +289,30 @@ func TestRemoteDownAtDial(t *testing.T) {
 	}
 	signertest.Check(t, wallet, chain, tx, sig)
 }
+
+// TestRemoteChecksThePayout: told the payout a transaction is for, the
+// remote signer refuses one that pays another amount, and signs the one
+// that pays it.
+func TestRemoteChecksThePayout(t *testing.T) {
+	key := newKey(t)
+	rs := startRemote(t, key, testLimits(), nil)
+	r := dialRemote(t, rs, testToken)
+	tx := nativeTx(3, payee, 1000)
+	unsigned, _ := tx.MarshalBinary()
+	digest := types.LatestSignerForChainID(chain).Hash(tx)
+	told := func(amount int64) context.Context {
+		return payout.WithSigningIntent(context.Background(), payout.SigningIntent{PayoutID: "po_remote", Kind: payout.IntentTransfer,
+			To: payee, Amount: big.NewInt(amount)})
+	}
+	if _, err := r.SignTransaction(told(999), chain, unsigned, digest); !errors.Is(err, signer.ErrRefused) || !strings.Contains(err.Error(), "but payout po_remote") {
+		t.Fatalf("another amount than the payout's: %v, want ErrRefused naming the payout", err)
+	}
+	if rs.signed.Load() != 0 {
+		t.Fatal("the server signed a transaction that does not pay its payout")
+	}
+	sig, err := r.SignTransaction(told(1000), chain, unsigned, digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signertest.Check(t, crypto.PubkeyToAddress(key.PublicKey), chain, tx, sig)
+}

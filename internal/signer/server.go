@@ -243,6 +243,9 @@ func (s *Server) signTx(ctx context.Context, p signTxParams) ([]byte, *rpcError)
 	if got := types.LatestSignerForChainID(chainID).Hash(&tx); got != p.Digest {
 		return nil, s.refuse("digest is not the signing hash of the transaction")
 	}
+	if err := checkIntent(&tx, p.Payout, s.signer.Address()); err != nil {
+		return nil, s.refuse(strings.TrimPrefix(err.Error(), ErrRefused.Error()+": "))
+	}
 	if err := s.admit(chainID, &tx); err != nil {
 		return nil, s.refuse(err.Error())
 	}
