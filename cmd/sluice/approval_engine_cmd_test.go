@@ -2,11 +2,9 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +15,6 @@ import (
 	"github.com/sluicepay/sluice/client"
 	"github.com/sluicepay/sluice/internal/config"
 	"github.com/sluicepay/sluice/internal/evm"
-	"github.com/sluicepay/sluice/internal/httpapi"
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/sandbox"
 )
@@ -36,21 +33,11 @@ func TestEngineApprovalsAndBreaker(t *testing.T) {
 	t.Cleanup(func() { chain.Close() })
 	wallet := crypto.PubkeyToAddress(key.PublicKey)
 	apiKey := "sk_test_approvals"
-	eighteen := uint8(18)
-	cfg := &config.Config{
-		Database: "sqlite:" + filepath.Join(t.TempDir(), "sluice.db"), HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
-		LogLevel: "info", LogFormat: "text",
-		Chains: []config.Chain{{
-			Name: "sandbox", ChainID: chain.ChainID(), Confirmations: 1, Upstreams: []config.Upstream{{URL: chain.RPCURL()}},
-			NativeSymbol: "ETH", NativeDecimals: &eighteen,
-			Tokens:     []config.Token{{Symbol: "SUSD", Address: chain.SUSD().Hex(), Decimals: 6}},
-			HotWallets: []config.HotWallet{{Address: wallet.Hex(), Signer: config.Signer{Type: "keystore", Keystore: "unused: signer handed in"}}},
-		}},
-		APIKeys:   []config.APIKey{{Name: "ops", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(apiKey))}},
-		Approvals: config.Approvals{Sweep: 200 * time.Millisecond, Groups: []config.ApproverGroup{{Name: "treasury", Approvers: []string{"alice"}}}},
-		Breakers: []config.Breaker{{Name: "susd-hourly", Scope: "asset", Chain: "sandbox", Asset: "SUSD", Window: time.Hour,
-			MaxOutflow: "2500"}},
-	}
+	cfg := sandboxConfig(t, chain, apiKey, handedIn(wallet))
+	cfg.APIKeys[0].Name = "ops"
+	cfg.Approvals = config.Approvals{Sweep: 200 * time.Millisecond, Groups: []config.ApproverGroup{{Name: "treasury", Approvers: []string{"alice"}}}}
+	cfg.Breakers = []config.Breaker{{Name: "susd-hourly", Scope: "asset", Chain: "sandbox", Asset: "SUSD", Window: time.Hour,
+		MaxOutflow: "2500"}}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -146,18 +146,8 @@ func startTestEngineWith(t *testing.T, blockTime time.Duration, confirmations ui
 	}
 	wallet := crypto.PubkeyToAddress(key.PublicKey)
 	te := &testEngine{chain: chain, key: key, apiKey: "sk_test_engine"}
-	eighteen := uint8(18)
-	cfg := &config.Config{
-		Database: "sqlite:" + filepath.Join(t.TempDir(), "sluice.db"), HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
-		LogLevel: "info", LogFormat: "text",
-		Chains: []config.Chain{{
-			Name: "sandbox", ChainID: chain.ChainID(), Confirmations: confirmations, Upstreams: ups,
-			NativeSymbol: "ETH", NativeDecimals: &eighteen,
-			Tokens:     []config.Token{{Symbol: "SUSD", Address: chain.SUSD().Hex(), Decimals: 6}},
-			HotWallets: []config.HotWallet{{Address: wallet.Hex(), Signer: config.Signer{Type: "keystore", Keystore: "unused: signer handed in"}}},
-		}},
-		APIKeys: []config.APIKey{{Name: "test", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(te.apiKey))}},
-	}
+	cfg := sandboxConfig(t, chain, te.apiKey, handedIn(wallet))
+	cfg.Chains[0].Confirmations, cfg.Chains[0].Upstreams = confirmations, ups
 	if change != nil {
 		change(cfg, chain, key)
 	}

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"math/big"
@@ -26,7 +25,6 @@ import (
 	"github.com/sluicepay/sluice/client"
 	"github.com/sluicepay/sluice/internal/config"
 	"github.com/sluicepay/sluice/internal/evm"
-	"github.com/sluicepay/sluice/internal/httpapi"
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/sandbox"
 	"github.com/sluicepay/sluice/internal/store"
@@ -113,19 +111,8 @@ func TestEngineWebhooksVerifiedByStandardWebhooks(t *testing.T) {
 	t.Cleanup(func() { chain.Close() })
 	wallet := crypto.PubkeyToAddress(key.PublicKey)
 	apiKey := "sk_test_webhooks"
-	eighteen := uint8(18)
-	cfg := &config.Config{
-		Database: "sqlite:" + filepath.Join(t.TempDir(), "sluice.db"), HTTP: "127.0.0.1:0", DataDir: t.TempDir(),
-		LogLevel: "info", LogFormat: "text",
-		Chains: []config.Chain{{
-			Name: "sandbox", ChainID: chain.ChainID(), Confirmations: 1, Upstreams: []config.Upstream{{URL: chain.RPCURL()}},
-			NativeSymbol: "ETH", NativeDecimals: &eighteen,
-			Tokens:     []config.Token{{Symbol: "SUSD", Address: chain.SUSD().Hex(), Decimals: 6}},
-			HotWallets: []config.HotWallet{{Address: wallet.Hex(), Signer: config.Signer{Type: "keystore", Keystore: "unused: signer handed in"}}},
-		}},
-		APIKeys:  []config.APIKey{{Name: "test", SHA256: fmt.Sprintf("%x", httpapi.HashAPIKey(apiKey))}},
-		Webhooks: config.Webhooks{AllowPrivateTargets: true, Timeout: 10 * time.Second, Workers: 8, DisableAfter: 72 * time.Hour},
-	}
+	cfg := sandboxConfig(t, chain, apiKey, handedIn(wallet))
+	cfg.Webhooks = config.Webhooks{AllowPrivateTargets: true, Timeout: 10 * time.Second, Workers: 8, DisableAfter: 72 * time.Hour}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}

@@ -244,9 +244,8 @@ func (db *DB) SubmitOfflinePlan(ctx context.Context, id string, attempts []*payo
 			}
 			// The nonce was reserved for this payout when the plan opened:
 			// free it so that submitOne allocates it again, to the same payout.
-			if _, err := db.execTx(ctx, tx, db.q(`DELETE FROM nonces WHERE chain_id = ? AND sender = ? AND nonce = ? AND payout_id = ?`),
-				int64(pl.ChainID), addrText(pl.Wallet), int64(it.Nonce), it.PayoutID); err != nil {
-				return db.wrap("free reserved nonce", err)
+			if err := db.freeReservedNonce(ctx, tx, pl, it); err != nil {
+				return err
 			}
 			if err := db.submitOne(ctx, tx, now, ps[a.PayoutID], a); err != nil {
 				return err
@@ -258,6 +257,13 @@ func (db *DB) SubmitOfflinePlan(ctx context.Context, id string, attempts []*payo
 		}
 		return db.appendEventTx(ctx, tx, now, pl.ID, payout.EventOfflinePlanSubmitted, pl)
 	})
+}
+
+// freeReservedNonce frees the nonce plan pl reserved for item it's payout.
+func (db *DB) freeReservedNonce(ctx context.Context, tx *sql.Tx, pl *payout.OfflinePlan, it payout.OfflineItem) error {
+	_, err := db.execTx(ctx, tx, db.q(`DELETE FROM nonces WHERE chain_id = ? AND sender = ? AND nonce = ? AND payout_id = ?`),
+		int64(pl.ChainID), addrText(pl.Wallet), int64(it.Nonce), it.PayoutID)
+	return db.wrap("free reserved nonce", err)
 }
 
 // RequestOfflineVoid asks the wallet's sender to void an open or signed
@@ -304,9 +310,8 @@ func (db *DB) EndOfflineVoid(ctx context.Context, id, refused string) error {
 			return err
 		}
 		for _, it := range pl.Items {
-			if _, err := db.execTx(ctx, tx, db.q(`DELETE FROM nonces WHERE chain_id = ? AND sender = ? AND nonce = ? AND payout_id = ?`),
-				int64(pl.ChainID), addrText(pl.Wallet), int64(it.Nonce), it.PayoutID); err != nil {
-				return db.wrap("free reserved nonce", err)
+			if err := db.freeReservedNonce(ctx, tx, pl, it); err != nil {
+				return err
 			}
 			p := ps[it.PayoutID]
 			p.Status = payout.StatusQueued
