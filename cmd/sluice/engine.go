@@ -105,7 +105,7 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 	}
 	reg.MustRegister(&statusCollector{store: e.store})
 	e.retired = &retiredWallets{store: e.store}
-	catalog := &payout.Catalog{Chains: map[string]payout.Chain{}, Available: e.available, Retired: e.retired.retired,
+	catalog := &payout.Catalog{Chains: map[string]payout.Chain{}, Available: e.available, Outstanding: e.outstanding, Retired: e.retired.retired,
 		RetiredChanged: e.retired.forget}
 	recheck := policyRecheck(e.store, catalog, e.walletBalance)
 	clients := map[string]*evm.Client{}
@@ -236,6 +236,17 @@ func (e *engine) available(chain string, wallet common.Address, asset string) (*
 		return nil, false
 	}
 	return s.Available(asset)
+}
+
+// outstanding is how many payouts a hot wallet's sender last counted as
+// not mined yet; not known while its key is still opening (Assign then
+// counts only what it gave the wallet since).
+func (e *engine) outstanding(chain string, wallet common.Address) (int, uint64, bool) {
+	s := e.byWallet[walletKey{chain, wallet}]
+	if s == nil {
+		return 0, 0, false
+	}
+	return s.Outstanding()
 }
 
 // walletBalance is what a hot wallet can spend of an asset after what it

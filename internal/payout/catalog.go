@@ -64,16 +64,38 @@ type Catalog struct {
 	// RetiredChanged, when not nil, is told that a rotation was just made,
 	// so that Retired answers from it at once.
 	RetiredChanged func()
+	// Outstanding, when not nil, says how many payouts a hot wallet holds
+	// that are not yet mined (queued that it read, and in flight), as its
+	// sender last counted them, with the count's sequence number (it grows
+	// with every count); false: not counted yet. Assign gives a new payout
+	// to the wallet with the fewest, counting also what it assigned since.
+	Outstanding func(chain string, wallet common.Address) (n int, seq uint64, known bool)
 
-	mu   sync.Mutex
-	next map[string]int // round-robin position per chain
+	mu    sync.Mutex
+	next  map[string]int              // round-robin position per chain
+	since map[walletKey]assignedSince // what Assign gave each wallet since its last count
+}
+
+type walletKey struct {
+	chain  string
+	wallet common.Address
+}
+
+// assignedSince counts the payouts Assign gave a wallet since the count
+// seq of its sender.
+type assignedSince struct {
+	seq uint64
+	n   int
 }
 
 // Assign picks the hot wallet that will pay a new payout of amount of an
-// asset on a chain: the wallets take turns, so that sending throughput
-// grows with their number, skipping those known unable to cover the
-// amount (when none can, all take turns and the payout waits for a
-// top-up where it lands).
+// asset on a chain, so that sending throughput grows with the wallets:
+// among those not rotated away and not known unable to cover the amount
+// (when none can, all of them; the payout then waits for a top-up where it
+// lands), the one with the fewest payouts outstanding (Outstanding, plus
+// those assigned since its sender counted); wallets that tie take turns. A
+// wallet whose sender falls behind (a slow signer, a stuck nonce) thus
+// gets fewer new payouts until it catches up.
 func (c *Catalog) Assign(ch Chain, asset string, amount *big.Int) common.Address {
 	ws := ch.Wallets()
 	if len(ws) == 1 {
@@ -104,13 +126,55 @@ func (c *Catalog) Assign(ch Chain, asset string, amount *big.Int) common.Address
 			ws = able
 		}
 	}
+	if c.Outstanding == nil {
+		return c.takeTurns(ch.Name, ws)
+	}
+	type load struct {
+		n   int
+		seq uint64
+	}
+	loads := make([]load, len(ws))
+	for i, w := range ws {
+		if n, seq, known := c.Outstanding(ch.Name, w); known {
+			loads[i] = load{n, seq}
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.next == nil {
-		c.next = map[string]int{}
+		c.next, c.since = map[string]int{}, map[walletKey]assignedSince{}
 	}
-	i := c.next[ch.Name] % len(ws)
-	c.next[ch.Name] = i + 1
+	start := c.next[ch.Name]
+	best, bestLoad := -1, 0
+	for k := range ws {
+		i := (start + k) % len(ws)
+		key := walletKey{ch.Name, ws[i]}
+		s := c.since[key]
+		if s.seq != loads[i].seq { // counted again since: what was assigned before is in the count
+			s = assignedSince{seq: loads[i].seq}
+			c.since[key] = s
+		}
+		if l := loads[i].n + s.n; best < 0 || l < bestLoad {
+			best, bestLoad = i, l
+		}
+	}
+	key := walletKey{ch.Name, ws[best]}
+	s := c.since[key]
+	s.n++
+	c.since[key] = s
+	c.next[ch.Name] = best + 1
+	return ws[best]
+}
+
+// takeTurns picks the chain's wallets in turn.
+func (c *Catalog) takeTurns(chain string, ws []common.Address) common.Address {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.next == nil {
+		c.next, c.since = map[string]int{}, map[walletKey]assignedSince{}
+	}
+	i := c.next[chain] % len(ws)
+	c.next[chain] = i + 1
 	return ws[i]
 }
 

@@ -267,3 +267,46 @@ func TestAssignSkipsWalletsThatCannotCover(t *testing.T) {
 		}
 	}
 }
+
+func TestAssignPrefersTheLeastLoaded(t *testing.T) {
+	ws := []common.Address{common.HexToAddress("0x01"), common.HexToAddress("0x02"), common.HexToAddress("0x03")}
+	type count struct {
+		n   int
+		seq uint64
+	}
+	counted := map[common.Address]count{ws[0]: {10, 1}, ws[1]: {0, 1}, ws[2]: {4, 1}}
+	c := &Catalog{Chains: map[string]Chain{"a": {Name: "a", HotWallet: ws[0], HotWallets: ws}},
+		Outstanding: func(chain string, w common.Address) (int, uint64, bool) {
+			k, ok := counted[w]
+			return k.n, k.seq, ok
+		}}
+	assign := func(n int) map[common.Address]int {
+		got := map[common.Address]int{}
+		for range n {
+			got[c.Assign(c.Chains["a"], "ETH", big.NewInt(1))]++
+		}
+		return got
+	}
+	if got := assign(4); got[ws[1]] != 4 {
+		t.Fatalf("first four payouts went to %v; want all to the idle wallet", got)
+	}
+	// Now 10, 4 and 4 outstanding: the two lighter wallets share the next 12
+	// until all three hold 10, then all take turns.
+	if got := assign(12); got[ws[0]] != 0 || got[ws[1]] != 6 || got[ws[2]] != 6 {
+		t.Errorf("next twelve: %v; want 0, 6, 6", got)
+	}
+	if got := assign(30); got[ws[0]] != 10 || got[ws[1]] != 10 || got[ws[2]] != 10 {
+		t.Errorf("at equal loads: %v; want ten each", got)
+	}
+	// A wallet whose sender stops counting (it fell behind) keeps what it
+	// was given; the others count again and get the new payouts.
+	counted[ws[1]], counted[ws[2]] = count{0, 2}, count{0, 2}
+	if got := assign(20); got[ws[0]] != 0 || got[ws[1]] != 10 || got[ws[2]] != 10 {
+		t.Errorf("with one wallet behind: %v; want it skipped", got)
+	}
+	// A wallet not counted yet is weighed by what it was given alone.
+	delete(counted, ws[0])
+	if got := assign(3); got[ws[0]] != 3 {
+		t.Errorf("uncounted wallet with nothing given since: %v; want the three", got)
+	}
+}

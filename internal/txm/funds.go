@@ -93,6 +93,28 @@ func (s *Sender) Available(asset string) (*big.Int, bool) {
 	return new(big.Int).Set(v), true
 }
 
+// countOutstanding publishes, for Outstanding, how many payouts the
+// wallet holds that are not mined: those in flight and the queued ones
+// this round read but did not send.
+func (s *Sender) countOutstanding(queued int) {
+	s.availMu.Lock()
+	defer s.availMu.Unlock()
+	s.outstanding = len(s.st.flights) + queued
+	s.outstandingSeq++
+}
+
+// Outstanding says how many payouts the wallet held that were not mined
+// when its sender last counted them (after each send round), with the
+// count's sequence number; false until the first count. Payouts assigned
+// since are not counted, and a backlog larger than one round's read
+// counts as one round's. Safe for concurrent use; payout.Catalog uses it
+// to give new payouts to the least loaded wallet.
+func (s *Sender) Outstanding() (n int, seq uint64, known bool) {
+	s.availMu.Lock()
+	defer s.availMu.Unlock()
+	return s.outstanding, s.outstandingSeq, s.outstandingSeq > 0
+}
+
 // refreshFunds re-reads the balances when no send round has for a while.
 func (s *Sender) refreshFunds(ctx context.Context) error {
 	if time.Since(s.st.fundsAt) < s.cfg.FundsEvery {

@@ -66,13 +66,18 @@ func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
 		return false, nil // the node would refuse a second transaction
 	}
 	ps, read, err := s.queued(ctx)
-	if err != nil || read == 0 {
+	if err != nil {
 		return false, err
+	}
+	if read == 0 {
+		s.countOutstanding(0)
+		return false, nil
 	}
 	sent, err := s.sendBatch(ctx, ps)
 	if err != nil {
 		return false, err
 	}
+	s.countOutstanding(read - sent)
 	st.heldHead = 0
 	if sent == 0 {
 		st.heldHead = max(st.head, 1)

@@ -198,8 +198,10 @@ type Sender struct {
 	done      chan struct{}
 	startedAt time.Time // when Start ran; set before the loop starts
 
-	availMu sync.Mutex
-	avail   map[string]*big.Int // spendable after reservations, by asset symbol
+	availMu        sync.Mutex
+	avail          map[string]*big.Int // spendable after reservations, by asset symbol
+	outstanding    int                 // payouts not mined at the last count (Outstanding)
+	outstandingSeq uint64              // how many counts were made
 
 	// The fields below belong to the loop goroutine alone.
 	st *loopState
