@@ -21,6 +21,9 @@ type Store interface {
 	payout.WebhookStore
 	// ListEvents returns events with Seq > afterSeq, oldest first.
 	ListEvents(ctx context.Context, afterSeq int64, limit int) ([]payout.Event, error)
+	// LastEventSeq returns the Seq of the newest event (0: none), with
+	// every event up to it readable, as ListEvents would see them.
+	LastEventSeq(ctx context.Context) (int64, error)
 }
 
 // Config configures a Dispatcher. Store and Owner are required.
@@ -124,6 +127,7 @@ type Dispatcher struct {
 	cursor    int64
 	renewedAt time.Time // when the lease was last taken or renewed
 	triedAt   time.Time // when a follower last tried to take it
+	skippedAt time.Time // when events were last skipped for want of endpoints
 
 	// mu guards inflight: deliveries claimed and not yet recorded.
 	mu       sync.Mutex
@@ -264,6 +268,10 @@ func (d *Dispatcher) step(ctx context.Context) error {
 	if err := d.holdLease(ctx); err != nil || !d.leader {
 		return err
 	}
+	// Without endpoints there is nothing to fan out or to claim.
+	if skipped, err := d.skipWithoutEndpoints(ctx); skipped || err != nil {
+		return err
+	}
 	if err := d.fanOut(ctx); err != nil {
 		return err
 	}
@@ -360,6 +368,42 @@ func (d *Dispatcher) fanOut(ctx context.Context) error {
 			d.enqueue(j)
 		}
 	}
+}
+
+// skipWithoutEndpoints moves the cursor past the new events without
+// reading them when no endpoint is enabled (none would get them: an
+// endpoint gets only the events after its creation), and says whether it
+// did so. It looks at most once a poll: the first endpoint's first events
+// may wait that long. The newest event is read before the endpoints, as
+// fanOut reads the events before them: an endpoint created meanwhile is
+// seen, and the events are read as usual.
+func (d *Dispatcher) skipWithoutEndpoints(ctx context.Context) (bool, error) {
+	if time.Since(d.skippedAt) < d.cfg.Poll {
+		return true, nil
+	}
+	last, err := d.cfg.Store.LastEventSeq(ctx)
+	if err != nil {
+		return false, err
+	}
+	eps, err := d.cfg.Store.EnabledWebhookEndpoints(ctx)
+	if err != nil || len(eps) > 0 {
+		return false, err
+	}
+	if last <= d.cursor {
+		d.skippedAt = time.Now()
+		return true, nil
+	}
+	err = d.cfg.Store.FanOutEvents(ctx, d.cfg.Owner, d.cursor, last, nil)
+	if errors.Is(err, payout.ErrLeaseHeld) {
+		d.leader = false
+		d.log.Info("lost the dispatch lease while skipping events no endpoint wants")
+		return true, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("skip events: %w", err)
+	}
+	d.cursor, d.skippedAt = last, time.Now()
+	return true, nil
 }
 
 // claim queues due retries (and deliveries a dead dispatcher left), as

@@ -412,10 +412,16 @@ func TestTimeoutAndRedirectAreFailures(t *testing.T) {
 	}
 }
 
-// countingStore counts the dispatcher's claims.
+// countingStore counts the dispatcher's claims and event reads.
 type countingStore struct {
 	*store.DB
 	claims atomic.Int64
+	lists  atomic.Int64
+}
+
+func (c *countingStore) ListEvents(ctx context.Context, afterSeq int64, limit int) ([]payout.Event, error) {
+	c.lists.Add(1)
+	return c.DB.ListEvents(ctx, afterSeq, limit)
 }
 
 func (c *countingStore) ClaimDueDeliveries(ctx context.Context, now, until time.Time, limit int, inFlight map[string]struct{}) ([]payout.DueDelivery, error) {
@@ -529,4 +535,52 @@ func TestFailingEndpointDoesNotHoldTheOthers(t *testing.T) {
 	if got := hung.Load(); got > 8 {
 		t.Errorf("the hanging endpoint got %d attempts in %s; want it probed one at a time once it stalled", got, time.Since(began).Round(time.Millisecond))
 	}
+}
+
+// TestNoEndpointSkipsEventsUnread: with no endpoint enabled the dispatcher
+// moves its cursor past new events without reading them (a busy engine
+// writes hundreds a second that nobody wants), and the first endpoint
+// created afterwards still gets every event after its creation.
+func TestNoEndpointSkipsEventsUnread(t *testing.T) {
+	t.Parallel()
+	db := openSQLite(t, nil)
+	cs := &countingStore{DB: db}
+	start(t, events.Config{Store: cs, Committed: db.Committed})
+	appendEvents(t, db, payout.StatusCompleted.EventType(), 200)
+	last, err := db.LastEventSeq(context.Background())
+	if err != nil || last != 200 {
+		t.Fatalf("LastEventSeq = %d, %v; want 200", last, err)
+	}
+	eventually(t, "the cursor past the 200 events", func() bool {
+		return cs.claims.Load() == 0 && cursorOf(t, db) == last
+	})
+	if n := cs.lists.Load(); n != 0 {
+		t.Errorf("the events were read %d times with no endpoint to deliver them to", n)
+	}
+	rcv := newReceiver(t)
+	ep := addEndpoint(t, db, rcv.srv.URL)
+	rcv.setSecrets(ep.Secret)
+	time.Sleep(20 * time.Millisecond) // events created after the endpoint
+	appendEvents(t, db, payout.StatusSubmitted.EventType(), 3)
+	eventually(t, "the 3 events after the endpoint delivered", func() bool { return len(rcv.accepted()) == 3 })
+	old := map[string]bool{}
+	for _, e := range allEvents(t, db)[:200] {
+		old[e.ID] = true
+	}
+	for _, d := range rcv.accepted() {
+		if old[d.id] || !d.verified {
+			t.Errorf("delivery %s: an event from before the endpoint (%v), or unverified", d.id, old[d.id])
+		}
+	}
+}
+
+// cursorOf reads the dispatcher's cursor by renewing its lease as its
+// owner ("test", see start).
+func cursorOf(t testing.TB, db *store.DB) int64 {
+	t.Helper()
+	c, err := db.AcquireWebhookLease(context.Background(), "test", 15*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

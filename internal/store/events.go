@@ -65,6 +65,20 @@ func (db *DB) ListEvents(ctx context.Context, afterSeq int64, limit int) (_ []pa
 	return evs, err
 }
 
+// LastEventSeq returns the seq of the newest event (0: none); every event
+// up to it is committed, as ListEvents sees them.
+func (db *DB) LastEventSeq(ctx context.Context) (last int64, err error) {
+	defer db.track("last_event_seq")(&err)
+	err = db.readEvents(ctx, func(q querier) error {
+		row := q.QueryRowContext
+		if q == db.read {
+			row = db.queryRowRead
+		}
+		return row(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&last)
+	})
+	return last, db.wrap("last event seq", err)
+}
+
 // readEvents runs read in a snapshot that holds every event given a seq
 // before it began: on PostgreSQL it first waits for the transactions that
 // hold one to end (eventsBarrier); SQLite has one writer and needs nothing.
@@ -89,10 +103,15 @@ func (db *DB) readEvents(ctx context.Context, read func(querier) error) error {
 // querier is a *sql.DB or a *sql.Tx.
 type querier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 func (db *DB) listEvents(ctx context.Context, q querier, afterSeq int64, limit int) ([]payout.Event, error) {
-	rows, err := q.QueryContext(ctx, db.d.q.listEvents, afterSeq, limit)
+	query := q.QueryContext
+	if q == db.read {
+		query = db.queryRead
+	}
+	rows, err := query(ctx, db.d.q.listEvents, afterSeq, limit)
 	if err != nil {
 		return nil, db.wrap("list events", err)
 	}
@@ -118,7 +137,7 @@ func scanEvent(s scanner) (payout.Event, error) {
 // with 0 when no payout has it.
 func (db *DB) CountByStatus(ctx context.Context) (_ map[payout.Status]int64, err error) {
 	defer db.track("count_by_status")(&err)
-	rows, err := db.read.QueryContext(ctx, db.d.q.countByStatus)
+	rows, err := db.queryRead(ctx, db.d.q.countByStatus)
 	if err != nil {
 		return nil, db.wrap("count by status", err)
 	}
