@@ -146,7 +146,7 @@ func (db *DB) APIKeyLabels(ctx context.Context, ids ...string) (_ map[string]map
 // payout.ErrNotFound.
 func (db *DB) APIKeyByHash(ctx context.Context, hash [32]byte) (_ *payout.APIKey, err error) {
 	defer db.track("api_key_by_hash")(&err)
-	k, err := db.scanAPIKey(db.read.QueryRowContext(ctx, db.akq().byHash, hash[:]))
+	k, err := db.scanAPIKey(db.queryRowRead(ctx, db.akq().byHash, hash[:]))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, payout.ErrNotFound
 	}

@@ -158,7 +158,7 @@ func (db *DB) pauseChanged(ctx context.Context, tx *sql.Tx, now time.Time, p *pa
 // ActivePauses returns the pauses in force, oldest first.
 func (db *DB) ActivePauses(ctx context.Context) (_ []*payout.Pause, err error) {
 	defer db.track("active_pauses")(&err)
-	rows, err := db.read.QueryContext(ctx, `SELECT `+pauseCols+` FROM pauses WHERE resumed_at IS NULL ORDER BY id`)
+	rows, err := db.queryRead(ctx, `SELECT `+pauseCols+` FROM pauses WHERE resumed_at IS NULL ORDER BY id`)
 	if err != nil {
 		return nil, db.wrap("active pauses", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -127,6 +128,61 @@ func (c *stmtCache) close() {
 	for _, s := range c.m {
 		_ = s.Close()
 	}
+}
+
+// readStmts holds the hot read statements of SQLite's read pool, each
+// prepared at its first use (on SQLite preparing a statement can cost
+// more than running it). Only fixed query strings go here, so it stays
+// small. PostgreSQL's driver caches its statements itself.
+type readStmts struct {
+	mu sync.Mutex
+	m  map[string]*sql.Stmt
+}
+
+func (c *readStmts) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range c.m {
+		_ = s.Close()
+	}
+	c.m = nil
+}
+
+// readStmt returns query prepared on the read pool, or nil (PostgreSQL,
+// or the prepare failed: the query then runs unprepared and says why).
+func (db *DB) readStmt(ctx context.Context, query string) *sql.Stmt {
+	c := db.readStmts
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.m[query]; ok || c.m == nil {
+		return s
+	}
+	s, err := db.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil
+	}
+	c.m[query] = s
+	return s
+}
+
+// queryRead runs a fixed read query on the read pool, prepared once.
+func (db *DB) queryRead(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if s := db.readStmt(ctx, query); s != nil {
+		return s.QueryContext(ctx, args...)
+	}
+	return db.read.QueryContext(ctx, query, args...)
+}
+
+// queryRowRead runs a fixed single-row read query on the read pool,
+// prepared once.
+func (db *DB) queryRowRead(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := db.readStmt(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return db.read.QueryRowContext(ctx, query, args...)
 }
 
 // stmt returns the statement prepared for query in tx, or nil.

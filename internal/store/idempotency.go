@@ -51,7 +51,7 @@ func scanIdem(s scanner) (*payout.IdempotencyRecord, error) {
 // GetIdempotency returns payout.ErrNotFound when the key was never used.
 func (db *DB) GetIdempotency(ctx context.Context, scope, key string) (_ *payout.IdempotencyRecord, err error) {
 	defer db.track("get_idempotency")(&err)
-	r, err := scanIdem(db.read.QueryRowContext(ctx, db.d.q.selectIdem, scope, key))
+	r, err := scanIdem(db.queryRowRead(ctx, db.d.q.selectIdem, scope, key))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, payout.ErrNotFound
 	}

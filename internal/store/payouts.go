@@ -124,7 +124,7 @@ func (db *DB) duplicateExternalID(ctx context.Context, tx *sql.Tx, extID string,
 // GetPayout returns payout.ErrNotFound when there is no such payout.
 func (db *DB) GetPayout(ctx context.Context, id string) (_ *payout.Payout, err error) {
 	defer db.track("get_payout")(&err)
-	p, err := scanPayout(db.read.QueryRowContext(ctx, db.d.q.selectPayout, id))
+	p, err := scanPayout(db.queryRowRead(ctx, db.d.q.selectPayout, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, payout.ErrNotFound
 	}

@@ -296,7 +296,7 @@ func (db *DB) policyChange(ctx context.Context, tx *sql.Tx, version int64) (*pol
 // ActivePolicy returns the active policy version or payout.ErrNoPolicy.
 func (db *DB) ActivePolicy(ctx context.Context) (_ *payout.PolicyVersion, err error) {
 	defer db.track("active_policy")(&err)
-	v, err := scanPolicy(db.read.QueryRowContext(ctx, db.q(`SELECT `+policyCols+` FROM policy_versions WHERE active = ?`), true))
+	v, err := scanPolicy(db.queryRowRead(ctx, db.q(`SELECT `+policyCols+` FROM policy_versions WHERE active = ?`), true))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, payout.ErrNoPolicy
 	}

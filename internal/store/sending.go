@@ -133,7 +133,7 @@ func (db *DB) QueuedPayouts(ctx context.Context, chainID uint64, sender common.A
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := db.read.QueryContext(ctx, db.d.q.queuedPayouts, int64(chainID), addrText(sender), limit)
+	rows, err := db.queryRead(ctx, db.d.q.queuedPayouts, int64(chainID), addrText(sender), limit)
 	if err != nil {
 		return nil, db.wrap("queued payouts", err)
 	}
@@ -174,7 +174,7 @@ func (db *DB) FailQueued(ctx context.Context, failures []payout.Failure) error {
 func (db *DB) MaxNonce(ctx context.Context, chainID uint64, sender common.Address) (_ uint64, _ bool, err error) {
 	defer db.track("max_nonce")(&err)
 	var n sql.NullInt64
-	if err := db.read.QueryRowContext(ctx, db.d.q.maxNonce, int64(chainID), addrText(sender)).Scan(&n); err != nil {
+	if err := db.queryRowRead(ctx, db.d.q.maxNonce, int64(chainID), addrText(sender)).Scan(&n); err != nil {
 		return 0, false, db.wrap("max nonce", err)
 	}
 	return uint64(n.Int64), n.Valid, nil
@@ -184,7 +184,7 @@ func (db *DB) MaxNonce(ctx context.Context, chainID uint64, sender common.Addres
 // oldest nonce first.
 func (db *DB) InFlightAttempts(ctx context.Context, chainID uint64, sender common.Address) (_ []*payout.Attempt, err error) {
 	defer db.track("in_flight_attempts")(&err)
-	rows, err := db.read.QueryContext(ctx, db.d.q.inFlightAttempts, int64(chainID), addrText(sender))
+	rows, err := db.queryRead(ctx, db.d.q.inFlightAttempts, int64(chainID), addrText(sender))
 	if err != nil {
 		return nil, db.wrap("in-flight attempts", err)
 	}
@@ -198,7 +198,7 @@ func (db *DB) ListAttempts(ctx context.Context, payoutID string) (_ []*payout.At
 	if p, err := db.GetPayout(ctx, payoutID); err == nil && p.CarrierID != "" {
 		payoutID = p.CarrierID // a batch transaction's attempts are its carrier's
 	}
-	rows, err := db.read.QueryContext(ctx, db.d.q.listAttempts, payoutID)
+	rows, err := db.queryRead(ctx, db.d.q.listAttempts, payoutID)
 	if err != nil {
 		return nil, db.wrap("list attempts", err)
 	}

@@ -48,15 +48,17 @@ type Options struct {
 
 // DB is a SQLite or PostgreSQL database holding Sluice's state.
 type DB struct {
-	d       *dialect
-	write   *sql.DB // SQLite: a single connection; PostgreSQL: the pool
-	read    *sql.DB // SQLite: a pool of read-only connections; PostgreSQL: write
-	stmts   *stmtCache
-	log     *slog.Logger
-	sealer  cipher.AEAD // seals stored secrets; nil: none (Options.SecretsKey)
-	now     func() time.Time
-	metrics *metrics
-	writer  *groupCommitter // SQLite: runs CreatePayout calls, grouped; nil: each runs its own transaction
+	d     *dialect
+	write *sql.DB // SQLite: a single connection; PostgreSQL: the pool
+	read  *sql.DB // SQLite: a pool of read-only connections; PostgreSQL: write
+	stmts *stmtCache
+	// readStmts: SQLite's hot reads, prepared at first use; nil on PostgreSQL.
+	readStmts *readStmts
+	log       *slog.Logger
+	sealer    cipher.AEAD // seals stored secrets; nil: none (Options.SecretsKey)
+	now       func() time.Time
+	metrics   *metrics
+	writer    *groupCommitter // SQLite: runs CreatePayout calls, grouped; nil: each runs its own transaction
 
 	committed commitSignal // closed on every commit; see Committed
 
@@ -142,6 +144,9 @@ func (db *DB) close() error {
 	}
 	if db.stmts != nil {
 		db.stmts.close()
+	}
+	if db.readStmts != nil {
+		db.readStmts.close()
 	}
 	var errs []error
 	if db.read != nil && db.read != db.write {

@@ -68,7 +68,7 @@ func (db *DB) redeliveryTargets(ctx context.Context, tx *sql.Tx, endpointID stri
 // EnabledWebhookEndpoints returns every enabled endpoint, for fan-out.
 func (db *DB) EnabledWebhookEndpoints(ctx context.Context) (_ []*payout.WebhookEndpoint, err error) {
 	defer db.track("enabled_webhook_endpoints")(&err)
-	rows, err := db.read.QueryContext(ctx, db.wq().enabledEndpoints, true)
+	rows, err := db.queryRead(ctx, db.wq().enabledEndpoints, true)
 	if err != nil {
 		return nil, db.wrap("enabled webhook endpoints", err)
 	}
@@ -150,7 +150,7 @@ func (db *DB) ClaimDueDeliveries(ctx context.Context, now, until time.Time, limi
 	// Most calls find nothing due: answer those from a read, without a
 	// write transaction (whose commit would wake the caller again).
 	var one int
-	err := db.read.QueryRowContext(ctx, db.wq().anyDue, db.d.time(now), true).Scan(&one)
+	err := db.queryRowRead(ctx, db.wq().anyDue, db.d.time(now), true).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
