@@ -100,6 +100,15 @@ func TestSignTransferChecksSender(t *testing.T) {
 	if !errors.Is(err, ErrWrongSender) {
 		t.Errorf("signing with another key: err = %v, want ErrWrongSender", err)
 	}
+	// A signer not known to sign with its own key in this process (remote,
+	// HSM, MPC) has each signature recovered and checked.
+	_, err = SignTransfer(context.Background(), digestOnly{KeySigner{Key: other}}, big.NewInt(1337), 4, 21000, fees, call)
+	if !errors.Is(err, ErrWrongSender) {
+		t.Errorf("a remote signature from another key: err = %v, want ErrWrongSender", err)
+	}
+	if _, err = SignTransfer(context.Background(), digestOnly{s}, big.NewInt(1337), 4, 21000, fees, call); err != nil {
+		t.Errorf("a remote signature from the right key: %v", err)
+	}
 
 	token := common.HexToAddress("0x0000000000000000000000000000000000000b0b")
 	tc := TransferCall(s.Address(), &token, common.HexToAddress("0x02"), big.NewInt(7))
@@ -148,4 +157,12 @@ func TestSignTransferLegacyAndBack(t *testing.T) {
 	if back.To != call.To || back.Value.Cmp(call.Value) != 0 || back.From != s.Address() || len(back.Data) != 0 {
 		t.Errorf("CallOf = %+v, want %+v", back, call)
 	}
+}
+
+// digestOnly hides everything of a signer but SignDigest, as a remote
+// signer looks to SignTransfer.
+type digestOnly struct{ s DigestSigner }
+
+func (d digestOnly) SignDigest(ctx context.Context, digest [32]byte) ([]byte, error) {
+	return d.s.SignDigest(ctx, digest)
 }

@@ -89,6 +89,17 @@ type txSigner interface {
 	SignTransaction(ctx context.Context, chainID *big.Int, unsigned []byte, digest [32]byte) ([]byte, error)
 }
 
+// InProcessKey is implemented by signers that sign in this process with
+// the private key of the address they report (a decrypted keystore,
+// KeySigner) and say so with true: their signatures recover to that
+// address by construction, so SignTransfer does not spend a signature
+// recovery (it costs more than signing) to check them. Every other
+// signer's signature (remote, HSM, MPC, failover) is recovered and checked.
+type InProcessKey interface {
+	InProcessKey() bool
+	Address() common.Address
+}
+
 // ErrWrongSender means a signature recovered to another address than the
 // wallet's: the signer holds a different key. Nothing may be stored.
 var ErrWrongSender = errors.New("signature recovers to the wrong sender")
@@ -160,6 +171,12 @@ func SignTransfer(ctx context.Context, s DigestSigner, chainID *big.Int, nonce, 
 	if err != nil {
 		return nil, fmt.Errorf("attach signature: %w", err)
 	}
+	if k, ok := s.(InProcessKey); ok && k.InProcessKey() {
+		if a := k.Address(); a != c.From {
+			return nil, fmt.Errorf("%w: the key is of %s, want %s", ErrWrongSender, a.Hex(), c.From.Hex())
+		}
+		return signed, nil
+	}
 	from, err := types.Sender(signer, signed)
 	if err != nil {
 		return nil, fmt.Errorf("recover sender: %w", err)
@@ -180,6 +197,9 @@ type KeySigner struct {
 func (k KeySigner) SignDigest(_ context.Context, digest [32]byte) ([]byte, error) {
 	return crypto.Sign(digest[:], k.Key)
 }
+
+// InProcessKey says that the key signs in this process (see InProcessKey).
+func (KeySigner) InProcessKey() bool { return true }
 
 // Address is the key's account.
 func (k KeySigner) Address() common.Address { return crypto.PubkeyToAddress(k.Key.PublicKey) }

@@ -158,6 +158,16 @@ func (o *Opening) SignTransaction(ctx context.Context, chainID *big.Int, unsigne
 	return SignTransaction(ctx, sg, chainID, unsigned, digest)
 }
 
+// InProcessKey is the opened signer's answer; false until it is open.
+func (o *Opening) InProcessKey() bool {
+	select {
+	case <-o.done:
+		return o.err == nil && o.sg != nil && signsInProcess(o.sg)
+	default:
+		return false
+	}
+}
+
 // Health is unavailable until the key is open, then the opened signer's.
 func (o *Opening) Health(ctx context.Context) error {
 	select {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/sluicepay/sluice/internal/evm"
@@ -99,3 +100,34 @@ func TestOpeningRetrying(t *testing.T) {
 		t.Fatalf("after it opened: %v, unreachable %v", err, o.Unreachable())
 	}
 }
+
+// TestInProcessKeyPassesThroughWrappers: only a key held in this process
+// spares the sender its recovery check, and the wrappers say so only once
+// such a key is open.
+func TestInProcessKeyPassesThroughWrappers(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	addr := crypto.PubkeyToAddress(key.PublicKey)
+	o := NewOpening(addr)
+	wrapped := Instrumented{Signer: o, Backend: "keystore", Metrics: NewMetrics(nil)}
+	if o.InProcessKey() || wrapped.InProcessKey() {
+		t.Fatal("a key still opening counts as in process")
+	}
+	o.Set(evm.KeySigner{Key: key}, nil)
+	if !o.InProcessKey() || !wrapped.InProcessKey() {
+		t.Fatal("an open in-process key does not count as in process")
+	}
+	other := NewOpening(addr)
+	other.Set(digestSigner{evm.KeySigner{Key: key}}, nil)
+	if other.InProcessKey() || (Instrumented{Signer: other}).InProcessKey() {
+		t.Fatal("a signer that does not say it signs in process counts as in process")
+	}
+}
+
+// digestSigner is a signer that does not say how it signs (a remote one).
+type digestSigner struct{ k evm.KeySigner }
+
+func (d digestSigner) SignDigest(ctx context.Context, digest [32]byte) ([]byte, error) {
+	return d.k.SignDigest(ctx, digest)
+}
+
+func (d digestSigner) Address() common.Address { return d.k.Address() }

@@ -99,6 +99,20 @@ func (k *Keystore) SignDigest(ctx context.Context, digest [32]byte) ([]byte, err
 	return crypto.Sign(digest[:], k.key)
 }
 
+// InProcessKey reports true: the key is in memory and its address derived
+// from it, so the sender need not recover each signature to check it.
+func (k *Keystore) InProcessKey() bool { return true }
+
+// inProcessKey is a signer that signs in this process with its own key
+// (evm.InProcessKey); wrappers pass the answer on.
+type inProcessKey interface{ InProcessKey() bool }
+
+// signsInProcess asks sg whether it signs in this process with its key.
+func signsInProcess(sg payout.Signer) bool {
+	k, ok := sg.(inProcessKey)
+	return ok && k.InProcessKey()
+}
+
 // Health reports nil: the key is in memory.
 func (k *Keystore) Health(ctx context.Context) error { return ctx.Err() }
 
@@ -152,6 +166,9 @@ func (s Instrumented) SignTransaction(ctx context.Context, chainID *big.Int, uns
 	s.record(start, err)
 	return sig, err
 }
+
+// InProcessKey passes the wrapped signer's answer on.
+func (s Instrumented) InProcessKey() bool { return signsInProcess(s.Signer) }
 
 // Health asks the wrapped signer.
 func (s Instrumented) Health(ctx context.Context) error { return Health(ctx, s.Signer) }
