@@ -41,6 +41,9 @@ func BenchmarkSandboxEndToEnd(b *testing.B) {
 		b.ReportMetric(float64(n)/accepted.Seconds(), "accepted/s")
 		b.ReportMetric(float64(n)/elapsed.Seconds(), "completed/s")
 		b.ReportMetric(elapsed.Seconds(), "s_total")
+		// Replacements (fees rising as full blocks raise the base fee) cost
+		// a signature, a write and a broadcast each.
+		b.ReportMetric(metricSum(b, url, "sluice_attempts_total{")/float64(n), "attempts/payout")
 	}
 	b.ReportMetric(procCPUSeconds(engine.cmd.Process.Pid), "engine_cpu_s")
 	b.ReportMetric(procCPUSeconds(chain.cmd.Process.Pid), "chain_cpu_s")

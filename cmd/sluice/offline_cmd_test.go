@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -302,7 +303,7 @@ api_keys: [{name: t, sha256: "%x"}]
 
 // metricLines returns the lines of the engine's /metrics that start with
 // prefix.
-func metricLines(t *testing.T, url, prefix string) []string {
+func metricLines(t testing.TB, url, prefix string) []string {
 	t.Helper()
 	resp, err := http.Get(url + "/metrics")
 	if err != nil {
@@ -317,4 +318,17 @@ func metricLines(t *testing.T, url, prefix string) []string {
 		}
 	}
 	return out
+}
+
+// metricSum adds up the values of the engine's series whose lines start
+// with prefix.
+func metricSum(t testing.TB, url, prefix string) float64 {
+	t.Helper()
+	var sum float64
+	for _, l := range metricLines(t, url, prefix) {
+		if v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64); err == nil {
+			sum += v
+		}
+	}
+	return sum
 }

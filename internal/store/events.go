@@ -13,7 +13,7 @@ import (
 // insertEvent writes the outbox row reporting p's change to its current
 // Version, in the transaction that made the change.
 func (db *DB) insertEvent(ctx context.Context, tx *sql.Tx, now time.Time, typ string, p *payout.Payout) error {
-	data, err := json.Marshal(p)
+	data, err := p.MarshalJSON() // compact already: json.Marshal would check and copy it again
 	if err != nil {
 		return fmt.Errorf("store: encode event: %w", err)
 	}

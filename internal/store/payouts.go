@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -73,7 +72,7 @@ func (db *DB) encodeNew(p *payout.Payout, idem *payout.IdempotencyRecord) (*newR
 	if err != nil {
 		return nil, fmt.Errorf("store: encode metadata: %w", err)
 	}
-	data, err := json.Marshal(p)
+	data, err := p.MarshalJSON() // compact already: json.Marshal would check and copy it again
 	if err != nil {
 		return nil, fmt.Errorf("store: encode event: %w", err)
 	}
