@@ -93,9 +93,9 @@ func (s *Sender) Available(asset string) (*big.Int, bool) {
 	return new(big.Int).Set(v), true
 }
 
-// countOutstanding publishes, for Outstanding, how many payouts the
-// wallet holds that are not mined: those in flight and the queued ones
-// this round read but did not send.
+// countOutstanding publishes, for Outstanding, the wallet's work not yet
+// mined: its transactions in flight (a batch transaction counts once) and
+// the queued payouts this round read but did not send.
 func (s *Sender) countOutstanding(queued int) {
 	s.availMu.Lock()
 	defer s.availMu.Unlock()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"math/big"
+	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -109,5 +110,15 @@ func (e *env) waitStatus(id string, want payout.Status, timeout time.Duration) *
 			e.t.Fatalf("payout %s is %s (%s: %s) after %s, want %s", id, p.Status, p.Reason, p.ReasonDetail, timeout, want)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// waitFor polls cond every 10 ms until it holds, or fails after 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
 	}
 }

@@ -77,7 +77,7 @@ func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	s.countOutstanding(read - sent)
+	s.countOutstanding(max(read-sent, 0))
 	st.heldHead = 0
 	if sent == 0 {
 		st.heldHead = max(st.head, 1)
@@ -86,7 +86,7 @@ func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
 }
 
 // sendBatch plans, signs, stores and broadcasts one batch of payouts, and
-// says how many it sent.
+// says how many payouts its transactions pay.
 func (s *Sender) sendBatch(ctx context.Context, ps []*payout.Payout) (int, error) {
 	if len(ps) == 0 {
 		return 0, nil
@@ -141,7 +141,14 @@ func (s *Sender) sendBatch(ctx context.Context, ps []*payout.Payout) (int, error
 			return 0, fmt.Errorf("store attempts: %w", err)
 		}
 		s.submitted(ctx, plans, attempts)
-		return len(plans), nil
+		paid := 0
+		for _, pl := range plans {
+			paid++
+			if pl.chunk != nil {
+				paid += len(pl.chunk.PayoutIDs) - 1
+			}
+		}
+		return paid, nil
 	}
 	return 0, errors.New("could not store attempts after 5 tries")
 }

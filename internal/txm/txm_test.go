@@ -196,9 +196,19 @@ func testPaysNativeAndTokenEndToEnd(t *testing.T, e *env) {
 		ids = append(ids, e.create(asset, to, amount).ID)
 	}
 	s := e.sender("a")
+	if _, _, known := s.Outstanding(); known {
+		t.Fatal("a sender that never ran has counted its outstanding payouts")
+	}
 	s.Start(ctx)
 	defer s.Stop()
+	// Nothing is mined until mineUntil commits blocks: once sent, all 40
+	// are outstanding (payout.Catalog weighs wallets by this count).
+	waitFor(t, "the sender's first count", func() bool { _, _, known := s.Outstanding(); return known })
+	if n, seq, _ := s.Outstanding(); n != 40 || seq == 0 {
+		t.Errorf("outstanding after sending 40, none mined = %d (count %d), want 40", n, seq)
+	}
 	got := e.mineUntil(ids, 60*time.Second)
+	waitFor(t, "nothing outstanding once all are mined", func() bool { n, _, _ := s.Outstanding(); return n == 0 })
 
 	for i, id := range ids {
 		p := got[id]
