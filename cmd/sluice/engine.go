@@ -509,7 +509,7 @@ func apiKeys(cfg *config.Config) ([]httpapi.APIKey, error) {
 		if err != nil {
 			return nil, err
 		}
-		keys[i] = httpapi.APIKey{ID: fmt.Sprintf("key_%x", h[:6]), Name: k.Name, Hash: h,
+		keys[i] = httpapi.APIKey{ID: fmt.Sprintf("key_%x", h[:6]), Name: k.Name, Hash: h, Labels: k.Labels,
 			RateLimit: payout.RateLimit{PerSecond: k.RateLimit.PerSecond, Burst: k.RateLimit.Burst}}
 		for _, name := range k.Scopes {
 			sc, err := payout.ParseScope(name)

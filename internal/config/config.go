@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/policy"
 )
 
 // Config is the whole configuration of `sluice serve`.
@@ -204,6 +205,10 @@ type APIKey struct {
 	Scopes []string `yaml:"scopes"`
 	// RateLimit overrides the top-level rate_limit for this key when set.
 	RateLimit RateLimit `yaml:"rate_limit"`
+	// Labels, e.g. {team: payroll}, are what policy rules read as
+	// api_key_labels for the payouts this key makes (at most 20; names of
+	// a-z, 0-9, _, - and ., starting with a letter).
+	Labels map[string]string `yaml:"labels"`
 }
 
 // BatchLimits bound one batch upload; a bigger one is refused with
@@ -356,6 +361,9 @@ func (c *Config) Validate() error {
 			if _, err := payout.ParseScope(sc); err != nil {
 				return fieldErr(fmt.Sprintf("api_keys[%d].scopes[%d]", i, j), err.Error())
 			}
+		}
+		if err := policy.ValidateLabels(k.Labels); err != nil {
+			return fieldErr(fmt.Sprintf("api_keys[%d].labels", i), err.Error())
 		}
 		if err := k.RateLimit.validate(fmt.Sprintf("api_keys[%d].rate_limit", i)); err != nil {
 			return err

@@ -96,6 +96,8 @@ func TestErrorsNameTheField(t *testing.T) {
 		{"bad database", minimal + "\ndatabase: mysql://x\n", nil, "database"},
 		{"bad log level", minimal + "\nlog_level: loud\n", nil, "log_level"},
 		{"no chains", "api_keys: [{name: a, sha256: ab}]\n", nil, "chains"},
+		{"bad key label name", minimal + "    labels: {Team: payroll}\n", nil, `api_keys[0].labels: label name "Team" must be`},
+		{"bad key label value", minimal + "    labels: {team: \"a\\nb\"}\n", nil, "api_keys[0].labels: label team: value"},
 		{"bad key hash", strings.Replace(minimal, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "xyz", 1), nil, "api_keys[0].sha256"},
 		{"bad env duration", minimal, []string{"SLUICE_ENGINE_POLL=fast"}, "$SLUICE_ENGINE_POLL"},
 		{"bad env number", minimal, []string{"SLUICE_CHAINS_0_CHAIN_ID=-1"}, "$SLUICE_CHAINS_0_CHAIN_ID"},
@@ -119,5 +121,15 @@ func TestErrorsNameTheField(t *testing.T) {
 	_, err := Parse([]byte(minimal+"\nlog_format: xml\n"), nil)
 	if !errors.As(err, &fe) || fe.Field != "log_format" {
 		t.Errorf("err = %v, want a FieldError for log_format", err)
+	}
+}
+
+func TestAPIKeyLabels(t *testing.T) {
+	c, err := Parse([]byte(minimal+"    labels: {team: payroll, region: eu}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.APIKeys[0].Labels; len(l) != 2 || l["team"] != "payroll" || l["region"] != "eu" {
+		t.Errorf("labels = %v", l)
 	}
 }

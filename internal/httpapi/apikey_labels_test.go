@@ -91,3 +91,31 @@ func TestAPIKeyLabels(t *testing.T) {
 		t.Errorf("revoke: %d %s", r.status, r.body)
 	}
 }
+
+// TestConfigKeyLabels: a key from the config file carries the labels the
+// file gives it into the policy's facts, as a database key does.
+func TestConfigKeyLabels(t *testing.T) {
+	t.Parallel()
+	const payrollSecret, plainSecret = "sk_test_config_payroll", "sk_test_config_plain"
+	e := keyEnv(t, nil, &clock{t: testNow}, func(c *Config) {
+		c.APIKeys = append(c.APIKeys,
+			APIKey{ID: "key_payroll", Name: "payroll", Hash: HashAPIKey(payrollSecret), Scopes: []Scope{payout.ScopePayoutsWrite},
+				Labels: map[string]string{"team": "payroll"}},
+			APIKey{ID: "key_plain", Name: "plain", Hash: HashAPIKey(plainSecret), Scopes: []Scope{payout.ScopePayoutsWrite}})
+	})
+	if r := putPolicy(t, e, labelPolicy); r.status != http.StatusOK {
+		t.Fatalf("PUT policy: %d %s", r.status, r.body)
+	}
+	r := e.do("POST", "/v1/payouts", payoutBody("5"), bearer(payrollSecret), "Idempotency-Key: cfg-1")
+	if r.status != http.StatusCreated {
+		t.Fatalf("the labelled config key's payout: %d %s, want 201", r.status, r.body)
+	}
+	r = e.do("GET", "/v1/payouts/"+r.payout(t).ID, "")
+	if !strings.Contains(string(r.body), `"api_key_labels":{"team":"payroll"}`) || !strings.Contains(string(r.body), `"rule":"payroll-team"`) {
+		t.Errorf("decision of the labelled config key's payout: %s", r.body)
+	}
+	r = e.do("POST", "/v1/payouts", payoutBody("5"), bearer(plainSecret), "Idempotency-Key: cfg-2")
+	if r.status != 422 || r.problem(t).Code != payout.CodePolicyDenied {
+		t.Errorf("the unlabelled config key's payout: %d %s, want 422 policy_denied", r.status, r.body)
+	}
+}

@@ -364,12 +364,16 @@ func (s *Server) initKeys(cfg Config) error {
 		s.apiKeys, _ = cfg.Store.(payout.APIKeyStore)
 	}
 	s.versions = append([]apiVersion(nil), apiVersions...)
-	s.configKeys = map[string]bool{}
+	s.configKeys = map[string]map[string]string{}
 	for i, k := range s.keys {
 		if k.Version != "" && versionIndex(s.versions, k.Version) < 0 {
 			return fmt.Errorf("httpapi: Config.APIKeys[%d].Version: %q is not a known version; known versions: %s", i, k.Version, versionNames(s.versions))
 		}
-		s.configKeys[k.ID] = true
+		labels := map[string]string{}
+		for name, v := range k.Labels {
+			labels[name] = v
+		}
+		s.configKeys[k.ID] = labels
 	}
 	s.cache = keyCache{byHash: map[[32]byte]cachedKey{}, touched: map[string]time.Time{}}
 	def := cfg.RateLimit

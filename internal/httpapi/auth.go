@@ -32,6 +32,9 @@ type APIKey struct {
 	SigningKey     []byte
 	// RateLimit overrides Config.RateLimit when it is not zero.
 	RateLimit payout.RateLimit
+	// Labels of a key from the config file (policy rules read them as
+	// api_key_labels); a database key's are stored with it.
+	Labels map[string]string
 
 	revoked bool // a database key revoked since it was read
 }
@@ -216,7 +219,7 @@ func (s *Server) forgetKey(id string) {
 // touch writes a database key's last use, at most once a minute per key
 // and instance. A failure is logged, not answered: the request is fine.
 func (s *Server) touch(ctx context.Context, key *APIKey) {
-	if s.apiKeys == nil || s.configKeys[key.ID] {
+	if _, configured := s.configKeys[key.ID]; s.apiKeys == nil || configured {
 		return
 	}
 	now := s.now()

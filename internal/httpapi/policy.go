@@ -54,14 +54,17 @@ type policyState struct {
 const maxCachedLabels = 10_000
 
 // initiatorLabels returns the labels of the key with id, read once per
-// key: labels are fixed when a key is made. A key from the config file has
-// none.
+// key: labels are fixed when a key is made. A key from the config file
+// has those the file gives it.
 func (s *Server) initiatorLabels(ctx context.Context, id string) (map[string]string, error) {
+	if l, configured := s.configKeys[id]; configured {
+		return l, nil
+	}
 	ps := s.policy
 	ps.labelsMu.Lock()
 	l, ok := ps.labels[id]
 	ps.labelsMu.Unlock()
-	if ok || s.configKeys[id] {
+	if ok {
 		return l, nil
 	}
 	m, err := s.keyLabels(ctx, id)

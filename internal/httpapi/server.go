@@ -113,8 +113,8 @@ type Server struct {
 	handler  http.Handler
 	served   map[string][]string // path pattern → methods, as routes registered them
 
-	apiKeys     payout.APIKeyStore // nil: configured keys only
-	configKeys  map[string]bool    // ids of the configured keys
+	apiKeys     payout.APIKeyStore           // nil: configured keys only
+	configKeys  map[string]map[string]string // the configured keys' labels ({} when none), by id
 	testMode    bool
 	versions    []apiVersion // apiVersions; tests add their own
 	cache       keyCache
