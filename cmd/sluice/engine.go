@@ -760,6 +760,7 @@ func blockTimes(clients map[string]*evm.Client) func(ctx context.Context, chain 
 // startRisk starts the approval sweep and the circuit breakers.
 func (e *engine) startRisk(ctx context.Context, cfg *config.Config, catalog *payout.Catalog) error {
 	e.sweeper = payout.NewApprovalSweeper(e.store, cfg.Approvals.Sweep, time.Now, e.log)
+	e.sweeper.PolicyExpiry = cfg.Approvals.Expiry // a policy version waits as long as a payout
 	e.sweeper.OnReleased = func(ctx context.Context, id string) {
 		if p, err := e.store.GetPayout(ctx, id); err == nil {
 			e.wake(p)

@@ -10,7 +10,8 @@ import (
 // Approvals configures the approval of payouts a policy holds (issue 8).
 type Approvals struct {
 	// Expiry is how long a payout waits for its quorum before it is
-	// rejected with approval_expired. Default 24h.
+	// rejected with approval_expired, and a policy version for its quorum
+	// (PolicyChanges) before it expires. Default 24h.
 	Expiry time.Duration `yaml:"expiry"`
 	// Sweep is how often holds that ended are released and expired
 	// approvals rejected. Default 10s.

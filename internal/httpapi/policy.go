@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/policy"
@@ -246,7 +247,7 @@ type policyView struct {
 // SQL stores do).
 type policyChangeStore interface {
 	ProposePolicy(ctx context.Context, v *payout.PolicyVersion, quorum int) error
-	DecidePolicy(ctx context.Context, version int64, a policy.ChangeApproval) (*payout.PolicyVersion, *policy.Change, error)
+	DecidePolicy(ctx context.Context, version int64, a policy.ChangeApproval, maxAge time.Duration) (*payout.PolicyVersion, *policy.Change, error)
 	PolicyChanges(ctx context.Context, versions ...int64) (map[int64]*policy.Change, error)
 }
 
@@ -408,9 +409,16 @@ func (s *Server) decidePolicy(w http.ResponseWriter, r *http.Request, decision s
 		s.fail(w, r, err)
 		return
 	}
+	// A version waits for its quorum as long as a payout does
+	// (ApprovalConfig.Expiry); after that it expires and stays inactive.
 	v, ch, err := cs.DecidePolicy(r.Context(), version, policy.ChangeApproval{ApproverKeyID: k.ID, ApproverName: k.Name,
-		Decision: decision, Reason: body.Reason})
+		Decision: decision, Reason: body.Reason}, s.approvals.cfg.Expiry)
 	switch {
+	case errors.Is(err, policy.ErrChangeExpired):
+		s.log.WarnContext(r.Context(), "policy version expired", "request_id", reqInfoFrom(r.Context()).id, "version", version,
+			"approvals", ch.Approved(), "quorum", ch.Quorum)
+		err = newError(payout.CodeApprovalExpired, "policy version %d waited longer than %s for its approvals; it has expired and stays inactive: propose it again",
+			version, s.approvals.cfg.Expiry)
 	case errors.Is(err, payout.ErrNotFound):
 		err = newError(payout.CodeNotFound, "no policy version %d", version)
 	case errors.Is(err, policy.ErrNotPending):

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluicepay/sluice/internal/payout"
 )
@@ -151,5 +152,35 @@ func TestPolicyChangeWithoutQuorumAppliesAtOnce(t *testing.T) {
 	}
 	if r := e.do("POST", "/v1/policy/versions/1/approve", "", bearer(testKey)); r.status != 409 || r.problem(t).Code != payout.CodeNotPendingApproval {
 		t.Fatalf("approving an applied version: %d %s, want 409", r.status, r.body)
+	}
+}
+
+// TestPolicyChangeExpires: a version that waited longer than the approvals'
+// expiry is expired by the first approver who tries, answered 409
+// approval_expired, shown expired, and never becomes active.
+func TestPolicyChangeExpires(t *testing.T) {
+	t.Parallel()
+	e := keyEnv(t, nil, &clock{t: testNow}, func(c *Config) {
+		c.Approvals = ApprovalConfig{PolicyChanges: 1, Expiry: 20 * time.Millisecond}
+	})
+	alice := e.newKey(`{"name":"alice","scopes":["approver"]}`)
+	if r := putPolicy(t, e, testPolicyDoc); r.status != http.StatusAccepted {
+		t.Fatalf("PUT policy with a quorum: %d %s", r.status, r.body)
+	}
+	time.Sleep(40 * time.Millisecond) // by the store's clock, which stamped the version
+	r := e.do("POST", "/v1/policy/versions/1/approve", "", bearer(alice.Secret))
+	if r.status != http.StatusConflict || r.problem(t).Code != payout.CodeApprovalExpired {
+		t.Fatalf("approving the expired version: %d %s, want 409 approval_expired", r.status, r.body)
+	}
+	var versions struct {
+		Data []policyAnswer `json:"data"`
+	}
+	r = e.do("GET", "/v1/policy/versions", "")
+	if err := json.Unmarshal(r.body, &versions); err != nil || len(versions.Data) != 1 || versions.Data[0].Status != "expired" ||
+		versions.Data[0].Active || len(versions.Data[0].Approvals) != 0 {
+		t.Errorf("the expired version: %d %s, want status expired, inactive, no approvals", r.status, r.body)
+	}
+	if r := e.do("GET", "/v1/policy", ""); r.status != http.StatusNotFound {
+		t.Errorf("GET policy after the only version expired: %d %s, want 404", r.status, r.body)
 	}
 }

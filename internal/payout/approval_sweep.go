@@ -20,6 +20,10 @@ type ApprovalSweeper struct {
 	// OnReleased, when not nil, is told each payout moved to queued, to
 	// wake its sender. It must not block.
 	OnReleased func(ctx context.Context, payoutID string)
+	// PolicyExpiry, when above 0 and the store has ExpirePolicyChanges,
+	// expires each sweep the policy versions that have waited longer for
+	// their approvals (approving one expires it too).
+	PolicyExpiry time.Duration
 
 	mu     sync.Mutex
 	cancel context.CancelFunc // nil while stopped
@@ -98,5 +102,20 @@ func (s *ApprovalSweeper) SweepOnce(ctx context.Context) (SweepResult, error) {
 	for _, id := range res.Expired {
 		s.log.WarnContext(ctx, "approvals expired; payout rejected", "payout_id", id)
 	}
+	if pe, ok := s.store.(policyExpirer); ok && s.PolicyExpiry > 0 {
+		versions, err := pe.ExpirePolicyChanges(ctx, s.PolicyExpiry)
+		if err != nil {
+			return res, err
+		}
+		for _, v := range versions {
+			s.log.WarnContext(ctx, "approvals expired; policy version stays inactive", "version", v)
+		}
+	}
 	return res, nil
+}
+
+// policyExpirer expires the policy versions that have waited longer than
+// maxAge for their approvals, and returns them.
+type policyExpirer interface {
+	ExpirePolicyChanges(ctx context.Context, maxAge time.Duration) ([]int64, error)
 }

@@ -16,6 +16,7 @@ const (
 	StatusPending    = "pending"    // waits for its quorum
 	StatusRejected   = "rejected"   // an approver rejected it
 	StatusSuperseded = "superseded" // a newer version was stored while it waited
+	StatusExpired    = "expired"    // it waited longer than the approvals' expiry
 )
 
 // Audit actions of policy changes (AuditPolicyApply, in payout, records a
@@ -25,11 +26,17 @@ const (
 	AuditPolicyApprove   = "policy.approve"
 	AuditPolicyReject    = "policy.reject"
 	AuditPolicySupersede = "policy.supersede"
+	AuditPolicyExpire    = "policy.expire"
 )
 
 // ErrNotPending is returned when a policy version that does not wait for
 // approvals is approved or rejected.
 var ErrNotPending = errors.New("policy version does not wait for approval")
+
+// ErrChangeExpired is returned when a pending policy version is approved or
+// rejected after waiting longer than the approvals' expiry: it is expired
+// instead (and stays inactive).
+var ErrChangeExpired = errors.New("policy version waited too long for its approvals")
 
 // Change is a stored policy version's approval state.
 type Change struct {

@@ -121,10 +121,12 @@ func (db *DB) insertPolicy(ctx context.Context, tx *sql.Tx, now time.Time, v *pa
 // DecidePolicy records an approver's decision on a pending policy version,
 // with its audit entry, in one transaction: the quorum-th approval makes
 // the version the active one (audited as payout.AuditPolicyApply), a
-// rejection rejects it. It returns payout.ErrNotFound, policy.ErrNotPending,
+// rejection rejects it. A version that waited longer than maxAge (when
+// above 0, by the store's clock) is expired instead, audited, and
+// policy.ErrChangeExpired returned with it. It returns payout.ErrNotFound, policy.ErrNotPending,
 // payout.ErrSelfApproval (the proposer approves) or
 // payout.ErrAlreadyDecided. A rejection needs a reason.
-func (db *DB) DecidePolicy(ctx context.Context, version int64, a policy.ChangeApproval) (*payout.PolicyVersion, *policy.Change, error) {
+func (db *DB) DecidePolicy(ctx context.Context, version int64, a policy.ChangeApproval, maxAge time.Duration) (*payout.PolicyVersion, *policy.Change, error) {
 	switch {
 	case a.ApproverKeyID == "" || strings.TrimSpace(a.ApproverName) == "":
 		return nil, nil, errors.New("store: decide policy: the approver's key id and name are required")
@@ -134,10 +136,12 @@ func (db *DB) DecidePolicy(ctx context.Context, version int64, a policy.ChangeAp
 		return nil, nil, errors.New("store: decide policy: a rejection needs a reason")
 	}
 	var (
-		v  *payout.PolicyVersion
-		ch *policy.Change
+		v       *payout.PolicyVersion
+		ch      *policy.Change
+		expired bool
 	)
 	err := db.withTx(ctx, "decide_policy", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+		expired = false
 		var err error
 		if v, err = scanPolicy(tx.QueryRowContext(ctx, db.q(`SELECT `+policyCols+` FROM policy_versions WHERE version = ?`+db.d.forUpdate), version)); errors.Is(err, sql.ErrNoRows) {
 			return payout.ErrNotFound
@@ -150,6 +154,9 @@ func (db *DB) DecidePolicy(ctx context.Context, version int64, a policy.ChangeAp
 		switch {
 		case ch.Status != policy.StatusPending:
 			return policy.ErrNotPending
+		case maxAge > 0 && now.Sub(v.CreatedAt) > maxAge:
+			expired = true
+			return db.expirePolicy(ctx, tx, now, v.Version, ch, a.ApproverKeyID)
 		case a.Decision == "approve" && a.ApproverKeyID == v.CreatedBy:
 			return payout.ErrSelfApproval
 		}
@@ -169,7 +176,56 @@ func (db *DB) DecidePolicy(ctx context.Context, version int64, a policy.ChangeAp
 	if err != nil {
 		return nil, nil, err
 	}
+	if expired {
+		return v, ch, policy.ErrChangeExpired
+	}
 	return v, ch, nil
+}
+
+// ExpirePolicyChanges expires the policy versions that have waited for
+// their approvals longer than maxAge (by the store's clock), each audited
+// (actor "sluice"), and returns them.
+func (db *DB) ExpirePolicyChanges(ctx context.Context, maxAge time.Duration) (expired []int64, err error) {
+	defer db.track("expire_policy_changes")(&err)
+	err = db.withTx(ctx, "expire_policy_changes", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+		expired = expired[:0]
+		rows, err := tx.QueryContext(ctx, db.q(`SELECT version FROM policy_versions WHERE status = ? AND created_at < ? ORDER BY version`),
+			policy.StatusPending, db.d.time(now.Add(-maxAge)))
+		if err != nil {
+			return db.wrap("expired policy versions", err)
+		}
+		versions, err := collect(rows, func(s scanner) (int64, error) { var n int64; return n, s.Scan(&n) })
+		if err != nil {
+			return db.wrap("expired policy versions", err)
+		}
+		for _, version := range versions {
+			ch, err := db.policyChange(ctx, tx, version)
+			if err != nil {
+				return err
+			}
+			if err := db.expirePolicy(ctx, tx, now, version, ch, "sluice"); err != nil {
+				return err
+			}
+			expired = append(expired, version)
+		}
+		return nil
+	})
+	return expired, err
+}
+
+// expirePolicy marks a pending version expired, with its audit entry.
+func (db *DB) expirePolicy(ctx context.Context, tx *sql.Tx, now time.Time, version int64, ch *policy.Change, actor string) error {
+	ch.Status = policy.StatusExpired
+	if _, err := tx.ExecContext(ctx, db.q(`UPDATE policy_versions SET status = ?, expired_at = ? WHERE version = ?`),
+		policy.StatusRejected, db.d.time(now), version); err != nil {
+		return db.wrap("expire policy", err)
+	}
+	e, err := payout.NewAuditEntry(actor, policy.AuditPolicyExpire, fmt.Sprintf("policy_v%d", version),
+		map[string]any{"version": version, "approvals": ch.Approved(), "quorum": ch.Quorum})
+	if err != nil {
+		return err
+	}
+	return db.appendAuditTx(ctx, tx, now, e)
 }
 
 // applyPolicyDecision audits a decision and moves the version as it says.
@@ -212,7 +268,7 @@ func (db *DB) applyPolicyDecision(ctx context.Context, tx *sql.Tx, now time.Time
 func (db *DB) PolicyChanges(ctx context.Context, versions ...int64) (_ map[int64]*policy.Change, err error) {
 	defer db.track("policy_changes")(&err)
 	out := map[int64]*policy.Change{}
-	q := `SELECT version, status, quorum FROM policy_versions`
+	q := `SELECT version, ` + policyStatusCol + `, quorum FROM policy_versions`
 	args := make([]any, len(versions))
 	for i, v := range versions {
 		args[i] = v
@@ -265,10 +321,14 @@ func (db *DB) PolicyChanges(ctx context.Context, versions ...int64) (_ map[int64
 	return out, nil
 }
 
+// policyStatusCol reads a version's status: an expired one is stored
+// rejected with its expired_at (migration 0012).
+const policyStatusCol = `CASE WHEN expired_at IS NULL THEN status ELSE 'expired' END`
+
 // policyChange reads one version's approval state in tx.
 func (db *DB) policyChange(ctx context.Context, tx *sql.Tx, version int64) (*policy.Change, error) {
 	c := &policy.Change{Version: version, Approvals: []policy.ChangeApproval{}}
-	if err := tx.QueryRowContext(ctx, db.q(`SELECT status, quorum FROM policy_versions WHERE version = ?`), version).
+	if err := tx.QueryRowContext(ctx, db.q(`SELECT `+policyStatusCol+`, quorum FROM policy_versions WHERE version = ?`), version).
 		Scan(&c.Status, &c.Quorum); err != nil {
 		return nil, db.wrap("read policy status", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/policy"
@@ -16,7 +17,8 @@ type PolicyChangeStore interface {
 	payout.PolicyStore
 	payout.AuditStore
 	ProposePolicy(ctx context.Context, v *payout.PolicyVersion, quorum int) error
-	DecidePolicy(ctx context.Context, version int64, a policy.ChangeApproval) (*payout.PolicyVersion, *policy.Change, error)
+	DecidePolicy(ctx context.Context, version int64, a policy.ChangeApproval, maxAge time.Duration) (*payout.PolicyVersion, *policy.Change, error)
+	ExpirePolicyChanges(ctx context.Context, maxAge time.Duration) ([]int64, error)
 	PolicyChanges(ctx context.Context, versions ...int64) (map[int64]*policy.Change, error)
 }
 
@@ -30,6 +32,7 @@ func RunPolicyChanges(t *testing.T, open func(t *testing.T) PolicyChangeStore) {
 		{"Quorum", testPolicyQuorum},
 		{"RejectAndSupersede", testPolicyRejectSupersede},
 		{"Concurrent", testPolicyConcurrent},
+		{"Expiry", testPolicyExpiry},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -79,24 +82,24 @@ func testPolicyQuorum(t *testing.T, s PolicyChangeStore) {
 	if v2.Version != 2 || v2.Active || activeVersion(t, s) != 1 {
 		t.Fatalf("proposed %+v; active %d; want version 2 pending and 1 active", v2, activeVersion(t, s))
 	}
-	if _, _, err := s.DecidePolicy(ctx(t), 2, approve("key_proposer")); !errors.Is(err, payout.ErrSelfApproval) {
+	if _, _, err := s.DecidePolicy(ctx(t), 2, approve("key_proposer"), 0); !errors.Is(err, payout.ErrSelfApproval) {
 		t.Fatalf("the proposer approves: %v, want ErrSelfApproval", err)
 	}
-	v, ch, err := s.DecidePolicy(ctx(t), 2, approve("key_a"))
+	v, ch, err := s.DecidePolicy(ctx(t), 2, approve("key_a"), 0)
 	if err != nil || v.Active || ch.Status != policy.StatusPending || ch.Approved() != 1 || activeVersion(t, s) != 1 {
 		t.Fatalf("first approval = %+v, %+v, %v; want still pending, version 1 active", v, ch, err)
 	}
-	if _, _, err := s.DecidePolicy(ctx(t), 2, approve("key_a")); !errors.Is(err, payout.ErrAlreadyDecided) {
+	if _, _, err := s.DecidePolicy(ctx(t), 2, approve("key_a"), 0); !errors.Is(err, payout.ErrAlreadyDecided) {
 		t.Fatalf("the same approver twice: %v, want ErrAlreadyDecided", err)
 	}
-	v, ch, err = s.DecidePolicy(ctx(t), 2, approve("key_b"))
+	v, ch, err = s.DecidePolicy(ctx(t), 2, approve("key_b"), 0)
 	if err != nil || !v.Active || ch.Status != policy.StatusApplied || ch.Approved() != 2 || activeVersion(t, s) != 2 {
 		t.Fatalf("quorum approval = %+v, %+v, %v; want version 2 active", v, ch, err)
 	}
-	if _, _, err := s.DecidePolicy(ctx(t), 2, approve("key_c")); !errors.Is(err, policy.ErrNotPending) {
+	if _, _, err := s.DecidePolicy(ctx(t), 2, approve("key_c"), 0); !errors.Is(err, policy.ErrNotPending) {
 		t.Fatalf("approving an applied version: %v, want ErrNotPending", err)
 	}
-	if _, _, err := s.DecidePolicy(ctx(t), 9, approve("key_c")); !errors.Is(err, payout.ErrNotFound) {
+	if _, _, err := s.DecidePolicy(ctx(t), 9, approve("key_c"), 0); !errors.Is(err, payout.ErrNotFound) {
 		t.Fatalf("approving an unknown version: %v, want ErrNotFound", err)
 	}
 	want := []string{
@@ -126,16 +129,16 @@ func testPolicyRejectSupersede(t *testing.T, s PolicyChangeStore) {
 	if err != nil || cs[1].Status != policy.StatusSuperseded || cs[2].Status != policy.StatusPending {
 		t.Fatalf("after a second proposal: %+v, %v; want 1 superseded, 2 pending", cs, err)
 	}
-	if _, _, err := s.DecidePolicy(ctx(t), 1, approve("key_a")); !errors.Is(err, policy.ErrNotPending) {
+	if _, _, err := s.DecidePolicy(ctx(t), 1, approve("key_a"), 0); !errors.Is(err, policy.ErrNotPending) {
 		t.Fatalf("approving a superseded version: %v, want ErrNotPending", err)
 	}
 	noReason := policy.ChangeApproval{ApproverKeyID: "key_a", ApproverName: "a", Decision: "reject"}
-	if _, _, err := s.DecidePolicy(ctx(t), 2, noReason); err == nil {
+	if _, _, err := s.DecidePolicy(ctx(t), 2, noReason, 0); err == nil {
 		t.Fatal("a rejection without a reason was recorded")
 	}
 	// The proposer may withdraw (reject) its own proposal.
 	rej := policy.ChangeApproval{ApproverKeyID: "key_p", ApproverName: "p", Decision: "reject", Reason: "typo"}
-	if _, ch, err := s.DecidePolicy(ctx(t), 2, rej); err != nil || ch.Status != policy.StatusRejected {
+	if _, ch, err := s.DecidePolicy(ctx(t), 2, rej, 0); err != nil || ch.Status != policy.StatusRejected {
 		t.Fatalf("reject = %+v, %v", ch, err)
 	}
 	if activeVersion(t, s) != 0 {
@@ -171,7 +174,7 @@ func testPolicyConcurrent(t *testing.T, s PolicyChangeStore) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _, errs[i] = s.DecidePolicy(context.Background(), 1, approve([]string{"key_a", "key_b", "key_c"}[i%3]))
+			_, _, errs[i] = s.DecidePolicy(context.Background(), 1, approve([]string{"key_a", "key_b", "key_c"}[i%3]), 0)
 		}()
 	}
 	wg.Wait()
@@ -199,5 +202,50 @@ func testPolicyConcurrent(t *testing.T, s PolicyChangeStore) {
 	}
 	if applies != 1 {
 		t.Errorf("%d policy.apply entries, want 1", applies)
+	}
+}
+
+// testPolicyExpiry: a version that waited longer than the approvals'
+// expiry is expired, not decided, when someone approves it, or by the
+// sweep; either way it is audited and never becomes active.
+func testPolicyExpiry(t *testing.T, s PolicyChangeStore) {
+	if err := s.ProposePolicy(ctx(t), &payout.PolicyVersion{Document: "version: 1 # old\n", CreatedBy: "key_p"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	// A version younger than maxAge is decided as usual: here, approved.
+	if _, ch, err := s.DecidePolicy(ctx(t), 1, approve("key_z"), time.Hour); err != nil || ch.Status != policy.StatusApplied {
+		t.Fatalf("approving a fresh version with an hour's expiry: %+v, %v; want it applied", ch, err)
+	}
+	if err := s.ProposePolicy(ctx(t), &payout.PolicyVersion{Document: "version: 1 # waits\n", CreatedBy: "key_p"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // it has waited longer than a millisecond now
+	_, ch, err := s.DecidePolicy(ctx(t), 2, approve("key_a"), time.Millisecond)
+	if !errors.Is(err, policy.ErrChangeExpired) || ch == nil || ch.Status != policy.StatusExpired || ch.Approved() != 0 {
+		t.Fatalf("approving an expired version = %+v, %v; want it expired with no approval", ch, err)
+	}
+	if _, _, err := s.DecidePolicy(ctx(t), 2, approve("key_b"), 0); !errors.Is(err, policy.ErrNotPending) {
+		t.Fatalf("approving it again: %v, want ErrNotPending", err)
+	}
+	if err := s.ProposePolicy(ctx(t), &payout.PolicyVersion{Document: "version: 1 # swept\n", CreatedBy: "key_p"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.ExpirePolicyChanges(ctx(t), time.Hour); err != nil || len(got) != 0 {
+		t.Fatalf("sweep with nothing old enough = %v, %v", got, err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	if got, err := s.ExpirePolicyChanges(ctx(t), time.Millisecond); err != nil || !slices.Equal(got, []int64{3}) {
+		t.Fatalf("sweep = %v, %v; want version 3 expired", got, err)
+	}
+	cs, err := s.PolicyChanges(ctx(t), 1, 2, 3)
+	if err != nil || cs[1].Status != policy.StatusApplied || cs[2].Status != policy.StatusExpired || cs[3].Status != policy.StatusExpired ||
+		activeVersion(t, s) != 1 {
+		t.Fatalf("after expiry: %+v, %v, active %d; want 1 applied and active, 2 and 3 expired", cs, err, activeVersion(t, s))
+	}
+	got := policyActions(t, s)
+	for _, want := range []string{"key_a policy.expire policy_v2", "sluice policy.expire policy_v3"} {
+		if !slices.Contains(got, want) {
+			t.Errorf("audit %q lacks %q", got, want)
+		}
 	}
 }
