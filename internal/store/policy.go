@@ -83,13 +83,9 @@ func (db *DB) insertPolicy(ctx context.Context, tx *sql.Tx, now time.Time, v *pa
 		return db.wrap("next policy version", err)
 	}
 	v.SHA256, v.CreatedAt, v.Active = hex.EncodeToString(sum[:]), now, activate
-	rows, err := tx.QueryContext(ctx, db.q(`SELECT version FROM policy_versions WHERE status = ?`), policy.StatusPending)
+	pending, err := db.policyVersionsTx(ctx, tx, "pending policies", `SELECT version FROM policy_versions WHERE status = ?`, policy.StatusPending)
 	if err != nil {
-		return db.wrap("pending policies", err)
-	}
-	pending, err := collect(rows, func(s scanner) (int64, error) { var n int64; return n, s.Scan(&n) })
-	if err != nil {
-		return db.wrap("pending policies", err)
+		return err
 	}
 	for _, old := range pending {
 		if _, err := tx.ExecContext(ctx, db.q(`UPDATE policy_versions SET status = ? WHERE version = ?`), policy.StatusSuperseded, old); err != nil {
@@ -189,14 +185,11 @@ func (db *DB) ExpirePolicyChanges(ctx context.Context, maxAge time.Duration) (ex
 	defer db.track("expire_policy_changes")(&err)
 	err = db.withTx(ctx, "expire_policy_changes", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		expired = expired[:0]
-		rows, err := tx.QueryContext(ctx, db.q(`SELECT version FROM policy_versions WHERE status = ? AND created_at < ? ORDER BY version`),
+		versions, err := db.policyVersionsTx(ctx, tx, "expired policy versions",
+			`SELECT version FROM policy_versions WHERE status = ? AND created_at < ? ORDER BY version`,
 			policy.StatusPending, db.d.time(now.Add(-maxAge)))
 		if err != nil {
-			return db.wrap("expired policy versions", err)
-		}
-		versions, err := collect(rows, func(s scanner) (int64, error) { var n int64; return n, s.Scan(&n) })
-		if err != nil {
-			return db.wrap("expired policy versions", err)
+			return err
 		}
 		for _, version := range versions {
 			ch, err := db.policyChange(ctx, tx, version)
@@ -211,6 +204,17 @@ func (db *DB) ExpirePolicyChanges(ctx context.Context, maxAge time.Duration) (ex
 		return nil
 	})
 	return expired, err
+}
+
+// policyVersionsTx runs a query of policy version numbers in tx; what
+// names it in errors.
+func (db *DB) policyVersionsTx(ctx context.Context, tx *sql.Tx, what, query string, args ...any) ([]int64, error) {
+	rows, err := tx.QueryContext(ctx, db.q(query), args...)
+	if err != nil {
+		return nil, db.wrap(what, err)
+	}
+	versions, err := collect(rows, func(s scanner) (int64, error) { var n int64; return n, s.Scan(&n) })
+	return versions, db.wrap(what, err)
 }
 
 // expirePolicy marks a pending version expired, with its audit entry.
