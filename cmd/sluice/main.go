@@ -60,7 +60,7 @@ Usage:
                   keystore v3 files (geth's format); passphrases from the environment, keys from stdin
   sluice mpc      keygen --out DIR [--parties 3] [--threshold 2]
                   a threshold (2-of-3) key: encrypted share files and the group's address
-  sluice signer serve --keystore FILE --tls-cert FILE --tls-key FILE --limits FILE [--listen ADDR] [--client-ca FILE]
+  sluice signer serve --keystore FILE --tls-cert FILE --tls-key FILE --limits FILE [--limits-state FILE|none] [--listen ADDR] [--client-ca FILE]
                   a remote signer for the engine: holds a keystore, checks every transaction against its own limits
   sluice version
 

@@ -29,7 +29,7 @@ const mpcUsage = `Usage:
                     [--preparams POOL_DIR | --preparams-timeout 5m] [--json]
   sluice mpc party --share FILE --tls-cert FILE --tls-key FILE --client-ca FILE [--peer-ca FILE]
                    [--listen 127.0.0.1:7443] [--passphrase-env SLUICE_MPC_PASSPHRASE]
-                   [--limits FILE] [--engine-cn NAME,...] [--session-timeout 60s]
+                   [--limits FILE [--limits-state FILE|none]] [--engine-cn NAME,...] [--session-timeout 60s]
 
 preparams searches --count parties' Paillier pre-parameters (safe primes: tens of
 seconds to minutes each) ahead of time and adds them, encrypted, to the pool DIR.
@@ -46,7 +46,9 @@ certificate must have the common name sluice-mpc-party-N (N its share index) and
 allow server and client authentication; --peer-ca (default --client-ca) checks
 the other parties' certificates. Before taking part in a session the party
 decodes the transaction and recomputes its digest, and checks --limits (the
-format of 'sluice signer serve --limits') when given.
+format of 'sluice signer serve --limits') when given. What the limits counted is
+kept in --limits-state (default: the share's path + .limits-state), synced before
+each signature, so that a restart does not reset the daily caps.
 `
 
 // mpcKeygenResult is what `sluice mpc keygen --json` prints.
@@ -199,8 +201,8 @@ func drawPreParams(dir string, n int, pass string) ([]*signer.MPCPreParams, []st
 
 // mpcPartyFlags are `sluice mpc party`'s flags.
 type mpcPartyFlags struct {
-	share, listen, cert, key, clientCA, peerCA, passEnv, limits, engines string
-	sessionTimeout                                                       time.Duration
+	share, listen, cert, key, clientCA, peerCA, passEnv, limits, limitsState, engines string
+	sessionTimeout                                                                    time.Duration
 }
 
 func parseMPCPartyFlags(args []string, stderr io.Writer) (mpcPartyFlags, error) {
@@ -215,6 +217,7 @@ func parseMPCPartyFlags(args []string, stderr io.Writer) (mpcPartyFlags, error) 
 	fset.StringVar(&f.peerCA, "peer-ca", "", "CA of the other parties' server certificates (default --client-ca)")
 	fset.StringVar(&f.passEnv, "passphrase-env", "SLUICE_MPC_PASSPHRASE", "environment variable holding the share's passphrase")
 	fset.StringVar(&f.limits, "limits", "", "YAML file of limits every transaction must pass (optional; as signer serve --limits)")
+	fset.StringVar(&f.limitsState, "limits-state", "", "with --limits: file keeping what they counted across restarts (default: the share's path + .limits-state; none: memory only)")
 	fset.StringVar(&f.engines, "engine-cn", "", "comma-separated certificate common names allowed to drive sessions (default: any non-party certificate of the CA)")
 	fset.DurationVar(&f.sessionTimeout, "session-timeout", 60*time.Second, "bound on one signing session")
 	if err := fset.Parse(args); err != nil {
@@ -263,7 +266,7 @@ func runMPCParty(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if err != nil {
 			return err
 		}
-		cfg.Limits = &l
+		cfg.Limits, cfg.LimitsState = &l, limitsStatePath(f.limitsState, f.share)
 	}
 	srv, err := signer.NewMPCPartyServer(cfg)
 	if err != nil {

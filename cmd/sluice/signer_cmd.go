@@ -119,6 +119,7 @@ func runSigner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	clientCA := fs.String("client-ca", "", "require client certificates signed by this CA, PEM (mTLS)")
 	tokenEnv := fs.String("token-env", "SLUICE_SIGNER_TOKEN", "environment variable holding the bearer token the engine must send")
 	limitsFile := fs.String("limits", "", "YAML file of the limits every transaction must pass (required): chain_ids, allow, assets, max_fee_per_tx")
+	stateFile := fs.String("limits-state", "", "file keeping what the limits counted across restarts (default: the keystore's path + .limits-state; none: memory only, a restart resets the daily caps)")
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%w: signer serve: %v", errUsage, err)
 	}
@@ -144,7 +145,8 @@ func runSigner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	log := newLogger(stderr, "info", "text")
-	srv, err := signer.NewServer(signer.ServerConfig{Signer: ks, Token: token, Limits: limits, Logger: log})
+	srv, err := signer.NewServer(signer.ServerConfig{Signer: ks, Token: token, Limits: limits, Logger: log,
+		StateFile: limitsStatePath(*stateFile, *keystore)})
 	if err != nil {
 		return err
 	}
@@ -160,6 +162,18 @@ func runSigner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	fmt.Fprintf(stdout, "Sluice remote signer for %s at https://%s\n", ks.Address().Hex(), ln.Addr())
 	return serveTLSUntil(ctx, hs, ln)
+}
+
+// limitsStatePath is --limits-state: the file given, next to secret (the
+// keystore or the share) when none is, or "" for "none" (memory only).
+func limitsStatePath(flagValue, secret string) string {
+	switch flagValue {
+	case "none":
+		return ""
+	case "":
+		return secret + ".limits-state"
+	}
+	return flagValue
 }
 
 func readLimits(path string) (signer.Limits, error) {

@@ -3,6 +3,7 @@ package signer_test
 import (
 	"context"
 	"math/big"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -42,6 +43,18 @@ func BenchmarkRemoteRoundTrip(b *testing.B) {
 	limits := testLimits()
 	limits.Assets["native"] = signer.AssetLimit{PerTx: "1000000", Daily: "1000000000000000"}
 	rs := startRemote(b, newKey(b), limits, nil)
+	r := dialRemote(b, rs, testToken)
+	benchSigner(b, r)
+}
+
+// BenchmarkRemoteRoundTripWithState is BenchmarkRemoteRoundTrip with the
+// limits' state file (`sluice signer serve`'s default): each signature
+// first appends and syncs one line.
+func BenchmarkRemoteRoundTripWithState(b *testing.B) {
+	limits := testLimits()
+	limits.Assets["native"] = signer.AssetLimit{PerTx: "1000000", Daily: "1000000000000000"}
+	rs := startRemoteServer(b, signer.ServerConfig{Signer: signer.FromKey(newKey(b)), Token: testToken, Limits: limits,
+		StateFile: filepath.Join(b.TempDir(), "key.json.limits-state")}, nil)
 	r := dialRemote(b, rs, testToken)
 	benchSigner(b, r)
 }

@@ -39,7 +39,13 @@ type remoteServer struct {
 
 func startRemote(t testing.TB, key *ecdsa.PrivateKey, limits signer.Limits, ln net.Listener) *remoteServer {
 	t.Helper()
-	srv, err := signer.NewServer(signer.ServerConfig{Signer: signer.FromKey(key), Token: testToken, Limits: limits})
+	return startRemoteServer(t, signer.ServerConfig{Signer: signer.FromKey(key), Token: testToken, Limits: limits}, ln)
+}
+
+// startRemoteServer is startRemote with the whole server config.
+func startRemoteServer(t testing.TB, cfg signer.ServerConfig, ln net.Listener) *remoteServer {
+	t.Helper()
+	srv, err := signer.NewServer(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

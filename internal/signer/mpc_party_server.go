@@ -39,6 +39,9 @@ type MPCPartyConfig struct {
 	// signer serve --limits`), checked on every transaction before the
 	// party takes part, whatever the engine says.
 	Limits *Limits
+	// LimitsState, with Limits, keeps what they counted across restarts
+	// (ServerConfig.StateFile); empty: in memory only.
+	LimitsState string
 	// SessionTimeout bounds a session from its opening (default 60s).
 	SessionTimeout time.Duration
 	// MaxSessions bounds the sessions open at once (default 16).
@@ -118,7 +121,7 @@ func NewMPCPartyServer(cfg MPCPartyConfig) (*MPCPartyServer, error) {
 	}
 	if cfg.Limits != nil {
 		var err error
-		if s.limits, err = mpcLimits(*cfg.Limits, cfg.Party.Group().Address); err != nil {
+		if s.limits, err = mpcLimits(*cfg.Limits, cfg.LimitsState, cfg.Party.Group().Address); err != nil {
 			return nil, err
 		}
 	}
@@ -161,10 +164,10 @@ func (mpcAddrOnly) SignDigest(context.Context, [32]byte) ([]byte, error) {
 
 // mpcLimits reuses the remote signer's limits (allow-list, per-asset and
 // daily caps, fee cap, one transfer per nonce) for a party.
-func mpcLimits(l Limits, addr ethcommon.Address) (*Server, error) {
+func mpcLimits(l Limits, stateFile string, addr ethcommon.Address) (*Server, error) {
 	var tok [16]byte
 	_, _ = rand.Read(tok[:]) // the checker serves no HTTP: its token is never used
-	srv, err := NewServer(ServerConfig{Signer: mpcAddrOnly(addr), Token: hex.EncodeToString(tok[:]), Limits: l})
+	srv, err := NewServer(ServerConfig{Signer: mpcAddrOnly(addr), Token: hex.EncodeToString(tok[:]), Limits: l, StateFile: stateFile})
 	if err != nil {
 		return nil, fmt.Errorf("mpc party: %w", err)
 	}
@@ -214,6 +217,9 @@ func (s *MPCPartyServer) Close() {
 	for _, ss := range s.sessions {
 		ss.cancel()
 	}
+	if s.limits != nil {
+		_ = s.limits.Close()
+	}
 }
 
 func (s *MPCPartyServer) handleInfo(w http.ResponseWriter, _ *http.Request) {
@@ -262,7 +268,11 @@ func (s *MPCPartyServer) handleOpen(w http.ResponseWriter, r *http.Request) {
 		err = checkIntent(tx, sess.s.Intent, s.party.Group().Address)
 	}
 	if err == nil && s.limits != nil {
-		if lerr := s.limits.admit(sess.s.ChainID, tx); lerr != nil {
+		if lerr := s.limits.admit(sess.s.ChainID, tx); errors.Is(lerr, errLimitsState) {
+			s.log.Error("session refused: the limits' state cannot be written", "err", lerr)
+			writeMPCError(w, http.StatusServiceUnavailable, "unavailable", "the party cannot record what it signs; it signs nothing until it can")
+			return
+		} else if lerr != nil {
 			err = fmt.Errorf("%w: %v", ErrRefused, lerr)
 		}
 	}

@@ -77,6 +77,10 @@ type ServerConfig struct {
 	Logger *slog.Logger
 	// Now is the clock for daily caps (default time.Now).
 	Now func() time.Time
+	// StateFile, when set, keeps what the limits counted (each admitted
+	// transfer, synced before its signature is given) across restarts;
+	// empty: in memory only, and a restart resets the daily caps.
+	StateFile string
 }
 
 // Server is the remote signer's HTTP handler (`sluice signer serve`).
@@ -94,6 +98,7 @@ type Server struct {
 	day    string
 	spent  map[string]*big.Int     // asset -> signed today
 	signed map[nonceKey]transferAt // what each nonce was signed for
+	state  *limitsState            // nil: counted in memory only
 }
 
 type transferAt struct {
@@ -149,6 +154,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 			return nil, fmt.Errorf("signer server: limits.assets.%s.daily: not a non-negative integer", name)
 		}
 		s.caps[key] = c
+	}
+	if cfg.StateFile != "" {
+		if err := s.openLimitsState(cfg.StateFile, s.now()); err != nil {
+			return nil, err
+		}
 	}
 	return s, nil
 }
@@ -246,7 +256,10 @@ func (s *Server) signTx(ctx context.Context, p signTxParams) ([]byte, *rpcError)
 	if err := checkIntent(&tx, p.Payout, s.signer.Address()); err != nil {
 		return nil, s.refuse(strings.TrimPrefix(err.Error(), ErrRefused.Error()+": "))
 	}
-	if err := s.admit(chainID, &tx); err != nil {
+	if err := s.admit(chainID, &tx); errors.Is(err, errLimitsState) {
+		s.log.Error("signing refused: the limits' state cannot be written", "err", err)
+		return nil, &rpcError{Code: rpcInternal, Message: "the signer cannot record what it signs; it signs nothing until it can"}
+	} else if err != nil {
 		return nil, s.refuse(err.Error())
 	}
 	sig, err := s.signer.SignDigest(ctx, p.Digest)
@@ -284,8 +297,13 @@ func (s *Server) admit(chainID *big.Int, tx *types.Transaction) error {
 	if day := now.Format(time.DateOnly); day != s.day {
 		s.day, s.spent = day, map[string]*big.Int{}
 		for k, v := range s.signed { // keep two days of nonces for replacements
-			if now.Sub(v.at) > 48*time.Hour {
+			if now.Sub(v.at) > keptFor {
 				delete(s.signed, k)
+			}
+		}
+		if s.state != nil {
+			if err := s.state.rewrite(s.signed); err != nil {
+				return fmt.Errorf("%w: %w", errLimitsState, err)
 			}
 		}
 	}
@@ -315,10 +333,23 @@ func (s *Server) admit(chainID *big.Int, tx *types.Transaction) error {
 	if total := new(big.Int).Add(spent, t.amount); total.Cmp(c.daily) > 0 {
 		return fmt.Errorf("amount %s of %s would pass the daily cap %s (%s signed today)", t.amount, t.asset, c.daily, spent)
 	}
+	if s.state != nil {
+		if s.state.f == nil {
+			return fmt.Errorf("%w: the state file is not open", errLimitsState)
+		}
+		a := admitted{ChainID: key.chainID, Nonce: key.nonce, Asset: t.asset, To: t.to, Amount: t.amount.String(), At: now}
+		if err := s.state.append(a); err != nil {
+			return fmt.Errorf("%w: %w", errLimitsState, err)
+		}
+	}
 	s.spent[t.asset] = new(big.Int).Add(spent, t.amount)
 	s.signed[key] = transferAt{t, now}
 	return nil
 }
+
+// errLimitsState means the limits' state file could not be written: the
+// transfer is not admitted (and nothing is signed) until it can be.
+var errLimitsState = errors.New("limits state")
 
 // transferSelector is ERC-20 transfer(address,uint256).
 var transferSelector = []byte{0xa9, 0x05, 0x9c, 0xbb}
