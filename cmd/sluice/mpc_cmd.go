@@ -270,7 +270,7 @@ func runMPCParty(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	srv, err := signer.NewMPCPartyServer(cfg)
 	if err != nil {
-		return err
+		return limitsStateHint(err)
 	}
 	defer srv.Close()
 	ln, err := net.Listen("tcp", f.listen)

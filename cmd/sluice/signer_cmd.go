@@ -148,7 +148,7 @@ func runSigner(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	srv, err := signer.NewServer(signer.ServerConfig{Signer: ks, Token: token, Limits: limits, Logger: log,
 		StateFile: limitsStatePath(*stateFile, *keystore)})
 	if err != nil {
-		return err
+		return limitsStateHint(err)
 	}
 	tlsCfg, err := serverTLS(*certFile, *keyFile, *clientCA)
 	if err != nil {
@@ -174,6 +174,14 @@ func limitsStatePath(flagValue, secret string) string {
 		return secret + ".limits-state"
 	}
 	return flagValue
+}
+
+// limitsStateHint adds to a limits-state error the flag that moves the file.
+func limitsStateHint(err error) error {
+	if strings.Contains(err.Error(), "limits state") {
+		return fmt.Errorf("%w (--limits-state names another file)", err)
+	}
+	return err
 }
 
 func readLimits(path string) (signer.Limits, error) {

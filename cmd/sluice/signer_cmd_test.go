@@ -168,4 +168,19 @@ max_fee_per_tx: "1000000000000000"
 		!strings.Contains(err.Error(), "chains[0].hot_wallets[0].signer.signers[1]: holds the key of") {
 		t.Errorf("mixed keys: err = %v", err)
 	}
+
+	// What the limits counted is kept next to the keystore by default (a
+	// restart keeps the daily cap); a state file it cannot make stops the
+	// start, naming the flag.
+	state, err := os.ReadFile(ks + ".limits-state")
+	if err != nil || strings.Count(string(state), "\n") != 2 || !strings.Contains(string(state), `"amount":"1000"`) {
+		t.Errorf("the limits' state next to the keystore: %q, %v; want the two transfers signed", state, err)
+	}
+	errOut2 := &lockedBuffer{}
+	if code := run(context.Background(), []string{"signer", "serve", "--keystore", ks, "--passphrase-env", "TEST_SIGNER_PASS",
+		"--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile, "--token-env", "TEST_SIGNER_TOKEN", "--limits", limits,
+		"--limits-state", filepath.Join(dir, "missing", "state")}, nil, &lockedBuffer{}, errOut2); code == 0 ||
+		!strings.Contains(errOut2.String(), "--limits-state") {
+		t.Errorf("an unwritable limits state: exit %d, %s; want a failure naming --limits-state", code, errOut2.String())
+	}
 }
