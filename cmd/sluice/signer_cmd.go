@@ -178,7 +178,7 @@ func limitsStatePath(flagValue, secret string) string {
 
 // limitsStateHint adds to a limits-state error the flag that moves the file.
 func limitsStateHint(err error) error {
-	if strings.Contains(err.Error(), "limits state") {
+	if errors.Is(err, signer.ErrLimitsState) {
 		return fmt.Errorf("%w (--limits-state names another file)", err)
 	}
 	return err
@@ -221,8 +221,14 @@ func serverTLS(certFile, keyFile, clientCA string) (*tls.Config, error) {
 // serveTLSUntil serves hs on ln (its TLSConfig set) until ctx ends, then
 // shuts it down, giving requests in flight 5 s.
 func serveTLSUntil(ctx context.Context, hs *http.Server, ln net.Listener) error {
+	return serveUntil(ctx, hs, func() error { return hs.ServeTLS(ln, "", "") })
+}
+
+// serveUntil runs serve (hs serving its listener) until ctx ends, then
+// shuts hs down, giving requests in flight 5 s.
+func serveUntil(ctx context.Context, hs *http.Server, serve func() error) error {
 	served := make(chan error, 1)
-	go func() { served <- hs.ServeTLS(ln, "", "") }()
+	go func() { served <- serve() }()
 	select {
 	case <-ctx.Done():
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)

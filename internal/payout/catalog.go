@@ -141,9 +141,7 @@ func (c *Catalog) Assign(ch Chain, asset string, amount *big.Int) common.Address
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.next == nil {
-		c.next, c.since = map[string]int{}, map[walletKey]assignedSince{}
-	}
+	c.initLocked()
 	start := c.next[ch.Name]
 	best, bestLoad := -1, 0
 	for k := range ws {
@@ -166,13 +164,18 @@ func (c *Catalog) Assign(ch Chain, asset string, amount *big.Int) common.Address
 	return ws[best]
 }
 
+// initLocked makes Assign's maps on first use; c.mu is held.
+func (c *Catalog) initLocked() {
+	if c.next == nil {
+		c.next, c.since = map[string]int{}, map[walletKey]assignedSince{}
+	}
+}
+
 // takeTurns picks the chain's wallets in turn.
 func (c *Catalog) takeTurns(chain string, ws []common.Address) common.Address {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.next == nil {
-		c.next, c.since = map[string]int{}, map[walletKey]assignedSince{}
-	}
+	c.initLocked()
 	i := c.next[chain] % len(ws)
 	c.next[chain] = i + 1
 	return ws[i]

@@ -21,6 +21,14 @@ import (
 // caps. At start and at each new UTC day the file is rewritten with only
 // the last two days, which is all the limits read.
 
+// ErrLimitsState means the limits' state file cannot be read or written:
+// a signer refuses to start, or to admit (and sign) a transfer, until it
+// can. Every error of the state file wraps it.
+var ErrLimitsState = errors.New("signer: limits state")
+
+// stateError wraps err as an error of the limits' state file.
+func stateError(err error) error { return fmt.Errorf("%w: %w", ErrLimitsState, err) }
+
 // keptFor is how long a signed nonce is remembered, so that a fee
 // replacement of it days later is still counted once.
 const keptFor = 48 * time.Hour
@@ -49,7 +57,7 @@ type limitsState struct {
 func (s *Server) openLimitsState(path string, now time.Time) error {
 	b, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("signer: limits state: %w", err)
+		return stateError(err)
 	}
 	lines := bytes.Split(b, []byte("\n"))
 	for i, line := range lines {
@@ -66,7 +74,7 @@ func (s *Server) openLimitsState(path string, now time.Time) error {
 				s.log.Warn("limits state: ignoring a torn last line (its signature was never given)", "file", path)
 				continue
 			}
-			return fmt.Errorf("signer: limits state %s: line %d is not an admitted transfer; the daily totals cannot be trusted: fix or remove the file knowingly", path, i+1)
+			return stateError(fmt.Errorf("%s: line %d is not an admitted transfer; the daily totals cannot be trusted: fix or remove the file knowingly", path, i+1))
 		}
 		s.remember(a, amount, now)
 	}
@@ -101,16 +109,16 @@ func (st *limitsState) rewrite(signed map[nonceKey]transferAt) error {
 	for k, t := range signed {
 		line, err := json.Marshal(admitted{ChainID: k.chainID, Nonce: k.nonce, Asset: t.asset, To: t.to, Amount: t.amount.String(), At: t.at})
 		if err != nil {
-			return err
+			return stateError(err)
 		}
 		buf.Write(append(line, '\n'))
 	}
 	tmp := st.path + ".tmp"
 	if err := writeSynced(tmp, buf.Bytes()); err != nil {
-		return fmt.Errorf("signer: limits state: %w", err)
+		return stateError(err)
 	}
 	if err := os.Rename(tmp, st.path); err != nil {
-		return fmt.Errorf("signer: limits state: %w", err)
+		return stateError(err)
 	}
 	if d, err := os.Open(filepath.Dir(st.path)); err == nil {
 		_ = d.Sync() // the rename itself
@@ -118,7 +126,7 @@ func (st *limitsState) rewrite(signed map[nonceKey]transferAt) error {
 	}
 	f, err := os.OpenFile(st.path, os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return fmt.Errorf("signer: limits state: %w", err)
+		return stateError(err)
 	}
 	st.f = f
 	return nil
@@ -141,15 +149,18 @@ func writeSynced(path string, b []byte) error {
 
 // append writes one admitted transfer and syncs it.
 func (st *limitsState) append(a admitted) error {
+	if st.f == nil {
+		return stateError(errors.New("the state file is not open"))
+	}
 	line, err := json.Marshal(a)
 	if err != nil {
-		return err
+		return stateError(err)
 	}
 	if _, err := st.f.Write(append(line, '\n')); err != nil {
-		return fmt.Errorf("signer: limits state: %w", err)
+		return stateError(err)
 	}
 	if err := st.f.Sync(); err != nil {
-		return fmt.Errorf("signer: limits state: %w", err)
+		return stateError(err)
 	}
 	return nil
 }

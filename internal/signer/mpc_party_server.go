@@ -268,7 +268,7 @@ func (s *MPCPartyServer) handleOpen(w http.ResponseWriter, r *http.Request) {
 		err = checkIntent(tx, sess.s.Intent, s.party.Group().Address)
 	}
 	if err == nil && s.limits != nil {
-		if lerr := s.limits.admit(sess.s.ChainID, tx); errors.Is(lerr, errLimitsState) {
+		if lerr := s.limits.admit(sess.s.ChainID, tx); errors.Is(lerr, ErrLimitsState) {
 			s.log.Error("session refused: the limits' state cannot be written", "err", lerr)
 			writeMPCError(w, http.StatusServiceUnavailable, "unavailable", "the party cannot record what it signs; it signs nothing until it can")
 			return

@@ -256,7 +256,7 @@ func (s *Server) signTx(ctx context.Context, p signTxParams) ([]byte, *rpcError)
 	if err := checkIntent(&tx, p.Payout, s.signer.Address()); err != nil {
 		return nil, s.refuse(strings.TrimPrefix(err.Error(), ErrRefused.Error()+": "))
 	}
-	if err := s.admit(chainID, &tx); errors.Is(err, errLimitsState) {
+	if err := s.admit(chainID, &tx); errors.Is(err, ErrLimitsState) {
 		s.log.Error("signing refused: the limits' state cannot be written", "err", err)
 		return nil, &rpcError{Code: rpcInternal, Message: "the signer cannot record what it signs; it signs nothing until it can"}
 	} else if err != nil {
@@ -303,7 +303,7 @@ func (s *Server) admit(chainID *big.Int, tx *types.Transaction) error {
 		}
 		if s.state != nil {
 			if err := s.state.rewrite(s.signed); err != nil {
-				return fmt.Errorf("%w: %w", errLimitsState, err)
+				return err
 			}
 		}
 	}
@@ -334,22 +334,15 @@ func (s *Server) admit(chainID *big.Int, tx *types.Transaction) error {
 		return fmt.Errorf("amount %s of %s would pass the daily cap %s (%s signed today)", t.amount, t.asset, c.daily, spent)
 	}
 	if s.state != nil {
-		if s.state.f == nil {
-			return fmt.Errorf("%w: the state file is not open", errLimitsState)
-		}
 		a := admitted{ChainID: key.chainID, Nonce: key.nonce, Asset: t.asset, To: t.to, Amount: t.amount.String(), At: now}
 		if err := s.state.append(a); err != nil {
-			return fmt.Errorf("%w: %w", errLimitsState, err)
+			return err
 		}
 	}
 	s.spent[t.asset] = new(big.Int).Add(spent, t.amount)
 	s.signed[key] = transferAt{t, now}
 	return nil
 }
-
-// errLimitsState means the limits' state file could not be written: the
-// transfer is not admitted (and nothing is signed) until it can be.
-var errLimitsState = errors.New("limits state")
 
 // transferSelector is ERC-20 transfer(address,uint256).
 var transferSelector = []byte{0xa9, 0x05, 0x9c, 0xbb}

@@ -185,6 +185,18 @@ func (db *DB) queryRowRead(ctx context.Context, query string, args ...any) *sql.
 	return db.read.QueryRowContext(ctx, query, args...)
 }
 
+// preparedReads is the read pool as a querier whose fixed queries are
+// prepared once (queryRead, queryRowRead).
+type preparedReads struct{ db *DB }
+
+func (p preparedReads) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	return p.db.queryRead(ctx, query, args...)
+}
+
+func (p preparedReads) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	return p.db.queryRowRead(ctx, query, args...)
+}
+
 // stmt returns the statement prepared for query in tx, or nil.
 func (db *DB) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 	if db.stmts == nil {

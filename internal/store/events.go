@@ -70,11 +70,7 @@ func (db *DB) ListEvents(ctx context.Context, afterSeq int64, limit int) (_ []pa
 func (db *DB) LastEventSeq(ctx context.Context) (last int64, err error) {
 	defer db.track("last_event_seq")(&err)
 	err = db.readEvents(ctx, func(q querier) error {
-		row := q.QueryRowContext
-		if q == db.read {
-			row = db.queryRowRead
-		}
-		return row(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&last)
+		return q.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM events`).Scan(&last)
 	})
 	return last, db.wrap("last event seq", err)
 }
@@ -84,7 +80,7 @@ func (db *DB) LastEventSeq(ctx context.Context) (last int64, err error) {
 // hold one to end (eventsBarrier); SQLite has one writer and needs nothing.
 func (db *DB) readEvents(ctx context.Context, read func(querier) error) error {
 	if db.d.q.eventsBarrier == "" {
-		return read(db.read)
+		return read(preparedReads{db})
 	}
 	tx, err := db.read.BeginTx(ctx, nil)
 	if err != nil {
@@ -107,11 +103,7 @@ type querier interface {
 }
 
 func (db *DB) listEvents(ctx context.Context, q querier, afterSeq int64, limit int) ([]payout.Event, error) {
-	query := q.QueryContext
-	if q == db.read {
-		query = db.queryRead
-	}
-	rows, err := query(ctx, db.d.q.listEvents, afterSeq, limit)
+	rows, err := q.QueryContext(ctx, db.d.q.listEvents, afterSeq, limit)
 	if err != nil {
 		return nil, db.wrap("list events", err)
 	}
