@@ -103,51 +103,9 @@ type wirePayout struct {
 }
 
 // MarshalJSON writes the payout as the API shows it: amounts as decimal
-// strings, addresses checksummed, unknown values as null.
+// strings, addresses checksummed, unknown values as null (AppendJSON).
 func (p *Payout) MarshalJSON() ([]byte, error) {
-	w := wirePayout{
-		ID: p.ID, Object: "payout", Status: p.Status, Chain: p.Chain, ChainID: p.ChainID,
-		Asset: p.Asset, To: p.To.Hex(), Amount: p.Amount.String(), Metadata: p.Metadata,
-		From: p.Sender.Hex(), Nonce: p.Nonce, Priority: p.Priority, CancelRequest: p.CancelRequested,
-		CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC(), LogIndex: p.LogIndex,
-	}
-	if p.BatchID != "" {
-		w.BatchID = &p.BatchID
-	}
-	if w.Priority == "" {
-		w.Priority = PriorityStandard
-	}
-	if p.Reason != "" {
-		r := string(p.Reason)
-		w.StatusReason, w.StatusDetail = &r, &p.ReasonDetail
-	}
-	if p.FeeCap != nil {
-		s := p.FeeCap.String()
-		w.FeeCap = &s
-	}
-	if w.Metadata == nil {
-		w.Metadata = map[string]string{}
-	}
-	if p.ExternalID != "" {
-		w.ExternalID = &p.ExternalID
-	}
-	if p.TxHash != nil {
-		s := p.TxHash.Hex()
-		w.TxHash = &s
-	}
-	if p.BlockNumber != 0 {
-		w.BlockNumber = &p.BlockNumber
-	}
-	if p.Fee != nil {
-		s := p.Fee.String()
-		w.Fee = &s
-	}
-	if p.FailureCode != "" {
-		s := string(p.FailureCode)
-		w.FailureCode = &s
-		w.FailureMessage = &p.FailureMessage
-	}
-	return json.Marshal(w)
+	return p.AppendJSON(make([]byte, 0, 768)), nil
 }
 
 // UnmarshalJSON reads the API form back (used by clients and tests).

@@ -30,6 +30,12 @@ type dialect struct {
 	// cacheStmts prepares hot statements once (SQLite); pgx caches its
 	// prepared statements by itself.
 	cacheStmts bool
+	// detachStatements runs the statements of a write transaction without
+	// the caller's cancellation (SQLite): modernc starts a goroutine per
+	// statement to interrupt it otherwise, and every statement there is
+	// short. The transaction itself still ends with ctx: database/sql
+	// rolls it back between statements and Commit refuses.
+	detachStatements bool
 }
 
 // errUnique marks a unique constraint violation the adapter did not expect.
@@ -108,6 +114,15 @@ func (d *dbTime) Scan(v any) error {
 // holds. Statements not in the cache run unprepared.
 type stmtCache struct {
 	m map[string]*sql.Stmt // read-only after prepare
+
+	// The statements bound to the open write transaction: SQLite has one
+	// write connection, so at most one such transaction at a time, and
+	// binding a statement to it (tx.StmtContext) costs an allocation and
+	// a lookup each call otherwise. Holding tx keeps its pointer from
+	// being reused by a later transaction while it is cached here.
+	mu    sync.Mutex
+	tx    *sql.Tx
+	bound map[string]*sql.Stmt
 }
 
 // prepareStmts prepares queries on the write pool.
@@ -202,10 +217,22 @@ func (db *DB) stmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt {
 	if db.stmts == nil {
 		return nil
 	}
-	if s, ok := db.stmts.m[query]; ok {
-		return tx.StmtContext(ctx, s)
+	c := db.stmts
+	s, ok := c.m[query]
+	if !ok {
+		return nil
 	}
-	return nil
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.tx != tx {
+		c.tx, c.bound = tx, make(map[string]*sql.Stmt, len(c.m))
+	}
+	b, ok := c.bound[query]
+	if !ok {
+		b = tx.StmtContext(ctx, s) // closed with tx
+		c.bound[query] = b
+	}
+	return b
 }
 
 // execTx runs a statement in tx, prepared once where the dialect wants it.

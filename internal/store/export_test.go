@@ -1,5 +1,11 @@
 package store
 
+import (
+	"context"
+	"database/sql"
+	"time"
+)
+
 // SetGroupCommit turns SQLite's group commit on or off for DBs opened
 // afterwards, and returns the previous setting.
 func SetGroupCommit(on bool) bool {
@@ -42,4 +48,15 @@ func (db *DB) RawSigningKey(id string) ([]byte, error) {
 	var b []byte
 	err := db.read.QueryRow(db.q(`SELECT signing_key FROM api_keys WHERE id = ?`), id).Scan(&b)
 	return b, err
+}
+
+// WriteTx runs fn in a write transaction of its own; exec runs a statement
+// in it as the store's methods do (prepared where the dialect wants it).
+func (db *DB) WriteTx(ctx context.Context, fn func(ctx context.Context, exec func(query string, args ...any) error) error) error {
+	return db.withTx(ctx, "test", func(ctx context.Context, tx *sql.Tx, _ time.Time) error {
+		return fn(ctx, func(query string, args ...any) error {
+			_, err := db.execTx(ctx, tx, db.q(query), args...)
+			return err
+		})
+	})
 }

@@ -12,7 +12,10 @@ type metrics struct {
 	duration  *prometheus.HistogramVec
 	errors    *prometheus.CounterVec
 	groupSize prometheus.Histogram
-	audit     prometheus.Counter
+	// groupIsolated counts groups run a second time, each call in a
+	// savepoint, because one of their calls failed.
+	groupIsolated prometheus.Counter
+	audit         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -32,6 +35,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help:    "CreatePayout calls committed together in one SQLite transaction.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}),
+		groupIsolated: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "sluice", Subsystem: "store", Name: "group_commit_isolated_total",
+			Help: "Groups of CreatePayout calls run again with each call in a savepoint because one of them failed.",
+		}),
 		audit: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "sluice", Subsystem: "audit", Name: "entries_total",
 			Help: "Entries appended to the audit log by this process.",
@@ -48,6 +55,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.groupSize, err = register(reg, m.groupSize); err != nil {
+		return nil, err
+	}
+	if m.groupIsolated, err = register(reg, m.groupIsolated); err != nil {
 		return nil, err
 	}
 	if m.audit, err = register(reg, m.audit); err != nil {

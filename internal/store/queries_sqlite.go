@@ -4,11 +4,12 @@ import "time"
 
 // sqliteDialect stores times as unix microseconds and amounts as decimal text.
 var sqliteDialect = &dialect{
-	name:       "sqlite",
-	q:          sqliteQueries,
-	bind:       func(int) string { return "?" },
-	time:       func(t time.Time) any { return t.UnixMicro() },
-	cacheStmts: true,
+	name:             "sqlite",
+	q:                sqliteQueries,
+	bind:             func(int) string { return "?" },
+	time:             func(t time.Time) any { return t.UnixMicro() },
+	cacheStmts:       true,
+	detachStatements: true,
 }
 
 const sqlitePayoutCols = `id, status, chain, chain_id, asset, to_address, amount, external_id,

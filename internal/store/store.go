@@ -197,10 +197,17 @@ func (db *DB) tryTx(ctx context.Context, fn txFunc) error {
 		return fmt.Errorf("store: begin: %w", db.d.interpret(err))
 	}
 	defer func() { _ = tx.Rollback() }()
-	if err := fn(ctx, tx, db.clock()); err != nil {
+	stmtCtx := ctx
+	if db.d.detachStatements {
+		stmtCtx = context.WithoutCancel(ctx)
+	}
+	if err := fn(stmtCtx, tx, db.clock()); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
+		if ctx.Err() != nil { // rolled back for it, maybe before Commit ran
+			return fmt.Errorf("store: commit: %w", ctx.Err())
+		}
 		return fmt.Errorf("store: commit: %w", db.d.interpret(err))
 	}
 	db.committed.signal()

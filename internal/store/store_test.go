@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"os"
@@ -309,5 +310,125 @@ func TestCommittedWakesOnEveryCommit(t *testing.T) {
 	}
 	if next := db.Committed(); next == woken {
 		t.Fatal("the channel of a past commit was handed out again")
+	}
+}
+
+// A write transaction whose context ends commits nothing, even though its
+// statements run detached from that context on SQLite (no interrupt per
+// statement): the transaction itself is still bound to it.
+func TestCancelledTransactionCommitsNothing(t *testing.T) {
+	for name, open := range map[string]func(testing.TB) *store.DB{"sqlite": openSQLite, "postgres": openPostgres} {
+		t.Run(name, func(t *testing.T) {
+			db := open(t)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			insert := `INSERT INTO leases (chain_id, sender, owner, expires_at) VALUES (?, ?, ?, ?)`
+			err := db.WriteTx(ctx, func(_ context.Context, exec func(string, ...any) error) error {
+				if err := exec(insert, 1, "0xa", "test", time.Unix(1, 0)); err != nil {
+					return err
+				}
+				cancel()
+				_ = exec(insert, 1, "0xb", "test", time.Unix(1, 0)) // may run or see the transaction gone
+				return nil
+			})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("commit after cancel: %v, want context.Canceled", err)
+			}
+			// Nothing of it is there: a later transaction can write both rows.
+			err = db.WriteTx(context.Background(), func(_ context.Context, exec func(string, ...any) error) error {
+				if err := exec(insert, 1, "0xa", "test", time.Unix(1, 0)); err != nil {
+					return err
+				}
+				return exec(insert, 1, "0xb", "test", time.Unix(1, 0))
+			})
+			if err != nil {
+				t.Fatalf("the cancelled transaction left rows behind: %v", err)
+			}
+		})
+	}
+}
+
+// A group whose calls run without savepoints is run again, each call in a
+// savepoint, when one of them fails: the failed call writes nothing and
+// every other call of the group is committed once.
+func TestGroupWithAFailureIsRunAgainIsolated(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	db, err := store.Open(context.Background(), "sqlite:"+filepath.Join(t.TempDir(), "g.db"), store.Options{Registerer: reg, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	isolated := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "sluice_store_group_commit_isolated_total" {
+				return mf.GetMetric()[0].GetCounter().GetValue()
+			}
+		}
+		return 0
+	}
+	// Rounds of 64 concurrent creates, one in eight reusing an external_id
+	// of its round, until some group held a failing call beside others.
+	created := 0
+	for round := 0; round < 50 && isolated() == 0; round++ {
+		const n = 64
+		var wg sync.WaitGroup
+		errs := make([]error, n)
+		ps := make([]*payout.Payout, n)
+		for i := range n {
+			ext := fmt.Sprintf("r%d-%d", round, i)
+			if i%8 == 7 {
+				ext = fmt.Sprintf("r%d-%d", round, i-1)
+			}
+			ps[i] = &payout.Payout{ID: fmt.Sprintf("po_g%03d_%02d", round, i), Chain: "sandbox", ChainID: 1, Asset: "ETH",
+				Amount: big.NewInt(1), To: common.HexToAddress("0x01"), Sender: common.HexToAddress("0x02"),
+				ExternalID: ext, CreatedAt: time.Now()}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = db.CreatePayout(ctx, ps[i], nil)
+			}()
+		}
+		wg.Wait()
+		for i := 0; i < n; i += 8 {
+			pair := errs[i+6 : i+8]
+			var dup *payout.DuplicateExternalIDError
+			won := 0
+			for _, err := range pair {
+				switch {
+				case err == nil:
+					won++
+				case !errors.As(err, &dup):
+					t.Fatalf("round %d: %v", round, err)
+				}
+			}
+			if won != 1 {
+				t.Fatalf("round %d: %d of two creates with one external_id succeeded", round, won)
+			}
+			for _, err := range errs[i : i+6] {
+				if err != nil {
+					t.Fatalf("round %d: a create with its own external_id failed: %v", round, err)
+				}
+			}
+		}
+		created += n - n/8
+	}
+	if isolated() == 0 {
+		t.Fatal("no group held a failing call beside others in 50 rounds")
+	}
+	counts, err := db.CountByStatus(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs, err := db.ListEvents(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts[payout.StatusQueued] != int64(created) || len(evs) != min(created, 1000) {
+		t.Fatalf("%d queued payouts and %d events, want %d of each", counts[payout.StatusQueued], len(evs), created)
 	}
 }
