@@ -56,6 +56,7 @@ type Client struct {
 	chain   string
 	metrics *Metrics
 	blocks  blockCache
+	hints   gasHints
 }
 
 // Dial connects to a single upstream. chain names it in metrics.
@@ -105,6 +106,12 @@ func (c *Client) call(ctx context.Context, result any, method string, args ...an
 // batch sends calls in chunks of maxBatch. A transport failure of a chunk
 // is returned as the error; per-call errors stay in each element.
 func (c *Client) batch(ctx context.Context, method string, elems []rpc.BatchElem) error {
+	return c.batchCounting(ctx, method, elems, nil)
+}
+
+// batchCounting is batch, counting the error of element i as that call's
+// outcome only where counts(i) says so (nil: every element).
+func (c *Client) batchCounting(ctx context.Context, method string, elems []rpc.BatchElem, counts func(i int) bool) error {
 	for i := 0; i < len(elems); i += maxBatch {
 		chunk := elems[i:min(i+maxBatch, len(elems))]
 		start := time.Now()
@@ -113,8 +120,8 @@ func (c *Client) batch(ctx context.Context, method string, elems []rpc.BatchElem
 		if err != nil {
 			return fmt.Errorf("%s batch: %w", method, err)
 		}
-		for _, e := range chunk {
-			if e.Error != nil {
+		for j, e := range chunk {
+			if e.Error != nil && (counts == nil || counts(i+j)) {
 				kind, _ := Classify(e.Error)
 				c.metrics.calls.WithLabelValues(c.chain, method, string(kind)).Inc()
 			}
@@ -196,28 +203,6 @@ func callArg(call Call) map[string]any {
 		arg["input"] = hexutil.Bytes(call.Data)
 	}
 	return arg
-}
-
-// EstimateGas estimates every call against the latest block. A call that
-// would revert gets its error (KindExecutionReverted) in errs.
-func (c *Client) EstimateGas(ctx context.Context, calls []Call) (gas []uint64, errs []error, err error) {
-	elems := make([]rpc.BatchElem, len(calls))
-	results := make([]hexutil.Uint64, len(calls))
-	for i, call := range calls {
-		args := []any{callArg(call), "latest"}
-		if call.Delegate != nil { // estimate as if the delegation were in place
-			args = append(args, map[common.Address]any{call.From: map[string]any{"code": hexutil.Bytes(DelegationCode(*call.Delegate))}})
-		}
-		elems[i] = rpc.BatchElem{Method: "eth_estimateGas", Args: args, Result: &results[i]}
-	}
-	if err := c.batch(ctx, "eth_estimateGas", elems); err != nil {
-		return nil, nil, err
-	}
-	gas, errs = make([]uint64, len(calls)), make([]error, len(calls))
-	for i := range elems {
-		gas[i], errs[i] = uint64(results[i]), elems[i].Error
-	}
-	return gas, errs, nil
 }
 
 // BatchBroadcaster sends signed transactions to several nodes at once (the

@@ -1,0 +1,116 @@
+package txm_test
+
+import (
+	"context"
+	"math/big"
+	"path/filepath"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/sandbox"
+)
+
+// A token transfer's estimate gets the largest earlier estimate of the same
+// function as its gas, so that the node runs it once when that suffices.
+// The answers must be the node's own estimates all the same: a hint too
+// low must not fail the call, and a revert must still read as a revert.
+func TestGasHintNeverChangesTheAnswer(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	e := newEnvWith(t, key, "sqlite:"+filepath.Join(t.TempDir(), "sluice.db"),
+		sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	hinted, err := evm.Dial(ctx, e.chain.RPCURL(), "sandbox", evm.NewMetrics(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hinted.Close()
+	missed := func() float64 {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if l.GetName() == "outcome" && l.GetValue() == "hint_missed" {
+						return m.GetCounter().GetValue()
+					}
+				}
+			}
+		}
+		return 0
+	}
+	susd := *e.dom.Assets["SUSD"].Token
+	wallet := crypto.PubkeyToAddress(key.PublicKey)
+	transfer := func(to common.Address, amount *big.Int) evm.Call {
+		return evm.TransferCall(wallet, &susd, to, amount)
+	}
+	estimate := func(c *evm.Client, call evm.Call) (uint64, error) {
+		t.Helper()
+		gas, errs, err := c.EstimateGas(ctx, []evm.Call{call})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return gas[0], errs[0]
+	}
+	// unhinted is what the node estimates with no hint (e.client never
+	// hints: it estimates each function once at most below).
+	near := func(what string, got uint64, call evm.Call) {
+		t.Helper()
+		fresh, err := evm.Dial(ctx, e.chain.RPCURL(), "sandbox", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fresh.Close()
+		want, err := estimate(fresh, call)
+		if err != nil {
+			t.Fatalf("%s: unhinted estimate: %v", what, err)
+		}
+		if got < want*98/100 || got > want*102/100 {
+			t.Errorf("%s: hinted estimate %d, unhinted %d: more than 2%% apart", what, got, want)
+		}
+	}
+
+	// A transfer to the wallet itself writes no new balance slot: the
+	// cheapest kind, and the first hint learned.
+	self := transfer(wallet, big.NewInt(1))
+	gSelf, err := estimate(hinted, self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A new holder needs a new slot, more than that hint: the hinted
+	// estimate runs out of gas, is asked again without it and succeeds.
+	first := transfer(common.HexToAddress("0x7100000000000000000000000000000000000001"), big.NewInt(1))
+	gNew, err := estimate(hinted, first)
+	if err != nil {
+		t.Fatalf("new holder with a hint too low: %v", err)
+	}
+	if gNew <= gSelf || missed() != 1 {
+		t.Fatalf("new holder %d gas after a self-transfer's %d, %v hints missed: want more gas and 1 miss", gNew, gSelf, missed())
+	}
+	near("new holder, hint too low", gNew, first)
+	// The next new holder is hinted with that estimate and needs no retry.
+	second := transfer(common.HexToAddress("0x7100000000000000000000000000000000000002"), big.NewInt(1))
+	g2, err := estimate(hinted, second)
+	if err != nil || missed() != 1 {
+		t.Fatalf("second new holder: %v, %v hints missed (want 1)", err, missed())
+	}
+	near("new holder, hinted", g2, second)
+	// A hint above what a call needs does not inflate its estimate.
+	gSelf2, err := estimate(hinted, self)
+	if err != nil || missed() != 1 {
+		t.Fatalf("self-transfer again: %v, %v hints missed (want 1)", err, missed())
+	}
+	near("self-transfer with a higher hint", gSelf2, self)
+	// A transfer of more than the wallet holds reverts with the hint and
+	// again without it; it reads as a revert, not as too little gas.
+	_, err = estimate(hinted, transfer(common.HexToAddress("0x7100000000000000000000000000000000000003"), new(big.Int).Lsh(big.NewInt(1), 200)))
+	if kind, _ := evm.Classify(err); kind != evm.KindExecutionReverted || missed() != 2 {
+		t.Fatalf("overdrawn transfer: %v (kind %s), %v hints missed; want a revert and 2 misses", err, kind, missed())
+	}
+}
