@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -57,6 +58,9 @@ type Client struct {
 	metrics *Metrics
 	blocks  blockCache
 	hints   gasHints
+	// noHeaderMethod: the node answered eth_getHeaderByNumber with
+	// "method not found"; BlockHash reads blocks instead.
+	noHeaderMethod atomic.Bool
 }
 
 // Dial connects to a single upstream. chain names it in metrics.
@@ -155,22 +159,52 @@ func (c *Client) Header(ctx context.Context, number *uint64) (*types.Header, err
 	return h, nil
 }
 
+// BlockNumber returns the node's latest block number (eth_blockNumber):
+// what a sender polls for, without the latest block's list of transaction
+// hashes that eth_getBlockByNumber would send (68 bytes per transaction).
+func (c *Client) BlockNumber(ctx context.Context) (uint64, error) {
+	var n hexutil.Uint64
+	err := c.call(ctx, &n, "eth_blockNumber")
+	return uint64(n), err
+}
+
 // BlockHash returns the hash the node gives block number. Compare it, not
 // a decoded header's Hash(), with receipts' block hashes: on chains whose
 // headers carry fields go-ethereum does not model, Hash() of the decoded
 // header is not the chain's hash.
+//
+// It asks for the header alone (eth_getHeaderByNumber: geth, Erigon,
+// Reth), not the block with its transaction hashes; a node without that
+// method answers "method not found" once and is asked for the block from
+// then on.
 func (c *Client) BlockHash(ctx context.Context, number uint64) (common.Hash, error) {
 	tag := hexutil.EncodeUint64(number)
 	var b *struct {
 		Hash common.Hash `json:"hash"`
 	}
-	if err := c.call(ctx, &b, "eth_getBlockByNumber", tag, false); err != nil {
+	var err error
+	if !c.noHeaderMethod.Load() {
+		err = c.call(ctx, &b, "eth_getHeaderByNumber", tag)
+		if methodNotFound(err) {
+			c.noHeaderMethod.Store(true)
+		}
+	}
+	if c.noHeaderMethod.Load() {
+		err = c.call(ctx, &b, "eth_getBlockByNumber", tag, false)
+	}
+	if err != nil {
 		return common.Hash{}, err
 	}
 	if b == nil {
 		return common.Hash{}, fmt.Errorf("block %s: %w", tag, ErrNotFound)
 	}
 	return b.Hash, nil
+}
+
+// methodNotFound reports a JSON-RPC "method not found" (-32601) answer.
+func methodNotFound(err error) bool {
+	var re rpc.Error
+	return errors.As(err, &re) && re.ErrorCode() == -32601
 }
 
 // ErrNotFound means the node does not know the block or transaction.

@@ -19,6 +19,8 @@ var proxyReads = map[string]bool{
 	"eth_feeHistory":                          true,
 	"eth_getBlockByNumber":                    true,
 	"eth_getBlockByHash":                      true,
+	"eth_getHeaderByNumber":                   true,
+	"eth_getHeaderByHash":                     true,
 	"eth_getBlockTransactionCountByNumber":    true,
 	"eth_getBlockTransactionCountByHash":      true,
 	"eth_getTransactionByHash":                true,

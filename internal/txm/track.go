@@ -34,11 +34,10 @@ func (s *Sender) track(ctx context.Context) error {
 		return s.rebroadcast(ctx)
 	}
 	st.trackedAt = time.Now()
-	head, err := s.cfg.Client.Header(ctx, nil)
+	n, err := s.cfg.Client.BlockNumber(ctx)
 	if err != nil {
 		return fmt.Errorf("head: %w", err)
 	}
-	n := head.Number.Uint64()
 	s.cfg.Metrics.lastHead.WithLabelValues(s.cfg.Chain.Name).Set(float64(n))
 	if n > st.lastScanned {
 		if err := s.scan(ctx, n); err != nil {
