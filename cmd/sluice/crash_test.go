@@ -443,9 +443,13 @@ func TestPayoutsSpreadOverHotWallets(t *testing.T) {
 		resp.Body.Close()
 		from[p.From]++
 	}
+	// Least loaded, ties in turn: 10 each while no payout ends during the
+	// 30 creates. On a slow machine some are mined and confirmed meanwhile
+	// (250 ms blocks), and a wallet with fewer in flight rightly gets the
+	// next one; TestAssignPrefersTheLeastLoaded checks the rule exactly.
 	for _, w := range info.HotWallets {
-		if from[w] != 10 {
-			t.Errorf("hot wallet %s paid %d of 30 payouts, want 10 (all: %v)", w, from[w], from)
+		if from[w] < 7 || from[w] > 13 {
+			t.Errorf("hot wallet %s paid %d of 30 payouts, want 10±3 (all: %v)", w, from[w], from)
 		}
 	}
 }

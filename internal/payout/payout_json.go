@@ -46,20 +46,9 @@ func (p *Payout) AppendJSON(b []byte) []byte {
 	} else {
 		b = appendJSONString(b, string(p.Priority))
 	}
-	b = append(b, `,"status_reason":`...)
-	if p.Reason != "" {
-		b = appendJSONString(b, string(p.Reason))
-		b = append(b, `,"status_detail":`...)
-		b = appendJSONString(b, p.ReasonDetail)
-	} else {
-		b = append(b, `null,"status_detail":null`...)
-	}
+	b = appendCodeAndWords(b, `,"status_reason":`, `,"status_detail":`, p.Reason, p.ReasonDetail)
 	b = append(b, `,"fee_cap":`...)
-	if p.FeeCap != nil {
-		b = appendBigString(b, p.FeeCap)
-	} else {
-		b = append(b, "null"...)
-	}
+	b = appendOptBig(b, p.FeeCap)
 	b = append(b, `,"cancel_requested":`...)
 	b = strconv.AppendBool(b, p.CancelRequested)
 	b = append(b, `,"tx_hash":`...)
@@ -71,39 +60,16 @@ func (p *Payout) AppendJSON(b []byte) []byte {
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"nonce":`...)
-	if p.Nonce != nil {
-		b = strconv.AppendUint(b, *p.Nonce, 10)
-	} else {
-		b = append(b, "null"...)
-	}
+	b = appendOptUint(b, p.Nonce != nil, func() uint64 { return *p.Nonce })
 	b = append(b, `,"block_number":`...)
-	if p.BlockNumber != 0 {
-		b = strconv.AppendUint(b, p.BlockNumber, 10)
-	} else {
-		b = append(b, "null"...)
-	}
+	b = appendOptUint(b, p.BlockNumber != 0, func() uint64 { return p.BlockNumber })
 	b = append(b, `,"fee":`...)
-	if p.Fee != nil {
-		b = appendBigString(b, p.Fee)
-	} else {
-		b = append(b, "null"...)
-	}
-	b = append(b, `,"failure_code":`...)
-	if p.FailureCode != "" {
-		b = appendJSONString(b, string(p.FailureCode))
-		b = append(b, `,"failure_message":`...)
-		b = appendJSONString(b, p.FailureMessage)
-	} else {
-		b = append(b, `null,"failure_message":null`...)
-	}
+	b = appendOptBig(b, p.Fee)
+	b = appendCodeAndWords(b, `,"failure_code":`, `,"failure_message":`, p.FailureCode, p.FailureMessage)
 	b = append(b, `,"batch_id":`...)
 	b = appendOptString(b, p.BatchID)
 	b = append(b, `,"log_index":`...)
-	if p.LogIndex != nil {
-		b = strconv.AppendUint(b, uint64(*p.LogIndex), 10)
-	} else {
-		b = append(b, "null"...)
-	}
+	b = appendOptUint(b, p.LogIndex != nil, func() uint64 { return uint64(*p.LogIndex) })
 	b = append(b, `,"created_at":`...)
 	b = appendTime(b, p.CreatedAt)
 	b = append(b, `,"updated_at":`...)
@@ -127,6 +93,35 @@ func appendBigString(b []byte, x *big.Int) []byte {
 	b = append(b, '"')
 	b = x.Append(b, 10)
 	return append(b, '"')
+}
+
+// appendCodeAndWords appends a code and the words that go with it under
+// their two keys, both null when the code is "" (a status reason with its
+// detail, a failure code with its message).
+func appendCodeAndWords(b []byte, codeKey, wordsKey string, code Code, words string) []byte {
+	b = append(b, codeKey...)
+	if code == "" {
+		b = append(b, "null"...)
+		return append(append(b, wordsKey...), "null"...)
+	}
+	b = appendJSONString(b, string(code))
+	return appendJSONString(append(b, wordsKey...), words)
+}
+
+// appendOptBig appends x as a decimal JSON string, or null when it is nil.
+func appendOptBig(b []byte, x *big.Int) []byte {
+	if x == nil {
+		return append(b, "null"...)
+	}
+	return appendBigString(b, x)
+}
+
+// appendOptUint appends value() when set, else null.
+func appendOptUint(b []byte, set bool, value func() uint64) []byte {
+	if !set {
+		return append(b, "null"...)
+	}
+	return strconv.AppendUint(b, value(), 10)
 }
 
 // appendOptString appends s as a JSON string, or null when it is "".

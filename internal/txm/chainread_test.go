@@ -3,21 +3,14 @@ package txm_test
 import (
 	"context"
 	"math/big"
-	"path/filepath"
 	"testing"
-
-	"github.com/ethereum/go-ethereum/crypto"
-
-	"github.com/sluicepay/sluice/internal/sandbox"
 )
 
 // What the tracker reads of the chain on every round, asked of a real
 // node: its head number (eth_blockNumber) and the canonical hash of a
 // block (eth_getHeaderByNumber), the same as the node's own header says.
 func TestHeadAndBlockHashFromTheNode(t *testing.T) {
-	key, _ := crypto.GenerateKey()
-	e := newEnvWith(t, key, "sqlite:"+filepath.Join(t.TempDir(), "sluice.db"),
-		sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
+	e := newSQLiteEnv(t)
 	ctx := context.Background()
 	for range 3 {
 		if _, err := e.chain.Commit(); err != nil {

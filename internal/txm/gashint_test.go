@@ -3,7 +3,6 @@ package txm_test
 import (
 	"context"
 	"math/big"
-	"path/filepath"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -11,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicepay/sluice/internal/evm"
-	"github.com/sluicepay/sluice/internal/sandbox"
 )
 
 // A token transfer's estimate gets the largest earlier estimate of the same
@@ -19,9 +17,7 @@ import (
 // The answers must be the node's own estimates all the same: a hint too
 // low must not fail the call, and a revert must still read as a revert.
 func TestGasHintNeverChangesTheAnswer(t *testing.T) {
-	key, _ := crypto.GenerateKey()
-	e := newEnvWith(t, key, "sqlite:"+filepath.Join(t.TempDir(), "sluice.db"),
-		sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
+	e := newSQLiteEnv(t)
 	ctx := context.Background()
 	reg := prometheus.NewRegistry()
 	hinted, err := evm.Dial(ctx, e.chain.RPCURL(), "sandbox", evm.NewMetrics(reg))
@@ -46,7 +42,7 @@ func TestGasHintNeverChangesTheAnswer(t *testing.T) {
 		return 0
 	}
 	susd := *e.dom.Assets["SUSD"].Token
-	wallet := crypto.PubkeyToAddress(key.PublicKey)
+	wallet := crypto.PubkeyToAddress(e.key.PublicKey)
 	transfer := func(to common.Address, amount *big.Int) evm.Call {
 		return evm.TransferCall(wallet, &susd, to, amount)
 	}

@@ -51,6 +51,13 @@ func forEachStore(t *testing.T, test func(t *testing.T, e *env)) {
 	}
 }
 
+// newSQLiteEnv is a dev chain funding a new hot wallet, with a SQLite store.
+func newSQLiteEnv(t testing.TB) *env {
+	key, _ := crypto.GenerateKey()
+	return newEnvWith(t, key, "sqlite:"+filepath.Join(t.TempDir(), "sluice.db"),
+		sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
+}
+
 func newEnvWith(t testing.TB, key *ecdsa.PrivateKey, dbURL string, cfg sandbox.Config) *env {
 	t.Helper()
 	ctx := context.Background()
