@@ -20,7 +20,6 @@ import (
 // Chain is what a sender needs from a chain's node; *evm.Client has it.
 type Chain interface {
 	ChainID(ctx context.Context) (uint64, error)
-	Header(ctx context.Context, number *uint64) (*types.Header, error)
 	BlockNumber(ctx context.Context) (uint64, error)
 	BlockHash(ctx context.Context, number uint64) (common.Hash, error)
 	Nonce(ctx context.Context, account common.Address, tag string) (uint64, error)

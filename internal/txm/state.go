@@ -173,11 +173,11 @@ func (st *loopState) removeFlight(f *flight) {
 // have been mined while no one watched), and what is confirming.
 func (s *Sender) recover(ctx context.Context) error {
 	st, store, chainID := s.st, s.cfg.Store, s.cfg.Chain.ChainID
-	head, err := s.cfg.Client.Header(ctx, nil)
+	head, err := s.cfg.Client.BlockNumber(ctx)
 	if err != nil {
 		return fmt.Errorf("head: %w", err)
 	}
-	st.head = head.Number.Uint64()
+	st.head = head
 	if err := s.initNonce(ctx); err != nil {
 		return err
 	}
