@@ -16,19 +16,16 @@ import (
 // CreatePayout stores a new queued (or pending_approval) payout with its payout.created event and,
 // when idem is not nil, its idempotency record, in one transaction. It sets
 // p.Version to 1 and keeps p's times in UTC at microsecond precision, as
-// they are stored. On SQLite concurrent calls share one transaction, each in
-// its own savepoint, so that one call's conflict does not fail the others.
-func (db *DB) CreatePayout(ctx context.Context, p *payout.Payout, idem *payout.IdempotencyRecord) (err error) {
+// they are stored. On SQLite concurrent calls share one transaction (see
+// groupCommitter); one call's conflict does not fail the others.
+func (db *DB) CreatePayout(ctx context.Context, p *payout.Payout, idem *payout.IdempotencyRecord) error {
 	row, err := db.encodeNew(p, idem)
 	if err != nil {
 		return err
 	}
-	create := func(ctx context.Context, tx *sql.Tx, now time.Time) error { return db.createInTx(ctx, tx, now, row) }
-	if db.writer != nil {
-		defer db.track("create_payout")(&err)
-		return db.writer.submit(ctx, create)
-	}
-	return db.withTx(ctx, "create_payout", create)
+	return db.withTx(ctx, "create_payout", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+		return db.createInTx(ctx, tx, now, row)
+	})
 }
 
 // newRow is a CreatePayout call encoded before its transaction, so that

@@ -58,7 +58,7 @@ type DB struct {
 	sealer    cipher.AEAD // seals stored secrets; nil: none (Options.SecretsKey)
 	now       func() time.Time
 	metrics   *metrics
-	writer    *groupCommitter // SQLite: runs CreatePayout calls, grouped; nil: each runs its own transaction
+	writer    *groupCommitter // SQLite: runs every withTx, grouped; nil: each runs its own transaction
 
 	committed commitSignal // closed on every commit; see Committed
 
@@ -167,10 +167,15 @@ func (db *DB) clock() time.Time { return db.now().UTC().Truncate(time.Microsecon
 
 // withTx runs fn in a write transaction with one reading of the clock. The
 // transaction is rolled back unless fn returns nil and the commit succeeds.
-// PostgreSQL deadlocks and serialization failures are retried.
+// PostgreSQL deadlocks and serialization failures are retried. On SQLite fn
+// runs in the group writer's transaction, with the other writes waiting at
+// the time (see groupCommitter).
 func (db *DB) withTx(ctx context.Context, op string, fn txFunc) (err error) {
 	start := time.Now()
 	defer func() { db.metrics.observe(op, start, err) }()
+	if db.writer != nil {
+		return db.writer.submit(ctx, fn)
+	}
 	return db.ownTx(ctx, op, fn)
 }
 
