@@ -108,7 +108,7 @@ func TestAPIKeyCommands(t *testing.T) {
 func TestDevConfigIsTestMode(t *testing.T) {
 	t.Parallel()
 	f := &devFlags{dataDir: t.TempDir(), http: "127.0.0.1:0", confirmations: 2, logLevel: "info"}
-	keyPath, ks, err := signer.CreateKeystore(t.TempDir(), "pass")
+	keyPath, ks, err := signer.CreateKeystore(t.TempDir(), "pass", signer.ChosenPassphrase)
 	if err != nil {
 		t.Fatal(err)
 	}

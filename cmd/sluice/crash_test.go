@@ -80,11 +80,13 @@ func (l *lockedBuffer) String() string {
 }
 
 // startProc starts the binary and waits until a line of its stdout contains
-// ready; it returns that line.
+// ready; it returns that line. The processes use the data dir's generated
+// keystore passphrase, or $SLUICE_BENCH_KEYSTORE_PASSPHRASE when set (a
+// passphrase a person chose: keys stretched with scrypt's standard cost).
 func startProc(t testing.TB, bin string, ready string, args ...string) (*proc, string) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "SLUICE_KEYSTORE_PASSPHRASE=")
+	cmd.Env = append(os.Environ(), "SLUICE_KEYSTORE_PASSPHRASE="+os.Getenv("SLUICE_BENCH_KEYSTORE_PASSPHRASE"))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

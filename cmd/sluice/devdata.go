@@ -47,13 +47,14 @@ func openDevData(dir, infoFile string, wallets int, w io.Writer) (*devData, erro
 	if err != nil {
 		return nil, err
 	}
-	ks, path, err := d.openWallet(filepath.Join(dir, "keystore"), pass)
+	kind := passphraseKind(pass, d.passphraseFile != "")
+	ks, path, err := d.openWallet(filepath.Join(dir, "keystore"), pass, kind)
 	if err != nil {
 		return nil, err
 	}
 	d.wallet, d.keystorePath = ks, path
 	for i := 1; i < wallets; i++ {
-		ks, path, err := d.openWallet(filepath.Join(dir, "keystore", fmt.Sprintf("extra-%d", i)), pass)
+		ks, path, err := d.openWallet(filepath.Join(dir, "keystore", fmt.Sprintf("extra-%d", i)), pass, kind)
 		if err != nil {
 			return nil, err
 		}
@@ -83,7 +84,7 @@ func (d *devData) passphrase() (string, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("read passphrase: %w", err)
 	}
-	pass := randomHex(32)
+	pass := randomHex(generatedPassphraseLen / 2)
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return "", fmt.Errorf("create keystore dir: %w", err)
 	}
@@ -95,15 +96,31 @@ func (d *devData) passphrase() (string, error) {
 	return pass, nil
 }
 
-// openWallet decrypts the one keystore file in dir, or creates it.
-func (d *devData) openWallet(dir, pass string) (*signer.Keystore, string, error) {
+// generatedPassphraseLen is the length of the passphrase the sandbox
+// generates: 32 random bytes in hex.
+const generatedPassphraseLen = 64
+
+// passphraseKind says how hard new keys' passphrase must be stretched: a
+// passphrase from the data dir's file in the form the sandbox generates
+// is a 256-bit random secret kept beside the keys, one from the
+// environment may have been chosen by a person.
+func passphraseKind(pass string, fromFile bool) signer.Passphrase {
+	if _, err := hex.DecodeString(pass); fromFile && err == nil && len(pass) == generatedPassphraseLen {
+		return signer.RandomPassphrase
+	}
+	return signer.ChosenPassphrase
+}
+
+// openWallet decrypts the one keystore file in dir, or creates it with a
+// scrypt cost for its kind of passphrase.
+func (d *devData) openWallet(dir, pass string, kind signer.Passphrase) (*signer.Keystore, string, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "UTC--*"))
 	if err != nil {
 		return nil, "", err
 	}
 	switch len(files) {
 	case 0:
-		path, ks, err := signer.CreateKeystore(dir, pass)
+		path, ks, err := signer.CreateKeystore(dir, pass, kind)
 		if err != nil {
 			return nil, "", err
 		}

@@ -23,7 +23,7 @@ import (
 func TestDoctorExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	key, _ := crypto.GenerateKey()
-	ks, _, err := signer.WriteKeystore(filepath.Join(dir, "keys"), key, "pw")
+	ks, _, err := signer.WriteKeystore(filepath.Join(dir, "keys"), key, "pw", signer.ChosenPassphrase)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -135,10 +135,11 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		ready["chain:"+ch.Name] = func(ctx context.Context) error { _, err := client.Header(ctx, nil); return err }
 		for _, sg := range signers {
 			ready["signer:"+sg.Address().Hex()] = signerCheck(sg)
+			opening := e.openings[walletKey{ch.Name, sg.Address()}]
 			s, err := txm.New(txm.Config{
 				Chain: domain, Store: e.store, Client: client, Signer: sg, Owner: owner, Fees: oracle, LowBalance: lowBalance,
-				Handoff: walletHandoff{e: e, chain: domain}, SignerReady: e.openings[walletKey{ch.Name, sg.Address()}].Ready,
-				SignerUnreachable: e.openings[walletKey{ch.Name, sg.Address()}].Unreachable, Pauses: e.store, Offline: e.store, Rotations: e.store,
+				Handoff: walletHandoff{e: e, chain: domain}, SignerReady: opening.Ready, SignerOpened: opening.Done(),
+				SignerUnreachable: opening.Unreachable, Pauses: e.store, Offline: e.store, Rotations: e.store,
 				BatchSize: cfg.Engine.BatchSize, Poll: cfg.Engine.Poll, LeaseTTL: cfg.Engine.LeaseTTL,
 				Batching: batching(ch.Batching), Recheck: recheck, Logger: log, Metrics: txmMetrics,
 			})

@@ -38,7 +38,7 @@ func runKey(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		path, ks, err := signer.CreateKeystore(*dir, pass)
+		path, ks, err := signer.CreateKeystore(*dir, pass, signer.ChosenPassphrase)
 		if err != nil {
 			return err
 		}
@@ -77,7 +77,7 @@ func runKey(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 				return err
 			}
 		}
-		path, ks, err := signer.WriteKeystore(*dir, key.PrivateKey(), pass)
+		path, ks, err := signer.WriteKeystore(*dir, key.PrivateKey(), pass, signer.ChosenPassphrase)
 		if err != nil {
 			return err
 		}
@@ -104,7 +104,7 @@ func runKey(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		path, _, err := signer.WriteKeystore(*out, ks.PrivateKey(), toPass)
+		path, _, err := signer.WriteKeystore(*out, ks.PrivateKey(), toPass, signer.ChosenPassphrase)
 		if err != nil {
 			return err
 		}

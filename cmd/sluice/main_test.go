@@ -48,11 +48,11 @@ func TestRunExitCodesAndMessages(t *testing.T) {
 func TestDevConfigParsesAsWritten(t *testing.T) {
 	// writeDevConfig re-parses what it writes; a template drift fails here.
 	f := &devFlags{dataDir: t.TempDir(), http: "127.0.0.1:0", confirmations: 2, logLevel: "info"}
-	keyPath, ks, err := signer.CreateKeystore(t.TempDir(), "pass")
+	keyPath, ks, err := signer.CreateKeystore(t.TempDir(), "pass", signer.ChosenPassphrase)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, ks2, err := signer.CreateKeystore(t.TempDir(), "pass")
+	_, ks2, err := signer.CreateKeystore(t.TempDir(), "pass", signer.ChosenPassphrase)
 	if err != nil {
 		t.Fatal(err)
 	}

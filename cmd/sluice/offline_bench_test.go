@@ -24,7 +24,7 @@ import (
 func BenchmarkSignOfflinePlan(b *testing.B) {
 	dir := b.TempDir()
 	key, _ := crypto.GenerateKey()
-	keyFile, _, err := signer.WriteKeystore(filepath.Join(dir, "keys"), key, "pass")
+	keyFile, _, err := signer.WriteKeystore(filepath.Join(dir, "keys"), key, "pass", signer.ChosenPassphrase)
 	if err != nil {
 		b.Fatal(err)
 	}

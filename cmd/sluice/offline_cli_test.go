@@ -21,7 +21,7 @@ import (
 func TestOfflineAndRotationCLIRefusals(t *testing.T) {
 	dir := t.TempDir()
 	key, _ := crypto.GenerateKey()
-	keyFile, _, err := signer.WriteKeystore(filepath.Join(dir, "keys"), key, "pw")
+	keyFile, _, err := signer.WriteKeystore(filepath.Join(dir, "keys"), key, "pw", signer.ChosenPassphrase)
 	if err != nil {
 		t.Fatal(err)
 	}

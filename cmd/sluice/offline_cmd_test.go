@@ -50,7 +50,7 @@ func TestOfflineSigningEndToEnd(t *testing.T) {
 	}
 	defer chain.Close()
 	const pass = "offline-pass"
-	keyFile, _, err := signer.WriteKeystore(filepath.Join(dir, "keys"), key, pass)
+	keyFile, _, err := signer.WriteKeystore(filepath.Join(dir, "keys"), key, pass, signer.ChosenPassphrase)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	ksKey, _ = crypto.GenerateKey()
-	if ksPath, _, err = signer.WriteKeystore(dir, ksKey, passphrase); err != nil {
+	if ksPath, _, err = signer.WriteKeystore(dir, ksKey, passphrase, signer.ChosenPassphrase); err != nil {
 		panic(err)
 	}
 	code := m.Run()

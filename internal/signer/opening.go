@@ -110,6 +110,9 @@ func (o *Opening) Wait(ctx context.Context) error {
 	}
 }
 
+// Done is closed once the key has opened or failed for good.
+func (o *Opening) Done() <-chan struct{} { return o.done }
+
 // Ready reports whether the key is open and usable.
 func (o *Opening) Ready() bool {
 	select {

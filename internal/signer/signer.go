@@ -56,24 +56,51 @@ func FromKey(key *ecdsa.PrivateKey) *Keystore {
 	return &Keystore{key: key, addr: crypto.PubkeyToAddress(key.PublicKey)}
 }
 
+// Passphrase says what kind of secret encrypts a keystore, and so how hard
+// scrypt stretches it.
+type Passphrase int
+
+const (
+	// ChosenPassphrase is one a person chose: scrypt with go-ethereum's
+	// standard parameters (N=2^18, 256 MiB, about a CPU second to open),
+	// so that each guess costs an attacker as much.
+	ChosenPassphrase Passphrase = iota
+	// RandomPassphrase is itself a random secret of at least 128 bits, such
+	// as the sandbox's, generated and kept in a file beside the keys: no
+	// attacker can enumerate it, so stretching adds nothing, and scrypt
+	// runs with go-ethereum's light parameters (N=2^12, P=6, 4 MiB,
+	// milliseconds to open). A restarted engine then sends within its
+	// first second instead of after a CPU second of scrypt per key.
+	RandomPassphrase
+)
+
+// scrypt is the scrypt cost (N, P) for this kind of passphrase.
+func (p Passphrase) scrypt() (n, par int) {
+	if p == RandomPassphrase {
+		return keystore.LightScryptN, keystore.LightScryptP
+	}
+	return keystore.StandardScryptN, keystore.StandardScryptP
+}
+
 // CreateKeystore generates a new key and writes it encrypted (scrypt with
-// go-ethereum's standard parameters) to a new file in dir with mode 0600.
-func CreateKeystore(dir, passphrase string) (string, *Keystore, error) {
+// the cost kind calls for) to a new file in dir with mode 0600.
+func CreateKeystore(dir, passphrase string, kind Passphrase) (string, *Keystore, error) {
 	key, err := crypto.GenerateKey()
 	if err != nil {
 		return "", nil, fmt.Errorf("generate key: %w", err)
 	}
-	return WriteKeystore(dir, key, passphrase)
+	return WriteKeystore(dir, key, passphrase, kind)
 }
 
 // WriteKeystore encrypts an existing key into a new keystore file in dir.
-func WriteKeystore(dir string, key *ecdsa.PrivateKey, passphrase string) (string, *Keystore, error) {
+func WriteKeystore(dir string, key *ecdsa.PrivateKey, passphrase string, kind Passphrase) (string, *Keystore, error) {
 	addr := crypto.PubkeyToAddress(key.PublicKey)
 	k := &keystore.Key{Address: addr, PrivateKey: key}
 	var id [16]byte
 	_, _ = rand.Read(id[:])
 	copy(k.Id[:], id[:])
-	blob, err := keystore.EncryptKey(k, passphrase, keystore.StandardScryptN, keystore.StandardScryptP)
+	n, par := kind.scrypt()
+	blob, err := keystore.EncryptKey(k, passphrase, n, par)
 	if err != nil {
 		return "", nil, fmt.Errorf("encrypt key: %w", err)
 	}

@@ -15,7 +15,7 @@ import (
 
 func TestKeystoreRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	path, ks, err := CreateKeystore(dir, "correct horse")
+	path, ks, err := CreateKeystore(dir, "correct horse", ChosenPassphrase)
 	if err != nil {
 		t.Fatal(err)
 	}

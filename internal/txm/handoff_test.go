@@ -139,7 +139,7 @@ func TestWalletWithKeyStillOpeningHandsPayoutsOn(t *testing.T) {
 		backlog := create(0)
 		opening := signer.NewOpening(slow)
 		slowSender := e.senderWith(txm.Config{Owner: "a", Chain: dom, Signer: opening, SignerReady: opening.Ready,
-			Handoff: senderHandoff{to: ready, addr: e.dom.HotWallet}})
+			SignerOpened: opening.Done(), Handoff: senderHandoff{to: ready, addr: e.dom.HotWallet}})
 		slowSender.Start(ctx)
 		defer slowSender.Stop()
 		first := create(1) // arrived since: handed on
@@ -152,9 +152,21 @@ func TestWalletWithKeyStillOpeningHandsPayoutsOn(t *testing.T) {
 			t.Fatalf("the backlog while the key opens: %s at %s, want queued at its own wallet", p.Status, p.Sender.Hex())
 		}
 
-		// The key opens: the backlog is paid by its own wallet.
+		// The key opens: the backlog is sent by its own wallet at once, with
+		// no new head and no other wake-up, and paid.
 		opening.Set(evm.KeySigner{Key: slowKey}, nil)
-		slowSender.Wake()
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			p, err := e.store.GetPayout(ctx, backlog.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Status == payout.StatusSubmitted {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("5 s after the key opened, with no new block: the backlog is %s, want submitted", p.Status)
+			}
+		}
 		got = e.mineUntil([]string{backlog.ID}, 30*time.Second)[backlog.ID]
 		if got.Status != payout.StatusCompleted || got.Sender != slow {
 			t.Fatalf("after the key opened: %s from %s, want completed by its own wallet", got.Status, got.Sender.Hex())

@@ -88,6 +88,11 @@ type Config struct {
 	// (false while its key is still opening); meanwhile queued payouts are
 	// handed to other wallets through Handoff rather than wait.
 	SignerReady func() bool
+	// SignerOpened, when not nil, is closed once the signer's key has
+	// opened (or failed to): the sender then reads its queue again at once,
+	// rather than at the next head, so that a backlog held while the key
+	// opened is sent as soon as it can be signed.
+	SignerOpened <-chan struct{}
 	// SignerUnreachable, when not nil, says why the wallet's signer could
 	// not be reached when last tried (nil: it opens or is open). While it
 	// is unreachable, queued payouts are handed to other wallets or wait
@@ -317,6 +322,7 @@ func (s *Sender) session(ctx context.Context) error {
 	defer tick.Stop()
 	renew := time.NewTicker(s.cfg.LeaseTTL / 3)
 	defer renew.Stop()
+	opened := s.cfg.SignerOpened
 	for {
 		more := false
 		if err := s.step(ctx, "send", func(ctx context.Context) (err error) {
@@ -349,6 +355,9 @@ func (s *Sender) session(ctx context.Context) error {
 			}
 		case <-s.wake:
 		case <-tick.C:
+		case <-opened:
+			opened = nil
+			st.heldHead = 0 // what waited for the key waits no more
 		}
 	}
 }
