@@ -32,12 +32,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"op"}),
 		groupSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "sluice", Subsystem: "store", Name: "group_commit_size",
-			Help:    "CreatePayout calls committed together in one SQLite transaction.",
+			Help:    "Write transactions (creates, sender transitions, ...) committed together in one SQLite transaction.",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}),
 		groupIsolated: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "sluice", Subsystem: "store", Name: "group_commit_isolated_total",
-			Help: "Groups of CreatePayout calls run again with each call in a savepoint because one of them failed.",
+			Help: "Groups of write transactions run again with each call in a savepoint because one of them failed.",
 		}),
 		audit: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "sluice", Subsystem: "audit", Name: "entries_total",
