@@ -43,7 +43,10 @@ func (db *DB) CreateBatch(ctx context.Context, b *payout.Batch, ps []*payout.Pay
 			return err
 		}
 	}
-	return db.withTx(ctx, "create_batch", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	// Thousands of rows: a transaction of its own, bound to ctx, even on
+	// SQLite. Grouping would gain it nothing, would make the calls grouped
+	// with it wait for all of it, and would bound it by the group's timeout.
+	return db.ownTx(ctx, "create_batch", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		if idem != nil {
 			if err := db.insertIdem(ctx, tx, now, idem); err != nil {
 				return err
