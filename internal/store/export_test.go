@@ -50,6 +50,12 @@ func (db *DB) RawSigningKey(id string) ([]byte, error) {
 	return b, err
 }
 
+// BulkWriteTx runs fn as a bulk write, as the tracker's transitions run
+// (bulkTx).
+func (db *DB) BulkWriteTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	return db.bulkTx(ctx, "test_bulk", func(ctx context.Context, _ *sql.Tx, _ time.Time) error { return fn(ctx) })
+}
+
 // WriteTx runs fn in a write transaction of its own; exec runs a statement
 // in it as the store's methods do (prepared where the dialect wants it).
 func (db *DB) WriteTx(ctx context.Context, fn func(ctx context.Context, exec func(query string, args ...any) error) error) error {

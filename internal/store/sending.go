@@ -79,13 +79,14 @@ func (db *DB) transitionAs(ctx context.Context, op, eventType string, ids []stri
 // transitionChunks is transitionAs with the function that moves a changed
 // carrier's payouts (in chunk order) after it; follow may still adjust the
 // carrier, which is saved after it returns. When the last payouts of a
-// batch end, the batch settles in the same transaction.
+// batch end, the batch settles in the same transaction. It is a bulk write
+// (bulkTx): on SQLite the creates and submits grouped with it commit first.
 func (db *DB) transitionChunks(ctx context.Context, op, eventType string, ids []string,
 	change func(p *payout.Payout, now time.Time) bool, follow followFunc) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return db.withTx(ctx, op, func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	return db.bulkTx(ctx, op, func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		ps, err := db.lockMany(ctx, tx, ids)
 		if err != nil {
 			return err

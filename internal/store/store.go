@@ -169,11 +169,22 @@ func (db *DB) clock() time.Time { return db.now().UTC().Truncate(time.Microsecon
 // PostgreSQL deadlocks and serialization failures are retried. On SQLite fn
 // runs in the group writer's transaction, with the other writes waiting at
 // the time (see groupCommitter).
-func (db *DB) withTx(ctx context.Context, op string, fn txFunc) (err error) {
+func (db *DB) withTx(ctx context.Context, op string, fn txFunc) error {
+	return db.writeTx(ctx, op, false, fn)
+}
+
+// bulkTx is withTx for a transaction that changes many payouts for the
+// tracker (a block's receipts, its confirmations): on SQLite the other
+// calls of its group commit before it, without waiting for it.
+func (db *DB) bulkTx(ctx context.Context, op string, fn txFunc) error {
+	return db.writeTx(ctx, op, true, fn)
+}
+
+func (db *DB) writeTx(ctx context.Context, op string, bulk bool, fn txFunc) (err error) {
 	start := time.Now()
 	defer func() { db.metrics.observe(op, start, err) }()
 	if db.writer != nil {
-		return db.writer.submit(ctx, fn)
+		return db.writer.submit(ctx, fn, bulk)
 	}
 	return db.ownTx(ctx, op, fn)
 }

@@ -369,6 +369,44 @@ func TestCancelledWriteIsReportedAsItEnded(t *testing.T) {
 	}
 }
 
+// In a group of SQLite writes, the calls a payout's way out waits on (here
+// a create) commit before the tracker's bulk transitions, whatever their
+// order of arrival: a bulk call that arrived first already sees the create
+// committed, from another connection.
+func TestGroupCommitsUrgentCallsBeforeBulk(t *testing.T) {
+	db := openSQLite(t)
+	ctx := context.Background()
+	held, release := make(chan struct{}), make(chan struct{})
+	go func() {
+		_ = db.WriteTx(ctx, func(context.Context, func(string, ...any) error) error {
+			close(held)
+			<-release // the writer is busy: the next calls wait together
+			return nil
+		})
+	}()
+	<-held
+	ids := &payout.IDGenerator{}
+	p, idem := acceptable(ids, 1)
+	bulkSaw := make(chan error, 1)
+	go func() {
+		bulkSaw <- db.BulkWriteTx(ctx, func(ctx context.Context) error {
+			_, err := db.GetPayout(ctx, p.ID) // a read connection: committed rows only
+			return err
+		})
+	}()
+	time.Sleep(100 * time.Millisecond) // the bulk call waits first
+	created := make(chan error, 1)
+	go func() { created <- db.CreatePayout(ctx, p, idem) }()
+	time.Sleep(100 * time.Millisecond) // and the create after it, in the same group
+	close(release)
+	if err := <-created; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-bulkSaw; err != nil {
+		t.Fatalf("the bulk call ran before the create of its group was committed: %v", err)
+	}
+}
+
 // A group whose calls run without savepoints is run again, each call in a
 // savepoint, when one of them fails: the failed call writes nothing and
 // every other call of the group is committed once.
