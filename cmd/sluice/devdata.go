@@ -105,10 +105,13 @@ const generatedPassphraseLen = 64
 // is a 256-bit random secret kept beside the keys, one from the
 // environment may have been chosen by a person.
 func passphraseKind(pass string, fromFile bool) signer.Passphrase {
-	if _, err := hex.DecodeString(pass); fromFile && err == nil && len(pass) == generatedPassphraseLen {
-		return signer.RandomPassphrase
+	if !fromFile || len(pass) != generatedPassphraseLen {
+		return signer.ChosenPassphrase
 	}
-	return signer.ChosenPassphrase
+	if _, err := hex.DecodeString(pass); err != nil {
+		return signer.ChosenPassphrase
+	}
+	return signer.RandomPassphrase
 }
 
 // openWallet decrypts the one keystore file in dir, or creates it with a

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
-	"slices"
 	"sync"
 	"time"
 )
@@ -117,27 +116,22 @@ func (g *groupCommitter) gather() {
 // the former never wait for the latter within a group.
 func (g *groupCommitter) commitGroup() {
 	all := g.group
-	defer func() { g.group = all[:0] }()
-	isBulk := func(r *groupReq) bool { return r.bulk }
-	if !slices.ContainsFunc(all, isBulk) || !slices.ContainsFunc(all, func(r *groupReq) bool { return !r.bulk }) {
-		g.commit()
-		return
-	}
-	slices.SortStableFunc(all, func(a, b *groupReq) int {
-		switch {
-		case a.bulk == b.bulk:
-			return 0
-		case b.bulk:
-			return -1
-		default:
-			return 1
+	var first, bulk []*groupReq
+	for _, r := range all {
+		if r.bulk {
+			bulk = append(bulk, r)
+		} else {
+			first = append(first, r)
 		}
-	})
-	n := slices.IndexFunc(all, isBulk)
-	g.group = all[:n]
-	g.commit()
-	g.group = all[n:]
-	g.commit()
+	}
+	for _, part := range [][]*groupReq{first, bulk} {
+		if len(part) > 0 {
+			g.group = part
+			g.commit()
+		}
+	}
+	clear(all) // answered: let the collector have them
+	g.group = all[:0]
 }
 
 // commit runs the group in one transaction and answers every call.

@@ -6,8 +6,8 @@
 // Every method runs in one database transaction and writes the events of
 // the state changes it makes in that transaction. On SQLite all writes go
 // through one connection (concurrent write transactions, the API's creates
-// and the senders' transitions, are gathered into one by a group committer) and reads use a separate pool; on
-// PostgreSQL one pool serves both.
+// and the senders' transitions, are gathered into one by a group committer)
+// and reads use a separate pool; on PostgreSQL one pool serves both.
 package store
 
 import (
@@ -68,7 +68,8 @@ type DB struct {
 
 var _ payout.Store = (*DB)(nil)
 
-// groupCommit gathers concurrent write transactions into one on SQLite; benchmarks turn it off to compare.
+// groupCommit gathers concurrent write transactions into one on SQLite;
+// benchmarks turn it off to compare.
 var groupCommit = true
 
 // Open connects to the database named by url, either "sqlite:PATH" or a

@@ -324,15 +324,16 @@ func TestCancelledWriteIsReportedAsItEnded(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			db := open(t)
 			insert := `INSERT INTO leases (chain_id, sender, owner, expires_at) VALUES (?, ?, ?, ?)`
+			errProbe := errors.New("roll back the probe")
 			stored := func(sender string) bool {
 				t.Helper()
 				// A second insert of the same lease fails when the first is there.
-				return db.WriteTx(context.Background(), func(_ context.Context, exec func(string, ...any) error) error {
+				return !errors.Is(db.WriteTx(context.Background(), func(_ context.Context, exec func(string, ...any) error) error {
 					if err := exec(insert, 1, sender, "probe", time.Unix(1, 0)); err != nil {
 						return err
 					}
-					return errors.New("roll back the probe")
-				}).Error() != "roll back the probe"
+					return errProbe
+				}), errProbe)
 			}
 
 			ctx, cancel := context.WithCancel(context.Background())

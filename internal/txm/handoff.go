@@ -60,9 +60,9 @@ func (s *Sender) handOff(ctx context.Context, holds []payout.Hold, ps []*payout.
 // instead of making them wait for it, and returns no plans: nothing can be
 // signed yet. The next round (at the next head, or once the key opens:
 // Config.SignerOpened) reads the queue again, so payouts that arrive
-// meanwhile are offered too, as other wallets' keys open. A backlog from before the start stays with its wallet, so a
-// restart does not pile every wallet's queue on the one whose key opened
-// first.
+// meanwhile are offered too, as other wallets' keys open. A backlog from
+// before the start stays with its wallet, so a restart does not pile every
+// wallet's queue on the one whose key opened first.
 func (s *Sender) handOffUnready(ctx context.Context, plans []planned) ([]planned, error) {
 	if s.cfg.SignerReady == nil || s.cfg.SignerReady() {
 		return plans, nil
