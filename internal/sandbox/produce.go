@@ -18,9 +18,27 @@ var ErrClosed = errors.New("sandbox: chain is closed")
 var errNotSealed = errors.New("sandbox: no block was sealed (see the geth warning in the log)")
 
 // Commit seals a block with the pending transactions, journals it, and
-// returns its hash. After a journal write fails the chain makes no more
+// returns its hash. It returns once the transaction pool has taken the new
+// head in, as a node has between blocks: a transaction sent next is checked
+// against the new state, not against the mined transactions still pooled
+// (a rival at a mined nonce is "nonce too low", not "replacement
+// underpriced"). After a journal write fails the chain makes no more
 // blocks: every later Commit returns that failure.
 func (c *Chain) Commit() (common.Hash, error) {
+	head, err := c.seal()
+	if err != nil {
+		return head, err
+	}
+	if err := c.eth.TxPool().Sync(); err != nil {
+		return head, fmt.Errorf("sandbox: transaction pool after block %s: %w", head, err)
+	}
+	return head, nil
+}
+
+// seal is Commit without waiting for the pool, for the timer's blocks: the
+// pool catches up on its own, and the next seal brings it up to date
+// first. Waiting would cost a busy chain a pool reset per block.
+func (c *Chain) seal() (common.Hash, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.commitLocked()
@@ -151,7 +169,7 @@ func (c *Chain) produce() {
 			return
 		case <-t.C:
 		}
-		_, err := c.Commit()
+		_, err := c.seal()
 		switch {
 		case err == nil:
 			lastErr = ""
