@@ -4,30 +4,23 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
-// pauseFresh is how old a reading of the pauses may be when a round
-// signs: a pause committed earlier than that (plus one query) is always
-// seen, well within the 100 ms the issue asks for.
-const pauseFresh = 20 * time.Millisecond
-
 // pauseView is the loop's reading of the pauses in force.
 type pauseView struct {
-	list   []*payout.Pause
-	key    string // the ids, to notice a change
-	readAt time.Time
+	list []*payout.Pause
+	key  string // the ids, to notice a change
 }
 
-// readPauses reads the pauses in force, unless the last reading is fresher
-// than maxAge, and says whether they changed since the previous reading.
-func (s *Sender) readPauses(ctx context.Context, maxAge time.Duration) (changed bool, err error) {
+// readPauses reads the pauses in force and says whether they changed since
+// the previous reading.
+func (s *Sender) readPauses(ctx context.Context) (changed bool, err error) {
 	v := &s.st.pauses
-	if s.cfg.Pauses == nil || (maxAge > 0 && time.Since(v.readAt) < maxAge) {
+	if s.cfg.Pauses == nil {
 		return false, nil
 	}
 	ps, err := s.cfg.Pauses.ActivePauses(ctx)
@@ -44,7 +37,7 @@ func (s *Sender) readPauses(ctx context.Context, maxAge time.Duration) (changed 
 		s.log.Info("emergency pauses changed", "active", len(ps), "ids", key)
 		s.cfg.Metrics.pausesActive.WithLabelValues(s.cfg.Chain.Name, s.sender.Hex()).Set(float64(s.pausesMatching(ps)))
 	}
-	v.list, v.key, v.readAt = ps, key, time.Now()
+	v.list, v.key = ps, key
 	return changed, nil
 }
 
@@ -83,10 +76,13 @@ func (s *Sender) holdPaused(ctx context.Context, ps []*payout.Payout) ([]*payout
 	return free, s.hold(ctx, holds)
 }
 
-// unpausedPlans re-reads the pauses right before signing (unless just
-// read) and holds the plans a pause now stops.
+// unpausedPlans re-reads the pauses right before signing and holds the
+// plans a pause now stops. The reading comes after the round read its
+// queue, so a pause committed before a payout was accepted always holds
+// it (a reading from the round's start could predate the pause and still
+// miss it), and one committed before signing is seen.
 func (s *Sender) unpausedPlans(ctx context.Context, plans []planned) ([]planned, error) {
-	if _, err := s.readPauses(ctx, pauseFresh); err != nil {
+	if _, err := s.readPauses(ctx); err != nil {
 		return nil, err
 	}
 	if len(s.st.pauses.list) == 0 {

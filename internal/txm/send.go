@@ -39,7 +39,7 @@ type planned struct {
 // tracked between batches.
 func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
 	st := s.st
-	if changed, err := s.readPauses(ctx, 0); err != nil {
+	if changed, err := s.readPauses(ctx); err != nil {
 		return false, err
 	} else if changed {
 		st.heldHead = 0 // a pause began or ended: look at every queued payout again
