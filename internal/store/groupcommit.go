@@ -147,13 +147,15 @@ func (g *groupCommitter) commit() {
 	defer cancel()
 	defer g.recoverGroup()
 	results := make([]error, len(g.group))
+	writes := make([]rowWrites, len(g.group)) // each call's, kept once it commits
 	g.db.metrics.groupSize.Observe(float64(len(g.group)))
 	err := g.db.ownTx(ctx, "write_group", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		for i, r := range g.group {
+			writes[i] = rowWrites{}
 			if results[i] = r.ctx.Err(); results[i] != nil {
 				continue // the caller gave up before its turn: write nothing
 			}
-			if results[i] = r.fn(ctx, tx, now); results[i] != nil {
+			if results[i] = r.fn(withRowWrites(ctx, &writes[i]), tx, now); results[i] != nil {
 				return errIsolate
 			}
 		}
@@ -161,11 +163,11 @@ func (g *groupCommitter) commit() {
 	})
 	if errors.Is(err, errIsolate) {
 		err = nil
-		if len(g.group) > 1 {
+		if len(g.group) > 1 || errors.Is(results[0], errStaleRow) {
 			g.db.metrics.groupIsolated.Inc()
 			err = g.db.ownTx(ctx, "write_group", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 				for i, r := range g.group {
-					results[i] = g.one(ctx, tx, now, r)
+					results[i] = g.one(ctx, tx, now, r, &writes[i])
 					if errors.Is(results[i], errAbort) {
 						return results[i]
 					}
@@ -180,6 +182,8 @@ func (g *groupCommitter) commit() {
 	for i, r := range g.group {
 		if err != nil {
 			results[i] = err // nothing was committed
+		} else if results[i] == nil {
+			g.db.committedWrites(&writes[i])
 		}
 		r.done <- results[i]
 		g.group[i] = nil
@@ -218,15 +222,26 @@ const (
 var errAbort = errors.New("group transaction aborted")
 
 // one runs one transaction inside a savepoint, undoing only its own writes
-// when it fails. Its statements run with the group's ctx (see txFunc).
-func (g *groupCommitter) one(ctx context.Context, tx *sql.Tx, now time.Time, r *groupReq) error {
+// when it fails, and collecting them in w. Its statements run with the
+// group's ctx (see txFunc). A call that started from a stale copy of a
+// payout (errStaleRow, now forgotten) runs once more, reading the row.
+func (g *groupCommitter) one(ctx context.Context, tx *sql.Tx, now time.Time, r *groupReq, w *rowWrites) error {
+	err := g.oneTry(ctx, tx, now, r, w)
+	if errors.Is(err, errStaleRow) {
+		err = g.oneTry(ctx, tx, now, r, w)
+	}
+	return err
+}
+
+func (g *groupCommitter) oneTry(ctx context.Context, tx *sql.Tx, now time.Time, r *groupReq, w *rowWrites) error {
+	*w = rowWrites{}
 	if err := r.ctx.Err(); err != nil {
 		return err // the caller gave up before its turn: write nothing
 	}
 	if _, err := g.db.execTx(ctx, tx, savepoint); err != nil {
 		return fmt.Errorf("%w: savepoint: %w", errAbort, err)
 	}
-	err := r.fn(ctx, tx, now)
+	err := r.fn(withRowWrites(ctx, w), tx, now)
 	if err != nil {
 		if _, rbErr := g.db.execTx(ctx, tx, rollbackToSavepoint); rbErr != nil {
 			return fmt.Errorf("%w: rollback to savepoint: %w", errAbort, rbErr)

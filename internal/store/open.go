@@ -115,6 +115,7 @@ func (db *DB) startSQLiteWriter(ctx context.Context, group bool) error {
 	}
 	db.stmts = stmts
 	db.readStmts = &readStmts{m: map[string]*sql.Stmt{}}
+	db.rows = &committedRows{}
 	if group {
 		db.writer = newGroupCommitter(db)
 	}

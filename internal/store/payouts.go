@@ -101,7 +101,11 @@ func (db *DB) createInTx(ctx context.Context, tx *sql.Tx, now time.Time, r *newR
 	}
 	_, err = db.execTx(ctx, tx, db.d.q.insertEvent, r.eventID, payout.EventCreated, r.p.ID, r.p.Version,
 		r.eventData, db.d.time(now))
-	return db.wrap("insert event", err)
+	if err != nil {
+		return db.wrap("insert event", err)
+	}
+	db.wrote(ctx, r.p)
+	return nil
 }
 
 // duplicateExternalID explains an insert that did nothing: its external_id
@@ -340,7 +344,24 @@ func (db *DB) saveAs(ctx context.Context, tx *sql.Tx, now time.Time, p *payout.P
 		return db.wrap("update payout", err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return fmt.Errorf("store: update payout %s: version %d changed concurrently (%d rows, %v)", p.ID, prev, n, err)
+		return db.versionChanged("update payout", p.ID, prev, n, err)
 	}
-	return db.insertEvent(ctx, tx, now, eventType, p)
+	if err := db.insertEvent(ctx, tx, now, eventType, p); err != nil {
+		return err
+	}
+	db.wrote(ctx, p)
+	return nil
+}
+
+// versionChanged explains a conditional write of payout id that changed
+// no row: its version is no longer prev. On SQLite the copy this process
+// held was stale (errStaleRow): it is forgotten, so the transaction run
+// again reads the row. On PostgreSQL the row was read locked, so this is
+// a bug.
+func (db *DB) versionChanged(what, id string, prev, n int64, err error) error {
+	if db.rows != nil {
+		db.rows.forget(id)
+		return fmt.Errorf("store: %s %s: version %d: %w", what, id, prev, errStaleRow)
+	}
+	return fmt.Errorf("store: %s %s: version %d changed concurrently (%d rows, %v)", what, id, prev, n, err)
 }

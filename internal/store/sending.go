@@ -20,12 +20,22 @@ const idChunk = 500
 // lockMany reads the payouts with the given ids in tx, in id order (locked
 // until commit on PostgreSQL, so concurrent batches cannot deadlock).
 // Unknown ids are absent from the map.
+//
+// On SQLite the payouts this process last wrote come from committedRows
+// instead of the database; only the others are read.
 func (db *DB) lockMany(ctx context.Context, tx *sql.Tx, ids []string) (map[string]*payout.Payout, error) {
-	ps, err := db.lockWhere(ctx, tx, "id", ids)
+	out, missing := db.heldPayouts(sortedUnique(ids))
+	if verifyCommittedRows && len(out) > 0 {
+		all, err := db.lockWhere(ctx, tx, "id", ids)
+		if err != nil {
+			return nil, err
+		}
+		checkHeld(out, all)
+	}
+	ps, err := db.lockWhere(ctx, tx, "id", missing)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]*payout.Payout, len(ps))
 	for _, p := range ps {
 		out[p.ID] = p
 	}
@@ -611,11 +621,12 @@ func (db *DB) MoveQueued(ctx context.Context, moves []payout.Move) error {
 				return db.wrap("move queued payout", err)
 			}
 			if n, err := res.RowsAffected(); err != nil || n != 1 {
-				return fmt.Errorf("store: move payout %s: version %d changed concurrently (%d rows, %v)", p.ID, prev, n, err)
+				return db.versionChanged("move payout", p.ID, prev, n, err)
 			}
 			if err := db.insertEvent(ctx, tx, now, payout.EventReassigned, p); err != nil {
 				return err
 			}
+			db.wrote(ctx, p)
 		}
 		return nil
 	})

@@ -59,6 +59,7 @@ type DB struct {
 	now       func() time.Time
 	metrics   *metrics
 	writer    *groupCommitter // SQLite: runs every withTx, grouped; nil: each runs its own transaction
+	rows      *committedRows  // SQLite: the payouts as this process last committed them; nil on PostgreSQL
 
 	committed commitSignal // closed on every commit; see Committed
 
@@ -200,7 +201,7 @@ type txFunc func(ctx context.Context, tx *sql.Tx, now time.Time) error
 func (db *DB) ownTx(ctx context.Context, op string, fn txFunc) (err error) {
 	for try := 1; ; try++ {
 		err = db.tryTx(ctx, fn)
-		if err == nil || try == 3 || !db.d.retryable(err) {
+		if err == nil || try == 3 || !(db.d.retryable(err) || errors.Is(err, errStaleRow)) {
 			return err
 		}
 		db.log.DebugContext(ctx, "retrying transaction", "op", op, "try", try, "err", err)
@@ -217,7 +218,8 @@ func (db *DB) tryTx(ctx context.Context, fn txFunc) error {
 	if db.d.detachStatements {
 		stmtCtx = context.WithoutCancel(ctx)
 	}
-	if err := fn(stmtCtx, tx, db.clock()); err != nil {
+	var w rowWrites
+	if err := fn(withRowWrites(stmtCtx, &w), tx, db.clock()); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -226,6 +228,7 @@ func (db *DB) tryTx(ctx context.Context, fn txFunc) error {
 		}
 		return fmt.Errorf("store: commit: %w", db.d.interpret(err))
 	}
+	db.committedWrites(&w)
 	db.committed.signal()
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -490,5 +491,59 @@ func TestGroupWithAFailureIsRunAgainIsolated(t *testing.T) {
 	}
 	if counts[payout.StatusQueued] != int64(created) || len(evs) != min(created, 1000) {
 		t.Fatalf("%d queued payouts and %d events, want %d of each", counts[payout.StatusQueued], len(evs), created)
+	}
+}
+
+// TestAnotherProcessesWriteIsSeen: two stores on one SQLite file, as two
+// processes would be. The first holds a copy of a payout it submitted; the
+// second asks to cancel it (a new version). The first's next transition
+// starts from its stale copy, finds the row changed, and runs again from
+// the row: the cancel request is kept and the versions stay in sequence.
+func TestAnotherProcessesWriteIsSeen(t *testing.T) {
+	path := "sqlite:" + filepath.Join(t.TempDir(), "two.db")
+	first, second := openURL(t, path), openURL(t, path)
+	ctx := context.Background()
+	p := &payout.Payout{ID: payout.DefaultIDs.New("po_", time.Now()), Chain: "sandbox", ChainID: 1, Asset: "ETH",
+		Amount: big.NewInt(7), To: common.HexToAddress("0x01"), Sender: common.HexToAddress("0x02"), CreatedAt: time.Now()}
+	if err := first.CreatePayout(ctx, p, nil); err != nil {
+		t.Fatal(err)
+	}
+	hash := common.HexToHash("0xaa")
+	a := &payout.Attempt{PayoutID: p.ID, ChainID: 1, Sender: p.Sender, Nonce: 0, TxHash: hash, RawTx: []byte("raw"),
+		GasLimit: 21_000, MaxFeePerGas: big.NewInt(2), MaxPriorityFeePerGas: big.NewInt(1)}
+	if err := first.SubmitAttempts(ctx, []*payout.Attempt{a}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.CancelPayout(ctx, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	err := first.MarkMined(ctx, []payout.Receipt{{PayoutID: p.ID, TxHash: hash, BlockNumber: 5,
+		BlockHash: common.HexToHash("0xbb"), GasUsed: 21_000, EffectiveGasPrice: big.NewInt(2), Success: true}})
+	if err != nil {
+		t.Fatalf("MarkMined after another process's write: %v", err)
+	}
+	got, err := second.GetPayout(ctx, p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != payout.StatusConfirming || !got.CancelRequested || got.Version != 4 || got.BlockNumber != 5 {
+		t.Fatalf("payout after both writes: status %s, cancel requested %v, version %d, block %d; want confirming, true, 4, 5",
+			got.Status, got.CancelRequested, got.Version, got.BlockNumber)
+	}
+	evs, err := first.ListEvents(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var types []string
+	for _, e := range evs {
+		if e.ObjectID == p.ID {
+			if e.ObjectSeq != int64(len(types)+1) {
+				t.Fatalf("event %s has sequence %d, want %d", e.Type, e.ObjectSeq, len(types)+1)
+			}
+			types = append(types, e.Type)
+		}
+	}
+	if want := []string{payout.EventCreated, payout.StatusSubmitted.EventType(), payout.EventCancelRequested, payout.StatusConfirming.EventType()}; !slices.Equal(types, want) {
+		t.Fatalf("events %v, want %v", types, want)
 	}
 }
