@@ -23,8 +23,11 @@ import (
 // and `sluice serve` as separate processes on SQLite, how fast payouts are
 // accepted over HTTP (16 clients) and how fast they all reach completed,
 // and the engine's peak memory. SLUICE_BENCH_PAYOUTS sets the count
-// (default 10,000); run with -benchtime=1x. Timing starts once the engine
-// is ready (waitReady): sustained throughput, not the keys' decryption.
+// (default 10,000), SLUICE_BENCH_CLIENTS the clients; run with
+// -benchtime=1x. Timing starts once the engine is ready (waitReady):
+// throughput, not the keys' decryption. completed/s is over the whole run
+// (first request to last completion); sustained_completed/s is the rate
+// from 10% to 90% completed.
 func BenchmarkSandboxEndToEnd(b *testing.B) {
 	n := envInt("SLUICE_BENCH_PAYOUTS", 10000)
 	be := startBenchEngine(b)
@@ -34,10 +37,12 @@ func BenchmarkSandboxEndToEnd(b *testing.B) {
 	for b.Loop() {
 		cpu0 := [3]float64{procCPUSeconds(engine.cmd.Process.Pid), procCPUSeconds(chain.cmd.Process.Pid), procCPUSeconds(os.Getpid())}
 		start := time.Now()
+		samples := sampleCompleted(url)
 		ids := submitAll(b, url, info.APIKey, n)
 		accepted := time.Since(start)
 		waitCompleted(b, url, n)
 		elapsed := time.Since(start)
+		b.ReportMetric(sustainedRate(samples.stop(), n), "sustained_completed/s")
 		// CPU per payout while paying (key decryption at start excluded):
 		// what decides throughput on a machine's cores.
 		cpu1 := [3]float64{procCPUSeconds(engine.cmd.Process.Pid), procCPUSeconds(chain.cmd.Process.Pid), procCPUSeconds(os.Getpid())}
@@ -343,6 +348,95 @@ func createOnce(b *testing.B, c *http.Client, url, key string, w wanted, idem st
 		b.Fatal(err)
 	}
 	return p.ID
+}
+
+// completedSamples are the engine's count of payouts it completed, read
+// every 50 ms while a benchmark runs.
+type completedSamples struct {
+	quit chan struct{}
+	done chan []completedSample
+}
+
+type completedSample struct {
+	at time.Time
+	n  float64
+}
+
+// sampleCompleted starts sampling url's sluice_payout_transitions_total
+// for completed payouts (a counter the senders bump as they finalize; no
+// query behind it).
+func sampleCompleted(url string) *completedSamples {
+	c := &completedSamples{quit: make(chan struct{}), done: make(chan []completedSample, 1)}
+	go func() {
+		var out []completedSample
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-c.quit:
+				c.done <- out
+				return
+			case <-tick.C:
+			}
+			if n, ok := scrapeSum(url, `sluice_payout_transitions_total{chain="sandbox",status="completed"}`); ok {
+				out = append(out, completedSample{time.Now(), n})
+			}
+		}
+	}()
+	return c
+}
+
+// stop ends the sampling and returns the samples.
+func (c *completedSamples) stop() []completedSample {
+	close(c.quit)
+	return <-c.done
+}
+
+// sustainedRate is the completion rate between 10% and 90% of n completed
+// (each crossing interpolated between samples): the pipeline's rate once
+// full, without the first payouts' way to their confirmations (about three
+// blocks) and the last ones' drain, which a whole run's rate includes.
+func sustainedRate(ss []completedSample, n int) float64 {
+	at := func(frac float64) (time.Time, bool) {
+		want := frac * float64(n)
+		for i := 1; i < len(ss); i++ {
+			if ss[i].n >= want && ss[i-1].n < want {
+				f := (want - ss[i-1].n) / (ss[i].n - ss[i-1].n)
+				return ss[i-1].at.Add(time.Duration(f * float64(ss[i].at.Sub(ss[i-1].at)))), true
+			}
+		}
+		return time.Time{}, false
+	}
+	t10, ok10 := at(0.1)
+	t90, ok90 := at(0.9)
+	if !ok10 || !ok90 || !t90.After(t10) {
+		return 0
+	}
+	return 0.8 * float64(n) / t90.Sub(t10).Seconds()
+}
+
+// scrapeSum is metricSum for a goroutine: false when the scrape failed.
+func scrapeSum(url, prefix string) (float64, bool) {
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, false
+	}
+	var sum float64
+	for _, l := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(l, prefix) {
+			v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+			if err != nil {
+				return 0, false
+			}
+			sum += v
+		}
+	}
+	return sum, true
 }
 
 // waitCompleted polls the engine's payouts-by-status gauge until n

@@ -15,7 +15,10 @@ type metrics struct {
 	// groupIsolated counts groups run a second time, each call in a
 	// savepoint, because one of their calls failed.
 	groupIsolated prometheus.Counter
-	audit         prometheus.Counter
+	// heldRows counts payouts a transition took from committedRows ("held"),
+	// read from the database ("read"), or found stale ("stale").
+	heldRows *prometheus.CounterVec
+	audit    prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -39,6 +42,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "sluice", Subsystem: "store", Name: "group_commit_isolated_total",
 			Help: "Groups of write transactions run again with each call in a savepoint because one of them failed.",
 		}),
+		heldRows: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "sluice", Subsystem: "store", Name: "payout_copies_total",
+			Help: "Payouts a transition started from: held as this process last committed them (held), read from " +
+				"the database (read), or held but changed since by someone else (stale: read again).",
+		}, []string{"outcome"}),
 		audit: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "sluice", Subsystem: "audit", Name: "entries_total",
 			Help: "Entries appended to the audit log by this process.",
@@ -58,6 +66,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return nil, err
 	}
 	if m.groupIsolated, err = register(reg, m.groupIsolated); err != nil {
+		return nil, err
+	}
+	if m.heldRows, err = register(reg, m.heldRows); err != nil {
 		return nil, err
 	}
 	if m.audit, err = register(reg, m.audit); err != nil {

@@ -361,6 +361,7 @@ func (db *DB) saveAs(ctx context.Context, tx *sql.Tx, now time.Time, p *payout.P
 func (db *DB) versionChanged(what, id string, prev, n int64, err error) error {
 	if db.rows != nil {
 		db.rows.forget(id)
+		db.metrics.heldRows.WithLabelValues("stale").Inc()
 		return fmt.Errorf("store: %s %s: version %d: %w", what, id, prev, errStaleRow)
 	}
 	return fmt.Errorf("store: %s %s: version %d changed concurrently (%d rows, %v)", what, id, prev, n, err)

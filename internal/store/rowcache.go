@@ -151,6 +151,8 @@ func (db *DB) heldPayouts(ids []string) (map[string]*payout.Payout, []string) {
 			missing = append(missing, id)
 		}
 	}
+	db.metrics.heldRows.WithLabelValues("held").Add(float64(len(held)))
+	db.metrics.heldRows.WithLabelValues("read").Add(float64(len(missing)))
 	return held, missing
 }
 

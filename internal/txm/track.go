@@ -253,7 +253,11 @@ func (s *Sender) finalize(ctx context.Context, ms []*mined) error {
 // rebroadcast re-sends attempts that were never sent or that have not been
 // mined for RebroadcastAfter blocks (a node may have dropped them). Before
 // re-sending one that was sent, it asks for the receipts of all its
-// attempts: a receipt the block scan missed settles the payout instead.
+// attempts if the chain has used its nonce: a receipt the block scan missed
+// settles the payout instead. A nonce the chain has not used yet has no
+// receipt to find; asking anyway, for every transaction waiting in a pool
+// fuller than a block, took the tracker seconds per round (geth derives a
+// whole block's receipts per lookup) and starved the sending.
 // A flight whose nonce someone else used is never sent again.
 func (s *Sender) rebroadcast(ctx context.Context) error {
 	var due, sent []*flight
@@ -263,7 +267,7 @@ func (s *Sender) rebroadcast(ctx context.Context) error {
 		}
 		if f.lastSent == 0 || s.st.head >= f.lastSent+s.cfg.RebroadcastAfter {
 			due = append(due, f)
-			if f.lastSent != 0 {
+			if f.lastSent != 0 && f.nonce() < s.st.chainNonce {
 				sent = append(sent, f)
 			}
 			if len(due) == maxRebroadcast {
