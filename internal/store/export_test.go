@@ -28,13 +28,14 @@ func LatestMigration(dialect string) int {
 
 // ExecRaw runs a statement on the write pool, so tests can tamper with
 // rows as an intruder with database access would.
-// The copies of payouts the store holds are dropped: a test's tampering
-// is seen.
+// The copies of payouts and the active policy the store holds are
+// dropped: a test's tampering is seen.
 func (db *DB) ExecRaw(query string, args ...any) error {
 	_, err := db.write.Exec(db.q(query), args...)
 	if db.rows != nil {
 		db.rows.clear()
 	}
+	db.activePolicy.changed()
 	return err
 }
 

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -42,6 +43,7 @@ func scanPolicy(s scanner) (*payout.PolicyVersion, error) {
 // only active one; the audit entry is written in the same transaction.
 // Versions still waiting for approvals are superseded by an activated one.
 func (db *DB) SavePolicy(ctx context.Context, v *payout.PolicyVersion, activate bool) error {
+	defer db.activePolicy.changed()
 	return db.withTx(ctx, "save_policy", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		if err := db.insertPolicy(ctx, tx, now, v, activate, 0); err != nil {
 			return err
@@ -59,6 +61,7 @@ func (db *DB) SavePolicy(ctx context.Context, v *payout.PolicyVersion, activate 
 // approvers (not its proposer) before it becomes active, superseding any
 // version still waiting, with the audit entries, in one transaction.
 func (db *DB) ProposePolicy(ctx context.Context, v *payout.PolicyVersion, quorum int) error {
+	defer db.activePolicy.changed()
 	if quorum < 1 {
 		return fmt.Errorf("store: propose policy: quorum %d is not at least 1", quorum)
 	}
@@ -123,6 +126,7 @@ func (db *DB) insertPolicy(ctx context.Context, tx *sql.Tx, now time.Time, v *pa
 // payout.ErrSelfApproval (the proposer approves) or
 // payout.ErrAlreadyDecided. A rejection needs a reason.
 func (db *DB) DecidePolicy(ctx context.Context, version int64, a policy.ChangeApproval, maxAge time.Duration) (*payout.PolicyVersion, *policy.Change, error) {
+	defer db.activePolicy.changed()
 	switch {
 	case a.ApproverKeyID == "" || strings.TrimSpace(a.ApproverName) == "":
 		return nil, nil, errors.New("store: decide policy: the approver's key id and name are required")
@@ -182,6 +186,7 @@ func (db *DB) DecidePolicy(ctx context.Context, version int64, a policy.ChangeAp
 // their approvals longer than maxAge (by the store's clock), each audited
 // (actor "sluice"), and returns them.
 func (db *DB) ExpirePolicyChanges(ctx context.Context, maxAge time.Duration) (expired []int64, err error) {
+	defer db.activePolicy.changed()
 	defer db.track("expire_policy_changes")(&err)
 	err = db.withTx(ctx, "expire_policy_changes", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		expired = expired[:0]
@@ -358,13 +363,88 @@ func (db *DB) policyChange(ctx context.Context, tx *sql.Tx, version int64) (*pol
 }
 
 // ActivePolicy returns the active policy version or payout.ErrNoPolicy.
+//
+// On SQLite, where every policy change is this process's, the answer is
+// kept until one commits (activePolicyCache): the API asks at every
+// create, and the read was 5% of the engine's CPU per payout.
 func (db *DB) ActivePolicy(ctx context.Context) (_ *payout.PolicyVersion, err error) {
 	defer db.track("active_policy")(&err)
+	if db.rows == nil {
+		return db.readActivePolicy(ctx)
+	}
+	if v, none, ok := db.activePolicy.get(); ok {
+		if none {
+			return nil, payout.ErrNoPolicy
+		}
+		return v, nil
+	}
+	gen := db.activePolicy.generation()
+	v, err := db.readActivePolicy(ctx)
+	if err == nil || errors.Is(err, payout.ErrNoPolicy) {
+		db.activePolicy.put(gen, v)
+	}
+	return v, err
+}
+
+func (db *DB) readActivePolicy(ctx context.Context) (*payout.PolicyVersion, error) {
 	v, err := scanPolicy(db.queryRowRead(ctx, db.q(`SELECT `+policyCols+` FROM policy_versions WHERE active = ?`), true))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, payout.ErrNoPolicy
 	}
 	return v, db.wrap("active policy", err)
+}
+
+// activePolicyCache holds the active policy version as last read, valid
+// until a policy change ends (changed, deferred by every method that writes
+// policy_versions). A read that raced a change is not kept: its
+// generation moved on while it read.
+type activePolicyCache struct {
+	mu    sync.Mutex
+	gen   uint64
+	valid bool
+	v     *payout.PolicyVersion // nil: no policy is active
+}
+
+func (c *activePolicyCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+// get returns a copy of the version held (none: no policy is active).
+func (c *activePolicyCache) get() (v *payout.PolicyVersion, none, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.valid {
+		return nil, false, false
+	}
+	if c.v == nil {
+		return nil, true, true
+	}
+	cp := *c.v
+	return &cp, false, true
+}
+
+// put keeps v (nil: none active) if no change ended since gen was read.
+func (c *activePolicyCache) put(gen uint64, v *payout.PolicyVersion) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen != gen {
+		return
+	}
+	c.valid, c.v = true, nil
+	if v != nil {
+		cp := *v
+		c.v = &cp
+	}
+}
+
+// changed drops what is held: a policy change ended (committed or not).
+func (c *activePolicyCache) changed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.valid, c.v = false, nil
 }
 
 // PolicyVersions returns every stored version, newest first.

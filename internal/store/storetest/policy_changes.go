@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -29,6 +30,7 @@ func RunPolicyChanges(t *testing.T, open func(t *testing.T) PolicyChangeStore) {
 		name string
 		fn   func(t *testing.T, s PolicyChangeStore)
 	}{
+		{"ActiveFollowsEverySave", testActiveFollowsEverySave},
 		{"Quorum", testPolicyQuorum},
 		{"RejectAndSupersede", testPolicyRejectSupersede},
 		{"Concurrent", testPolicyConcurrent},
@@ -68,6 +70,27 @@ func activeVersion(t *testing.T, s payout.PolicyStore) int64 {
 		t.Fatal(err)
 	}
 	return v.Version
+}
+
+// testActiveFollowsEverySave reads the active version after every save: a
+// store that keeps the answer must let each save end it.
+func testActiveFollowsEverySave(t *testing.T, s PolicyChangeStore) {
+	steps := []struct {
+		activate bool
+		want     int64
+	}{{true, 1}, {false, 1}, {true, 3}, {true, 4}}
+	if got := activeVersion(t, s); got != 0 {
+		t.Fatalf("active version %d before any save, want none", got)
+	}
+	for i, st := range steps {
+		v := &payout.PolicyVersion{Document: fmt.Sprintf("version: 1 # %d\n", i), CreatedBy: "key_admin"}
+		if err := s.SavePolicy(ctx(t), v, st.activate); err != nil {
+			t.Fatal(err)
+		}
+		if got := activeVersion(t, s); got != st.want {
+			t.Fatalf("after saving version %d (activate %v): active version %d, want %d", v.Version, st.activate, got, st.want)
+		}
+	}
 }
 
 func testPolicyQuorum(t *testing.T, s PolicyChangeStore) {
