@@ -45,6 +45,9 @@ func (s *Sender) track(ctx context.Context) error {
 		}
 		st.head = n
 		s.cfg.Fees.SetHead(n)
+		if err := s.sendBetween(ctx); err != nil {
+			return err
+		}
 	}
 	// Confirmations change with heads; between them, re-checking every
 	// round would only cost the sending latency a header read per block.
@@ -53,6 +56,9 @@ func (s *Sender) track(ctx context.Context) error {
 			return err
 		}
 		st.confirmedHead, st.confirmedAt = st.head, time.Now()
+		if err := s.sendBetween(ctx); err != nil {
+			return err
+		}
 	}
 	if err := s.checkNonces(ctx); err != nil {
 		return err
@@ -74,6 +80,20 @@ func (s *Sender) track(ctx context.Context) error {
 	}
 	s.cfg.Metrics.inFlight.WithLabelValues(s.cfg.Chain.Name, s.sender.Hex()).Set(float64(len(st.flights)))
 	return nil
+}
+
+// sendBetween runs a send round in the middle of tracking when payouts
+// arrived since the last one (a wake is pending): at each head the tracker
+// reads a block's receipts and writes hundreds of payouts mined and final,
+// and new payouts waited for all of it before their first broadcast.
+func (s *Sender) sendBetween(ctx context.Context) error {
+	select {
+	case <-s.wake:
+	default:
+		return nil
+	}
+	_, err := s.sendQueued(ctx)
+	return err
 }
 
 // scan matches the receipts of blocks after lastScanned up to head.
