@@ -23,8 +23,10 @@ import (
 // is conditional on the version it read (updatePayout, moveQueued), so a
 // row changed by anything else (another process on the same file) fails
 // that write, the copy is forgotten and the transaction runs again from
-// the row (errStaleRow). A change made outside Sluice without bumping the
-// version is not seen while a copy is held; Sluice never makes one.
+// the row (errStaleRow). A transition that decides from a stale copy to
+// write nothing does not find out; on SQLite only the engine's process
+// changes payouts (the CLI goes through its API), so no copy is stale but
+// after a foreign write, which this guard turns into a retry, not a loss.
 type committedRows struct {
 	mu sync.Mutex
 	m  map[string]*payout.Payout // canonical copies; never handed out
