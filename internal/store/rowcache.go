@@ -24,9 +24,9 @@ import (
 // row changed by anything else (another process on the same file) fails
 // that write, the copy is forgotten and the transaction runs again from
 // the row (errStaleRow). A transition that decides from a stale copy to
-// write nothing does not find out; on SQLite only the engine's process
-// changes payouts (the CLI goes through its API), so no copy is stale but
-// after a foreign write, which this guard turns into a retry, not a loss.
+// write nothing does not find out. On SQLite only the engine's process
+// changes payouts (the CLI goes through its API), so a copy goes stale
+// only through a foreign write to the file.
 type committedRows struct {
 	mu sync.Mutex
 	m  map[string]*payout.Payout // canonical copies; never handed out
