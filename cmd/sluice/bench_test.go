@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"math/big"
 	"net/http"
@@ -250,12 +249,10 @@ func (h histogram) quantile(q float64) float64 {
 
 // readHistogram reads one histogram (summed over its labels) from /metrics.
 func readHistogram(b *testing.B, url, name string) histogram {
-	resp, err := scrapeClient.Get(url + "/metrics")
+	body, err := readMetrics(url)
 	if err != nil {
 		b.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
 	byBound := map[float64]float64{}
 	var h histogram
 	for _, l := range strings.Split(string(body), "\n") {
@@ -415,31 +412,19 @@ func sustainedRate(ss []completedSample, n int) float64 {
 	return 0.8 * float64(n) / t90.Sub(t10).Seconds()
 }
 
-// scrapeClient reads the engine's metrics during benchmarks without asking
-// for gzip: compressing 100 KB of metrics 20 times a second was 4% of the
-// engine's CPU in a profile, taken from the payouts being measured.
-var scrapeClient = &http.Client{Transport: &http.Transport{DisableCompression: true}}
-
 // scrapeSum is metricSum for a goroutine: false when the scrape failed.
 func scrapeSum(url, prefix string) (float64, bool) {
-	resp, err := scrapeClient.Get(url + "/metrics")
-	if err != nil {
-		return 0, false
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := readMetrics(url)
 	if err != nil {
 		return 0, false
 	}
 	var sum float64
-	for _, l := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(l, prefix) {
-			v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
-			if err != nil {
-				return 0, false
-			}
-			sum += v
+	for _, l := range linesWithPrefix(body, prefix) {
+		v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+		if err != nil {
+			return 0, false
 		}
+		sum += v
 	}
 	return sum, true
 }
@@ -450,13 +435,11 @@ func waitCompleted(b *testing.B, url string, n int) {
 	deadline := time.Now().Add(15 * time.Minute)
 	want := fmt.Sprintf(`sluice_payouts{status="completed"} %d`, n)
 	for time.Now().Before(deadline) {
-		resp, err := scrapeClient.Get(url + "/metrics")
+		body, err := readMetrics(url)
 		if err != nil {
 			b.Fatal(err)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if strings.Contains(string(body), want+"\n") {
+		if strings.Contains(body, want+"\n") {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)

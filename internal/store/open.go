@@ -115,7 +115,7 @@ func (db *DB) startSQLiteWriter(ctx context.Context, group bool) error {
 	}
 	db.stmts = stmts
 	db.readStmts = &readStmts{m: map[string]*sql.Stmt{}}
-	db.rows = &committedRows{}
+	db.rows, db.activePolicy = &committedRows{}, &activePolicyCache{}
 	if group {
 		db.writer = newGroupCommitter(db)
 	}

@@ -369,7 +369,7 @@ func (db *DB) policyChange(ctx context.Context, tx *sql.Tx, version int64) (*pol
 // create, and the read was 5% of the engine's CPU per payout.
 func (db *DB) ActivePolicy(ctx context.Context) (_ *payout.PolicyVersion, err error) {
 	defer db.track("active_policy")(&err)
-	if db.rows == nil {
+	if db.activePolicy == nil {
 		return db.readActivePolicy(ctx)
 	}
 	if v, none, ok := db.activePolicy.get(); ok {
@@ -440,7 +440,11 @@ func (c *activePolicyCache) put(gen uint64, v *payout.PolicyVersion) {
 }
 
 // changed drops what is held: a policy change ended (committed or not).
+// A nil cache (PostgreSQL) holds nothing.
 func (c *activePolicyCache) changed() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++

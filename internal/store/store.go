@@ -60,8 +60,8 @@ type DB struct {
 	metrics   *metrics
 	writer    *groupCommitter // SQLite: runs every withTx, grouped; nil: each runs its own transaction
 	rows      *committedRows  // SQLite: the payouts as this process last committed them; nil on PostgreSQL
-	// activePolicy is ActivePolicy's answer kept on SQLite (rows != nil).
-	activePolicy activePolicyCache
+	// activePolicy is ActivePolicy's answer, kept on SQLite; nil on PostgreSQL.
+	activePolicy *activePolicyCache
 
 	committed commitSignal // closed on every commit; see Committed
 
