@@ -32,6 +32,12 @@ const cancelGas = 21_000
 // pending nonce below the lowest flight's means the nodes lost it: it is
 // re-broadcast at once. A nonce used although none of its flight's
 // attempts mined, seen on two heads, was used by someone else.
+//
+// Only nonces below scannedNonce count as used without a receipt: the
+// latest nonce is read after the head's scan, and the block mined
+// meanwhile holds hundreds of this wallet's transactions that the next
+// scan settles. Looking each of them up by hash (geth hashes the block's
+// transactions until it finds one) was a third of the dev chain's CPU.
 func (s *Sender) checkNonces(ctx context.Context) error {
 	st := s.st
 	if st.nonceHead == st.head {
@@ -55,7 +61,7 @@ func (s *Sender) checkNonces(ctx context.Context) error {
 	var consumed []*flight
 	for _, f := range st.flights {
 		switch n := f.nonce(); {
-		case n < latest && !f.foreign:
+		case n < latest && n < st.scannedNonce && !f.foreign:
 			consumed = append(consumed, f)
 		case (n == pending || f.preUnmined(latest) && f.pre.Nonce == pending) && f.lastSent != 0 && f.lastSent < st.head:
 			f.lastSent = 0 // a gap: the nodes do not hold this nonce; send it again now

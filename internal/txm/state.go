@@ -124,6 +124,7 @@ type loopState struct {
 	confirming  map[string]*mined
 
 	chainNonce    uint64                      // the sender's nonce on chain at head ("latest")
+	scannedNonce  uint64                      // every nonce below it was mined in a block the tracker has scanned
 	progressHead  uint64                      // head when chainNonce last rose (the queue moved)
 	nonceHead     uint64                      // head at which the chain's nonces were last read
 	heldHead      uint64                      // head at which the last send round held every payout it read; 0: none
@@ -227,7 +228,7 @@ func (s *Sender) recover(ctx context.Context) error {
 	if err := s.lookupInFlightReceipts(ctx); err != nil {
 		return err
 	}
-	st.lastScanned = st.head
+	st.lastScanned, st.scannedNonce = st.head, st.chainNonce
 	st.progressHead, st.nonceHead = st.head, st.head
 	return nil
 }

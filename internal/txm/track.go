@@ -40,8 +40,14 @@ func (s *Sender) track(ctx context.Context) error {
 	}
 	s.cfg.Metrics.lastHead.WithLabelValues(s.cfg.Chain.Name).Set(float64(n))
 	if n > st.lastScanned {
+		// The nonce read at an earlier head is below every block this
+		// scan reads: what it has not settled under it, it missed.
+		nonceBefore := st.chainNonce
 		if err := s.scan(ctx, n); err != nil {
 			return err
+		}
+		if st.lastScanned == n {
+			st.scannedNonce = max(st.scannedNonce, nonceBefore)
 		}
 		st.head = n
 		s.cfg.Fees.SetHead(n)
@@ -237,6 +243,7 @@ func (s *Sender) reorged(ctx context.Context, ms []*mined) error {
 		}
 		f.lastSent = 0
 		s.st.addFlight(f)
+		s.st.scannedNonce = min(s.st.scannedNonce, f.nonce()) // its nonce is unused again, or used in a block not scanned yet
 		s.log.Warn("payout's block was reorged away; re-broadcasting", "payout_id", m.payoutID, "block", m.blockNumber)
 	}
 	s.cfg.Metrics.transitions.WithLabelValues(s.cfg.Chain.Name, string(payout.StatusSubmitted)).Add(float64(len(ms)))
@@ -287,7 +294,7 @@ func (s *Sender) rebroadcast(ctx context.Context) error {
 		}
 		if f.lastSent == 0 || s.st.head >= f.lastSent+s.cfg.RebroadcastAfter {
 			due = append(due, f)
-			if f.lastSent != 0 && f.nonce() < s.st.chainNonce {
+			if f.lastSent != 0 && f.nonce() < s.st.scannedNonce {
 				sent = append(sent, f)
 			}
 			if len(due) == maxRebroadcast {
