@@ -709,28 +709,6 @@ func instanceID(dataDir string) (string, func(), error) {
 	return id, unlock, nil
 }
 
-// statusCollector reports payouts by status, counted at scrape time.
-type statusCollector struct {
-	store payout.Store
-}
-
-var payoutsDesc = prometheus.NewDesc("sluice_payouts", "Payouts stored, by status.", []string{"status"}, nil)
-
-func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) { ch <- payoutsDesc }
-
-func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	counts, err := c.store.CountByStatus(ctx)
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(payoutsDesc, err)
-		return
-	}
-	for _, s := range payout.Statuses {
-		ch <- prometheus.MustNewConstMetric(payoutsDesc, prometheus.GaugeValue, float64(counts[s]), string(s))
-	}
-}
-
 // batching turns a chain's batching config (validated) into the sender's.
 func batching(b config.Batching) txm.Batching {
 	out := txm.Batching{GasBudget: b.GasBudget, MaxInFlight: b.MaxInFlight}
