@@ -53,7 +53,7 @@ func TestReorgedFlightIsRebuiltWhole(t *testing.T) {
 		}
 		ps = append(ps, p)
 	}
-	s := &Sender{cfg: Config{Chain: chain, Store: db, Metrics: NewMetrics(nil)}, sender: wallet, log: slog.New(slog.DiscardHandler), st: newLoopState()}
+	s := &Sender{cfg: Config{Chain: chain, Store: db, Metrics: NewMetrics(nil)}, sender: wallet, log: slog.New(slog.DiscardHandler), st: newLoopState(context.Background())}
 	s.st.head = 10
 	var ms []*mined
 	for _, p := range ps {

@@ -309,7 +309,7 @@ func (s *Sender) run(ctx context.Context) {
 
 // session holds the lease for as long as it can and sends.
 func (s *Sender) session(ctx context.Context) error {
-	st := newLoopState()
+	st := newLoopState(ctx)
 	s.st = st
 	if err := s.renewLease(ctx); err != nil {
 		return err
@@ -354,6 +354,7 @@ func (s *Sender) session(ctx context.Context) error {
 				return err
 			}
 		case <-s.wake:
+		case <-st.fetched: // a block's receipts arrived: scan them
 		case <-tick.C:
 		case <-opened:
 			opened = nil

@@ -119,6 +119,9 @@ type loopState struct {
 	nextNonce   uint64
 	head        uint64 // latest head seen
 	lastScanned uint64 // last block whose receipts were matched
+	fetch       *receiptsFetch  // the next block's receipts being read; nil: none
+	fetched     chan struct{}   // signalled when a fetch ends
+	ctx         context.Context // the session's: background reads end with it
 	flights     map[string]*flight
 	byHash      map[common.Hash]*flight
 	confirming  map[string]*mined
@@ -148,8 +151,9 @@ type loopState struct {
 	rotationsAt   time.Time              // when the rotations were last read
 }
 
-func newLoopState() *loopState {
+func newLoopState(ctx context.Context) *loopState {
 	return &loopState{
+		ctx: ctx, fetched: make(chan struct{}, 1),
 		flights: map[string]*flight{}, byHash: map[common.Hash]*flight{}, confirming: map[string]*mined{},
 		low: map[string]bool{}, held: map[string]payout.Code{},
 	}

@@ -30,7 +30,7 @@ const maxRebroadcast = 2000
 // more). Attempts whose broadcast failed are retried every time.
 func (s *Sender) track(ctx context.Context) error {
 	st := s.st
-	if time.Since(st.trackedAt) < s.cfg.Poll {
+	if time.Since(st.trackedAt) < s.cfg.Poll && !st.fetch.ready() {
 		return s.rebroadcast(ctx)
 	}
 	st.trackedAt = time.Now()
@@ -117,7 +117,10 @@ func (s *Sender) scan(ctx context.Context, head uint64) error {
 		return nil
 	}
 	for b := st.lastScanned + 1; b <= head; b++ {
-		receipts, err := s.cfg.Client.BlockReceipts(ctx, b)
+		receipts, ready, err := s.blockReceipts(b)
+		if !ready {
+			return nil // being read: the loop sends meanwhile and scans on when they arrive
+		}
 		if errors.Is(err, evm.ErrNotFound) {
 			return nil // the node answering is behind: scan from here next round
 		} else if err != nil {

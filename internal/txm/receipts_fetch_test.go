@@ -1,0 +1,103 @@
+package txm_test
+
+import (
+	"context"
+	"math/big"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+
+	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/txm"
+)
+
+// slowReceipts is the node, except that reading the receipts of a block
+// holding a watched transaction waits until the test lets it answer: a
+// node slow to build a busy block's receipts.
+type slowReceipts struct {
+	*evm.Client
+	gate chan struct{} // closed to let the held read answer
+
+	mu      sync.Mutex
+	watch   common.Hash
+	holding bool // a read is waiting at the gate
+}
+
+func (c *slowReceipts) BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error) {
+	rs, err := c.Client.BlockReceipts(ctx, number)
+	c.mu.Lock()
+	watched := false
+	for _, r := range rs {
+		watched = watched || (r != nil && r.TxHash == c.watch)
+	}
+	c.holding = c.holding || watched
+	c.mu.Unlock()
+	if watched {
+		select {
+		case <-c.gate:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return rs, err
+}
+
+func (c *slowReceipts) watchFor(h common.Hash) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.watch = h
+}
+
+func (c *slowReceipts) held() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.holding
+}
+
+// TestPayoutIsSentWhileABlocksReceiptsAreRead: while the node takes its
+// time to answer for a new block's receipts, the sender goes on sending:
+// a payout accepted meanwhile is broadcast before those receipts arrive,
+// and the payout in that block completes once they do.
+func TestPayoutIsSentWhileABlocksReceiptsAreRead(t *testing.T) {
+	e := newSQLiteEnv(t)
+	ctx := context.Background()
+	first := e.create("ETH", common.HexToAddress("0x5f01"), big.NewInt(1e15))
+	node := &slowReceipts{Client: e.client, gate: make(chan struct{})}
+	opened := false
+	defer func() {
+		if !opened {
+			close(node.gate)
+		}
+	}()
+	dom := e.dom
+	dom.Confirmations = 1
+	s := e.senderWith(txm.Config{Owner: "a", Chain: dom, Client: node})
+	s.Start(ctx)
+	defer s.Stop()
+	submitted := e.waitStatus(first.ID, payout.StatusSubmitted, 10*time.Second)
+	node.watchFor(*submitted.TxHash)
+	if _, err := e.chain.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the sender to read the block's receipts", node.held)
+
+	second := e.create("ETH", common.HexToAddress("0x5f02"), big.NewInt(2e15))
+	s.Wake()
+	e.waitStatus(second.ID, payout.StatusSubmitted, 5*time.Second)
+	if p, err := e.store.GetPayout(ctx, first.ID); err != nil || p.Status != payout.StatusSubmitted {
+		t.Fatalf("first payout %v (%v) while its block's receipts are held: want still submitted", p.Status, err)
+	}
+
+	close(node.gate)
+	opened = true
+	got := e.mineUntil([]string{first.ID, second.ID}, 30*time.Second)
+	for _, id := range []string{first.ID, second.ID} {
+		if got[id].Status != payout.StatusCompleted {
+			t.Fatalf("payout %s is %s, want completed", id, got[id].Status)
+		}
+	}
+}
