@@ -117,8 +117,8 @@ type mined struct {
 type loopState struct {
 	leaseUntil  time.Time
 	nextNonce   uint64
-	head        uint64 // latest head seen
-	lastScanned uint64 // last block whose receipts were matched
+	head        uint64          // latest head seen
+	lastScanned uint64          // last block whose receipts were matched
 	fetch       *receiptsFetch  // the next block's receipts being read; nil: none
 	fetched     chan struct{}   // signalled when a fetch ends
 	ctx         context.Context // the session's: background reads end with it
