@@ -32,12 +32,22 @@ func (f *receiptsFetch) ready() bool {
 	}
 }
 
+// bulkRound is the size of a send round from which the loop waits for a
+// block's receipts instead of sending on meanwhile. Payouts then arrive
+// faster than rounds can be kept small, and many small rounds cost more
+// than they save: each is a store commit, an estimate and a broadcast
+// batch, and the node re-sorts its pool for each batch (in interleaved
+// 20,000-payout runs, sending on under that load lowered the sustained
+// rate by about 15%).
+const bulkRound = 50
+
 // blockReceipts returns the receipts of block number once they have been
 // read, and starts reading them in the background the first time it is
 // asked (ready false until then). When the read ends the loop is woken
 // through st.fetched. A fetch of another block under way is abandoned: a
-// reorg moved the scan back.
-func (s *Sender) blockReceipts(number uint64) (receipts []*types.Receipt, ready bool, err error) {
+// reorg moved the scan back. After a bulk round (bulkRound) it waits for
+// the read instead.
+func (s *Sender) blockReceipts(ctx context.Context, number uint64) (receipts []*types.Receipt, ready bool, err error) {
 	st := s.st
 	f := st.fetch
 	if f == nil || f.number != number {
@@ -54,6 +64,13 @@ func (s *Sender) blockReceipts(number uint64) (receipts []*types.Receipt, ready 
 			default:
 			}
 		}()
+	}
+	if s.st.lastRound >= bulkRound {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		}
 	}
 	if !f.ready() {
 		return nil, false, nil

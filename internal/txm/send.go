@@ -71,12 +71,14 @@ func (s *Sender) sendQueued(ctx context.Context) (more bool, err error) {
 	}
 	if read == 0 {
 		s.countOutstanding(0)
+		st.lastRound = 0
 		return false, nil
 	}
 	sent, err := s.sendBatch(ctx, ps)
 	if err != nil {
 		return false, err
 	}
+	st.lastRound = sent
 	s.countOutstanding(max(read-sent, 0))
 	st.heldHead = 0
 	if sent == 0 {

@@ -117,7 +117,7 @@ func (s *Sender) scan(ctx context.Context, head uint64) error {
 		return nil
 	}
 	for b := st.lastScanned + 1; b <= head; b++ {
-		receipts, ready, err := s.blockReceipts(b)
+		receipts, ready, err := s.blockReceipts(ctx, b)
 		if !ready {
 			return nil // being read: the loop sends meanwhile and scans on when they arrive
 		}
