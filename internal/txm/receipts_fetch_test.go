@@ -101,3 +101,65 @@ func TestPayoutIsSentWhileABlocksReceiptsAreRead(t *testing.T) {
 		}
 	}
 }
+
+// minedOnBroadcast is slowReceipts whose first broadcast is mined at once
+// (and its first transaction watched), so that the sender meets that block
+// at the tracking right after the round that sent it.
+type minedOnBroadcast struct {
+	*slowReceipts
+	mine func()
+
+	once sync.Once
+}
+
+func (c *minedOnBroadcast) SendRaw(ctx context.Context, raws [][]byte) ([]error, error) {
+	errs, err := c.slowReceipts.SendRaw(ctx, raws)
+	c.once.Do(func() {
+		var tx types.Transaction
+		if tx.UnmarshalBinary(raws[0]) == nil {
+			c.watchFor(tx.Hash())
+		}
+		c.mine()
+	})
+	return errs, err
+}
+
+// TestBulkRoundWaitsForTheBlocksReceipts: after a round of many payouts
+// (payouts arrive faster than small rounds pay off) the sender waits for a
+// block's receipts instead of sending on in small rounds; a payout accepted
+// meanwhile goes in the round after them.
+func TestBulkRoundWaitsForTheBlocksReceipts(t *testing.T) {
+	e := newSQLiteEnv(t)
+	ctx := context.Background()
+	var bulk []string
+	for i := range 20 {
+		bulk = append(bulk, e.create("ETH", common.BigToAddress(big.NewInt(int64(0x5d00+i))), big.NewInt(1e12)).ID)
+	}
+	slow := &slowReceipts{Client: e.client, gate: make(chan struct{})}
+	node := &minedOnBroadcast{slowReceipts: slow, mine: func() { e.chain.Commit() }}
+	opened := false
+	defer func() {
+		if !opened {
+			close(slow.gate)
+		}
+	}()
+	s := e.senderWith(txm.Config{Owner: "a", Client: node})
+	s.Start(ctx)
+	defer s.Stop()
+	waitFor(t, "the sender to read the block's receipts", slow.held)
+
+	late := e.create("ETH", common.HexToAddress("0x5d99"), big.NewInt(1e12))
+	s.Wake()
+	time.Sleep(time.Second)
+	if p, err := e.store.GetPayout(ctx, late.ID); err != nil || p.Status != payout.StatusQueued {
+		t.Fatalf("payout accepted while the receipts after a bulk round are read is %v (%v): want queued until they arrive", p.Status, err)
+	}
+	close(slow.gate)
+	opened = true
+	got := e.mineUntil(append(bulk, late.ID), 30*time.Second)
+	for id, p := range got {
+		if p.Status != payout.StatusCompleted {
+			t.Fatalf("payout %s is %s, want completed", id, p.Status)
+		}
+	}
+}
