@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,7 +45,9 @@ func buildBinary(t testing.TB) string {
 		if tags := os.Getenv("SLUICE_TEST_BUILD_TAGS"); tags != "" {
 			args = append(args, "-tags", tags)
 		}
-		out, err := exec.Command("go", append(args, ".")...).CombinedOutput()
+		cmd := exec.Command("go", append(args, ".")...)
+		cmd.Dir = sourceDir()
+		out, err := cmd.CombinedOutput()
 		if err != nil {
 			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
 		}
@@ -53,6 +56,20 @@ func buildBinary(t testing.TB) string {
 		t.Fatal(buildOnce.err)
 	}
 	return buildOnce.path
+}
+
+// sourceDir is the directory this test binary was compiled from, when it
+// still exists, else the current one: the engine is built from the same
+// source as the tests, so that a `go test -c` binary run from another
+// checkout (an A/B comparison of two builds) measures its own engine, not
+// the other checkout's.
+func sourceDir() string {
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		if _, err := os.Stat(file); err == nil {
+			return filepath.Dir(file)
+		}
+	}
+	return ""
 }
 
 // proc is a sluice process whose output is kept for the test log.
