@@ -46,7 +46,7 @@ func (db *DB) CreateBatch(ctx context.Context, b *payout.Batch, ps []*payout.Pay
 	// Thousands of rows: a transaction of its own, bound to ctx, even on
 	// SQLite. Grouping would gain it nothing, would make the calls grouped
 	// with it wait for all of it, and would bound it by the group's timeout.
-	return db.ownTx(ctx, "create_batch", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	return db.ownDurableTx(ctx, "create_batch", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
 		if idem != nil {
 			if err := db.insertIdem(ctx, tx, now, idem); err != nil {
 				return err

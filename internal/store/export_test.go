@@ -83,3 +83,11 @@ func TestMain(m *testing.M) {
 	verifyCommittedRows = flag.Lookup("test.bench").Value.String() == ""
 	os.Exit(m.Run())
 }
+
+// SetSyncFile replaces how the WAL syncer reaches the disk, until the
+// returned function restores it.
+func SetSyncFile(f func(*os.File) error) (restore func()) {
+	prev := syncFile
+	syncFile = f
+	return func() { syncFile = prev }
+}

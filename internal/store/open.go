@@ -18,9 +18,10 @@ import (
 
 // sqlitePragmas come in the order SQLite needs them: busy_timeout first so
 // that the others wait for a lock instead of failing, then WAL, foreign keys
-// and the durability level (NORMAL is durable in WAL mode except for the
-// last transactions before a power loss, never corrupt). temp_store=MEMORY
-// keeps the savepoint journals of group commit off the disk. Each
+// and the durability level: NORMAL writes each commit to the WAL without
+// syncing it (never corrupt, but a power loss could take the last commits),
+// and walSyncer syncs the WAL before any write call returns, off the
+// writer's path. temp_store=MEMORY keeps the savepoint journals of group commit off the disk. Each
 // connection caches up to 16 MiB of pages (SQLite's default is 2 MiB, which
 // a busy engine's indexes outgrow: every miss is a read system call). No
 // memory map: it measured no faster, and an I/O error in a mapped page is a
@@ -53,6 +54,7 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	db.write = w
+	db.wal = newWALSyncer(path)
 	if err := pingSQLite(ctx, w); err != nil {
 		_ = w.Close()
 		return fmt.Errorf("store: open sqlite: %w", err)

@@ -51,6 +51,9 @@ type DB struct {
 	d     *dialect
 	write *sql.DB // SQLite: a single connection; PostgreSQL: the pool
 	read  *sql.DB // SQLite: a pool of read-only connections; PostgreSQL: write
+	// wal syncs SQLite's commits before write calls return; nil on
+	// PostgreSQL.
+	wal   *walSyncer
 	stmts *stmtCache
 	// readStmts: SQLite's hot reads, prepared at first use; nil on PostgreSQL.
 	readStmts *readStmts
@@ -156,7 +159,7 @@ func (db *DB) close() error {
 		errs = append(errs, db.read.Close())
 	}
 	if db.write != nil {
-		errs = append(errs, db.write.Close())
+		errs = append(errs, db.write.Close(), db.wal.close())
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("store: close: %w", err)
@@ -188,9 +191,22 @@ func (db *DB) writeTx(ctx context.Context, op string, bulk bool, fn txFunc) (err
 	start := time.Now()
 	defer func() { db.metrics.observe(op, start, err) }()
 	if db.writer != nil {
-		return db.writer.submit(ctx, fn, bulk)
+		if err := db.writer.submit(ctx, fn, bulk); err != nil {
+			return err
+		}
+		return db.wal.durable()
 	}
-	return db.ownTx(ctx, op, fn)
+	return db.ownDurableTx(ctx, op, fn)
+}
+
+// ownDurableTx is ownTx for a write outside the group writer: it returns
+// once the commit is on disk (walSyncer). The group writer itself uses
+// ownTx, and its callers wait for the disk, not the writer.
+func (db *DB) ownDurableTx(ctx context.Context, op string, fn txFunc) error {
+	if err := db.ownTx(ctx, op, fn); err != nil {
+		return err
+	}
+	return db.wal.durable()
 }
 
 // txFunc is the work of one write transaction. It runs statements with the
@@ -230,6 +246,7 @@ func (db *DB) tryTx(ctx context.Context, fn txFunc) error {
 		}
 		return fmt.Errorf("store: commit: %w", db.d.interpret(err))
 	}
+	db.wal.commit()
 	db.committedWrites(&w)
 	db.committed.signal()
 	return nil

@@ -159,7 +159,7 @@ func (db *DB) ClaimDueDeliveries(ctx context.Context, now, until time.Time, limi
 	}
 	var out []payout.DueDelivery
 	start := time.Now()
-	err = db.ownTx(ctx, "claim_webhook_deliveries", func(ctx context.Context, tx *sql.Tx, txNow time.Time) error {
+	err = db.ownDurableTx(ctx, "claim_webhook_deliveries", func(ctx context.Context, tx *sql.Tx, txNow time.Time) error {
 		out = out[:0]
 		rows, err := tx.QueryContext(ctx, db.wq().dueDeliveries, db.d.time(now), true, limit+len(inFlight))
 		if err != nil {

@@ -1,0 +1,103 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"math/big"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/store"
+)
+
+func walTestPayout(i int) *payout.Payout {
+	return &payout.Payout{ID: payout.DefaultIDs.New("po_", time.Now()), Chain: "sandbox", ChainID: 1, Asset: "ETH",
+		Amount: big.NewInt(int64(i + 1)), To: common.BigToAddress(big.NewInt(int64(0x100 + i))), Sender: common.HexToAddress("0x02"),
+		CreatedAt: time.Now()}
+}
+
+// TestWriteReturnsOnceItsCommitIsOnDisk: on SQLite a write call returns
+// only after the WAL holding its commit was synced (a power loss must not
+// take an accepted payout, or a broadcast transaction's attempt, with it),
+// while the commit itself is already made and readable.
+func TestWriteReturnsOnceItsCommitIsOnDisk(t *testing.T) {
+	db := openSQLite(t)
+	ctx := context.Background()
+	release := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	defer open()
+	var synced atomic.Value
+	defer store.SetSyncFile(func(f *os.File) error {
+		synced.Store(f.Name())
+		<-release
+		return f.Sync()
+	})()
+
+	p := walTestPayout(0)
+	done := make(chan error, 1)
+	go func() { done <- db.CreatePayout(ctx, p, nil) }()
+	select {
+	case err := <-done:
+		t.Fatalf("CreatePayout returned (%v) while its commit was not yet synced", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := db.GetPayout(ctx, p.ID); err != nil {
+		t.Fatalf("the payout is not readable while its sync waits: %v", err)
+	}
+	open()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if name, _ := synced.Load().(string); !strings.HasSuffix(name, "sluice.db-wal") {
+		t.Fatalf("synced %q, want the database's WAL", name)
+	}
+}
+
+// TestConcurrentWritesShareASync: writes that commit while a sync is under
+// way wait for the next one together, rather than one fsync each.
+func TestConcurrentWritesShareASync(t *testing.T) {
+	db := openSQLite(t)
+	ctx := context.Background()
+	var syncs atomic.Int32
+	defer store.SetSyncFile(func(f *os.File) error {
+		syncs.Add(1)
+		time.Sleep(20 * time.Millisecond) // a slow disk
+		return f.Sync()
+	})()
+	const writes = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, writes)
+	for i := range writes {
+		wg.Go(func() { errs <- db.CreatePayout(ctx, walTestPayout(i), nil) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := syncs.Load(); n == 0 || n >= writes/2 {
+		t.Fatalf("%d syncs for %d concurrent writes: want at least one, and far fewer than the writes", n, writes)
+	}
+}
+
+// TestFailedSyncIsReported: when the disk refuses the sync, the write call
+// says so instead of reporting a durable commit.
+func TestFailedSyncIsReported(t *testing.T) {
+	db := openSQLite(t)
+	disk := errors.New("input/output error")
+	defer store.SetSyncFile(func(*os.File) error { return disk })()
+	err := db.CreatePayout(context.Background(), walTestPayout(0), nil)
+	if !errors.Is(err, disk) || !strings.Contains(err.Error(), "could not be synced") {
+		t.Fatalf("CreatePayout with a failing disk: %v, want the sync's error", err)
+	}
+}
