@@ -54,7 +54,7 @@ func (db *DB) openSQLite(ctx context.Context, path string) error {
 	w.SetConnMaxLifetime(0)
 	w.SetConnMaxIdleTime(0)
 	db.write = w
-	db.wal = newWALSyncer(path)
+	db.wal = newWALSyncer(path, db.committed.signal)
 	if err := pingSQLite(ctx, w); err != nil {
 		_ = w.Close()
 		return fmt.Errorf("store: open sqlite: %w", err)

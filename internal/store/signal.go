@@ -33,6 +33,8 @@ func (s *commitSignal) signal() {
 }
 
 // Committed returns a channel that is closed when this DB next commits a
-// write transaction (every event is written by one). Take a new channel
-// after each wake, before reading what changed, so no commit goes unseen.
+// write transaction (every event is written by one), on SQLite once the
+// commit is on disk (walSyncer), so that nothing is announced that a power
+// loss could take back. Take a new channel after each wake, before reading
+// what changed, so no commit goes unseen.
 func (db *DB) Committed() <-chan struct{} { return db.committed.wait() }

@@ -248,7 +248,9 @@ func (db *DB) tryTx(ctx context.Context, fn txFunc) error {
 	}
 	db.wal.commit()
 	db.committedWrites(&w)
-	db.committed.signal()
+	if db.wal == nil {
+		db.committed.signal() // on SQLite the WAL syncer signals once the commit is on disk
+	}
 	return nil
 }
 

@@ -26,10 +26,11 @@ import (
 // callers that arrive during a sync share the next one.
 type walSyncer struct {
 	path      string        // the WAL file (the database file when there is none)
+	synced    func()        // called after each sync: the commits it covered are seen (webhooks, event streams)
 	committed atomic.Uint64 // commits made
 
 	mu     sync.Mutex
-	synced uint64     // commits known to be on disk
+	onDisk uint64     // commits known to be on disk
 	round  *syncRound // the sync under way; nil: none
 	file   *os.File
 }
@@ -44,9 +45,11 @@ type syncRound struct {
 // syncFile is how a round reaches the disk (a variable for tests).
 var syncFile = (*os.File).Sync
 
-// newWALSyncer syncs the WAL of the SQLite database at dbPath.
-func newWALSyncer(dbPath string) *walSyncer {
-	return &walSyncer{path: dbPath + "-wal"}
+// newWALSyncer syncs the WAL of the SQLite database at dbPath and calls
+// synced after each sync, so that what tells the outside world of a commit
+// (a webhook, an event stream) does so only once it is on disk.
+func newWALSyncer(dbPath string, synced func()) *walSyncer {
+	return &walSyncer{path: dbPath + "-wal", synced: synced}
 }
 
 // commit counts a commit the writer made. A nil syncer (PostgreSQL, whose
@@ -67,7 +70,7 @@ func (w *walSyncer) durable() error {
 	want := w.committed.Load()
 	for {
 		w.mu.Lock()
-		if w.synced >= want {
+		if w.onDisk >= want {
 			w.mu.Unlock()
 			return nil
 		}
@@ -83,11 +86,14 @@ func (w *walSyncer) durable() error {
 		r.err = w.syncFile()
 		w.mu.Lock()
 		if r.err == nil {
-			w.synced = max(w.synced, r.upTo)
+			w.onDisk = max(w.onDisk, r.upTo)
 		}
 		w.round = nil
 		w.mu.Unlock()
 		close(r.done)
+		if r.err == nil {
+			w.synced()
+		}
 		if r.err != nil {
 			return fmt.Errorf("store: the commit is made but could not be synced to disk: %w", r.err)
 		}

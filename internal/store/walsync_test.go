@@ -101,3 +101,35 @@ func TestFailedSyncIsReported(t *testing.T) {
 		t.Fatalf("CreatePayout with a failing disk: %v, want the sync's error", err)
 	}
 }
+
+// TestCommitIsAnnouncedOnceOnDisk: Committed (what wakes the webhook
+// dispatcher and event streams) fires only once the commit is synced, so
+// no event goes out that a power loss could take back.
+func TestCommitIsAnnouncedOnceOnDisk(t *testing.T) {
+	db := openSQLite(t)
+	release := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	defer open()
+	defer store.SetSyncFile(func(f *os.File) error {
+		<-release
+		return f.Sync()
+	})()
+	committed := db.Committed()
+	done := make(chan error, 1)
+	go func() { done <- db.CreatePayout(context.Background(), walTestPayout(0), nil) }()
+	select {
+	case <-committed:
+		t.Fatal("Committed fired while the commit was not yet on disk")
+	case <-time.After(300 * time.Millisecond):
+	}
+	open()
+	select {
+	case <-committed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Committed did not fire once the commit was synced")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
