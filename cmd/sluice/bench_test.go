@@ -421,13 +421,9 @@ func scrapeSum(url, prefix string) (float64, bool) {
 	if err != nil {
 		return 0, false
 	}
-	var sum float64
-	for _, l := range linesWithPrefix(body, prefix) {
-		v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
-		if err != nil {
-			return 0, false
-		}
-		sum += v
+	sum, ok := sumLines(linesWithPrefix(body, prefix))
+	if !ok {
+		return 0, false
 	}
 	return sum, true
 }

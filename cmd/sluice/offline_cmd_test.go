@@ -343,11 +343,21 @@ func linesWithPrefix(body, prefix string) []string {
 // with prefix.
 func metricSum(t testing.TB, url, prefix string) float64 {
 	t.Helper()
-	var sum float64
-	for _, l := range metricLines(t, url, prefix) {
-		if v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64); err == nil {
-			sum += v
-		}
-	}
+	sum, _ := sumLines(metricLines(t, url, prefix))
 	return sum
+}
+
+// sumLines adds up the values of metric lines; ok is false when a line has
+// none (it counts as zero).
+func sumLines(lines []string) (sum float64, ok bool) {
+	ok = true
+	for _, l := range lines {
+		v, err := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+		if err != nil {
+			ok = false
+			continue
+		}
+		sum += v
+	}
+	return sum, ok
 }

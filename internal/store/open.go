@@ -21,8 +21,8 @@ import (
 // and the durability level: NORMAL writes each commit to the WAL without
 // syncing it (never corrupt, but a power loss could take the last commits),
 // and walSyncer syncs the WAL before any write call returns, off the
-// writer's path. temp_store=MEMORY keeps the savepoint journals of group commit off the disk. Each
-// connection caches up to 16 MiB of pages (SQLite's default is 2 MiB, which
+// writer's path. temp_store=MEMORY keeps the savepoint journals of group
+// commit off the disk. Each connection caches up to 16 MiB of pages (SQLite's default is 2 MiB, which
 // a busy engine's indexes outgrow: every miss is a read system call). No
 // memory map: it measured no faster, and an I/O error in a mapped page is a
 // crash rather than an error.

@@ -25,7 +25,7 @@ import (
 // of the commits wait for one fsync of the WAL file that covers them all;
 // callers that arrive during a sync share the next one.
 type walSyncer struct {
-	path      string        // the WAL file (the database file when there is none)
+	dbPath    string        // the database file; its WAL is dbPath+"-wal"
 	synced    func()        // called after each sync: the commits it covered are seen (webhooks, event streams)
 	committed atomic.Uint64 // commits made
 
@@ -49,7 +49,7 @@ var syncFile = (*os.File).Sync
 // synced after each sync, so that what tells the outside world of a commit
 // (a webhook, an event stream) does so only once it is on disk.
 func newWALSyncer(dbPath string, synced func()) *walSyncer {
-	return &walSyncer{path: dbPath + "-wal", synced: synced}
+	return &walSyncer{dbPath: dbPath, synced: synced}
 }
 
 // commit counts a commit the writer made. A nil syncer (PostgreSQL, whose
@@ -83,7 +83,7 @@ func (w *walSyncer) durable() error {
 		w.round = r
 		w.mu.Unlock()
 
-		r.err = w.syncFile()
+		r.err = w.fsync()
 		w.mu.Lock()
 		if r.err == nil {
 			w.onDisk = max(w.onDisk, r.upTo)
@@ -91,23 +91,21 @@ func (w *walSyncer) durable() error {
 		w.round = nil
 		w.mu.Unlock()
 		close(r.done)
-		if r.err == nil {
-			w.synced()
-		}
 		if r.err != nil {
 			return fmt.Errorf("store: the commit is made but could not be synced to disk: %w", r.err)
 		}
+		w.synced()
 	}
 }
 
-// syncFile fsyncs the WAL, opening it the first time. Only the round's
-// owner calls it, so the file needs no lock of its own.
-func (w *walSyncer) syncFile() error {
+// fsync syncs the WAL, opening it the first time. Only the round's owner
+// calls it, so the file needs no lock of its own.
+func (w *walSyncer) fsync() error {
 	if w.file == nil {
-		f, err := os.OpenFile(w.path, os.O_RDWR, 0)
+		f, err := os.OpenFile(w.dbPath+"-wal", os.O_RDWR, 0)
 		if errors.Is(err, fs.ErrNotExist) {
 			// No WAL (not in WAL mode): commits went to the database file.
-			f, err = os.OpenFile(w.path[:len(w.path)-len("-wal")], os.O_RDWR, 0)
+			f, err = os.OpenFile(w.dbPath, os.O_RDWR, 0)
 		}
 		if err != nil {
 			return err

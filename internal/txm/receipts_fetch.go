@@ -67,7 +67,7 @@ func (s *Sender) blockReceipts(ctx context.Context, number uint64) (receipts []*
 			}
 		}()
 	}
-	if s.st.lastRound >= bulkRound {
+	if st.lastRound >= bulkRound {
 		select {
 		case <-f.done:
 		case <-ctx.Done():

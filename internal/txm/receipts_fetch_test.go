@@ -20,20 +20,17 @@ import (
 // node slow to build a busy block's receipts.
 type slowReceipts struct {
 	*evm.Client
+	txWatch
 	gate chan struct{} // closed to let the held read answer
 
 	mu      sync.Mutex
-	watch   common.Hash
 	holding bool // a read is waiting at the gate
 }
 
 func (c *slowReceipts) BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error) {
 	rs, err := c.Client.BlockReceipts(ctx, number)
+	watched := c.in(rs)
 	c.mu.Lock()
-	watched := false
-	for _, r := range rs {
-		watched = watched || (r != nil && r.TxHash == c.watch)
-	}
 	c.holding = c.holding || watched
 	c.mu.Unlock()
 	if watched {
@@ -44,12 +41,6 @@ func (c *slowReceipts) BlockReceipts(ctx context.Context, number uint64) ([]*typ
 		}
 	}
 	return rs, err
-}
-
-func (c *slowReceipts) watchFor(h common.Hash) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.watch = h
 }
 
 func (c *slowReceipts) held() bool {

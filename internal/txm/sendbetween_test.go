@@ -21,35 +21,54 @@ import (
 // tracks a new head.
 type arrivingDuringScan struct {
 	*evm.Client
+	txWatch
 	arrive func() *payout.Payout
 
 	mu      sync.Mutex
-	watch   common.Hash
 	arrived *payout.Payout
 }
 
 func (c *arrivingDuringScan) BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error) {
 	rs, err := c.Client.BlockReceipts(ctx, number)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, r := range rs {
-		if r != nil && r.TxHash == c.watch && c.arrived == nil {
+	if c.in(rs) {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.arrived == nil {
 			c.arrived = c.arrive()
 		}
 	}
 	return rs, err
 }
 
-func (c *arrivingDuringScan) watchFor(h common.Hash) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.watch = h
-}
-
 func (c *arrivingDuringScan) arrivedPayout() *payout.Payout {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.arrived
+}
+
+// txWatch is the transaction a test node looks for in the receipts it
+// serves, set from the test's goroutine.
+type txWatch struct {
+	lock sync.Mutex
+	hash common.Hash
+}
+
+func (w *txWatch) watchFor(h common.Hash) {
+	w.lock.Lock()
+	defer w.lock.Unlock()
+	w.hash = h
+}
+
+// in reports whether rs holds the watched transaction.
+func (w *txWatch) in(rs []*types.Receipt) bool {
+	w.lock.Lock()
+	defer w.lock.Unlock()
+	for _, r := range rs {
+		if r != nil && r.TxHash == w.hash {
+			return true
+		}
+	}
+	return false
 }
 
 // TestPayoutArrivingDuringTrackIsSentBeforeConfirmations: with one
