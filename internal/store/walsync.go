@@ -115,13 +115,20 @@ func (w *walSyncer) fsync() error {
 	return syncFile(w.file)
 }
 
-// close releases the file.
+// close releases the file, once a sync under way has ended (its owner
+// uses the file without the lock).
 func (w *walSyncer) close() error {
 	if w == nil {
 		return nil
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	for w.round != nil {
+		r := w.round
+		w.mu.Unlock()
+		<-r.done
+		w.mu.Lock()
+	}
 	if w.file == nil {
 		return nil
 	}

@@ -133,3 +133,39 @@ func TestCommitIsAnnouncedOnceOnDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCloseWaitsForASyncUnderWay: closing the store while a write waits for
+// its sync lets that sync finish on an open file, so the write is reported
+// durable rather than failed by the close.
+func TestCloseWaitsForASyncUnderWay(t *testing.T) {
+	db, err := store.Open(context.Background(), "sqlite:"+t.TempDir()+"/sluice.db", store.Options{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release, syncing := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	defer open()
+	defer store.SetSyncFile(func(f *os.File) error {
+		close(syncing)
+		<-release
+		return f.Sync()
+	})()
+	done := make(chan error, 1)
+	go func() { done <- db.CreatePayout(context.Background(), walTestPayout(0), nil) }()
+	<-syncing
+	closed := make(chan error, 1)
+	go func() { closed <- db.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while a sync was under way", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	open()
+	if err := <-done; err != nil {
+		t.Fatalf("the write whose sync the close waited for: %v", err)
+	}
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+}
