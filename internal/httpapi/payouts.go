@@ -81,7 +81,14 @@ func (s *Server) storeCreate(w http.ResponseWriter, r *http.Request, p *payout.P
 		return
 	}
 	rec.ResponseBody = append(out, '\n')
-	err = s.store.CreatePayout(r.Context(), p, rec)
+	ctx := r.Context()
+	if s.created != nil {
+		// Wake the sender as soon as the payout is committed: on SQLite
+		// the answer waits for the commit's sync to disk, the sender need
+		// not (it syncs its own write before it broadcasts).
+		ctx = payout.WhenVisible(ctx, func() { s.created(p) })
+	}
+	err = s.store.CreatePayout(ctx, p, rec)
 	var conflict *payout.IdempotencyConflictError
 	switch {
 	case errors.As(err, &conflict):
@@ -89,9 +96,6 @@ func (s *Server) storeCreate(w http.ResponseWriter, r *http.Request, p *payout.P
 	case err != nil:
 		s.fail(w, r, err)
 	default:
-		if s.created != nil {
-			s.created(p)
-		}
 		w.Header().Set("Location", "/v1/payouts/"+p.ID)
 		writeBody(w, "application/json", http.StatusCreated, rec.ResponseBody)
 	}

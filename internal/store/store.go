@@ -194,6 +194,7 @@ func (db *DB) writeTx(ctx context.Context, op string, bulk bool, fn txFunc) (err
 		if err := db.writer.submit(ctx, fn, bulk); err != nil {
 			return err
 		}
+		payout.Visible(ctx)
 		return db.wal.durable()
 	}
 	return db.ownDurableTx(ctx, op, fn)
@@ -206,6 +207,7 @@ func (db *DB) ownDurableTx(ctx context.Context, op string, fn txFunc) error {
 	if err := db.ownTx(ctx, op, fn); err != nil {
 		return err
 	}
+	payout.Visible(ctx)
 	return db.wal.durable()
 }
 

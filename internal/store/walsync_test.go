@@ -61,6 +61,55 @@ func TestWriteReturnsOnceItsCommitIsOnDisk(t *testing.T) {
 	}
 }
 
+// TestVisibleIsCalledBeforeTheSync: a write's payout.WhenVisible hook runs
+// once its commit is made, while the commit's sync is still under way (the
+// API wakes the payout's sender there), and not for a write that failed.
+func TestVisibleIsCalledBeforeTheSync(t *testing.T) {
+	db := openSQLite(t)
+	release := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	defer open()
+	defer store.SetSyncFile(func(f *os.File) error {
+		<-release
+		return f.Sync()
+	})()
+
+	visible := make(chan struct{}, 2)
+	ctx := payout.WhenVisible(context.Background(), func() { visible <- struct{}{} })
+	p := walTestPayout(0)
+	idem := &payout.IdempotencyRecord{Scope: "key_1", Key: "k", Fingerprint: "f", ResponseStatus: 201, ResponseBody: []byte("{}"), CreatedAt: time.Now()}
+	done := make(chan error, 1)
+	go func() { done <- db.CreatePayout(ctx, p, idem) }()
+	select {
+	case <-visible:
+	case err := <-done:
+		t.Fatalf("CreatePayout returned (%v) before its hook ran", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the hook did not run while the commit's sync waited")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("CreatePayout returned (%v) while its commit was not yet synced", err)
+	default:
+	}
+	open()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	// The same key again: the write fails, nothing is committed, no hook.
+	var conflict *payout.IdempotencyConflictError
+	if err := db.CreatePayout(ctx, walTestPayout(1), idem); !errors.As(err, &conflict) {
+		t.Fatalf("second create with the key: %v, want an idempotency conflict", err)
+	}
+	select {
+	case <-visible:
+		t.Fatal("the hook ran for a write that failed")
+	default:
+	}
+}
+
 // TestConcurrentWritesShareASync: writes that commit while a sync is under
 // way wait for the next one together, rather than one fsync each.
 func TestConcurrentWritesShareASync(t *testing.T) {
