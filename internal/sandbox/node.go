@@ -151,6 +151,10 @@ func ethConfig(cfg *Config, genesis *core.Genesis) *ethconfig.Config {
 	// a quarter faster than the path scheme (measured: BenchmarkRestart).
 	c.StateScheme = rawdb.HashScheme
 	c.SnapshotCache = 0
+	// The prefetcher runs each imported block's transactions a second time
+	// to warm the state caches ahead of processing; in memory there is
+	// nothing to warm, and it took 5% of a busy dev chain's CPU.
+	c.NoPrefetch = true
 	c.TxPool.NoLocals = true
 	c.TxPool.Journal = ""
 	c.TxPool.AccountSlots = poolAccountSlots
