@@ -114,21 +114,28 @@ func (c *Client) batch(ctx context.Context, method string, elems []rpc.BatchElem
 }
 
 // batchCounting is batch, counting the error of element i as that call's
-// outcome only where counts(i) says so (nil: every element).
+// outcome only where counts(i) says so (nil: every element). Each call
+// counts under its own method, the batch's duration under method.
 func (c *Client) batchCounting(ctx context.Context, method string, elems []rpc.BatchElem, counts func(i int) bool) error {
 	for i := 0; i < len(elems); i += maxBatch {
 		chunk := elems[i:min(i+maxBatch, len(elems))]
 		start := time.Now()
 		err := c.rpc.BatchCallContext(ctx, chunk)
-		c.observe(method, start, len(chunk), err)
+		c.metrics.duration.WithLabelValues(c.chain, method).Observe(time.Since(start).Seconds())
+		outcome := "ok"
+		if err != nil {
+			kind, _ := Classify(err)
+			outcome = string(kind)
+		}
+		for j, e := range chunk { // a batch may mix methods: each call counts under its own
+			c.metrics.calls.WithLabelValues(c.chain, e.Method, outcome).Inc()
+			if err == nil && e.Error != nil && (counts == nil || counts(i+j)) {
+				kind, _ := Classify(e.Error)
+				c.metrics.calls.WithLabelValues(c.chain, e.Method, string(kind)).Inc()
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("%s batch: %w", method, err)
-		}
-		for j, e := range chunk {
-			if e.Error != nil && (counts == nil || counts(i+j)) {
-				kind, _ := Classify(e.Error)
-				c.metrics.calls.WithLabelValues(c.chain, method, string(kind)).Inc()
-			}
 		}
 	}
 	return nil

@@ -2,10 +2,12 @@ package evm
 
 import (
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
+	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
 )
 
@@ -22,12 +24,50 @@ import (
 // A hinted call that fails for any reason (too little gas, a revert,
 // funds) is estimated again without the hint, and only that answer
 // counts: a hint can never make a payout fail, nor make a revert look like
-// running out of gas. Plain transfers (no data) get no hint: geth answers
-// them with one 21,000-gas execution already. Delegated calls (batches)
-// get none either: their gas grows with the chunk's size.
+// running out of gas. Delegated calls (batches) get no hint: their gas
+// grows with the chunk's size.
+//
+// Plain transfers (no data) are not estimated at all once the chain is
+// known to charge exactly 21,000 gas for one (the node estimated a plain
+// transfer at that): a transfer to an account without code costs that
+// and nothing else on such a chain, so the node is asked for the
+// recipient's code instead, in the same batch, which is a read where an
+// estimate executes the transfer. A recipient with code (a contract, an
+// EIP-7702 delegated account) is estimated again as before. Chains that
+// add to a transfer's gas (an L2 charging its L1 data in gas) never
+// estimate one at 21,000 and never take the shortcut. Addresses up to
+// 0xffff are always estimated: precompiles have no code but run when paid.
 type gasHints struct {
 	mu  sync.Mutex
 	max map[hintKey]uint64
+	// transferGasKnown: a plain transfer was estimated at params.TxGas.
+	transferGasKnown bool
+}
+
+// plainTransfer says whether c moves the native coin and runs no code
+// when its recipient has none.
+func plainTransfer(c Call) bool {
+	return len(c.Data) == 0 && c.Delegate == nil && !maybePrecompile(c.To)
+}
+
+// maybePrecompile says whether a may be a precompiled contract (they
+// live at the lowest addresses on every EVM chain; Osaka's P256VERIFY is
+// at 0x100).
+func maybePrecompile(a common.Address) bool {
+	for _, b := range a[:18] {
+		if b != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// transferGas says whether plain transfers are read as code instead of
+// estimated.
+func (h *gasHints) transferGas() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.transferGasKnown
 }
 
 // hintKey is a contract and the function a call runs on it.
@@ -59,6 +99,11 @@ func (h *gasHints) hint(c Call) uint64 {
 
 // learn records an estimate made without a hint.
 func (h *gasHints) learn(c Call, gas uint64) {
+	if plainTransfer(c) && gas == params.TxGas {
+		h.mu.Lock()
+		h.transferGasKnown = true
+		h.mu.Unlock()
+	}
 	k, ok := keyOf(c)
 	if !ok {
 		return
@@ -72,9 +117,12 @@ func (h *gasHints) learn(c Call, gas uint64) {
 }
 
 // EstimateGas estimates every call against the latest block. A call that
-// would revert gets its error (KindExecutionReverted) in errs.
+// would revert gets its error (KindExecutionReverted) in errs. A plain
+// transfer to an account without code may be answered from a read of its
+// code (see gasHints): the sender's balance is then not checked, the
+// caller checks its funds itself (as the sender does, with reservations).
 func (c *Client) EstimateGas(ctx context.Context, calls []Call) (gas []uint64, errs []error, err error) {
-	gas, errs, hinted, err := c.estimate(ctx, calls, c.hints.hint)
+	gas, errs, hinted, err := c.estimate(ctx, calls, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -92,7 +140,7 @@ func (c *Client) EstimateGas(ctx context.Context, calls []Call) (gas []uint64, e
 		return gas, errs, nil
 	}
 	c.metrics.calls.WithLabelValues(c.chain, "eth_estimateGas", "hint_missed").Add(float64(len(again)))
-	gas2, errs2, _, err := c.estimate(ctx, again, func(Call) uint64 { return 0 })
+	gas2, errs2, _, err := c.estimate(ctx, again, false)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -105,16 +153,25 @@ func (c *Client) EstimateGas(ctx context.Context, calls []Call) (gas []uint64, e
 	return gas, errs, nil
 }
 
-// estimate sends one batch of estimates, each with the gas hint gives it
-// (0: none); hinted says which had one. Errors of hinted calls are not
-// counted as the calls' outcomes: EstimateGas asks again without a hint.
-func (c *Client) estimate(ctx context.Context, calls []Call, hint func(Call) uint64) (gas []uint64, errs []error, hinted []bool, err error) {
+// estimate sends one batch: each call's estimate, with its gas hint when
+// shortcuts is set, or, for a plain transfer on a chain whose transfer gas
+// is known (see gasHints), a read of its recipient's code. hinted says
+// which calls took a shortcut; their errors (errHasCode for a recipient
+// with code) are not counted as the calls' outcomes: EstimateGas asks
+// again without shortcuts.
+func (c *Client) estimate(ctx context.Context, calls []Call, shortcuts bool) (gas []uint64, errs []error, hinted []bool, err error) {
 	elems := make([]rpc.BatchElem, len(calls))
 	results := make([]hexutil.Uint64, len(calls))
+	codes := make([]hexutil.Bytes, len(calls))
 	hinted = make([]bool, len(calls))
+	readCode := shortcuts && c.hints.transferGas()
 	for i, call := range calls {
+		if readCode && plainTransfer(call) {
+			elems[i], hinted[i] = rpc.BatchElem{Method: "eth_getCode", Args: []any{call.To, "latest"}, Result: &codes[i]}, true
+			continue
+		}
 		arg := callArg(call)
-		if h := hint(call); h != 0 {
+		if h := c.hints.hint(call); shortcuts && h != 0 {
 			arg["gas"], hinted[i] = hexutil.Uint64(h), true
 		}
 		args := []any{arg, "latest"}
@@ -127,8 +184,20 @@ func (c *Client) estimate(ctx context.Context, calls []Call, hint func(Call) uin
 		return nil, nil, nil, err
 	}
 	gas, errs = make([]uint64, len(calls)), make([]error, len(calls))
-	for i := range elems {
-		gas[i], errs[i] = uint64(results[i]), elems[i].Error
+	for i, e := range elems {
+		switch {
+		case e.Method != "eth_getCode":
+			gas[i], errs[i] = uint64(results[i]), e.Error
+		case e.Error != nil:
+			errs[i] = e.Error
+		case len(codes[i]) > 0:
+			errs[i] = errHasCode
+		default:
+			gas[i] = params.TxGas
+		}
 	}
 	return gas, errs, hinted, nil
 }
+
+// errHasCode: a plain transfer's recipient has code, which may run.
+var errHasCode = errors.New("evm: the recipient has code; the transfer is estimated")

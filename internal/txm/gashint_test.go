@@ -110,3 +110,84 @@ func TestGasHintNeverChangesTheAnswer(t *testing.T) {
 		t.Fatalf("overdrawn transfer: %v (kind %s), %v hints missed; want a revert and 2 misses", err, kind, missed())
 	}
 }
+
+// Once the node has estimated a plain transfer at 21,000 gas, plain
+// transfers to accounts without code are answered from a read of the
+// recipient's code, in the same batch, instead of an estimate that
+// executes them. A recipient with code, and a precompile, are estimated
+// still: a transfer to them may run code and cost more, or revert.
+func TestPlainTransferReadsCodeInsteadOfEstimating(t *testing.T) {
+	e := newSQLiteEnv(t)
+	ctx := context.Background()
+	reg := prometheus.NewRegistry()
+	c, err := evm.Dial(ctx, e.chain.RPCURL(), "sandbox", evm.NewMetrics(reg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	calls := func(method string) float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0.0
+		for _, mf := range mfs {
+			if mf.GetName() != "sluice_rpc_calls_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				labels := map[string]string{}
+				for _, l := range m.GetLabel() {
+					labels[l.GetName()] = l.GetValue()
+				}
+				if labels["method"] == method && labels["outcome"] == "ok" {
+					n += m.GetCounter().GetValue()
+				}
+			}
+		}
+		return n
+	}
+	wallet := crypto.PubkeyToAddress(e.key.PublicKey)
+	pay := func(to common.Address) evm.Call { return evm.TransferCall(wallet, nil, to, big.NewInt(1)) }
+	estimate := func(what string, calls ...evm.Call) ([]uint64, []error) {
+		t.Helper()
+		gas, errs, err := c.EstimateGas(ctx, calls)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return gas, errs
+	}
+	want := func(what string, estimates, codeReads float64) {
+		t.Helper()
+		if got, gotCode := calls("eth_estimateGas"), calls("eth_getCode"); got != estimates || gotCode != codeReads {
+			t.Fatalf("%s: %v estimates and %v code reads so far, want %v and %v", what, got, gotCode, estimates, codeReads)
+		}
+	}
+
+	gas, errs := estimate("first transfer", pay(common.HexToAddress("0x7200000000000000000000000000000000000001")))
+	if errs[0] != nil || gas[0] != 21000 {
+		t.Fatalf("first transfer: %d gas, %v", gas[0], errs[0])
+	}
+	want("first transfer (the node's estimate teaches the transfer gas)", 1, 0)
+
+	token := *e.dom.Assets["SUSD"].Token
+	precompile := common.BytesToAddress([]byte{0x01}) // ecrecover: no code, 3,000 gas when paid
+	gas, errs = estimate("mixed round",
+		pay(common.HexToAddress("0x7200000000000000000000000000000000000002")),
+		pay(token), // has code, and no way to receive the coin: reverts
+		pay(precompile),
+		pay(common.HexToAddress("0x7200000000000000000000000000000000000003")))
+	if errs[0] != nil || gas[0] != 21000 || errs[3] != nil || gas[3] != 21000 {
+		t.Fatalf("transfers to accounts without code: %v gas, errors %v", gas, errs)
+	}
+	if kind, _ := evm.Classify(errs[1]); kind != evm.KindExecutionReverted {
+		t.Fatalf("transfer to the token contract: %d gas, %v (kind %s); want a revert from the node's estimate", gas[1], errs[1], kind)
+	}
+	if errs[2] != nil || gas[2] <= 21000 {
+		t.Fatalf("transfer to a precompile: %d gas, %v; want the node's estimate, above 21,000", gas[2], errs[2])
+	}
+	// One batch: three code reads and the precompile's estimate; then the
+	// token contract, whose code was found, estimated on its own.
+	want("mixed round", 3, 3)
+}
