@@ -303,7 +303,7 @@ func (s *Sender) replace(ctx context.Context, fs []*flight, cancel bool) error {
 			"max_fee_per_gas", a.MaxFeePerGas, "max_priority_fee_per_gas", a.MaxPriorityFeePerGas, "attempt", len(f.attempts))
 	}
 	s.cfg.Metrics.attempts.WithLabelValues(s.cfg.Chain.Name).Add(float64(len(attempts)))
-	s.broadcast(ctx, sent)
+	s.broadcast(ctx, sent, false)
 	return nil
 }
 

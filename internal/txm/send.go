@@ -1,7 +1,6 @@
 package txm
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -388,28 +387,6 @@ func (s *Sender) sign(ctx context.Context, plans []planned) ([]*payout.Attempt, 
 	return attempts, nil
 }
 
-// broadcastApprovals sends, before their batch transactions, the
-// approvals the chain has not mined yet. Their outcomes show in the batch
-// transaction's: it cannot be mined before its approval.
-func (s *Sender) broadcastApprovals(ctx context.Context, flights []*flight) {
-	var raws [][]byte
-	for _, f := range flights {
-		if f.preUnmined(s.st.chainNonce) {
-			raws = append(raws, f.pre.RawTx)
-		}
-	}
-	if len(raws) == 0 {
-		return
-	}
-	errs, err := s.cfg.Client.SendRaw(ctx, raws)
-	if err == nil {
-		err = errors.Join(errs...)
-	}
-	if err != nil {
-		s.log.Debug("approval broadcast: some nodes refused (already known is usual)", "err", err)
-	}
-}
-
 // nextNonceAfter is the nonce after a's: one more, or two when a also
 // delegates the wallet (the authorization uses a nonce too).
 func nextNonceAfter(a *payout.Attempt) uint64 {
@@ -468,7 +445,8 @@ func (s *Sender) signAttempt(ctx context.Context, payoutID string, nonce, gas ui
 	}, nil
 }
 
-// submitted records stored attempts in the cache and broadcasts them.
+// submitted records stored attempts in the cache and broadcasts them: a
+// small round on its own goroutine while the loop goes on (see sendOn).
 func (s *Sender) submitted(ctx context.Context, plans []planned, attempts []*payout.Attempt) {
 	s.st.nextNonce = nextNonceAfter(attempts[len(attempts)-1])
 	flights := make([]*flight, len(attempts))
@@ -489,50 +467,9 @@ func (s *Sender) submitted(ctx context.Context, plans []planned, attempts []*pay
 	}
 	s.cfg.Metrics.attempts.WithLabelValues(s.cfg.Chain.Name).Add(float64(len(attempts)))
 	s.cfg.Metrics.transitions.WithLabelValues(s.cfg.Chain.Name, string(payout.StatusSubmitted)).Add(float64(len(attempts)))
-	s.broadcast(ctx, flights)
-	now, h := time.Now(), s.cfg.Metrics.acceptToSend.WithLabelValues(s.cfg.Chain.Name)
-	for _, f := range flights {
-		h.Observe(now.Sub(f.createdAt).Seconds())
-	}
-}
-
-// broadcast sends the latest attempt of each flight, lowest nonce first so
-// that the node can execute them in order. Failures are kept for a later
-// re-broadcast: the signed transactions are safe in the store.
-func (s *Sender) broadcast(ctx context.Context, flights []*flight) {
-	slices.SortFunc(flights, func(a, b *flight) int { return cmp.Compare(a.nonce(), b.nonce()) })
-	s.broadcastApprovals(ctx, flights)
-	raws := make([][]byte, len(flights))
-	for i, f := range flights {
-		raws[i] = f.last().RawTx
-	}
-	errs, err := s.cfg.Client.SendRaw(ctx, raws)
-	if err != nil {
-		kind, _ := evm.Classify(err)
-		s.cfg.Metrics.broadcasts.WithLabelValues(s.cfg.Chain.Name, string(kind)).Add(float64(len(raws)))
-		s.log.Warn("broadcast failed; will retry", "count", len(raws), "err", err)
+	if len(attempts) < bulkRound {
+		s.sendOn(ctx, flights)
 		return
 	}
-	for i, f := range flights {
-		f.lastSent = max(s.st.head, 1)
-		kind, _ := evm.Classify(errs[i])
-		outcome := "ok"
-		if errs[i] != nil {
-			outcome = string(kind)
-		}
-		s.cfg.Metrics.broadcasts.WithLabelValues(s.cfg.Chain.Name, outcome).Inc()
-		switch {
-		case errs[i] == nil || kind == evm.KindAlreadyKnown:
-			f.refusals = 0 // a node holds it
-		case kind == evm.KindNonceTooLow:
-		default:
-			a := f.last()
-			s.log.Warn("node refused transaction; will retry", "payout_id", f.payoutID,
-				"tx_hash", a.TxHash.Hex(), "nonce", a.Nonce, "kind", kind, "err", errs[i])
-			if evm.Refusal(kind) {
-				f.refusals++
-				f.refusal = string(kind) + ": " + truncate(errs[i].Error(), 300)
-			}
-		}
-	}
+	s.broadcast(ctx, flights, true)
 }

@@ -120,6 +120,7 @@ type loopState struct {
 	head        uint64          // latest head seen
 	lastScanned uint64          // last block whose receipts were matched
 	fetch       *receiptsFetch  // the next block's receipts being read; nil: none
+	out         *outgoing       // the broadcast out on its own goroutine; nil: none
 	lastRound   int             // payouts the last send round paid
 	fetched     chan struct{}   // signalled when a fetch ends
 	ctx         context.Context // the session's: background reads end with it

@@ -34,6 +34,9 @@ func (s *Sender) track(ctx context.Context) error {
 		return s.rebroadcast(ctx)
 	}
 	st.trackedAt = time.Now()
+	// What follows reads and changes what was sent (gaps, replacements,
+	// refusals): the batch out on its own goroutine is applied first.
+	s.finishBroadcast(ctx)
 	n, err := s.cfg.Client.BlockNumber(ctx)
 	if err != nil {
 		return fmt.Errorf("head: %w", err)
@@ -311,7 +314,7 @@ func (s *Sender) rebroadcast(ctx context.Context) error {
 	due = slices.DeleteFunc(due, func(f *flight) bool { return s.st.flights[f.payoutID] == nil })
 	if len(due) > 0 {
 		s.log.Debug("re-broadcasting", "count", len(due))
-		s.broadcast(ctx, due)
+		s.broadcast(ctx, due, false)
 	}
 	return nil
 }
