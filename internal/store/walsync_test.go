@@ -23,6 +23,20 @@ func walTestPayout(i int) *payout.Payout {
 		CreatedAt: time.Now()}
 }
 
+// holdSyncs makes every WAL sync wait until the returned function is
+// called (at the latest when the test ends).
+func holdSyncs(t *testing.T) (open func()) {
+	release := make(chan struct{})
+	var once sync.Once
+	open = func() { once.Do(func() { close(release) }) }
+	restore := store.SetSyncFile(func(f *os.File) error {
+		<-release
+		return f.Sync()
+	})
+	t.Cleanup(func() { open(); restore() })
+	return open
+}
+
 // TestWriteReturnsOnceItsCommitIsOnDisk: on SQLite a write call returns
 // only after the WAL holding its commit was synced (a power loss must not
 // take an accepted payout, or a broadcast transaction's attempt, with it),
@@ -66,14 +80,7 @@ func TestWriteReturnsOnceItsCommitIsOnDisk(t *testing.T) {
 // API wakes the payout's sender there), and not for a write that failed.
 func TestVisibleIsCalledBeforeTheSync(t *testing.T) {
 	db := openSQLite(t)
-	release := make(chan struct{})
-	var once sync.Once
-	open := func() { once.Do(func() { close(release) }) }
-	defer open()
-	defer store.SetSyncFile(func(f *os.File) error {
-		<-release
-		return f.Sync()
-	})()
+	open := holdSyncs(t)
 
 	visible := make(chan struct{}, 2)
 	ctx := payout.WhenVisible(context.Background(), func() { visible <- struct{}{} })
@@ -156,14 +163,7 @@ func TestFailedSyncIsReported(t *testing.T) {
 // no event goes out that a power loss could take back.
 func TestCommitIsAnnouncedOnceOnDisk(t *testing.T) {
 	db := openSQLite(t)
-	release := make(chan struct{})
-	var once sync.Once
-	open := func() { once.Do(func() { close(release) }) }
-	defer open()
-	defer store.SetSyncFile(func(f *os.File) error {
-		<-release
-		return f.Sync()
-	})()
+	open := holdSyncs(t)
 	committed := db.Committed()
 	done := make(chan error, 1)
 	go func() { done <- db.CreatePayout(context.Background(), walTestPayout(0), nil) }()

@@ -20,7 +20,7 @@ import (
 type slowBroadcast struct {
 	*evm.Client
 	hold int
-	gate chan struct{} // closed to let the held broadcast through
+	gate *gate // opened to let the held broadcast through
 
 	mu    sync.Mutex
 	calls int
@@ -32,10 +32,8 @@ func (c *slowBroadcast) SendRaw(ctx context.Context, raws [][]byte) ([]error, er
 	held := c.calls == c.hold
 	c.mu.Unlock()
 	if held {
-		select {
-		case <-c.gate:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		if err := c.gate.wait(ctx); err != nil {
+			return nil, err
 		}
 	}
 	return c.Client.SendRaw(ctx, raws)
@@ -55,15 +53,7 @@ func (c *slowBroadcast) sends() int {
 func TestNextRoundIsStoredWhileABroadcastIsOut(t *testing.T) {
 	e := newSQLiteEnv(t)
 	ctx := context.Background()
-	node := &slowBroadcast{Client: e.client, hold: 2, gate: make(chan struct{})}
-	opened := false
-	open := func() {
-		if !opened {
-			opened = true
-			close(node.gate)
-		}
-	}
-	defer open()
+	node := &slowBroadcast{Client: e.client, hold: 2, gate: newGate(t)}
 	// Between reads of the chain (every Poll) the loop does not wait for a
 	// broadcast out; a long Poll keeps this test between two of them.
 	s := e.senderWith(txm.Config{Owner: "a", Client: node, Poll: 5 * time.Second})
@@ -88,7 +78,7 @@ func TestNextRoundIsStoredWhileABroadcastIsOut(t *testing.T) {
 		t.Fatalf("%d broadcasts while the second is unanswered: want the third round to wait for it", n)
 	}
 
-	open()
+	node.gate.open()
 	got := e.mineUntil([]string{first.ID, second.ID, third.ID}, 30*time.Second)
 	for _, p := range sent {
 		if got[p.ID].Status != payout.StatusCompleted || *got[p.ID].TxHash != *p.TxHash {

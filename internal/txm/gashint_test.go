@@ -25,22 +25,7 @@ func TestGasHintNeverChangesTheAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer hinted.Close()
-	missed := func() float64 {
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, mf := range mfs {
-			for _, m := range mf.GetMetric() {
-				for _, l := range m.GetLabel() {
-					if l.GetName() == "outcome" && l.GetValue() == "hint_missed" {
-						return m.GetCounter().GetValue()
-					}
-				}
-			}
-		}
-		return 0
-	}
+	missed := func() float64 { return rpcCalls(t, reg, "eth_estimateGas", "hint_missed") }
 	susd := *e.dom.Assets["SUSD"].Token
 	wallet := crypto.PubkeyToAddress(e.key.PublicKey)
 	transfer := func(to common.Address, amount *big.Int) evm.Call {
@@ -125,29 +110,6 @@ func TestPlainTransferReadsCodeInsteadOfEstimating(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	calls := func(method string) float64 {
-		t.Helper()
-		mfs, err := reg.Gather()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n := 0.0
-		for _, mf := range mfs {
-			if mf.GetName() != "sluice_rpc_calls_total" {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				labels := map[string]string{}
-				for _, l := range m.GetLabel() {
-					labels[l.GetName()] = l.GetValue()
-				}
-				if labels["method"] == method && labels["outcome"] == "ok" {
-					n += m.GetCounter().GetValue()
-				}
-			}
-		}
-		return n
-	}
 	wallet := crypto.PubkeyToAddress(e.key.PublicKey)
 	pay := func(to common.Address) evm.Call { return evm.TransferCall(wallet, nil, to, big.NewInt(1)) }
 	estimate := func(what string, calls ...evm.Call) ([]uint64, []error) {
@@ -160,7 +122,7 @@ func TestPlainTransferReadsCodeInsteadOfEstimating(t *testing.T) {
 	}
 	want := func(what string, estimates, codeReads float64) {
 		t.Helper()
-		if got, gotCode := calls("eth_estimateGas"), calls("eth_getCode"); got != estimates || gotCode != codeReads {
+		if got, gotCode := rpcCalls(t, reg, "eth_estimateGas", "ok"), rpcCalls(t, reg, "eth_getCode", "ok"); got != estimates || gotCode != codeReads {
 			t.Fatalf("%s: %v estimates and %v code reads so far, want %v and %v", what, got, gotCode, estimates, codeReads)
 		}
 	}
@@ -190,4 +152,29 @@ func TestPlainTransferReadsCodeInsteadOfEstimating(t *testing.T) {
 	// One batch: three code reads and the precompile's estimate; then the
 	// token contract, whose code was found, estimated on its own.
 	want("mixed round", 3, 3)
+}
+
+// rpcCalls reads sluice_rpc_calls_total for a method and outcome.
+func rpcCalls(t *testing.T, reg *prometheus.Registry, method, outcome string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != "sluice_rpc_calls_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["method"] == method && labels["outcome"] == outcome {
+				n += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return n
 }

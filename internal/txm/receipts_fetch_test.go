@@ -21,7 +21,7 @@ import (
 type slowReceipts struct {
 	*evm.Client
 	txWatch
-	gate chan struct{} // closed to let the held read answer
+	gate *gate // opened to let the held read answer
 
 	mu      sync.Mutex
 	holding bool // a read is waiting at the gate
@@ -34,10 +34,8 @@ func (c *slowReceipts) BlockReceipts(ctx context.Context, number uint64) ([]*typ
 	c.holding = c.holding || watched
 	c.mu.Unlock()
 	if watched {
-		select {
-		case <-c.gate:
-		case <-ctx.Done():
-			return nil, ctx.Err()
+		if err := c.gate.wait(ctx); err != nil {
+			return nil, err
 		}
 	}
 	return rs, err
@@ -57,13 +55,7 @@ func TestPayoutIsSentWhileABlocksReceiptsAreRead(t *testing.T) {
 	e := newSQLiteEnv(t)
 	ctx := context.Background()
 	first := e.create("ETH", common.HexToAddress("0x5f01"), big.NewInt(1e15))
-	node := &slowReceipts{Client: e.client, gate: make(chan struct{})}
-	opened := false
-	defer func() {
-		if !opened {
-			close(node.gate)
-		}
-	}()
+	node := &slowReceipts{Client: e.client, gate: newGate(t)}
 	dom := e.dom
 	dom.Confirmations = 1
 	s := e.senderWith(txm.Config{Owner: "a", Chain: dom, Client: node})
@@ -83,8 +75,7 @@ func TestPayoutIsSentWhileABlocksReceiptsAreRead(t *testing.T) {
 		t.Fatalf("first payout %v (%v) while its block's receipts are held: want still submitted", p.Status, err)
 	}
 
-	close(node.gate)
-	opened = true
+	node.gate.open()
 	got := e.mineUntil([]string{first.ID, second.ID}, 30*time.Second)
 	for _, id := range []string{first.ID, second.ID} {
 		if got[id].Status != payout.StatusCompleted {
@@ -126,14 +117,8 @@ func TestBulkRoundWaitsForTheBlocksReceipts(t *testing.T) {
 	for i := range 20 {
 		bulk = append(bulk, e.create("ETH", common.BigToAddress(big.NewInt(int64(0x5d00+i))), big.NewInt(1e12)).ID)
 	}
-	slow := &slowReceipts{Client: e.client, gate: make(chan struct{})}
+	slow := &slowReceipts{Client: e.client, gate: newGate(t)}
 	node := &minedOnBroadcast{slowReceipts: slow, mine: func() { e.chain.Commit() }}
-	opened := false
-	defer func() {
-		if !opened {
-			close(slow.gate)
-		}
-	}()
 	s := e.senderWith(txm.Config{Owner: "a", Client: node})
 	s.Start(ctx)
 	defer s.Stop()
@@ -145,8 +130,7 @@ func TestBulkRoundWaitsForTheBlocksReceipts(t *testing.T) {
 	if p, err := e.store.GetPayout(ctx, late.ID); err != nil || p.Status != payout.StatusQueued {
 		t.Fatalf("payout accepted while the receipts after a bulk round are read is %v (%v): want queued until they arrive", p.Status, err)
 	}
-	close(slow.gate)
-	opened = true
+	slow.gate.open()
 	got := e.mineUntil(append(bulk, late.ID), 30*time.Second)
 	for id, p := range got {
 		if p.Status != payout.StatusCompleted {
