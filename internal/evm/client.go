@@ -92,12 +92,16 @@ func (c *Client) Close() {
 
 func (c *Client) observe(method string, start time.Time, n int, err error) {
 	c.metrics.duration.WithLabelValues(c.chain, method).Observe(time.Since(start).Seconds())
-	outcome := "ok"
-	if err != nil {
-		kind, _ := Classify(err)
-		outcome = string(kind)
+	c.metrics.calls.WithLabelValues(c.chain, method, outcome(err)).Add(float64(n))
+}
+
+// outcome is a call's outcome label: ok, or its error's kind.
+func outcome(err error) string {
+	if err == nil {
+		return "ok"
 	}
-	c.metrics.calls.WithLabelValues(c.chain, method, outcome).Add(float64(n))
+	kind, _ := Classify(err)
+	return string(kind)
 }
 
 func (c *Client) call(ctx context.Context, result any, method string, args ...any) error {
@@ -122,16 +126,10 @@ func (c *Client) batchCounting(ctx context.Context, method string, elems []rpc.B
 		start := time.Now()
 		err := c.rpc.BatchCallContext(ctx, chunk)
 		c.metrics.duration.WithLabelValues(c.chain, method).Observe(time.Since(start).Seconds())
-		outcome := "ok"
-		if err != nil {
-			kind, _ := Classify(err)
-			outcome = string(kind)
-		}
 		for j, e := range chunk { // a batch may mix methods: each call counts under its own
-			c.metrics.calls.WithLabelValues(c.chain, e.Method, outcome).Inc()
+			c.metrics.calls.WithLabelValues(c.chain, e.Method, outcome(err)).Inc()
 			if err == nil && e.Error != nil && (counts == nil || counts(i+j)) {
-				kind, _ := Classify(e.Error)
-				c.metrics.calls.WithLabelValues(c.chain, e.Method, string(kind)).Inc()
+				c.metrics.calls.WithLabelValues(c.chain, e.Method, outcome(e.Error)).Inc()
 			}
 		}
 		if err != nil {

@@ -99,17 +99,15 @@ func (h *gasHints) hint(c Call) uint64 {
 
 // learn records an estimate made without a hint.
 func (h *gasHints) learn(c Call, gas uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if plainTransfer(c) && gas == params.TxGas {
-		h.mu.Lock()
 		h.transferGasKnown = true
-		h.mu.Unlock()
 	}
 	k, ok := keyOf(c)
 	if !ok {
 		return
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.max == nil {
 		h.max = map[hintKey]uint64{}
 	}
@@ -122,7 +120,7 @@ func (h *gasHints) learn(c Call, gas uint64) {
 // code (see gasHints): the sender's balance is then not checked, the
 // caller checks its funds itself (as the sender does, with reservations).
 func (c *Client) EstimateGas(ctx context.Context, calls []Call) (gas []uint64, errs []error, err error) {
-	gas, errs, hinted, err := c.estimate(ctx, calls, true)
+	gas, errs, shortcut, err := c.estimate(ctx, calls, true)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -130,9 +128,9 @@ func (c *Client) EstimateGas(ctx context.Context, calls []Call) (gas []uint64, e
 	var at []int
 	for i, call := range calls {
 		switch {
-		case hinted[i] && errs[i] != nil:
+		case shortcut[i] && errs[i] != nil:
 			again, at = append(again, call), append(at, i)
-		case !hinted[i] && errs[i] == nil:
+		case !shortcut[i] && errs[i] == nil:
 			c.hints.learn(call, gas[i])
 		}
 	}
@@ -155,24 +153,26 @@ func (c *Client) EstimateGas(ctx context.Context, calls []Call) (gas []uint64, e
 
 // estimate sends one batch: each call's estimate, with its gas hint when
 // shortcuts is set, or, for a plain transfer on a chain whose transfer gas
-// is known (see gasHints), a read of its recipient's code. hinted says
-// which calls took a shortcut; their errors (errHasCode for a recipient
-// with code) are not counted as the calls' outcomes: EstimateGas asks
-// again without shortcuts.
-func (c *Client) estimate(ctx context.Context, calls []Call, shortcuts bool) (gas []uint64, errs []error, hinted []bool, err error) {
+// is known (see gasHints), a read of its recipient's code. shortcut says
+// which calls took one (a hint or a code read); their errors (errHasCode
+// for a recipient with code) are not counted as the calls' outcomes:
+// EstimateGas asks again without shortcuts.
+func (c *Client) estimate(ctx context.Context, calls []Call, shortcuts bool) (gas []uint64, errs []error, shortcut []bool, err error) {
 	elems := make([]rpc.BatchElem, len(calls))
 	results := make([]hexutil.Uint64, len(calls))
 	codes := make([]hexutil.Bytes, len(calls))
-	hinted = make([]bool, len(calls))
+	shortcut = make([]bool, len(calls))
 	readCode := shortcuts && c.hints.transferGas()
 	for i, call := range calls {
 		if readCode && plainTransfer(call) {
-			elems[i], hinted[i] = rpc.BatchElem{Method: "eth_getCode", Args: []any{call.To, "latest"}, Result: &codes[i]}, true
+			elems[i], shortcut[i] = rpc.BatchElem{Method: "eth_getCode", Args: []any{call.To, "latest"}, Result: &codes[i]}, true
 			continue
 		}
 		arg := callArg(call)
-		if h := c.hints.hint(call); shortcuts && h != 0 {
-			arg["gas"], hinted[i] = hexutil.Uint64(h), true
+		if shortcuts {
+			if h := c.hints.hint(call); h != 0 {
+				arg["gas"], shortcut[i] = hexutil.Uint64(h), true
+			}
 		}
 		args := []any{arg, "latest"}
 		if call.Delegate != nil { // estimate as if the delegation were in place
@@ -180,7 +180,7 @@ func (c *Client) estimate(ctx context.Context, calls []Call, shortcuts bool) (ga
 		}
 		elems[i] = rpc.BatchElem{Method: "eth_estimateGas", Args: args, Result: &results[i]}
 	}
-	if err := c.batchCounting(ctx, "eth_estimateGas", elems, func(i int) bool { return !hinted[i] }); err != nil {
+	if err := c.batchCounting(ctx, "eth_estimateGas", elems, func(i int) bool { return !shortcut[i] }); err != nil {
 		return nil, nil, nil, err
 	}
 	gas, errs = make([]uint64, len(calls)), make([]error, len(calls))
@@ -196,7 +196,7 @@ func (c *Client) estimate(ctx context.Context, calls []Call, shortcuts bool) (ga
 			gas[i] = params.TxGas
 		}
 	}
-	return gas, errs, hinted, nil
+	return gas, errs, shortcut, nil
 }
 
 // errHasCode: a plain transfer's recipient has code, which may run.

@@ -194,8 +194,7 @@ func (db *DB) writeTx(ctx context.Context, op string, bulk bool, fn txFunc) (err
 		if err := db.writer.submit(ctx, fn, bulk); err != nil {
 			return err
 		}
-		payout.Visible(ctx)
-		return db.wal.durable()
+		return db.committedCall(ctx)
 	}
 	return db.ownDurableTx(ctx, op, fn)
 }
@@ -207,6 +206,13 @@ func (db *DB) ownDurableTx(ctx context.Context, op string, fn txFunc) error {
 	if err := db.ownTx(ctx, op, fn); err != nil {
 		return err
 	}
+	return db.committedCall(ctx)
+}
+
+// committedCall ends a write call whose commit is made: the caller's
+// payout.WhenVisible hook runs at once, then the call waits for the
+// commit to be on disk.
+func (db *DB) committedCall(ctx context.Context) error {
 	payout.Visible(ctx)
 	return db.wal.durable()
 }

@@ -44,7 +44,7 @@ func (s *Sender) broadcast(ctx context.Context, flights []*flight, firsts bool) 
 	if !s.finishBroadcast(ctx) {
 		return // the step ends; the tracker sends them later
 	}
-	o := s.outgoing(flights, firsts)
+	o := s.prepareBroadcast(flights, firsts)
 	o.send(ctx, s)
 	s.apply(o)
 }
@@ -57,7 +57,7 @@ func (s *Sender) sendOn(ctx context.Context, flights []*flight) {
 	if !s.finishBroadcast(ctx) {
 		return // the step ends; the tracker sends them later
 	}
-	o := s.outgoing(flights, true)
+	o := s.prepareBroadcast(flights, true)
 	for _, f := range flights {
 		f.lastSent = max(s.st.head, 1)
 	}
@@ -88,8 +88,8 @@ func (s *Sender) finishBroadcast(ctx context.Context) bool {
 	return true
 }
 
-// outgoing prepares the batch of flights.
-func (s *Sender) outgoing(flights []*flight, firsts bool) *outgoing {
+// prepareBroadcast makes the batch of flights.
+func (s *Sender) prepareBroadcast(flights []*flight, firsts bool) *outgoing {
 	slices.SortFunc(flights, func(a, b *flight) int { return cmp.Compare(a.nonce(), b.nonce()) })
 	o := &outgoing{flights: flights, firsts: firsts, done: make(chan struct{}),
 		sent: make([]*payout.Attempt, len(flights)), raws: make([][]byte, len(flights))}

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -127,8 +128,9 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // gate holds a test double's call until the test opens it, at the latest
 // when the test ends.
 type gate struct {
-	ch   chan struct{}
-	once sync.Once
+	ch      chan struct{}
+	once    sync.Once
+	arrived atomic.Bool // a call has come to the gate
 }
 
 func newGate(t *testing.T) *gate {
@@ -139,12 +141,27 @@ func newGate(t *testing.T) *gate {
 
 func (g *gate) open() { g.once.Do(func() { close(g.ch) }) }
 
+// reached reports whether a call has come to the gate.
+func (g *gate) reached() bool { return g.arrived.Load() }
+
 // wait returns once the gate is open, or with ctx's error.
 func (g *gate) wait(ctx context.Context) error {
+	g.arrived.Store(true)
 	select {
 	case <-g.ch:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// createNative queues n native payouts, to consecutive addresses from
+// firstTo, and returns their ids.
+func (e *env) createNative(n int, firstTo int64, amount *big.Int) []string {
+	e.t.Helper()
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = e.create("ETH", common.BigToAddress(big.NewInt(firstTo+int64(i))), amount).ID
+	}
+	return ids
 }

@@ -22,29 +22,16 @@ type slowReceipts struct {
 	*evm.Client
 	txWatch
 	gate *gate // opened to let the held read answer
-
-	mu      sync.Mutex
-	holding bool // a read is waiting at the gate
 }
 
 func (c *slowReceipts) BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error) {
 	rs, err := c.Client.BlockReceipts(ctx, number)
-	watched := c.in(rs)
-	c.mu.Lock()
-	c.holding = c.holding || watched
-	c.mu.Unlock()
-	if watched {
+	if c.in(rs) {
 		if err := c.gate.wait(ctx); err != nil {
 			return nil, err
 		}
 	}
 	return rs, err
-}
-
-func (c *slowReceipts) held() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.holding
 }
 
 // TestPayoutIsSentWhileABlocksReceiptsAreRead: while the node takes its
@@ -66,7 +53,7 @@ func TestPayoutIsSentWhileABlocksReceiptsAreRead(t *testing.T) {
 	if _, err := e.chain.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the sender to read the block's receipts", node.held)
+	waitFor(t, "the sender to read the block's receipts", node.gate.reached)
 
 	second := e.create("ETH", common.HexToAddress("0x5f02"), big.NewInt(2e15))
 	s.Wake()
@@ -113,16 +100,13 @@ func (c *minedOnBroadcast) SendRaw(ctx context.Context, raws [][]byte) ([]error,
 func TestBulkRoundWaitsForTheBlocksReceipts(t *testing.T) {
 	e := newSQLiteEnv(t)
 	ctx := context.Background()
-	var bulk []string
-	for i := range 20 {
-		bulk = append(bulk, e.create("ETH", common.BigToAddress(big.NewInt(int64(0x5d00+i))), big.NewInt(1e12)).ID)
-	}
+	bulk := e.createNative(20, 0x5d00, big.NewInt(1e12))
 	slow := &slowReceipts{Client: e.client, gate: newGate(t)}
 	node := &minedOnBroadcast{slowReceipts: slow, mine: func() { e.chain.Commit() }}
 	s := e.senderWith(txm.Config{Owner: "a", Client: node})
 	s.Start(ctx)
 	defer s.Stop()
-	waitFor(t, "the sender to read the block's receipts", slow.held)
+	waitFor(t, "the sender to read the block's receipts", slow.gate.reached)
 
 	late := e.create("ETH", common.HexToAddress("0x5d99"), big.NewInt(1e12))
 	s.Wake()

@@ -72,10 +72,7 @@ func (c *minedBeforeNonceRead) counts() (mined bool, lookedUp int) {
 func TestBlockMinedAfterTheScanIsNotLookedUpByHash(t *testing.T) {
 	e := newSQLiteEnv(t)
 	ctx := context.Background()
-	var ids []string
-	for i := range 5 {
-		ids = append(ids, e.create("ETH", common.BigToAddress(big.NewInt(int64(0x5c00+i))), big.NewInt(1e15)).ID)
-	}
+	ids := e.createNative(5, 0x5c00, big.NewInt(1e15))
 	node := &minedBeforeNonceRead{Client: e.client, mine: func() { e.chain.Commit() }}
 	s := e.senderWith(txm.Config{Owner: "a", Client: node})
 	s.Start(ctx)

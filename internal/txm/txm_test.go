@@ -329,10 +329,7 @@ func TestRestartResumesWithoutPayingTwice(t *testing.T) {
 
 func testRestartResumesWithoutPayingTwice(t *testing.T, e *env) {
 	ctx := context.Background()
-	var ids []string
-	for i := range 30 {
-		ids = append(ids, e.create("ETH", common.BigToAddress(big.NewInt(int64(0x20000+i))), big.NewInt(1000)).ID)
-	}
+	ids := e.createNative(30, 0x20000, big.NewInt(1000))
 	s1 := e.sender("first")
 	s1.Start(ctx)
 	// Wait until everything is signed and sent, then stop before any block.
@@ -370,10 +367,7 @@ func TestTwoInstancesNeverBothSend(t *testing.T) { forEachStore(t, testTwoInstan
 // lease expires. Every recipient is paid exactly once.
 func testTwoInstancesNeverBothSend(t *testing.T, e *env) {
 	ctx := context.Background()
-	var ids []string
-	for i := range 20 {
-		ids = append(ids, e.create("ETH", common.BigToAddress(big.NewInt(int64(0x30000+i))), big.NewInt(777)).ID)
-	}
+	ids := e.createNative(20, 0x30000, big.NewInt(777))
 	a, b := e.sender("instance-a"), e.sender("instance-b")
 	a.Start(ctx)
 	e.mineUntil(ids, 30*time.Second) // a holds the lease now
@@ -383,9 +377,7 @@ func testTwoInstancesNeverBothSend(t *testing.T, e *env) {
 	// a dies without releasing its lease (a crash); b takes over once it expires.
 	a.Kill()
 	killedAt := time.Now()
-	for i := range 20 {
-		ids = append(ids, e.create("ETH", common.BigToAddress(big.NewInt(int64(0x31000+i))), big.NewInt(777)).ID)
-	}
+	ids = append(ids, e.createNative(20, 0x31000, big.NewInt(777))...)
 	got := e.mineUntil(ids, 30*time.Second)
 	if waited := time.Since(killedAt); waited < 2*time.Second {
 		t.Errorf("the second instance sent after %s, before the crashed one's 3 s lease expired", waited)
