@@ -26,14 +26,16 @@ import (
 type outgoing struct {
 	flights []*flight
 	sent    []*payout.Attempt // what was sent for each flight
-	firsts  bool              // the flights' first broadcasts (accept-to-broadcast is observed)
-	pre     [][]byte          // approvals to send first
-	raws    [][]byte
+	// accepted holds when each flight's payout was accepted, for the
+	// flights' first broadcasts (accept-to-broadcast is observed once the
+	// node answers); nil otherwise.
+	accepted []time.Time
+	pre      [][]byte // approvals to send first
+	raws     [][]byte
 
 	done chan struct{} // closed once the fields below are set
 	errs []error
 	err  error
-	at   time.Time
 }
 
 // broadcast sends the flights' latest attempts and applies the nodes'
@@ -91,9 +93,12 @@ func (s *Sender) finishBroadcast(ctx context.Context) bool {
 // prepareBroadcast makes the batch of flights.
 func (s *Sender) prepareBroadcast(flights []*flight, firsts bool) *outgoing {
 	slices.SortFunc(flights, func(a, b *flight) int { return cmp.Compare(a.nonce(), b.nonce()) })
-	o := &outgoing{flights: flights, firsts: firsts, done: make(chan struct{}),
+	o := &outgoing{flights: flights, done: make(chan struct{}),
 		sent: make([]*payout.Attempt, len(flights)), raws: make([][]byte, len(flights))}
 	for i, f := range flights {
+		if firsts {
+			o.accepted = append(o.accepted, f.createdAt)
+		}
 		if f.preUnmined(s.st.chainNonce) {
 			o.pre = append(o.pre, f.pre.RawTx)
 		}
@@ -118,19 +123,17 @@ func (o *outgoing) send(ctx context.Context, s *Sender) {
 		}
 	}
 	o.errs, o.err = s.cfg.Client.SendRaw(ctx, o.raws)
-	o.at = time.Now()
+	answered := time.Now()
+	h := s.cfg.Metrics.acceptToSend.WithLabelValues(s.cfg.Chain.Name)
+	for _, t := range o.accepted {
+		h.Observe(answered.Sub(t).Seconds())
+	}
 }
 
 // apply records the nodes' answers to a batch on its flights, on the loop
 // goroutine. A flight settled or replaced since the batch went out is left
 // as it is now.
 func (s *Sender) apply(o *outgoing) {
-	if o.firsts {
-		h := s.cfg.Metrics.acceptToSend.WithLabelValues(s.cfg.Chain.Name)
-		for _, f := range o.flights {
-			h.Observe(o.at.Sub(f.createdAt).Seconds())
-		}
-	}
 	if o.err != nil {
 		kind, _ := evm.Classify(o.err)
 		s.cfg.Metrics.broadcasts.WithLabelValues(s.cfg.Chain.Name, string(kind)).Add(float64(len(o.raws)))

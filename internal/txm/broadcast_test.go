@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicepay/sluice/internal/evm"
 	"github.com/sluicepay/sluice/internal/payout"
@@ -86,4 +87,48 @@ func TestNextRoundIsStoredWhileABroadcastIsOut(t *testing.T) {
 				p.ID, got[p.ID].Status, got[p.ID].TxHash, p.TxHash)
 		}
 	}
+}
+
+// TestBroadcastIsTimedWhenTheNodeAnswers: a payout's accept-to-broadcast
+// time is recorded once the node answers its broadcast, not when the loop
+// next looks at the answers (up to a Poll later): the figure, and what
+// watches it, see the broadcast when it happens.
+func TestBroadcastIsTimedWhenTheNodeAnswers(t *testing.T) {
+	e := newSQLiteEnv(t)
+	ctx := context.Background()
+	node := &slowBroadcast{Client: e.client} // holds nothing; counts
+	reg := prometheus.NewRegistry()
+	s := e.senderWith(txm.Config{Owner: "a", Client: node, Poll: 5 * time.Second, Metrics: txm.NewMetrics(reg)})
+	e.create("ETH", common.HexToAddress("0x5e11"), big.NewInt(1e15))
+	s.Start(ctx)
+	defer s.Stop()
+	waitFor(t, "the first payout's broadcast to be timed", func() bool { return broadcastsTimed(t, reg) == 1 })
+
+	// The loop now waits (no new head, a long Poll) after the next round.
+	e.create("ETH", common.HexToAddress("0x5e12"), big.NewInt(1e15))
+	s.Wake()
+	waitFor(t, "the second broadcast", func() bool { return node.sends() == 2 })
+	for deadline := time.Now().Add(time.Second); broadcastsTimed(t, reg) != 2; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d accept-to-broadcast times a second after the second broadcast, want 2", broadcastsTimed(t, reg))
+		}
+	}
+}
+
+// broadcastsTimed is how many accept-to-broadcast times reg holds.
+func broadcastsTimed(t *testing.T, reg *prometheus.Registry) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n uint64
+	for _, mf := range mfs {
+		if mf.GetName() == "sluice_payout_accept_to_broadcast_seconds" {
+			for _, m := range mf.GetMetric() {
+				n += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return n
 }
