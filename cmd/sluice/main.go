@@ -43,6 +43,9 @@ Usage:
                   retire a hot wallet: its queue moves to NEW, its flights finish, its funds are swept
   sluice doctor   [--config FILE] [--json]
                   check upstreams, TLS, database, signers, balances, stuck payouts (exit 0/1/2)
+  sluice reconcile --config FILE [--chain C] [--wallet W] [--from-block N] [--to-block N] [--json]
+                  do the books match the chain: each hot wallet's balances against its payouts, fees
+                  and transfers in, over a range of blocks (exit 0 match, 1 drift)
   sluice apikey   create|list|revoke|hash ...
                   make, list and revoke API keys through the API; hash one for the config
   sluice webhook  create|list|get|update|delete|rotate-secret|deliveries|attempts|redeliver ...
@@ -115,6 +118,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runLists(ctx, args[1:], stdout, stderr)
 	case "doctor":
 		return runDoctor(ctx, args[1:], stdout, stderr)
+	case "reconcile":
+		return runReconcile(ctx, args[1:], stdout, stderr)
 	case "signer":
 		err = runSigner(ctx, args[1:], stdout, stderr)
 	case "key":

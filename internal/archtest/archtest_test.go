@@ -85,6 +85,12 @@ func TestAdaptersDoNotImportEachOther(t *testing.T) {
 			}
 		}
 	}
+	// The reconciliation reads the books and the chain through its ports.
+	for _, imp := range pkgs["internal/reconcile"].Imports {
+		if strings.HasPrefix(imp, mod) && imp != mod+"internal/payout" && imp != mod+"internal/evm" {
+			t.Errorf("internal/reconcile imports %s", imp)
+		}
+	}
 	// The sender depends on the domain, the chain glue, the fee rules and
 	// the batch contracts' encoders (contracts: ABI and calldata, no I/O) only.
 	for _, imp := range pkgs["internal/txm"].Imports {

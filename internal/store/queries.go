@@ -39,6 +39,8 @@ type queries struct {
 	nextObjectSeq     string
 	moveQueued        string
 	listAttempts      string
+	paidBetween       string // asset and amount of a sender's payouts that paid in a block range
+	attemptsAtNonces  string
 
 	createMigrations string
 	migrationVersion string

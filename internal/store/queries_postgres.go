@@ -86,6 +86,11 @@ var postgresQueries = queries{
 	moveQueued: `UPDATE payouts SET sender = $1, status_reason = '', status_detail = '', version = $2, updated_at = $3
 		WHERE id = $4 AND version = $5 AND status = 'queued' AND sender = $6`,
 	listAttempts: `SELECT ` + postgresAttemptCols + ` FROM attempts WHERE payout_id = $1 ORDER BY id`,
+	paidBetween: `SELECT asset, amount::text FROM payouts
+		WHERE chain_id = $1 AND sender = $2 AND status IN ('confirming', 'completed') AND receipt_ok AND NOT cancel_mined
+		AND block_number > $3 AND block_number <= $4`,
+	attemptsAtNonces: `SELECT ` + postgresAttemptCols + ` FROM attempts
+		WHERE chain_id = $1 AND sender = $2 AND nonce >= $3 AND nonce < $4 ORDER BY nonce, id`,
 
 	createMigrations: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)`,

@@ -79,6 +79,11 @@ var sqliteQueries = queries{
 	moveQueued: `UPDATE payouts SET sender = ?, status_reason = '', status_detail = '', version = ?, updated_at = ?
 		WHERE id = ? AND version = ? AND status = 'queued' AND sender = ?`,
 	listAttempts: `SELECT ` + sqliteAttemptCols + ` FROM attempts WHERE payout_id = ? ORDER BY id`,
+	paidBetween: `SELECT asset, amount FROM payouts
+		WHERE chain_id = ? AND sender = ? AND status IN ('confirming', 'completed') AND receipt_ok = 1 AND cancel_mined = 0
+		AND block_number > ? AND block_number <= ?`,
+	attemptsAtNonces: `SELECT ` + sqliteAttemptCols + ` FROM attempts
+		WHERE chain_id = ? AND sender = ? AND nonce >= ? AND nonce < ? ORDER BY nonce, id`,
 
 	createMigrations: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,

@@ -547,3 +547,11 @@ func TestAnotherProcessesWriteIsSeen(t *testing.T) {
 		t.Fatalf("events %v, want %v", types, want)
 	}
 }
+
+func TestBooksSQLite(t *testing.T) {
+	storetest.RunBooks(t, func(t *testing.T) storetest.BooksStore { return openSQLite(t) })
+}
+
+func TestBooksPostgres(t *testing.T) {
+	storetest.RunBooks(t, func(t *testing.T) storetest.BooksStore { return openPostgres(t) })
+}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
+	"gopkg.in/yaml.v3"
+
+	"github.com/sluicepay/sluice/internal/config"
+	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/sandbox"
+	"github.com/sluicepay/sluice/internal/signer"
+)
+
+// TestReconcile pays from a hot wallet, tops it up from an outside
+// account, and reconciles: the books match, the native top-up is named as
+// coin from outside and the token one by its Transfer. Then the wallet's
+// key spends SUSD outside Sluice: the reconciliation exits 1 naming the
+// nonce, the transaction and the SUSD that left without a payout.
+func TestReconcile(t *testing.T) {
+	ctx := context.Background()
+	hotKey, _ := crypto.GenerateKey()
+	outKey, _ := crypto.GenerateKey()
+	hot, outside := crypto.PubkeyToAddress(hotKey.PublicKey), crypto.PubkeyToAddress(outKey.PublicKey)
+	chain, err := sandbox.Start(ctx, sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: hotKey, BlockTime: 250 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer chain.Close()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	// The outside account is funded by the hot wallet before the books open.
+	if err := fundExtraWallets(ctx, chain, &devData{wallet: signer.FromKey(hotKey), extra: []devWallet{{ks: signer.FromKey(outKey)}}}, log); err != nil {
+		t.Fatal(err)
+	}
+	apiKey := "sk_test_reconcile"
+	cfg := sandboxConfig(t, chain, apiKey, handedIn(hot))
+	eng, err := startEngine(ctx, cfg, log, engineOptions{Signers: map[common.Address]payout.Signer{hot: evm.KeySigner{Key: hotKey}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	cfgPath := writeConfigFile(t, cfg)
+	client, err := evm.Dial(ctx, chain.RPCURL(), "sandbox", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	opened := blockNumber(t, client)
+
+	var ids []string
+	paid := map[string]*big.Int{"ETH": new(big.Int), "SUSD": new(big.Int)}
+	for i := range 6 {
+		w := wanted{asset: "ETH", to: common.BigToAddress(big.NewInt(int64(0xB0000 + i))), amount: big.NewInt(int64(1_000_000 + i))}
+		if i%2 == 1 {
+			w.asset, w.amount = "SUSD", big.NewInt(int64(20_000+i))
+		}
+		ids = append(ids, createWithRetry(t, eng.URL, apiKey, w, fmt.Sprintf("rec-%d", i)))
+		paid[w.asset].Add(paid[w.asset], w.amount)
+	}
+	waitAllCompleted(t, eng.URL(), apiKey, ids, time.Minute)
+	fees := new(big.Int)
+	for _, id := range ids {
+		var p struct{ Fee string }
+		if code := getStatusJSON(t, eng.URL()+"/v1/payouts/"+id, apiKey, &p); code != 200 {
+			t.Fatalf("get %s: %d", id, code)
+		}
+		f, _ := new(big.Int).SetString(p.Fee, 10)
+		fees.Add(fees, f)
+	}
+	topETH, topSUSD := big.NewInt(3e15), big.NewInt(5_000_000)
+	susd := chain.SUSD()
+	sendFrom(t, ctx, client, chain, outKey, evm.TransferCall(outside, nil, hot, topETH), evm.TransferCall(outside, &susd, hot, topSUSD))
+	closed := blockNumber(t, client)
+
+	out, errOut, code := runCLI(ctx, "reconcile", "--config", cfgPath, "--from-block", strconv.FormatUint(opened, 10),
+		"--to-block", strconv.FormatUint(closed, 10), "--json")
+	if code != 0 {
+		t.Fatalf("reconcile: exit %d\n%s%s", code, out, errOut)
+	}
+	var rep struct {
+		Reports []struct {
+			Wallet       common.Address
+			Balanced     bool
+			Transactions int
+			Foreign      []json.RawMessage
+			Assets       []struct {
+				Asset, Paid, Unexplained string
+				Fees, Received           *string
+				Payouts                  int
+				TransfersIn              int `json:"transfers_in"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Reports) != 1 {
+		t.Fatalf("reconcile --json: %v\n%s", err, out)
+	}
+	r := rep.Reports[0]
+	if r.Wallet != hot || !r.Balanced || r.Transactions != 6 || len(r.Foreign) != 0 || len(r.Assets) != 2 {
+		t.Fatalf("report %+v, want the hot wallet balanced with its 6 transactions", r)
+	}
+	eth, tok := r.Assets[0], r.Assets[1]
+	if eth.Asset != "ETH" || eth.Paid != paid["ETH"].String() || eth.Payouts != 3 || eth.Fees == nil || *eth.Fees != fees.String() ||
+		eth.Unexplained != topETH.String() {
+		t.Errorf("ETH line %+v: want paid %s by 3 payouts, fees %s (the payouts'), the top-up %s unexplained", eth, paid["ETH"], fees, topETH)
+	}
+	if tok.Asset != "SUSD" || tok.Paid != paid["SUSD"].String() || tok.Payouts != 3 || tok.Received == nil || *tok.Received != topSUSD.String() ||
+		tok.TransfersIn != 1 || tok.Unexplained != "0" {
+		t.Errorf("SUSD line %+v: want paid %s by 3 payouts, %s received in one transfer, nothing unexplained", tok, paid["SUSD"], topSUSD)
+	}
+
+	// The wallet's key spends outside Sluice.
+	stolen := big.NewInt(7_000_000)
+	hash := sendFrom(t, ctx, client, chain, hotKey, evm.TransferCall(hot, &susd, outside, stolen))
+	after := blockNumber(t, client)
+	out, errOut, code = runCLI(ctx, "reconcile", "--config", cfgPath, "--from-block", strconv.FormatUint(closed, 10),
+		"--to-block", strconv.FormatUint(after, 10))
+	if code != 1 {
+		t.Fatalf("reconcile after a foreign spend: exit %d, want 1\n%s%s", code, out, errOut)
+	}
+	for _, want := range []string{"DRIFT: 7 SUSD left the wallet without a payout", "DRIFT: nonce ", "used by transaction " + hash.Hex(),
+		"which Sluice did not sign"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("reconcile output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "The books match") {
+		t.Errorf("reconcile says the books match after a foreign spend:\n%s", out)
+	}
+}
+
+// TestReconcileRefusesBadFlags: bad flags name the flag and change nothing.
+func TestReconcileRefusesBadFlags(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--wallet", "0x12"}, `--wallet "0x12"`},
+		{[]string{"--from-block", "-5"}, "must not be negative"},
+		{[]string{"--config", filepath.Join(t.TempDir(), "none.yaml")}, "none.yaml"},
+		{[]string{"extra"}, `unexpected argument "extra"`},
+	} {
+		out, errOut, code := runCLI(ctx, append([]string{"reconcile"}, c.args...)...)
+		if code != 2 || !strings.Contains(errOut, c.want) || out != "" {
+			t.Errorf("reconcile %v: exit %d, stderr %q, stdout %q; want 2 naming %q", c.args, code, errOut, out, c.want)
+		}
+	}
+	for _, c := range []struct {
+		head, conf     uint64
+		from, to       int64
+		wantFrom, want uint64
+		err            string
+	}{
+		{head: 500, conf: 12, from: -1, to: -1, wantFrom: 488 - defaultReconcileBlocks, want: 488},
+		{head: 20, conf: 12, from: -1, to: -1, wantFrom: 0, want: 8},
+		{head: 500, conf: 1, from: 10, to: 20, wantFrom: 10, want: 20},
+		{head: 500, conf: 1, from: 20, to: 20, err: "must be below"},
+		{head: 500, conf: 1, from: -1, to: 501, err: "past the head"},
+		{head: 5, conf: 12, from: -1, to: -1, err: "must be below"},
+	} {
+		from, to, err := reconcileRange(c.head, c.conf, c.from, c.to)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("range %+v: err %v, want %q", c, err, c.err)
+			}
+		} else if err != nil || from != c.wantFrom || to != c.want {
+			t.Errorf("range %+v: %d-%d %v, want %d-%d", c, from, to, err, c.wantFrom, c.want)
+		}
+	}
+}
+
+// runCLI runs the binary's run in-process.
+func runCLI(ctx context.Context, args ...string) (string, string, int) {
+	var out, errOut bytes.Buffer
+	code := run(ctx, args, nil, &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+// writeConfigFile writes cfg as the YAML a user would write.
+func writeConfigFile(t *testing.T, cfg *config.Config) string {
+	t.Helper()
+	y, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "sluice.yaml")
+	if err := os.WriteFile(path, y, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// sendFrom signs calls with key outside Sluice and waits until they are
+// mined and one more block is; it returns the last one's hash.
+func sendFrom(t *testing.T, ctx context.Context, client *evm.Client, chain *sandbox.Chain, key *ecdsa.PrivateKey, calls ...evm.Call) common.Hash {
+	t.Helper()
+	ks := signer.FromKey(key)
+	fcs := make([]fundingCall, len(calls))
+	for i, c := range calls {
+		fcs[i] = fundingCall{c, 100_000}
+	}
+	hashes, err := signAndSend(ctx, client, chain.ChainID(), &devData{wallet: ks}, fcs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waitMined(ctx, client, hashes); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := client.Receipts(ctx, hashes[len(hashes)-1:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for mined := rs[0].BlockNumber.Uint64(); blockNumber(t, client) <= mined; time.Sleep(50 * time.Millisecond) {
+	}
+	return hashes[len(hashes)-1]
+}
+
+func blockNumber(t *testing.T, client *evm.Client) uint64 {
+	t.Helper()
+	n, err := client.BlockNumber(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}

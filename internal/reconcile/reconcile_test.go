@@ -1,0 +1,181 @@
+package reconcile
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"math/big"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/holiman/uint256"
+
+	"github.com/sluicepay/sluice/internal/evm"
+	"github.com/sluicepay/sluice/internal/payout"
+)
+
+// fakeChain is a chain read from fixed answers: the node's side of a
+// reconciliation without a node (the real one runs in cmd/sluice's
+// TestReconcile).
+type fakeChain struct {
+	nonces   map[uint64]uint64   // after block
+	balances map[uint64]*big.Int // native, after block
+	tokens   map[uint64]*big.Int // token, after block
+	in       *big.Int
+	receipts map[common.Hash]*types.Receipt
+	lookups  int
+}
+
+func (c *fakeChain) NonceAt(_ context.Context, _ common.Address, n uint64) (uint64, error) {
+	return c.nonces[n], nil
+}
+func (c *fakeChain) BalanceAt(_ context.Context, _ common.Address, n uint64) (*big.Int, error) {
+	return c.balances[n], nil
+}
+func (c *fakeChain) TokenBalanceAt(_ context.Context, _, _ common.Address, n uint64) (*big.Int, error) {
+	return c.tokens[n], nil
+}
+func (c *fakeChain) TokenTransfersIn(context.Context, common.Address, common.Address, uint64, uint64) (*big.Int, int, error) {
+	return c.in, 1, nil
+}
+func (c *fakeChain) Receipts(_ context.Context, hs []common.Hash) ([]*types.Receipt, error) {
+	c.lookups++
+	out := make([]*types.Receipt, len(hs))
+	for i, h := range hs {
+		out[i] = c.receipts[h]
+	}
+	return out, nil
+}
+func (c *fakeChain) FindNonceUser(context.Context, common.Address, uint64, uint64) (evm.TxRef, uint64, error) {
+	return evm.TxRef{}, 0, evm.ErrNotFound
+}
+
+type fakeBooks struct {
+	paid     []payout.Paid
+	attempts []*payout.Attempt
+}
+
+func (b *fakeBooks) PaidBetween(context.Context, uint64, common.Address, uint64, uint64) ([]payout.Paid, error) {
+	return b.paid, nil
+}
+func (b *fakeBooks) AttemptsAtNonces(_ context.Context, _ uint64, _ common.Address, from, to uint64) ([]*payout.Attempt, error) {
+	var out []*payout.Attempt
+	for _, a := range b.attempts {
+		if a.Nonce >= from && a.Nonce < to {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func receipt(block, gas uint64, price int64) *types.Receipt {
+	return &types.Receipt{BlockNumber: new(big.Int).SetUint64(block), GasUsed: gas, EffectiveGasPrice: big.NewInt(price), Status: 1}
+}
+
+// TestRunExplainsEveryNonceAndFee: a replaced attempt's fee does not
+// count, its replacement's does; the nonce an EIP-7702 authorization of the
+// wallet's used is Sluice's; a receipt in a block outside the range is not
+// the range's; a nonce nobody of Sluice's used is foreign; tokens the
+// wallet holds beyond its payouts and transfers in are drift.
+func TestRunExplainsEveryNonceAndFee(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	wallet := crypto.PubkeyToAddress(key.PublicKey)
+	token := common.HexToAddress("0x70")
+	delegating := setCodeTx(t, key, 10)
+	replaced, mined, outside := common.Hash{1}, common.Hash{2}, common.Hash{3}
+	books := &fakeBooks{
+		paid: []payout.Paid{{Asset: "ETH", Amount: big.NewInt(1_000), Payouts: 2}, {Asset: "TOK", Amount: big.NewInt(50), Payouts: 1}},
+		attempts: []*payout.Attempt{
+			{Nonce: 10, TxHash: delegating.Hash(), RawTx: rawOf(t, delegating)}, // uses 10 and, by its authorization, 11
+			{Nonce: 12, TxHash: replaced},
+			{Nonce: 12, TxHash: mined},
+			{Nonce: 13, TxHash: outside},
+		},
+	}
+	chain := &fakeChain{
+		nonces:   map[uint64]uint64{100: 10, 110: 15}, // nonces 10-14 used
+		balances: map[uint64]*big.Int{100: big.NewInt(1_000_000), 110: big.NewInt(1_000_000 - 1_000 - 21_000*7 - 30_000*7)},
+		tokens:   map[uint64]*big.Int{100: big.NewInt(500), 110: big.NewInt(500 - 50 + 20 + 3)},
+		in:       big.NewInt(20),
+		receipts: map[common.Hash]*types.Receipt{
+			delegating.Hash(): receipt(101, 21_000, 7),
+			mined:             receipt(105, 30_000, 7),
+			outside:           receipt(111, 99_000, 7), // not in blocks 101-110
+		},
+	}
+	var progress []uint64
+	req := Request{Chain: "c", ChainID: 1, Wallet: wallet, From: 100, To: 110,
+		Assets:   []payout.Asset{{Symbol: "ETH", Decimals: 18}, {Symbol: "TOK", Decimals: 6, Token: &token}},
+		Progress: func(done, total uint64) { progress = append(progress, done, total) }}
+	r, err := Run(context.Background(), books, chain, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Transactions != 2 || len(r.Foreign) != 2 || r.Foreign[0].Nonce != 13 || r.Foreign[1].Nonce != 14 {
+		t.Fatalf("transactions %d, foreign %+v: want 2 of Sluice's and nonces 13, 14 foreign", r.Transactions, r.Foreign)
+	}
+	eth, tok := r.Assets[0], r.Assets[1]
+	if eth.Fees.Int64() != (21_000+30_000)*7 || eth.Drift || eth.Unexplained.Sign() != 0 {
+		t.Errorf("ETH: fees %s, unexplained %s, drift %v; want the two mined fees and nothing unexplained", eth.Fees, eth.Unexplained, eth.Drift)
+	}
+	if tok.Unexplained.Int64() != 3 || !tok.Drift || tok.Received.Int64() != 20 {
+		t.Errorf("TOK: unexplained %s, drift %v; want 3 of drift", tok.Unexplained, tok.Drift)
+	}
+	if r.Balanced() {
+		t.Error("a report with foreign nonces and token drift is balanced")
+	}
+	if len(progress) != 2 || progress[0] != 4 || progress[1] != 5 {
+		t.Errorf("progress %v, want [4 5] (nonces up to 13 of 5 looked up)", progress)
+	}
+}
+
+// TestRunRefusesAnEmptyRange: from must be below to.
+func TestRunRefusesAnEmptyRange(t *testing.T) {
+	_, err := Run(context.Background(), &fakeBooks{}, &fakeChain{}, Request{From: 5, To: 5})
+	if err == nil || !strings.Contains(err.Error(), "must be below") {
+		t.Fatalf("err %v, want the empty range refused", err)
+	}
+}
+
+// TestNativeCoinInIsNotDrift: a native balance above the books is a
+// top-up; below them, drift.
+func TestNativeCoinInIsNotDrift(t *testing.T) {
+	for _, c := range []struct {
+		closing int64
+		drift   bool
+	}{{1_100, false}, {1_000, false}, {999, true}} {
+		l := Line{Native: true, Opening: big.NewInt(1_000), Closing: big.NewInt(c.closing), Paid: new(big.Int), Fees: new(big.Int)}
+		l.settle()
+		if l.Drift != c.drift || l.Unexplained.Int64() != c.closing-1_000 {
+			t.Errorf("closing %d: unexplained %s drift %v, want %d %v", c.closing, l.Unexplained, l.Drift, c.closing-1_000, c.drift)
+		}
+	}
+}
+
+// setCodeTx is a transaction at nonce carrying the wallet's own EIP-7702
+// authorization (at nonce+1, as a wallet delegating itself signs it).
+func setCodeTx(t *testing.T, k *ecdsa.PrivateKey, nonce uint64) *types.Transaction {
+	t.Helper()
+	auth, err := types.SignSetCode(k, types.SetCodeAuthorization{ChainID: *uint256.NewInt(1), Address: common.HexToAddress("0xe0"), Nonce: nonce + 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := types.SignNewTx(k, types.NewPragueSigner(big.NewInt(1)), &types.SetCodeTx{ChainID: uint256.NewInt(1), Nonce: nonce,
+		GasTipCap: uint256.NewInt(1), GasFeeCap: uint256.NewInt(10), Gas: 100_000, To: crypto.PubkeyToAddress(k.PublicKey),
+		Value: uint256.NewInt(0), AuthList: []types.SetCodeAuthorization{auth}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tx
+}
+
+func rawOf(t *testing.T, tx *types.Transaction) []byte {
+	t.Helper()
+	raw, err := tx.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
