@@ -133,6 +133,10 @@ func testBatchPayouts(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	defer eth.Close()
+	opened, err := eth.BlockNumber(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	const holders, natives = 120, 30
 	addr := func(base, i int) common.Address { return common.BigToAddress(big.NewInt(int64(base + i))) }
 	susd := func(i int) string { return fmt.Sprintf("%d.%06d", 1+i%7, 250000+i) }
@@ -219,6 +223,7 @@ func testBatchPayouts(t *testing.T, mode string) {
 	} else {
 		checkBatchCommands(t, te, b2.ID)
 	}
+	checkReconciled(t, te.cfg, opened)
 }
 
 // checkBatchCommands runs `sluice batch get|statement` on a finished batch

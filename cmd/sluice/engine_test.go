@@ -111,6 +111,7 @@ type testEngine struct {
 	chain  *sandbox.Chain
 	key    *ecdsa.PrivateKey
 	apiKey string
+	cfg    *config.Config
 }
 
 // startTestEngine starts a dev chain (blockTime 0: a block only on Commit)
@@ -154,6 +155,7 @@ func startTestEngineWith(t *testing.T, blockTime time.Duration, confirmations ui
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	te.cfg = cfg
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	te.engine, err = startEngine(ctx, cfg, log, engineOptions{Signers: map[common.Address]payout.Signer{wallet: evm.KeySigner{Key: key}}})
 	if err != nil {

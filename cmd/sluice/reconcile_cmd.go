@@ -222,7 +222,7 @@ func writeReconciliation(w io.Writer, r *reconcile.Report) {
 		case l.Drift:
 			fmt.Fprintf(w, "  DRIFT: the wallet holds %s %s more than its payouts and transfers in explain\n", payout.FormatDecimal(l.Unexplained, l.Decimals), l.Asset)
 		case l.Native && l.Unexplained.Sign() > 0:
-			fmt.Fprintf(w, "  %s %s came in from outside Sluice (a top-up; native transfers leave no log to name it by)\n", payout.FormatDecimal(l.Unexplained, l.Decimals), l.Asset)
+			fmt.Fprintf(w, "  %s %s came in from outside this wallet's payouts (a top-up, or a sweep from another wallet; a native transfer leaves no log to name it by)\n", payout.FormatDecimal(l.Unexplained, l.Decimals), l.Asset)
 		}
 	}
 	for _, f := range r.Foreign {

@@ -238,3 +238,24 @@ func blockNumber(t *testing.T, client *evm.Client) uint64 {
 	}
 	return n
 }
+
+// checkReconciled runs `sluice reconcile` on the config's wallets from
+// block opened to the head less the confirmations: the books must match
+// the chain, with every nonce of the range Sluice's.
+func checkReconciled(t *testing.T, cfg *config.Config, opened uint64) string {
+	t.Helper()
+	ctx := context.Background()
+	client, err := evm.Dial(ctx, cfg.Chains[0].Upstreams[len(cfg.Chains[0].Upstreams)-1].URL, "sandbox", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	closed := blockNumber(t, client) - cfg.Chains[0].Confirmations
+	out, errOut, code := runCLI(ctx, "reconcile", "--config", writeConfigFile(t, cfg), "--from-block", strconv.FormatUint(opened, 10),
+		"--to-block", strconv.FormatUint(closed, 10))
+	if code != 0 || strings.Count(out, "The books match the chain.") != len(cfg.Chains[0].HotWallets) || strings.Contains(out, " 0 transaction(s)") {
+		t.Errorf("reconcile blocks %d-%d: exit %d, want 0 with every wallet's books matching\n%s%s", opened+1, closed, code, out, errOut)
+	}
+	t.Logf("reconcile:\n%s", out)
+	return out
+}

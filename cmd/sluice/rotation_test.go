@@ -59,6 +59,10 @@ func TestWalletRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer eth.Close()
+	opened, err := eth.BlockNumber(ctx) // the books open after the funding, which Sluice did not sign
+	if err != nil {
+		t.Fatal(err)
+	}
 	newETH0, _ := eth.BalanceAt(ctx, newW, nil)
 	newSUSD0 := susdBalance(t, eth, chain.SUSD(), newW)
 	oldSUSD0 := susdBalance(t, eth, chain.SUSD(), oldW)
@@ -188,6 +192,11 @@ func TestWalletRotation(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("sluice_rotation_steps_total has no %s:\n%s", want, got)
 		}
+	}
+	// The books of both wallets match the chain: the sweeps are the old
+	// wallet's payouts; the new wallet received them.
+	if rec := checkReconciled(t, cfg, opened); !strings.Contains(rec, "came in from outside this wallet's payouts") {
+		t.Errorf("reconcile does not name the ETH swept into the new wallet:\n%s", rec)
 	}
 	// The old wallet is retired for good.
 	if _, errOut, code := cli("wallet", "rotate", "--chain", "sandbox", "--from", oldW.Hex(), "--to", newW.Hex(), "--no-wait"); code == 0 || !strings.Contains(errOut, "wallet_already_rotated") {
