@@ -51,6 +51,7 @@ func TestClassify(t *testing.T) {
 		{errors.New("compute units per second capacity exceeded"), KindRateLimited, false},
 		{errors.New("header not found"), KindNodeBehind, false},
 		{errors.New("missing trie node 0xabc (path )"), KindNodeBehind, false},
+		{errors.New("historical state 21f0cb956f4a4f37 is not available"), KindNodeBehind, false},
 		{errors.New("invalid sender"), KindInvalidTx, true},
 		{errors.New("transaction type not supported"), KindInvalidTx, true},
 		{errors.New("max fee per gas less than block base fee: address 0x1"), KindFeeCapTooLow, true},

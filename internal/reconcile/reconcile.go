@@ -126,7 +126,7 @@ func Run(ctx context.Context, books Books, chain Chain, req Request) (*Report, e
 	r := &Report{Chain: req.Chain, Wallet: req.Wallet, FromBlock: req.From, ToBlock: req.To}
 	var err error
 	if r.FromNonce, err = chain.NonceAt(ctx, req.Wallet, req.From); err != nil {
-		return nil, fmt.Errorf("nonce after block %d: %w", req.From, err)
+		return nil, stateHint(fmt.Errorf("nonce after block %d: %w", req.From, err), req.From)
 	}
 	if r.ToNonce, err = chain.NonceAt(ctx, req.Wallet, req.To); err != nil {
 		return nil, fmt.Errorf("nonce after block %d: %w", req.To, err)
@@ -165,19 +165,29 @@ func assetLine(ctx context.Context, chain Chain, req Request, a payout.Asset, pa
 	var err error
 	if l.Native {
 		if l.Opening, err = chain.BalanceAt(ctx, req.Wallet, req.From); err != nil {
-			return l, err
+			return l, stateHint(err, req.From)
 		}
 		l.Closing, err = chain.BalanceAt(ctx, req.Wallet, req.To)
 		return l, err
 	}
 	if l.Opening, err = chain.TokenBalanceAt(ctx, *a.Token, req.Wallet, req.From); err != nil {
-		return l, err
+		return l, stateHint(err, req.From)
 	}
 	if l.Closing, err = chain.TokenBalanceAt(ctx, *a.Token, req.Wallet, req.To); err != nil {
 		return l, err
 	}
 	l.Received, l.Transfers, err = chain.TokenTransfersIn(ctx, *a.Token, req.Wallet, req.From+1, req.To)
 	return l, err
+}
+
+// stateHint adds what to do to a read of a block's state that the node
+// no longer keeps.
+func stateHint(err error, block uint64) error {
+	if kind, _ := evm.Classify(err); kind == evm.KindNodeBehind {
+		return fmt.Errorf("%w: the node keeps no state for block %d (a full node keeps about the last 128 blocks): "+
+			"reconcile a more recent range, or add an archive node as an upstream", err, block)
+	}
+	return err
 }
 
 // settle computes what the books leave unexplained, and whether it is

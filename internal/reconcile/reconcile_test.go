@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"crypto/ecdsa"
+	"errors"
 	"math/big"
 	"strings"
 	"testing"
@@ -26,12 +27,17 @@ type fakeChain struct {
 	in       *big.Int
 	receipts map[common.Hash]*types.Receipt
 	lookups  int
+	// balanceErr, when set, is every balance read's answer.
+	balanceErr error
 }
 
 func (c *fakeChain) NonceAt(_ context.Context, _ common.Address, n uint64) (uint64, error) {
 	return c.nonces[n], nil
 }
 func (c *fakeChain) BalanceAt(_ context.Context, _ common.Address, n uint64) (*big.Int, error) {
+	if c.balanceErr != nil {
+		return nil, c.balanceErr
+	}
 	return c.balances[n], nil
 }
 func (c *fakeChain) TokenBalanceAt(_ context.Context, _, _ common.Address, n uint64) (*big.Int, error) {
@@ -136,6 +142,16 @@ func TestRunRefusesAnEmptyRange(t *testing.T) {
 	_, err := Run(context.Background(), &fakeBooks{}, &fakeChain{}, Request{From: 5, To: 5})
 	if err == nil || !strings.Contains(err.Error(), "must be below") {
 		t.Fatalf("err %v, want the empty range refused", err)
+	}
+}
+
+// TestPrunedStateSaysWhatToDo: a node without the opening block's state
+// gets an error that says to narrow the range or use an archive node.
+func TestPrunedStateSaysWhatToDo(t *testing.T) {
+	chain := &fakeChain{nonces: map[uint64]uint64{}, balanceErr: errors.New("historical state 0x12 is not available")}
+	_, err := Run(context.Background(), &fakeBooks{}, chain, Request{From: 5, To: 900, Assets: []payout.Asset{{Symbol: "ETH"}}})
+	if err == nil || !strings.Contains(err.Error(), "no state for block 5") || !strings.Contains(err.Error(), "archive node") {
+		t.Fatalf("err %v, want the pruned state named with what to do", err)
 	}
 }
 
