@@ -45,6 +45,7 @@ type chaosRig struct {
 	dbPath   string
 	apiKey   string
 	preNonce uint64 // the hot wallet's nonce when the engine first starts
+	opened   uint64 // a block after the rivals' funding, before the engine starts: the books open here
 }
 
 // newChaosRig starts the chain, funds the rivals from the hot wallet (the
@@ -63,6 +64,7 @@ func newChaosRig(t *testing.T) *chaosRig {
 	ksPath := writeLightKeystore(t, filepath.Join(dir, "keystore"), hotKey, pass)
 	chain, err := sandbox.Start(context.Background(), sandbox.Config{
 		RPCAddr: "127.0.0.1:0", BlockTime: chaosBlockTime, GasLimit: chaosGasLimit, HotWalletKey: hotKey,
+		Archive: true, // the reconciliation at the end reads balances from before the run
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -158,6 +160,9 @@ func (r *chaosRig) fundRivals(n int) {
 		latest, err := cl.NonceAt(ctx, hot, nil)
 		if err == nil && latest == nonce {
 			r.preNonce = latest
+			if r.opened, err = cl.BlockNumber(ctx); err != nil {
+				r.t.Fatal(err)
+			}
 			return
 		}
 		if time.Now().After(deadline) {

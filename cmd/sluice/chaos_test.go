@@ -56,8 +56,9 @@ const (
 // Then, checked from the chain itself: every recipient holds exactly what
 // it was sent (nothing for a cancelled payout), the hot wallet has no nonce
 // gap and used exactly the nonces Sluice stored, every payout is terminal,
-// its mined transaction is one of its attempts at its nonce, and every
-// replacement and reorg shows in its attempts and events.
+// its mined transaction is one of its attempts at its nonce, every
+// replacement and reorg shows in its attempts and events, and `sluice
+// reconcile` finds the books matching the chain over the whole run.
 //
 // SLUICE_CHAOS_SEED replays a run's randomness (the kill times, faults and
 // payouts; not the scheduling); SLUICE_CHAOS_LOG_DIR keeps every engine's log.
@@ -247,6 +248,7 @@ func TestChaos(t *testing.T) {
 	checkBalances(t, devInfo{RPCURL: rig.chain.RPCURL(), Assets: map[string]assetInfo{"SUSD": {Address: ptr(rig.chain.SUSD().Hex())}}}, expect)
 	chaosCheckPayouts(t, rig, got, cancelled)
 	chaosCheckNonces(t, rig, db)
+	checkReconciledFile(t, rig.cfgPath, rig.chain.RPCURL(), chaosConfirmations, 1, rig.opened)
 	replaced, reorgedPayouts := chaosCheckHistory(t, got, db, reorged)
 	if eng.killCount() < chaosMinKills {
 		t.Errorf("the engine was killed %d times, want at least %d", eng.killCount(), chaosMinKills)

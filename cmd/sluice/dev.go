@@ -30,6 +30,7 @@ type devFlags struct {
 	logLevel      string
 	hotWallets    int
 	pprof         string
+	archive       bool
 }
 
 func parseDevFlags(name string, args []string, withHTTP bool, stderr io.Writer) (*devFlags, error) {
@@ -45,6 +46,7 @@ func parseDevFlags(name string, args []string, withHTTP bool, stderr io.Writer) 
 	fs.Uint64Var(&f.confirmations, "confirmations", 2, "confirmations before a payout is completed")
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.IntVar(&f.hotWallets, "hot-wallets", 1, "how many hot wallets pay (the first is funded at genesis, the others from it)")
+	fs.BoolVar(&f.archive, "archive", false, "keep every block's state (as an archive node), so that sluice reconcile reads balances at any block; a full node keeps about the last 128")
 	fs.StringVar(&f.pprof, "pprof", "", "serve Go's profiler on this address (e.g. 127.0.0.1:6061); off by default")
 	if err := fs.Parse(args); err != nil {
 		return nil, fmt.Errorf("%w: %s: %v", errUsage, name, err)
@@ -95,7 +97,7 @@ func startDevChain(ctx context.Context, f *devFlags, infoFile string, stdout io.
 	_, dbErr := os.Stat(filepath.Join(f.dataDir, "sluice.db"))
 	chain, err := sandbox.Start(ctx, sandbox.Config{
 		DataDir: f.dataDir, RPCAddr: f.rpc, BlockTime: f.blockTime,
-		HotWalletKey: d.wallet.PrivateKey(), Logger: log, MustExist: dbErr == nil,
+		HotWalletKey: d.wallet.PrivateKey(), Logger: log, MustExist: dbErr == nil, Archive: f.archive,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -244,16 +244,24 @@ func blockNumber(t *testing.T, client *evm.Client) uint64 {
 // the chain, with every nonce of the range Sluice's.
 func checkReconciled(t *testing.T, cfg *config.Config, opened uint64) string {
 	t.Helper()
+	ch := cfg.Chains[0]
+	return checkReconciledFile(t, writeConfigFile(t, cfg), ch.Upstreams[len(ch.Upstreams)-1].URL, ch.Confirmations, len(ch.HotWallets), opened)
+}
+
+// checkReconciledFile is checkReconciled for a config file whose chain's
+// node is at rpcURL and has the wallets given.
+func checkReconciledFile(t *testing.T, cfgPath, rpcURL string, confirmations uint64, wallets int, opened uint64) string {
+	t.Helper()
 	ctx := context.Background()
-	client, err := evm.Dial(ctx, cfg.Chains[0].Upstreams[len(cfg.Chains[0].Upstreams)-1].URL, "sandbox", nil)
+	client, err := evm.Dial(ctx, rpcURL, "sandbox", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	closed := blockNumber(t, client) - cfg.Chains[0].Confirmations
-	out, errOut, code := runCLI(ctx, "reconcile", "--config", writeConfigFile(t, cfg), "--from-block", strconv.FormatUint(opened, 10),
+	closed := blockNumber(t, client) - confirmations
+	out, errOut, code := runCLI(ctx, "reconcile", "--config", cfgPath, "--from-block", strconv.FormatUint(opened, 10),
 		"--to-block", strconv.FormatUint(closed, 10))
-	if code != 0 || strings.Count(out, "The books match the chain.") != len(cfg.Chains[0].HotWallets) || strings.Contains(out, " 0 transaction(s)") {
+	if code != 0 || strings.Count(out, "The books match the chain.") != wallets || strings.Contains(out, " 0 transaction(s)") {
 		t.Errorf("reconcile blocks %d-%d: exit %d, want 0 with every wallet's books matching\n%s%s", opened+1, closed, code, out, errOut)
 	}
 	t.Logf("reconcile:\n%s", out)

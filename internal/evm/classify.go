@@ -73,7 +73,7 @@ var rules = []rule{
 	{"header not found", KindNodeBehind, false}, // the node is behind, or pruned that block
 	{"missing trie node", KindNodeBehind, false},
 	{"historical state", KindNodeBehind, false}, // geth: "historical state … is not available" (pruned)
-	{"deadline exceeded", KindTimeout, false}, // before the "exceeded" rate-limit phrases
+	{"deadline exceeded", KindTimeout, false},   // before the "exceeded" rate-limit phrases
 	{"too many requests", KindRateLimited, false},
 	{"rate limit", KindRateLimited, false},
 	{"request count exceeded", KindRateLimited, false},

@@ -155,6 +155,7 @@ func ethConfig(cfg *Config, genesis *core.Genesis) *ethconfig.Config {
 	// to warm the state caches ahead of processing; in memory there is
 	// nothing to warm, and it took 5% of a busy dev chain's CPU.
 	c.NoPrefetch = true
+	c.NoPruning = cfg.Archive
 	c.TxPool.NoLocals = true
 	c.TxPool.Journal = ""
 	c.TxPool.AccountSlots = poolAccountSlots

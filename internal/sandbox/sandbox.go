@@ -75,6 +75,11 @@ type Config struct {
 	// GasLimit is the block gas limit. Default DefaultGasLimit. A restored
 	// chain keeps its genesis gas limit; blocks then move towards this one.
 	GasLimit uint64
+	// Archive keeps every block's state, as a node with --gcmode=archive
+	// does, so that balances at any block can be read (sluice reconcile of
+	// an old range). Without it, the state of about the last 128 blocks is
+	// kept, as on a full node.
+	Archive bool
 	// Logger receives the chain's logs. Default: discarded.
 	Logger *slog.Logger
 	// Registerer, if set, gets the chain's Prometheus metrics.
