@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/big"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+
+	"github.com/sluicepay/sluice/internal/evm"
 )
 
 // BenchmarkSandboxEndToEnd measures, with `sluice devchain` (1 s blocks)
@@ -497,4 +500,38 @@ func procMemKiB(pid int, field string) int {
 		}
 	}
 	return -1
+}
+
+// BenchmarkReconcile pays SLUICE_BENCH_PAYOUTS (default 20,000) with
+// SLUICE_BENCH_CLIENTS clients over SLUICE_BENCH_WALLETS hot wallets on
+// the dev chain, then times `sluice reconcile` of every wallet over the
+// blocks of the run (one receipt per stored attempt, replacements
+// included). It fails unless the books match the chain.
+func BenchmarkReconcile(b *testing.B) {
+	n := envInt("SLUICE_BENCH_PAYOUTS", 20000)
+	be := startBenchEngine(b)
+	defer be.stop()
+	be.waitReady()
+	client, err := evm.Dial(context.Background(), be.info.RPCURL, "sandbox", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	opened, err := client.BlockNumber(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	submitAll(b, be.url, be.info.APIKey, n)
+	waitCompleted(b, be.url, n)
+	attempts := metricSum(b, be.url, "sluice_attempts_total{")
+	args := []string{"reconcile", "--config", filepath.Join(be.dir, "sluice.yaml"), "--from-block", strconv.FormatUint(opened, 10)}
+	b.ResetTimer()
+	for b.Loop() {
+		out, errOut, code := runCLI(context.Background(), args...)
+		if code != 0 || strings.Count(out, "The books match the chain.") != envInt("SLUICE_BENCH_WALLETS", 1) {
+			b.Fatalf("reconcile: exit %d\n%s%s", code, out, errOut)
+		}
+	}
+	b.ReportMetric(attempts, "attempts")
+	b.ReportMetric(attempts/(b.Elapsed().Seconds()/float64(b.N)), "attempts/s")
 }

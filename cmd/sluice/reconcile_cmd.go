@@ -134,7 +134,7 @@ func reconcileChain(ctx context.Context, db *store.DB, ch config.Chain, wallet s
 	for _, w := range wallets {
 		req.Wallet = w
 		req.Progress = func(done, total uint64) {
-			fmt.Fprintf(stderr, "\r%s %s: receipts of %d/%d nonces", ch.Name, w.Hex(), done, total)
+			fmt.Fprintf(stderr, "\r%s %s: reading receipts %d/%d", ch.Name, w.Hex(), done, total)
 			if done == total {
 				fmt.Fprintln(stderr)
 			}

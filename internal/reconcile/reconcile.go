@@ -42,6 +42,7 @@ type Chain interface {
 	TokenBalanceAt(ctx context.Context, token, account common.Address, number uint64) (*big.Int, error)
 	TokenTransfersIn(ctx context.Context, token, account common.Address, from, to uint64) (*big.Int, int, error)
 	Receipts(ctx context.Context, hashes []common.Hash) ([]*types.Receipt, error)
+	BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error)
 	FindNonceUser(ctx context.Context, account common.Address, nonce, head uint64) (evm.TxRef, uint64, error)
 }
 
@@ -54,8 +55,8 @@ type Request struct {
 	Assets  []payout.Asset // the native coin first, by convention
 	From    uint64
 	To      uint64
-	// Progress, when set, is told how many of the range's nonces have had
-	// their receipts looked up.
+	// Progress, when set, is told how far the reading of receipts is:
+	// attempts looked up, or blocks read.
 	Progress func(done, total uint64)
 }
 
@@ -224,33 +225,24 @@ func (r *Report) minedFees(ctx context.Context, books Books, chain Chain, req Re
 	if err != nil {
 		return nil, fmt.Errorf("attempts at nonces %d-%d: %w", r.FromNonce, r.ToNonce-1, err)
 	}
+	mined, err := minedReceipts(ctx, chain, req, attempts)
+	if err != nil {
+		return nil, err
+	}
 	used := map[uint64]bool{}
-	for start := 0; start < len(attempts); start += receiptsPerCall {
-		batch := attempts[start:min(len(attempts), start+receiptsPerCall)]
-		hashes := make([]common.Hash, len(batch))
-		for i, a := range batch {
-			hashes[i] = a.TxHash
+	for _, a := range attempts {
+		rc := mined[a.TxHash]
+		if rc == nil {
+			continue // a replaced attempt
 		}
-		receipts, err := chain.Receipts(ctx, hashes)
-		if err != nil {
-			return nil, fmt.Errorf("receipts of nonces %d-%d: %w", batch[0].Nonce, batch[len(batch)-1].Nonce, err)
+		if rc.EffectiveGasPrice == nil {
+			return nil, fmt.Errorf("receipt of %s has no effective gas price", a.TxHash.Hex())
 		}
-		for i, rc := range receipts {
-			if rc == nil || rc.BlockNumber == nil || rc.BlockNumber.Uint64() <= req.From || rc.BlockNumber.Uint64() > req.To {
-				continue // a replaced attempt, or mined outside the range
-			}
-			if rc.EffectiveGasPrice == nil {
-				return nil, fmt.Errorf("receipt of %s has no effective gas price", batch[i].TxHash.Hex())
-			}
-			fees.Add(fees, new(big.Int).Mul(new(big.Int).SetUint64(rc.GasUsed), rc.EffectiveGasPrice))
-			used[batch[i].Nonce] = true
-			r.Transactions++
-			for _, n := range authorizedNonces(batch[i], req.Wallet) {
-				used[n] = true
-			}
-		}
-		if req.Progress != nil {
-			req.Progress(batch[len(batch)-1].Nonce-r.FromNonce+1, r.ToNonce-r.FromNonce)
+		fees.Add(fees, new(big.Int).Mul(new(big.Int).SetUint64(rc.GasUsed), rc.EffectiveGasPrice))
+		used[a.Nonce] = true
+		r.Transactions++
+		for _, n := range authorizedNonces(a, req.Wallet) {
+			used[n] = true
 		}
 	}
 	for n := r.FromNonce; n < r.ToNonce; n++ {
@@ -270,6 +262,60 @@ func (r *Report) minedFees(ctx context.Context, books Books, chain Chain, req Re
 		}
 	}
 	return fees, nil
+}
+
+// minedReceipts returns the receipts of the attempts mined in the range,
+// by transaction hash. With fewer attempts than blocks it looks each one
+// up; otherwise it reads every block's receipts once: a node finds one
+// transaction's receipt by decoding its whole block's, so thousands of
+// lookups in full blocks cost the node thousands of blocks' work
+// (BenchmarkReconcile: 1,900 attempts/s by hash).
+func minedReceipts(ctx context.Context, chain Chain, req Request, attempts []*payout.Attempt) (map[common.Hash]*types.Receipt, error) {
+	mined := map[common.Hash]*types.Receipt{}
+	inRange := func(rc *types.Receipt) bool {
+		return rc != nil && rc.BlockNumber != nil && rc.BlockNumber.Uint64() > req.From && rc.BlockNumber.Uint64() <= req.To
+	}
+	if blocks := req.To - req.From; uint64(len(attempts)) >= blocks {
+		ours := make(map[common.Hash]bool, len(attempts))
+		for _, a := range attempts {
+			ours[a.TxHash] = true
+		}
+		for n := req.From + 1; n <= req.To; n++ {
+			receipts, err := chain.BlockReceipts(ctx, n)
+			if err != nil {
+				return nil, fmt.Errorf("receipts of block %d: %w", n, err)
+			}
+			for _, rc := range receipts {
+				if ours[rc.TxHash] && inRange(rc) {
+					mined[rc.TxHash] = rc
+				}
+			}
+			if req.Progress != nil {
+				req.Progress(n-req.From, blocks)
+			}
+		}
+		return mined, nil
+	}
+	for start := 0; start < len(attempts); start += receiptsPerCall {
+		batch := attempts[start:min(len(attempts), start+receiptsPerCall)]
+		hashes := make([]common.Hash, len(batch))
+		for i, a := range batch {
+			hashes[i] = a.TxHash
+		}
+		receipts, err := chain.Receipts(ctx, hashes)
+		if err != nil {
+			return nil, fmt.Errorf("receipts of nonces %d-%d: %w", batch[0].Nonce, batch[len(batch)-1].Nonce, err)
+		}
+		for i, rc := range receipts {
+			if inRange(rc) {
+				mined[hashes[i]] = rc
+			}
+		}
+		if req.Progress != nil {
+			req.Progress(uint64(start+len(batch)), uint64(len(attempts)))
+		}
+	}
+	return mined, nil
 }
 
 // authorizedNonces returns the nonces of the wallet's own EIP-7702
