@@ -30,6 +30,7 @@ import (
 	"github.com/sluicepay/sluice/internal/httpapi"
 	"github.com/sluicepay/sluice/internal/payout"
 	"github.com/sluicepay/sluice/internal/policy"
+	"github.com/sluicepay/sluice/internal/reconcile"
 	"github.com/sluicepay/sluice/internal/rpcpool"
 	"github.com/sluicepay/sluice/internal/signer"
 	"github.com/sluicepay/sluice/internal/store"
@@ -57,7 +58,8 @@ type engine struct {
 	stopPrune func()
 	sweeper   *payout.ApprovalSweeper // releases holds, expires approvals
 	breakers  *breaker.Monitor
-	unlock    func() // releases the data dir's instance lock
+	watchers  []*reconcile.Watcher // reconcile each chain's wallets with the chain
+	unlock    func()               // releases the data dir's instance lock
 	reg       *prometheus.Registry
 	retired   *retiredWallets
 	// stopOpening ends the retries of signers that could not be reached
@@ -168,6 +170,9 @@ func startEngine(ctx context.Context, cfg *config.Config, log *slog.Logger, opts
 		return nil, err
 	}
 	e.startSenders(ctx, catalog)
+	if err := e.startReconcile(ctx, cfg, clients); err != nil {
+		return nil, err
+	}
 	if e.webhooks, err = startWebhooks(ctx, cfg.Webhooks, e.store, owner, log, reg); err != nil {
 		return nil, err
 	}
@@ -640,6 +645,9 @@ func (e *engine) Close() error {
 	if e.breakers != nil {
 		e.breakers.Stop()
 	}
+	for _, w := range e.watchers {
+		w.Stop()
+	}
 	for _, s := range e.senders {
 		s.Stop()
 	}
@@ -737,6 +745,46 @@ func blockTimes(clients map[string]*evm.Client) func(ctx context.Context, chain 
 }
 
 // startRisk starts the approval sweep and the circuit breakers.
+// defaultReconcileEvery is how often the books are reconciled when the
+// config does not say.
+const defaultReconcileEvery = time.Minute
+
+// startReconcile starts a watcher per chain that reconciles its hot
+// wallets' books with the chain over the blocks their senders have settled
+// (engine.reconcile_every; negative: none).
+func (e *engine) startReconcile(ctx context.Context, cfg *config.Config, clients map[string]*evm.Client) error {
+	every := cfg.Engine.ReconcileEvery
+	if every < 0 {
+		return nil
+	}
+	if every == 0 {
+		every = defaultReconcileEvery
+	}
+	metrics := reconcile.NewMetrics(e.reg)
+	for _, ch := range cfg.Chains {
+		wallets := make([]common.Address, len(ch.HotWallets))
+		for i, w := range ch.HotWallets {
+			wallets[i] = common.HexToAddress(w.Address)
+		}
+		w, err := reconcile.NewWatcher(reconcile.WatchConfig{
+			Chain: ch.Name, ChainID: ch.ChainID, Assets: chainAssets(ch), Wallets: wallets, Confirmations: ch.Confirmations,
+			Every: every, Books: e.store, Node: clients[ch.Name], Events: e.store, Metrics: metrics, Logger: e.log,
+			Settled: func(wallet common.Address) uint64 {
+				if s := e.byWallet[walletKey{ch.Name, wallet}]; s != nil {
+					return s.Settled()
+				}
+				return 0
+			},
+		})
+		if err != nil {
+			return err
+		}
+		w.Start(context.WithoutCancel(ctx))
+		e.watchers = append(e.watchers, w)
+	}
+	return nil
+}
+
 func (e *engine) startRisk(ctx context.Context, cfg *config.Config, catalog *payout.Catalog) error {
 	e.sweeper = payout.NewApprovalSweeper(e.store, cfg.Approvals.Sweep, time.Now, e.log)
 	e.sweeper.PolicyExpiry = cfg.Approvals.Expiry // a policy version waits as long as a payout

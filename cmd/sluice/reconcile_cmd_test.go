@@ -49,6 +49,7 @@ func TestReconcile(t *testing.T) {
 	}
 	apiKey := "sk_test_reconcile"
 	cfg := sandboxConfig(t, chain, apiKey, handedIn(hot))
+	cfg.Engine.ReconcileEvery = 100 * time.Millisecond
 	eng, err := startEngine(ctx, cfg, log, engineOptions{Signers: map[common.Address]payout.Signer{hot: evm.KeySigner{Key: hotKey}}})
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +124,21 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("SUSD line %+v: want paid %s by 3 payouts, %s received in one transfer, nothing unexplained", tok, paid["SUSD"], topSUSD)
 	}
 
+	// The engine's own reconciliation found the same, with no drift.
+	balancedRuns := `sluice_reconcile_runs_total{chain="sandbox",outcome="balanced",wallet="` + hot.Hex() + `"}`
+	waitForSigner(t, 10*time.Second, "a balanced reconciliation past the top-up", func() bool {
+		var last float64
+		for _, l := range metricLines(t, eng.URL(), `sluice_reconcile_last_block{chain="sandbox",wallet="`+hot.Hex()+`"}`) {
+			fmt.Sscanf(l[strings.LastIndex(l, " ")+1:], "%g", &last)
+		}
+		return uint64(last) >= closed && len(metricLines(t, eng.URL(), balancedRuns)) == 1
+	})
+	if got := metricLines(t, eng.URL(), `sluice_reconcile_runs_total{chain="sandbox",outcome="drift"`); len(got) != 0 {
+		var evs struct{ Data []json.RawMessage }
+		getStatusJSON(t, eng.URL()+"/v1/events?type=wallet.drift", apiKey, &evs)
+		t.Fatalf("the engine saw drift before any: %v\n%s", got, evs.Data)
+	}
+
 	// The wallet's key spends outside Sluice.
 	stolen := big.NewInt(7_000_000)
 	hash := sendFrom(t, ctx, client, chain, hotKey, evm.TransferCall(hot, &susd, outside, stolen))
@@ -140,6 +156,27 @@ func TestReconcile(t *testing.T) {
 	}
 	if strings.Contains(out, "The books match") {
 		t.Errorf("reconcile says the books match after a foreign spend:\n%s", out)
+	}
+	// The engine raises wallet.drift by itself, naming the transaction.
+	var drift struct {
+		Data []struct {
+			ObjectID string `json:"object_id"`
+			Data     struct {
+				Detail        string
+				ForeignNonces []struct {
+					TxHash string `json:"tx_hash"`
+				} `json:"foreign_nonces"`
+				Assets []struct{ Asset, Unexplained string }
+			}
+		}
+	}
+	waitForSigner(t, 10*time.Second, "a wallet.drift event", func() bool {
+		return getStatusJSON(t, eng.URL()+"/v1/events?type=wallet.drift", apiKey, &drift) == 200 && len(drift.Data) > 0
+	})
+	d := drift.Data[0]
+	if len(drift.Data) != 1 || d.ObjectID != payout.WalletObjectID(chain.ChainID(), hot) || len(d.Data.ForeignNonces) != 1 ||
+		d.Data.ForeignNonces[0].TxHash != hash.Hex() || !strings.Contains(d.Data.Detail, "-7 SUSD unexplained") {
+		t.Errorf("wallet.drift events %+v: want one, naming %s and the 7 SUSD", drift.Data, hash.Hex())
 	}
 }
 

@@ -247,6 +247,10 @@ type Engine struct {
 	Poll time.Duration `yaml:"poll"`
 	// LeaseTTL is how long a sender's lease lasts without renewal. Default 15s.
 	LeaseTTL time.Duration `yaml:"lease_ttl"`
+	// ReconcileEvery is how often each hot wallet's books are reconciled
+	// with the chain over the blocks settled since (wallet.drift when they
+	// do not match). Default 1m; negative turns it off.
+	ReconcileEvery time.Duration `yaml:"reconcile_every"`
 }
 
 // Load reads a YAML file, applies environment overrides (SLUICE_…), fills

@@ -22,7 +22,7 @@ const EventBreakerTripped = "breaker.tripped"
 func EventTypes() []string {
 	types := []string{
 		EventCreated, EventReorged, EventReplaced, EventWaiting, EventCancelRequested, EventFeeCapRaised, EventReassigned,
-		EventWalletLowBalance, EventWalletForeignNonce, EventWebhookEndpointDisabled, EventPauseCreated, EventPauseResumed,
+		EventWalletLowBalance, EventWalletForeignNonce, EventWalletDrift, EventWebhookEndpointDisabled, EventPauseCreated, EventPauseResumed,
 		EventBatchCreated, EventBatchCompleted, EventRequeued,
 		EventApproved, EventApprovalAdded, EventReleased, EventBreakerTripped,
 		EventOfflinePlanOpened, EventOfflinePlanSubmitted, EventOfflinePlanVoided,

@@ -140,4 +140,9 @@ const (
 	// transaction Sluice did not send: someone else holds the key. The
 	// wallet's sender stops until an operator acts.
 	EventWalletForeignNonce = "wallet.foreign_nonce"
+	// EventWalletDrift: reconciling the wallet's books with the chain over
+	// a range of blocks left something unexplained: tokens or coin gone
+	// without a payout or a fee of Sluice's, or a nonce used by a
+	// transaction Sluice did not sign.
+	EventWalletDrift = "wallet.drift"
 )

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/big"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -203,6 +204,8 @@ type Sender struct {
 	done      chan struct{}
 	startedAt time.Time // when Start ran; set before the loop starts
 
+	scanned atomic.Uint64 // Settled: the loop's lastScanned while it holds the lease, else 0
+
 	availMu        sync.Mutex
 	avail          map[string]*big.Int // spendable after reservations, by asset symbol
 	outstanding    int                 // payouts not mined at the last count (Outstanding)
@@ -311,6 +314,8 @@ func (s *Sender) run(ctx context.Context) {
 func (s *Sender) session(ctx context.Context) error {
 	st := newLoopState(ctx)
 	s.st = st
+	s.scanned.Store(0)
+	defer s.scanned.Store(0)
 	if err := s.renewLease(ctx); err != nil {
 		return err
 	}

@@ -234,7 +234,8 @@ func (s *Sender) recover(ctx context.Context) error {
 	if err := s.lookupInFlightReceipts(ctx); err != nil {
 		return err
 	}
-	st.lastScanned, st.scannedNonce = st.head, st.chainNonce
+	st.scannedNonce = st.chainNonce
+	s.setScanned(st.head)
 	st.progressHead, st.nonceHead = st.head, st.head
 	return nil
 }

@@ -105,18 +105,30 @@ func (s *Sender) sendBetween(ctx context.Context) error {
 	return err
 }
 
+// setScanned records that the receipts of every block up to b that hold
+// this wallet's transactions are stored (Settled reads it).
+func (s *Sender) setScanned(b uint64) {
+	s.st.lastScanned = b
+	s.scanned.Store(b)
+}
+
+// Settled returns the last block whose receipts this sender has stored,
+// or 0 while it does not send (another instance holds the lease, or it is
+// starting): a reconciliation of later blocks would miss its payouts.
+func (s *Sender) Settled() uint64 { return s.scanned.Load() }
+
 // scan matches the receipts of blocks after lastScanned up to head.
 func (s *Sender) scan(ctx context.Context, head uint64) error {
 	st := s.st
 	if len(st.byHash) == 0 {
-		st.lastScanned = head
+		s.setScanned(head)
 		return nil
 	}
 	if head-st.lastScanned > maxScan {
 		if err := s.lookupInFlightReceipts(ctx); err != nil {
 			return err
 		}
-		st.lastScanned = head
+		s.setScanned(head)
 		return nil
 	}
 	for b := st.lastScanned + 1; b <= head; b++ {
@@ -132,7 +144,7 @@ func (s *Sender) scan(ctx context.Context, head uint64) error {
 		if err := s.recordReceipts(ctx, receipts); err != nil {
 			return err
 		}
-		st.lastScanned = b
+		s.setScanned(b)
 	}
 	return nil
 }
@@ -237,7 +249,7 @@ func (s *Sender) reorged(ctx context.Context, ms []*mined) error {
 		// The reorged transaction may be mined again at a height already
 		// scanned: read those blocks again.
 		if m.blockNumber <= s.st.lastScanned {
-			s.st.lastScanned = m.blockNumber - 1
+			s.setScanned(m.blockNumber - 1)
 		}
 		delete(s.st.confirming, m.payoutID)
 		f := m.flight
