@@ -124,6 +124,14 @@ func TestReconcile(t *testing.T) {
 		t.Errorf("SUSD line %+v: want paid %s by 3 payouts, %s received in one transfer, nothing unexplained", tok, paid["SUSD"], topSUSD)
 	}
 
+	// From genesis, before SUSD existed (its balance reads as 0 there): the
+	// deployment and the funding of the outside account were sent with the
+	// wallet's key, not by Sluice.
+	out, errOut, code = runCLI(ctx, "reconcile", "--config", cfgPath, "--from-block", "0", "--to-block", strconv.FormatUint(opened, 10))
+	if code != 1 || !strings.Contains(out, "DRIFT: nonce 0 was used by transaction") || !strings.Contains(out, "which Sluice did not sign") {
+		t.Errorf("reconcile from genesis: exit %d, want 1 naming nonce 0's transaction\n%s%s", code, out, errOut)
+	}
+
 	// The engine's own reconciliation found the same, with no drift.
 	balancedRuns := `sluice_reconcile_runs_total{chain="sandbox",outcome="balanced",wallet="` + hot.Hex() + `"}`
 	waitForSigner(t, 10*time.Second, "a balanced reconciliation past the top-up", func() bool {

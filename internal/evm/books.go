@@ -28,16 +28,20 @@ func (c *Client) BalanceAt(ctx context.Context, account common.Address, number u
 	return b.ToInt(), nil
 }
 
-// TokenBalanceAt returns token.balanceOf(account) after block number.
+// TokenBalanceAt returns token.balanceOf(account) after block number: 0
+// before the token's contract existed.
 func (c *Client) TokenBalanceAt(ctx context.Context, token, account common.Address, number uint64) (*big.Int, error) {
 	var out hexutil.Bytes
 	if err := c.call(ctx, &out, "eth_call", balanceOfArg(token, account), hexutil.EncodeUint64(number)); err != nil {
 		return nil, fmt.Errorf("balanceOf(%s) on %s at block %d: %w", account.Hex(), token.Hex(), number, err)
 	}
-	if len(out) != 32 {
-		return nil, fmt.Errorf("balanceOf(%s) on %s at block %d: answer of %d bytes, want 32", account.Hex(), token.Hex(), number, len(out))
+	switch len(out) {
+	case 0: // no code there at that block: the token was not deployed yet, nobody held any
+		return new(big.Int), nil
+	case 32:
+		return new(big.Int).SetBytes(out), nil
 	}
-	return new(big.Int).SetBytes(out), nil
+	return nil, fmt.Errorf("balanceOf(%s) on %s at block %d: answer of %d bytes, want 32", account.Hex(), token.Hex(), number, len(out))
 }
 
 // TokenTransfersIn sums the token's Transfer events to account in blocks
