@@ -60,6 +60,10 @@ func BenchmarkSandboxEndToEnd(b *testing.B) {
 		// Replacements (fees rising as full blocks raise the base fee) cost
 		// a signature, a write and a broadcast each.
 		b.ReportMetric(metricSum(b, url, "sluice_attempts_total{")/float64(n), "attempts/payout")
+		if drift := metricSum(b, url, `sluice_reconcile_runs_total{chain="sandbox",outcome="drift"`); drift != 0 {
+			b.Fatalf("the engine's reconciliation found drift %v times under load", drift)
+		}
+		b.ReportMetric(metricSum(b, url, `sluice_reconcile_runs_total{chain="sandbox",outcome="balanced"`), "balanced_reconciliations")
 	}
 	b.ReportMetric(procCPUSeconds(engine.cmd.Process.Pid), "engine_cpu_s")
 	b.ReportMetric(procCPUSeconds(chain.cmd.Process.Pid), "chain_cpu_s")
@@ -85,7 +89,8 @@ func envInt(name string, def int) int {
 }
 
 // startBenchEngine starts a dev chain (1 s blocks, SLUICE_BENCH_WALLETS hot
-// wallets, default 1) and an engine on it (SQLite, log level warn);
+// wallets, default 1) and an engine on it (SQLite, log level warn, the
+// books reconciled every 2 s unless SLUICE_ENGINE_RECONCILE_EVERY says);
 // SLUICE_BENCH_PPROF and SLUICE_BENCH_CHAIN_PPROF serve their profilers.
 func startBenchEngine(b *testing.B) *benchEngine {
 	be := &benchEngine{b: b, bin: buildBinary(b), dir: b.TempDir()}
@@ -97,6 +102,11 @@ func startBenchEngine(b *testing.B) *benchEngine {
 	be.chain, _ = startProc(b, be.bin, "Run the engine against it", chainArgs...)
 	readJSON(b, filepath.Join(be.dir, "devchain.json"), &be.info)
 	b.Setenv("SLUICE_LOG_LEVEL", "warn")
+	if os.Getenv("SLUICE_ENGINE_RECONCILE_EVERY") == "" {
+		// Reconcile the books with the chain during the run, not only once
+		// a minute: a drift under load fails BenchmarkSandboxEndToEnd.
+		b.Setenv("SLUICE_ENGINE_RECONCILE_EVERY", "2s")
+	}
 	be.startEngine()
 	return be
 }
