@@ -768,7 +768,7 @@ func (e *engine) startReconcile(ctx context.Context, cfg *config.Config, clients
 		}
 		w, err := reconcile.NewWatcher(reconcile.WatchConfig{
 			Chain: ch.Name, ChainID: ch.ChainID, Assets: chainAssets(ch), Wallets: wallets, Confirmations: ch.Confirmations,
-			Every: every, Books: e.store, Node: clients[ch.Name], Events: e.store, Metrics: metrics, Logger: e.log,
+			Every: every, Books: e.store, Node: clients[ch.Name], Marks: e.store, Metrics: metrics, Logger: e.log,
 			Settled: func(wallet common.Address) uint64 {
 				if s := e.byWallet[walletKey{ch.Name, wallet}]; s != nil {
 					return s.Settled()

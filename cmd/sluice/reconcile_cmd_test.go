@@ -29,9 +29,11 @@ import (
 
 // TestReconcile pays from a hot wallet, tops it up from an outside
 // account, and reconciles: the books match, the native top-up is named as
-// coin from outside and the token one by its Transfer. Then the wallet's
-// key spends SUSD outside Sluice: the reconciliation exits 1 naming the
-// nonce, the transaction and the SUSD that left without a payout.
+// coin from outside and the token one by its Transfer; so does the
+// engine's own reconciliation. Then, while the engine is down, the
+// wallet's key spends SUSD outside Sluice: `sluice reconcile` exits 1
+// naming the nonce, the transaction and the SUSD that left without a
+// payout, and the engine, started again, raises wallet.drift for it.
 func TestReconcile(t *testing.T) {
 	ctx := context.Background()
 	hotKey, _ := crypto.GenerateKey()
@@ -54,7 +56,7 @@ func TestReconcile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer eng.Close()
+	t.Cleanup(func() { eng.Close() }) // the engine started last
 	cfgPath := writeConfigFile(t, cfg)
 	client, err := evm.Dial(ctx, chain.RPCURL(), "sandbox", nil)
 	if err != nil {
@@ -147,9 +149,16 @@ func TestReconcile(t *testing.T) {
 		t.Fatalf("the engine saw drift before any: %v\n%s", got, evs.Data)
 	}
 
-	// The wallet's key spends outside Sluice.
+	// The wallet's key spends outside Sluice while the engine is down; the
+	// engine started again goes on from where its books were closed.
+	if err := eng.Close(); err != nil {
+		t.Fatal(err)
+	}
 	stolen := big.NewInt(7_000_000)
 	hash := sendFrom(t, ctx, client, chain, hotKey, evm.TransferCall(hot, &susd, outside, stolen))
+	if eng, err = startEngine(ctx, cfg, log, engineOptions{Signers: map[common.Address]payout.Signer{hot: evm.KeySigner{Key: hotKey}}}); err != nil {
+		t.Fatal(err)
+	}
 	after := blockNumber(t, client)
 	out, errOut, code = runCLI(ctx, "reconcile", "--config", cfgPath, "--from-block", strconv.FormatUint(closed, 10),
 		"--to-block", strconv.FormatUint(after, 10))

@@ -31,9 +31,14 @@ type fakeChain struct {
 	blockReads int
 	// balanceErr, when set, is every balance read's answer.
 	balanceErr error
+	// prunedBelow: the node keeps no state for blocks below it.
+	prunedBelow uint64
 }
 
 func (c *fakeChain) NonceAt(_ context.Context, _ common.Address, n uint64) (uint64, error) {
+	if n < c.prunedBelow {
+		return 0, errors.New("missing trie node 0x12 (path )")
+	}
 	return c.nonces[n], nil
 }
 func (c *fakeChain) BalanceAt(_ context.Context, _ common.Address, n uint64) (*big.Int, error) {

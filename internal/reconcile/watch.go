@@ -12,13 +12,15 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/sluicepay/sluice/internal/evm"
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
-// maxWindow bounds the blocks one pass reconciles: the opening balance is
-// read at the window's start, and a full node keeps the state of about
-// the last 128 blocks. Blocks beyond it (the engine was down longer) are
-// counted as skipped.
+// maxWindow bounds the blocks one reconciliation covers: the opening
+// balance is read at the window's start, and a full node keeps the state
+// of about the last 128 blocks. A wallet further behind (the engine was
+// down) goes on window by window while the node has the state, and skips
+// to the last maxWindow blocks when it does not.
 const maxWindow = 120
 
 // WatchChain is what a Watcher reads of the chain.
@@ -27,9 +29,17 @@ type WatchChain interface {
 	BlockNumber(ctx context.Context) (uint64, error)
 }
 
-// Events records an alert about a wallet (the store's outbox).
-type Events interface {
-	AppendEvent(ctx context.Context, objectID, eventType string, data any) error
+// Marks keeps where each wallet's books were last closed (the store), so
+// that reconciliation goes on from there after a restart, or on the
+// instance that takes a wallet's sending over.
+type Marks interface {
+	BooksClosedAt(ctx context.Context, chainID uint64, wallet common.Address) (uint64, bool, error)
+	// OpenBooks sets the mark unless there is one.
+	OpenBooks(ctx context.Context, chainID uint64, wallet common.Address, block uint64) error
+	// CloseBooks moves the mark from from to to and, when drift is not
+	// nil, writes the wallet.drift event with it, in one transaction;
+	// false when the mark was no longer at from.
+	CloseBooks(ctx context.Context, chainID uint64, wallet common.Address, from, to uint64, drift any) (bool, error)
 }
 
 // WatchConfig is what a Watcher needs. Every field but Logger is
@@ -41,10 +51,10 @@ type WatchConfig struct {
 	Wallets       []common.Address
 	Confirmations uint64
 	// Every is how often a pass runs.
-	Every  time.Duration
-	Books  Books
-	Node   WatchChain
-	Events Events
+	Every time.Duration
+	Books Books
+	Node  WatchChain
+	Marks Marks
 	// Settled returns the last block whose receipts this engine has
 	// recorded for a wallet (its sender's scan), or 0 when this instance
 	// does not send for it now (another holds its lease, or it is
@@ -62,7 +72,6 @@ type Watcher struct {
 	cfg     WatchConfig
 	log     *slog.Logger
 	metrics *Metrics
-	last    map[common.Address]uint64 // the block each wallet's books were closed at
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -99,14 +108,14 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 
 // NewWatcher checks cfg and returns a stopped Watcher.
 func NewWatcher(cfg WatchConfig) (*Watcher, error) {
-	if cfg.Books == nil || cfg.Node == nil || cfg.Events == nil || cfg.Settled == nil || cfg.Metrics == nil || cfg.Every <= 0 {
-		return nil, fmt.Errorf("reconcile: watcher of %s: Books, Node, Events, Settled, Metrics and a positive Every are required", cfg.Chain)
+	if cfg.Books == nil || cfg.Node == nil || cfg.Marks == nil || cfg.Settled == nil || cfg.Metrics == nil || cfg.Every <= 0 {
+		return nil, fmt.Errorf("reconcile: watcher of %s: Books, Node, Marks, Settled, Metrics and a positive Every are required", cfg.Chain)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
 	return &Watcher{cfg: cfg, log: cfg.Logger.With("component", "reconcile", "chain", cfg.Chain), metrics: cfg.Metrics,
-		last: map[common.Address]uint64{}, done: make(chan struct{})}, nil
+		done: make(chan struct{})}, nil
 }
 
 // Start runs passes every Every until Stop.
@@ -153,17 +162,7 @@ func (w *Watcher) Pass(ctx context.Context) {
 	}
 	node := &passChain{WatchChain: w.cfg.Node, blocks: map[uint64][]*types.Receipt{}}
 	for _, wallet := range w.cfg.Wallets {
-		settled := w.cfg.Settled(wallet)
-		if _, opened := w.last[wallet]; !opened {
-			if settled != 0 {
-				// The books open where this engine's sender took over: what
-				// came before (other transactions from the wallet, such as a
-				// sandbox funding its extra wallets) is for sluice reconcile.
-				w.last[wallet] = settled
-			}
-			continue
-		}
-		w.passWallet(ctx, node, wallet, min(confirmed, settled))
+		w.passWallet(ctx, node, wallet, confirmed)
 	}
 }
 
@@ -187,40 +186,98 @@ func (p *passChain) BlockReceipts(ctx context.Context, n uint64) ([]*types.Recei
 	return rs, err
 }
 
-func (w *Watcher) passWallet(ctx context.Context, node Chain, wallet common.Address, to uint64) {
+// maxWindowsPerPass bounds the windows one pass reconciles for a wallet
+// that fell behind (an archive node keeps every block's state).
+const maxWindowsPerPass = 10
+
+// passWallet reconciles a wallet from its mark up to the blocks confirmed
+// and settled by its sender, maxWindow blocks at a time.
+func (w *Watcher) passWallet(ctx context.Context, node Chain, wallet common.Address, confirmed uint64) {
 	hex := wallet.Hex()
-	from := w.last[wallet]
-	if to <= from {
-		return // not sending for it here (0), or nothing new settled and confirmed
+	settled := w.cfg.Settled(wallet)
+	if settled == 0 {
+		return // not sending for it here now
 	}
-	if to-from > maxWindow {
-		skipped := to - maxWindow - from
-		w.metrics.skipped.WithLabelValues(w.cfg.Chain, hex).Add(float64(skipped))
-		w.log.Warn("reconciliation: blocks skipped, older than a node keeps state for", "wallet", hex, "from_block", from+1, "to_block", to-maxWindow)
-		from = to - maxWindow
-	}
-	r, err := Run(ctx, w.cfg.Books, node, Request{Chain: w.cfg.Chain, ChainID: w.cfg.ChainID, Wallet: wallet, Assets: w.cfg.Assets, From: from, To: to})
+	from, open, err := w.cfg.Marks.BooksClosedAt(ctx, w.cfg.ChainID, wallet)
 	if err != nil {
-		w.metrics.runs.WithLabelValues(w.cfg.Chain, hex, "error").Inc()
-		w.log.Warn("reconciliation failed; trying again next pass", "wallet", hex, "from_block", from+1, "to_block", to, "err", err)
+		w.log.Warn("reconciliation: cannot read where the books were closed", "wallet", hex, "err", err)
 		return
 	}
-	w.last[wallet] = to
-	w.metrics.lastBlock.WithLabelValues(w.cfg.Chain, hex).Set(float64(to))
+	if !open {
+		// The books open where this engine's sender first took over: what
+		// came before (other transactions from the wallet, such as a
+		// sandbox funding its extra wallets) is for sluice reconcile.
+		if err := w.cfg.Marks.OpenBooks(ctx, w.cfg.ChainID, wallet, settled); err != nil {
+			w.log.Warn("reconciliation: cannot open the books", "wallet", hex, "err", err)
+		}
+		return
+	}
+	to := min(confirmed, settled)
+	for range maxWindowsPerPass {
+		if from >= to {
+			return
+		}
+		end := min(to, from+maxWindow)
+		r, err := Run(ctx, w.cfg.Books, node, Request{Chain: w.cfg.Chain, ChainID: w.cfg.ChainID, Wallet: wallet, Assets: w.cfg.Assets, From: from, To: end})
+		if err != nil && prunedState(err) && to-from > maxWindow {
+			// The node no longer keeps the state the window opens with:
+			// go on from the oldest block it surely keeps.
+			skipTo := to - maxWindow
+			if moved, err := w.cfg.Marks.CloseBooks(ctx, w.cfg.ChainID, wallet, from, skipTo, nil); err != nil || !moved {
+				return
+			}
+			w.metrics.skipped.WithLabelValues(w.cfg.Chain, hex).Add(float64(skipTo - from))
+			w.log.Warn("reconciliation: blocks skipped, older than the node keeps state for (sluice reconcile with an archive node covers them)",
+				"wallet", hex, "from_block", from+1, "to_block", skipTo)
+			from = skipTo
+			continue
+		}
+		if err != nil {
+			w.metrics.runs.WithLabelValues(w.cfg.Chain, hex, "error").Inc()
+			w.log.Warn("reconciliation failed; trying again next pass", "wallet", hex, "from_block", from+1, "to_block", end, "err", err)
+			return
+		}
+		var drift map[string]any
+		var event any // stays a nil interface when balanced: no event
+		if !r.Balanced() {
+			drift = driftData(r)
+			event = drift
+		}
+		moved, err := w.cfg.Marks.CloseBooks(ctx, w.cfg.ChainID, wallet, from, end, event)
+		if err != nil {
+			w.metrics.runs.WithLabelValues(w.cfg.Chain, hex, "error").Inc()
+			w.log.Warn("reconciliation: cannot close the books", "wallet", hex, "err", err)
+			return
+		}
+		if !moved {
+			return // another instance reconciled these blocks meanwhile
+		}
+		w.record(r, drift)
+		from = end
+	}
+}
+
+// record exports a closed window's outcome and logs a drift.
+func (w *Watcher) record(r *Report, drift map[string]any) {
+	hex := r.Wallet.Hex()
+	w.metrics.lastBlock.WithLabelValues(w.cfg.Chain, hex).Set(float64(r.ToBlock))
 	for _, l := range r.Assets {
 		v, _ := strconv.ParseFloat(payout.FormatDecimal(l.Unexplained, l.Decimals), 64)
 		w.metrics.unexplained.WithLabelValues(w.cfg.Chain, hex, l.Asset).Set(v)
 	}
-	if r.Balanced() {
+	if drift == nil {
 		w.metrics.runs.WithLabelValues(w.cfg.Chain, hex, "balanced").Inc()
 		return
 	}
 	w.metrics.runs.WithLabelValues(w.cfg.Chain, hex, "drift").Inc()
-	data := driftData(r)
-	w.log.Error("the books do not match the chain", "wallet", hex, "from_block", from+1, "to_block", to, "detail", data["detail"])
-	if err := w.cfg.Events.AppendEvent(ctx, payout.WalletObjectID(w.cfg.ChainID, wallet), payout.EventWalletDrift, data); err != nil {
-		w.log.Error("could not record wallet.drift", "wallet", hex, "err", err)
-	}
+	w.log.Error("the books do not match the chain", "wallet", hex, "from_block", r.FromBlock+1, "to_block", r.ToBlock, "detail", drift["detail"])
+}
+
+// prunedState reports whether err is a node's answer that it no longer
+// keeps a block's state.
+func prunedState(err error) bool {
+	kind, _ := evm.Classify(err)
+	return kind == evm.KindNodeBehind
 }
 
 // driftData is the wallet.drift event's data: the blocks, each asset that

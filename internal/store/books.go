@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"math/big"
 	"sort"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 
@@ -61,4 +64,49 @@ func (db *DB) AttemptsAtNonces(ctx context.Context, chainID uint64, sender commo
 	}
 	as, err := collect(rows, scanAttempt)
 	return as, db.wrap("attempts at nonces", err)
+}
+
+// BooksClosedAt returns the block up to which the wallet's books were last
+// reconciled; false when they were never opened.
+func (db *DB) BooksClosedAt(ctx context.Context, chainID uint64, wallet common.Address) (_ uint64, _ bool, err error) {
+	defer db.track("books_closed_at")(&err)
+	var block int64
+	err = db.queryRowRead(ctx, db.d.q.booksClosed, int64(chainID), addrText(wallet)).Scan(&block)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, false, nil
+	} else if err != nil {
+		return 0, false, db.wrap("books closed at", err)
+	}
+	return uint64(block), true, nil
+}
+
+// OpenBooks marks the wallet's books reconciled up to block, unless they
+// are open already (then it changes nothing).
+func (db *DB) OpenBooks(ctx context.Context, chainID uint64, wallet common.Address, block uint64) error {
+	return db.withTx(ctx, "open_books", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+		_, err := db.execTx(ctx, tx, db.d.q.openBooks, int64(chainID), addrText(wallet), int64(block), db.d.time(now))
+		return db.wrap("open books", err)
+	})
+}
+
+// CloseBooks moves the wallet's mark from block from to block to and, when
+// drift is not nil, writes the wallet.drift event with it as data, in one
+// transaction. It returns false, writing nothing, when the mark is no
+// longer at from: another instance reconciled those blocks meanwhile.
+func (db *DB) CloseBooks(ctx context.Context, chainID uint64, wallet common.Address, from, to uint64, drift any) (moved bool, err error) {
+	err = db.withTx(ctx, "close_books", func(ctx context.Context, tx *sql.Tx, now time.Time) error {
+		res, err := db.execTx(ctx, tx, db.d.q.closeBooks, int64(to), db.d.time(now), int64(chainID), addrText(wallet), int64(from))
+		if err != nil {
+			return db.wrap("close books", err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return db.wrap("close books", err)
+		}
+		if moved = n == 1; !moved || drift == nil {
+			return nil
+		}
+		return db.appendEventTx(ctx, tx, now, payout.WalletObjectID(chainID, wallet), payout.EventWalletDrift, drift)
+	})
+	return moved, err
 }

@@ -41,6 +41,9 @@ type queries struct {
 	listAttempts      string
 	paidBetween       string // asset and amount of a sender's payouts that paid in a block range
 	attemptsAtNonces  string
+	booksClosed       string // the block a wallet's books were last closed at
+	openBooks         string // does nothing when the wallet's books are open
+	closeBooks        string // moves the mark only from the block given
 
 	createMigrations string
 	migrationVersion string

@@ -91,6 +91,10 @@ var postgresQueries = queries{
 		AND block_number > $3 AND block_number <= $4`,
 	attemptsAtNonces: `SELECT ` + postgresAttemptCols + ` FROM attempts
 		WHERE chain_id = $1 AND sender = $2 AND nonce >= $3 AND nonce < $4 ORDER BY nonce, id`,
+	booksClosed: `SELECT block FROM books_closed WHERE chain_id = $1 AND wallet = $2`,
+	openBooks: `INSERT INTO books_closed (chain_id, wallet, block, updated_at) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (chain_id, wallet) DO NOTHING`,
+	closeBooks: `UPDATE books_closed SET block = $1, updated_at = $2 WHERE chain_id = $3 AND wallet = $4 AND block = $5`,
 
 	createMigrations: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)`,

@@ -84,6 +84,10 @@ var sqliteQueries = queries{
 		AND block_number > ? AND block_number <= ?`,
 	attemptsAtNonces: `SELECT ` + sqliteAttemptCols + ` FROM attempts
 		WHERE chain_id = ? AND sender = ? AND nonce >= ? AND nonce < ? ORDER BY nonce, id`,
+	booksClosed: `SELECT block FROM books_closed WHERE chain_id = ? AND wallet = ?`,
+	openBooks: `INSERT INTO books_closed (chain_id, wallet, block, updated_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (chain_id, wallet) DO NOTHING`,
+	closeBooks: `UPDATE books_closed SET block = ?, updated_at = ? WHERE chain_id = ? AND wallet = ? AND block = ?`,
 
 	createMigrations: `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,

@@ -549,9 +549,11 @@ func TestAnotherProcessesWriteIsSeen(t *testing.T) {
 }
 
 func TestBooksSQLite(t *testing.T) {
+	t.Parallel()
 	storetest.RunBooks(t, func(t *testing.T) storetest.BooksStore { return openSQLite(t) })
 }
 
 func TestBooksPostgres(t *testing.T) {
+	t.Parallel()
 	storetest.RunBooks(t, func(t *testing.T) storetest.BooksStore { return openPostgres(t) })
 }

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"math/big"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -17,16 +18,67 @@ type BooksStore interface {
 	payout.Store
 	PaidBetween(ctx context.Context, chainID uint64, wallet common.Address, from, to uint64) ([]payout.Paid, error)
 	AttemptsAtNonces(ctx context.Context, chainID uint64, wallet common.Address, from, to uint64) ([]*payout.Attempt, error)
+	BooksClosedAt(ctx context.Context, chainID uint64, wallet common.Address) (uint64, bool, error)
+	OpenBooks(ctx context.Context, chainID uint64, wallet common.Address, block uint64) error
+	CloseBooks(ctx context.Context, chainID uint64, wallet common.Address, from, to uint64, drift any) (bool, error)
 }
 
 // RunBooks checks what the payouts' books say a wallet paid: only payouts
 // whose transaction succeeded in the block range count (not a reverted
 // one, not a mined cancel, not one still in flight, not another wallet's),
-// summed per asset; and every attempt at a range of nonces, replacements
-// included. open must return a new, empty store each time.
+// summed per asset; every attempt at a range of nonces; and the mark of
+// where a wallet's books were last closed. open must return a new, empty
+// store each time.
 func RunBooks(t *testing.T, open func(t *testing.T) BooksStore) {
-	t.Parallel()
-	s := open(t)
+	t.Run("Paid", func(t *testing.T) {
+		t.Parallel()
+		testPaidBetween(t, open(t))
+	})
+	t.Run("Marks", func(t *testing.T) {
+		t.Parallel()
+		testBooksMarks(t, open(t))
+	})
+}
+
+// testBooksMarks: books open once, close only from where they are, and a
+// drift closes them with its event in the same transaction.
+func testBooksMarks(t *testing.T, s BooksStore) {
+	if _, ok, err := s.BooksClosedAt(ctx(t), chainID, sender); err != nil || ok {
+		t.Fatalf("BooksClosedAt of a new wallet = %v, %v; want not open", ok, err)
+	}
+	for _, b := range []uint64{100, 90} { // the second open changes nothing
+		if err := s.OpenBooks(ctx(t), chainID, sender, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b, ok, err := s.BooksClosedAt(ctx(t), chainID, sender); err != nil || !ok || b != 100 {
+		t.Fatalf("BooksClosedAt = %d, %v, %v; want 100", b, ok, err)
+	}
+	if moved, err := s.CloseBooks(ctx(t), chainID, sender, 100, 110, nil); err != nil || !moved {
+		t.Fatalf("CloseBooks(100, 110) = %v, %v", moved, err)
+	}
+	drift := map[string]any{"detail": "7 SUSD unexplained"}
+	if moved, err := s.CloseBooks(ctx(t), chainID, sender, 100, 120, drift); err != nil || moved {
+		t.Fatalf("CloseBooks from a stale mark = %v, %v; want not moved", moved, err)
+	}
+	object := payout.WalletObjectID(chainID, sender)
+	evs, _, err := s.ListEventPage(ctx(t), payout.EventFilter{ObjectID: object, Limit: 10})
+	if err != nil || len(evs) != 0 {
+		t.Fatalf("events after a refused close: %d, %v; want none", len(evs), err)
+	}
+	if moved, err := s.CloseBooks(ctx(t), chainID, sender, 110, 120, drift); err != nil || !moved {
+		t.Fatalf("CloseBooks(110, 120) with drift = %v, %v", moved, err)
+	}
+	evs, _, err = s.ListEventPage(ctx(t), payout.EventFilter{ObjectID: object, Limit: 10})
+	if err != nil || len(evs) != 1 || evs[0].Type != payout.EventWalletDrift || !strings.Contains(string(evs[0].Data), "7 SUSD unexplained") {
+		t.Fatalf("events after a drift: %+v, %v; want one wallet.drift with its data", evs, err)
+	}
+	if b, _, _ := s.BooksClosedAt(ctx(t), chainID, sender); b != 120 {
+		t.Errorf("BooksClosedAt = %d, want 120", b)
+	}
+}
+
+func testPaidBetween(t *testing.T, s BooksStore) {
 	other := common.HexToAddress("0x0e")
 	eth := mustCreate(t, s, 4)
 	tok := mustCreate(t, s, 2, func(p *payout.Payout) { p.Asset, p.Amount = "SUSD", big.NewInt(7_000_000) })
