@@ -36,19 +36,9 @@ import (
 // payout, and the engine, started again, raises wallet.drift for it.
 func TestReconcile(t *testing.T) {
 	ctx := context.Background()
-	hotKey, _ := crypto.GenerateKey()
-	outKey, _ := crypto.GenerateKey()
-	hot, outside := crypto.PubkeyToAddress(hotKey.PublicKey), crypto.PubkeyToAddress(outKey.PublicKey)
-	chain, err := sandbox.Start(ctx, sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: hotKey, BlockTime: 250 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chain.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	// The outside account is funded by the hot wallet before the books open.
-	if err := fundExtraWallets(ctx, chain, &devData{wallet: signer.FromKey(hotKey), extra: []devWallet{{ks: signer.FromKey(outKey)}}}, log); err != nil {
-		t.Fatal(err)
-	}
+	chain, hotKey, outKey, log := startFundedPair(t, 250*time.Millisecond)
+	hot, outside := crypto.PubkeyToAddress(hotKey.PublicKey), crypto.PubkeyToAddress(outKey.PublicKey)
 	apiKey := "sk_test_reconcile"
 	cfg := sandboxConfig(t, chain, apiKey, handedIn(hot))
 	cfg.Engine.ReconcileEvery = 100 * time.Millisecond
@@ -320,4 +310,23 @@ func checkReconciledFile(t *testing.T, cfgPath, rpcURL string, confirmations uin
 	}
 	t.Logf("reconcile:\n%s", out)
 	return out
+}
+
+// startFundedPair starts a dev chain (a block every blockTime) whose hot
+// wallet is a new key, and funds a second new key with ETH and SUSD from
+// it; both end with the test.
+func startFundedPair(t *testing.T, blockTime time.Duration) (chain *sandbox.Chain, first, second *ecdsa.PrivateKey, log *slog.Logger) {
+	t.Helper()
+	first, _ = crypto.GenerateKey()
+	second, _ = crypto.GenerateKey()
+	chain, err := sandbox.Start(context.Background(), sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: first, BlockTime: blockTime})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { chain.Close() })
+	log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := fundExtraWallets(context.Background(), chain, &devData{wallet: signer.FromKey(first), extra: []devWallet{{ks: signer.FromKey(second)}}}, log); err != nil {
+		t.Fatal(err)
+	}
+	return chain, first, second, log
 }

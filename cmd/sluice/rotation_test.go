@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"math/big"
 	"strings"
 	"sync"
@@ -19,8 +17,6 @@ import (
 
 	"github.com/sluicepay/sluice/internal/evm"
 	"github.com/sluicepay/sluice/internal/payout"
-	"github.com/sluicepay/sluice/internal/sandbox"
-	"github.com/sluicepay/sluice/internal/signer"
 )
 
 // TestWalletRotation retires one of two hot wallets while payouts flow:
@@ -31,18 +27,8 @@ import (
 // wallet cannot be rotated again, nor become the target of a rotation.
 func TestWalletRotation(t *testing.T) {
 	ctx := context.Background()
-	oldKey, _ := crypto.GenerateKey()
-	newKey, _ := crypto.GenerateKey()
+	chain, oldKey, newKey, log := startFundedPair(t, 200*time.Millisecond)
 	oldW, newW := crypto.PubkeyToAddress(oldKey.PublicKey), crypto.PubkeyToAddress(newKey.PublicKey)
-	chain, err := sandbox.Start(ctx, sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: oldKey, BlockTime: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer chain.Close()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := fundExtraWallets(ctx, chain, &devData{wallet: signer.FromKey(oldKey), extra: []devWallet{{ks: signer.FromKey(newKey)}}}, log); err != nil {
-		t.Fatal(err)
-	}
 	apiKey := "sk_test_rotation"
 	cfg := sandboxConfig(t, chain, apiKey, handedIn(oldW), handedIn(newW))
 	if err := cfg.Validate(); err != nil {
