@@ -136,6 +136,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) Report {
 		rep.add(checkWebhooks(ctx, db, opts.Now()))
 		rep.add(checkPauses(ctx, db, opts.Now()))
 		rep.add(checkHandovers(ctx, db, opts.Now()))
+		rep.add(checkBooks(ctx, db, cfg, opts.Now())...)
 		_ = db.Close()
 	}
 	return rep
