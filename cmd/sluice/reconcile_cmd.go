@@ -98,7 +98,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	for _, r := range reports {
-		if !r.Balanced() {
+		if !r.Balanced() || !r.Recorded() {
 			return 1
 		}
 	}
@@ -232,7 +232,11 @@ func writeReconciliation(w io.Writer, r *reconcile.Report) {
 			fmt.Fprintf(w, "  DRIFT: nonce %d was used by a transaction Sluice did not sign: someone else holds this wallet's key\n", f.Nonce)
 		}
 	}
-	if r.Balanced() {
+	if !r.Recorded() {
+		fmt.Fprintf(w, "  NOT YET: %d payout(s) mined in these blocks are not recorded by the engine yet (it is behind, or down), e.g. %s: "+
+			"their amounts count as unexplained above; reconcile again once it has caught up\n", len(r.Unrecorded), r.Unrecorded[0])
+	}
+	if r.Balanced() && r.Recorded() {
 		fmt.Fprintln(w, "  The books match the chain.")
 	}
 	fmt.Fprintln(w)
@@ -264,7 +268,7 @@ func reconcileJSON(rs []*reconcile.Report) any {
 	}
 	out := make([]report, len(rs))
 	for i, r := range rs {
-		out[i] = report{Report: r, Balanced: r.Balanced()}
+		out[i] = report{Report: r, Balanced: r.Balanced() && r.Recorded()}
 		for _, l := range r.Assets {
 			out[i].Assets = append(out[i].Assets, line{Line: l, Opening: l.Opening.String(), Closing: l.Closing.String(),
 				Paid: l.Paid.String(), Fees: opt(l.Fees, l.Fees == nil), Received: opt(l.Received, l.Received == nil),

@@ -33,6 +33,9 @@ const maxForeignLookups = 20
 type Books interface {
 	PaidBetween(ctx context.Context, chainID uint64, wallet common.Address, from, to uint64) ([]payout.Paid, error)
 	AttemptsAtNonces(ctx context.Context, chainID uint64, wallet common.Address, from, to uint64) ([]*payout.Attempt, error)
+	// UnrecordedPayouts returns which of the payouts still wait for their
+	// transaction to be recorded as mined.
+	UnrecordedPayouts(ctx context.Context, ids []string) ([]string, error)
 }
 
 // Chain is what a reconciliation reads of the chain (an *evm.Client).
@@ -73,8 +76,17 @@ type Report struct {
 	// Foreign lists the nonces in the range that no transaction Sluice
 	// signed used: someone else holds the wallet's key.
 	Foreign []Foreign `json:"foreign"`
-	Assets  []Line    `json:"assets"`
+	// Unrecorded lists the payouts whose transaction the chain mined in
+	// the range but the engine has not recorded yet (it is behind, or
+	// down): their amounts are missing from the books, so what looks like
+	// drift may not be. Reconcile again once the engine has caught up.
+	Unrecorded []string `json:"unrecorded_payouts"`
+	Assets     []Line   `json:"assets"`
 }
+
+// Recorded reports whether every payout mined in the range is in the
+// books, so that the comparison says something.
+func (r *Report) Recorded() bool { return len(r.Unrecorded) == 0 }
 
 // Foreign is a nonce the wallet used for a transaction Sluice did not sign.
 type Foreign struct {
@@ -230,11 +242,13 @@ func (r *Report) minedFees(ctx context.Context, books Books, chain Chain, req Re
 		return nil, err
 	}
 	used := map[uint64]bool{}
+	var payouts []string
 	for _, a := range attempts {
 		rc := mined[a.TxHash]
 		if rc == nil {
 			continue // a replaced attempt
 		}
+		payouts = append(payouts, a.PayoutID)
 		if rc.EffectiveGasPrice == nil {
 			return nil, fmt.Errorf("receipt of %s has no effective gas price", a.TxHash.Hex())
 		}
@@ -244,6 +258,9 @@ func (r *Report) minedFees(ctx context.Context, books Books, chain Chain, req Re
 		for _, n := range authorizedNonces(a, req.Wallet) {
 			used[n] = true
 		}
+	}
+	if r.Unrecorded, err = books.UnrecordedPayouts(ctx, payouts); err != nil {
+		return nil, fmt.Errorf("payouts mined in the range: %w", err)
 	}
 	for n := r.FromNonce; n < r.ToNonce; n++ {
 		if !used[n] {

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"errors"
 	"math/big"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,6 +81,18 @@ func (c *fakeChain) FindNonceUser(context.Context, common.Address, uint64, uint6
 type fakeBooks struct {
 	paid     []payout.Paid
 	attempts []*payout.Attempt
+	// unrecorded: payouts still waiting to be recorded as mined.
+	unrecorded map[string]bool
+}
+
+func (b *fakeBooks) UnrecordedPayouts(_ context.Context, ids []string) ([]string, error) {
+	var out []string
+	for id := range b.unrecorded {
+		if slices.Contains(ids, id) {
+			out = append(out, id)
+		}
+	}
+	return out, nil
 }
 
 func (b *fakeBooks) PaidBetween(context.Context, uint64, common.Address, uint64, uint64) ([]payout.Paid, error) {
@@ -113,11 +126,12 @@ func TestRunExplainsEveryNonceAndFee(t *testing.T) {
 	books := &fakeBooks{
 		paid: []payout.Paid{{Asset: "ETH", Amount: big.NewInt(1_000), Payouts: 2}, {Asset: "TOK", Amount: big.NewInt(50), Payouts: 1}},
 		attempts: []*payout.Attempt{
-			{Nonce: 10, TxHash: delegating.Hash(), RawTx: rawOf(t, delegating)}, // uses 10 and, by its authorization, 11
-			{Nonce: 12, TxHash: replaced},
-			{Nonce: 12, TxHash: mined},
-			{Nonce: 13, TxHash: outside},
+			{PayoutID: "po_a", Nonce: 10, TxHash: delegating.Hash(), RawTx: rawOf(t, delegating)}, // uses 10 and, by its authorization, 11
+			{PayoutID: "po_b", Nonce: 12, TxHash: replaced},
+			{PayoutID: "po_b", Nonce: 12, TxHash: mined},
+			{PayoutID: "po_c", Nonce: 13, TxHash: outside},
 		},
+		unrecorded: map[string]bool{"po_c": true}, // mined after the range: not asked about
 	}
 	chain := &fakeChain{
 		nonces:   map[uint64]uint64{100: 10, 110: 15}, // nonces 10-14 used
@@ -148,8 +162,8 @@ func TestRunExplainsEveryNonceAndFee(t *testing.T) {
 	if tok.Unexplained.Int64() != 3 || !tok.Drift || tok.Received.Int64() != 20 {
 		t.Errorf("TOK: unexplained %s, drift %v; want 3 of drift", tok.Unexplained, tok.Drift)
 	}
-	if r.Balanced() {
-		t.Error("a report with foreign nonces and token drift is balanced")
+	if r.Balanced() || !r.Recorded() {
+		t.Errorf("a report with foreign nonces and token drift: balanced %v, recorded %v (%v); want not balanced, recorded", r.Balanced(), r.Recorded(), r.Unrecorded)
 	}
 	if len(progress) != 2 || progress[0] != 4 || progress[1] != 4 || chain.lookups != 1 || chain.blockReads != 0 {
 		t.Errorf("progress %v, %d lookups, %d block reads; want the 4 attempts looked up by hash in one call", progress, chain.lookups, chain.blockReads)
@@ -169,6 +183,16 @@ func TestRunExplainsEveryNonceAndFee(t *testing.T) {
 	}
 	if chain.lookups != 0 || chain.blockReads != 2 || len(progress) != 4 || progress[2] != 2 || progress[3] != 2 {
 		t.Errorf("%d lookups, %d block reads, progress %v; want the 2 blocks read, none looked up", chain.lookups, chain.blockReads, progress)
+	}
+
+	// The engine has not recorded po_b's transaction yet: the report says
+	// so, and its missing amount cannot be called drift with confidence.
+	books.unrecorded["po_b"] = true
+	if r, err = Run(context.Background(), books, chain, req); err != nil {
+		t.Fatal(err)
+	}
+	if r.Recorded() || len(r.Unrecorded) != 1 || r.Unrecorded[0] != "po_b" {
+		t.Errorf("unrecorded %v, want po_b named", r.Unrecorded)
 	}
 }
 

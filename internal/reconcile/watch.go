@@ -232,6 +232,9 @@ func (w *Watcher) passWallet(ctx context.Context, node Chain, wallet common.Addr
 			from = skipTo
 			continue
 		}
+		if err == nil && !r.Recorded() {
+			err = fmt.Errorf("%d payouts mined in these blocks are not recorded yet, e.g. %s", len(r.Unrecorded), r.Unrecorded[0])
+		}
 		if err != nil {
 			w.metrics.runs.WithLabelValues(w.cfg.Chain, hex, "error").Inc()
 			w.log.Warn("reconciliation failed; trying again next pass", "wallet", hex, "from_block", from+1, "to_block", end, "err", err)

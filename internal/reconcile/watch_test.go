@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -69,11 +70,12 @@ func TestWatcherReconcilesSettledBlocks(t *testing.T) {
 		chain.nonces[b], chain.balances[b], chain.tokens[b] = 6, big.NewInt(990), big.NewInt(43)
 	}
 	marks := &fakeMarks{mark: map[common.Address]uint64{}}
+	books := &fakeBooks{}
 	settled := uint64(0)
 	m := NewMetrics(prometheus.NewRegistry())
 	w, err := NewWatcher(WatchConfig{Chain: "c", ChainID: 7, Wallets: []common.Address{wallet}, Confirmations: 2, Every: time.Hour,
 		Assets: []payout.Asset{{Symbol: "ETH", Decimals: 0}, {Symbol: "TOK", Decimals: 0, Token: &token}},
-		Books:  &fakeBooks{}, Node: chain, Marks: marks, Metrics: m, Logger: slog.New(slog.DiscardHandler),
+		Books:  books, Node: chain, Marks: marks, Metrics: m, Logger: slog.New(slog.DiscardHandler),
 		Settled: func(a common.Address) uint64 {
 			if a != wallet {
 				t.Errorf("Settled(%s), want only the watched wallet", a.Hex())
@@ -132,6 +134,20 @@ func TestWatcherReconcilesSettledBlocks(t *testing.T) {
 		t.Errorf("600 blocks behind on a full node: mark %d, %v balanced, %v skipped, %v errors; want blocks 399-878 skipped, 879-998 balanced",
 			marks.mark[wallet], runs("balanced"), skipped(), runs("error"))
 	}
+	// A Sluice transaction mined at nonce 6 whose payout the sender has
+	// not recorded yet (the watcher never reads past what the sender
+	// settled; this is the guard behind that).
+	late := common.Hash{0x1a}
+	books.attempts = []*payout.Attempt{{PayoutID: "po_late", Nonce: 6, TxHash: late}}
+	books.unrecorded = map[string]bool{"po_late": true}
+	chain.receipts = map[common.Hash]*types.Receipt{late: receipt(1005, 21_000, 1)}
+	chain.nonces[1008] = 7
+	chain.head, settled = 1010, 1008
+	w.Pass(ctx)
+	if marks.mark[wallet] != 998 || runs("error") != 1 || runs("drift") != 1 {
+		t.Errorf("with a payout not recorded: mark %d, %v errors, %v drifts; want the window left for the next pass", marks.mark[wallet], runs("error"), runs("drift"))
+	}
+	books.unrecorded = nil
 	marks.stale = true // another instance closes the books first
 	chain.head, settled = 1010, 1008
 	w.Pass(ctx)

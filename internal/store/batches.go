@@ -160,27 +160,39 @@ func (db *DB) BatchPayouts(ctx context.Context, id string) (_ []*payout.Payout, 
 // TakenExternalIDs returns which of ids belong to stored payouts.
 func (db *DB) TakenExternalIDs(ctx context.Context, ids []string) (_ map[string]bool, err error) {
 	defer db.track("taken_external_ids")(&err)
-	taken := map[string]bool{}
-	for chunk := range slices.Chunk(sortedUnique(ids), idChunk) {
+	found, err := db.stringsWhereIn(ctx, `SELECT external_id FROM payouts WHERE external_id IN (`, ids)
+	if err != nil {
+		return nil, db.wrap("taken external ids", err)
+	}
+	taken := make(map[string]bool, len(found))
+	for _, v := range found {
+		taken[v] = true
+	}
+	return taken, nil
+}
+
+// stringsWhereIn runs query, which ends in "IN (", for the distinct
+// values of in, idChunk at a time, and returns the one text column of
+// every row.
+func (db *DB) stringsWhereIn(ctx context.Context, query string, in []string) ([]string, error) {
+	var out []string
+	for chunk := range slices.Chunk(sortedUnique(in), idChunk) {
 		args := make([]any, len(chunk))
-		for i, id := range chunk {
-			args[i] = id
+		for i, v := range chunk {
+			args[i] = v
 		}
-		rows, err := db.read.QueryContext(ctx, `SELECT external_id FROM payouts WHERE external_id IN (`+
-			db.d.placeholders(1, len(chunk))+`)`, args...)
+		rows, err := db.read.QueryContext(ctx, query+db.d.placeholders(1, len(chunk))+`)`, args...)
 		if err != nil {
-			return nil, db.wrap("taken external ids", err)
+			return nil, err
 		}
 		found, err := collect(rows, func(s scanner) (string, error) {
 			var v string
 			return v, s.Scan(&v)
 		})
 		if err != nil {
-			return nil, db.wrap("taken external ids", err)
+			return nil, err
 		}
-		for _, v := range found {
-			taken[v] = true
-		}
+		out = append(out, found...)
 	}
-	return taken, nil
+	return out, nil
 }

@@ -110,3 +110,13 @@ func (db *DB) CloseBooks(ctx context.Context, chainID uint64, wallet common.Addr
 	})
 	return moved, err
 }
+
+// UnrecordedPayouts returns which of the payouts ids are still waiting for
+// their transaction to be recorded as mined (submitted or stuck): a
+// reconciliation over blocks where the chain has mined them would take
+// their amounts for drift.
+func (db *DB) UnrecordedPayouts(ctx context.Context, ids []string) (_ []string, err error) {
+	defer db.track("unrecorded_payouts")(&err)
+	out, err := db.stringsWhereIn(ctx, `SELECT id FROM payouts WHERE status IN ('submitted', 'stuck') AND id IN (`, ids)
+	return out, db.wrap("unrecorded payouts", err)
+}

@@ -18,6 +18,7 @@ type BooksStore interface {
 	payout.Store
 	PaidBetween(ctx context.Context, chainID uint64, wallet common.Address, from, to uint64) ([]payout.Paid, error)
 	AttemptsAtNonces(ctx context.Context, chainID uint64, wallet common.Address, from, to uint64) ([]*payout.Attempt, error)
+	UnrecordedPayouts(ctx context.Context, ids []string) ([]string, error)
 	BooksClosedAt(ctx context.Context, chainID uint64, wallet common.Address) (uint64, bool, error)
 	OpenBooks(ctx context.Context, chainID uint64, wallet common.Address, block uint64) error
 	CloseBooks(ctx context.Context, chainID uint64, wallet common.Address, from, to uint64, drift any) (bool, error)
@@ -112,6 +113,10 @@ func testPaidBetween(t *testing.T, s BooksStore) {
 	if got, err := s.PaidBetween(ctx(t), chainID, sender, 101, 111); err != nil || len(got) != 1 || got[0].Asset != "SUSD" || got[0].Payouts != 2 ||
 		got[0].Amount.Cmp(big.NewInt(14_000_000)) != 0 {
 		t.Errorf("PaidBetween(101, 111] = %+v, %v: want both SUSD payouts (one still confirming), block 101 excluded", got, err)
+	}
+	if got, err := s.UnrecordedPayouts(ctx(t), []string{ps[0].ID, ps[5].ID, elsewhere[0].ID, elsewhere[0].ID, "po_missing"}); err != nil ||
+		len(got) != 1 || got[0] != elsewhere[0].ID {
+		t.Errorf("UnrecordedPayouts = %v, %v; want only the payout still submitted", got, err)
 	}
 	attempts, err := s.AttemptsAtNonces(ctx(t), chainID, sender, 11, 14)
 	if err != nil {
