@@ -343,7 +343,7 @@ func TestProxyUpstreamTrouble(t *testing.T) {
 				t.Errorf("status: got %d, want 200", status)
 			}
 			if missing := containsInOrder(body, tt.want); missing != "" {
-				t.Errorf("body %s\nlacks %s", body, missing)
+				t.Errorf("body %s\nlacks %s\nlogs (the pool's reasons):\n%s", body, missing, logs.String())
 			}
 			for _, a := range tt.absent {
 				if strings.Contains(body, a) {
