@@ -65,9 +65,11 @@ type WatchConfig struct {
 	Logger  *slog.Logger
 }
 
-// Watcher reconciles a chain's hot wallets, pass after pass, over the
-// blocks settled since its previous pass (the first pass only opens the
-// books), and writes a wallet.drift event when the books do not match.
+// Watcher reconciles a chain's hot wallets, pass after pass, from where
+// each wallet's books were last closed (Marks) up to the blocks both
+// confirmed and settled by its sender; the books first open where the
+// sender first took over. A window that does not match closes with a
+// wallet.drift event.
 type Watcher struct {
 	cfg     WatchConfig
 	log     *slog.Logger
