@@ -268,6 +268,12 @@ func reconcileJSON(rs []*reconcile.Report) any {
 	}
 	out := make([]report, len(rs))
 	for i, r := range rs {
+		if r.Foreign == nil {
+			r.Foreign = []reconcile.Foreign{} // [] rather than null for scripts
+		}
+		if r.Unrecorded == nil {
+			r.Unrecorded = []string{}
+		}
 		out[i] = report{Report: r, Balanced: r.Balanced() && r.Recorded()}
 		for _, l := range r.Assets {
 			out[i].Assets = append(out[i].Assets, line{Line: l, Opening: l.Opening.String(), Closing: l.Closing.String(),

@@ -99,8 +99,9 @@ func TestReconcile(t *testing.T) {
 			}
 		}
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Reports) != 1 {
-		t.Fatalf("reconcile --json: %v\n%s", err, out)
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || len(rep.Reports) != 1 || !strings.Contains(out, `"foreign": []`) ||
+		!strings.Contains(out, `"unrecorded_payouts": []`) {
+		t.Fatalf("reconcile --json: %v, want one report with empty lists as []\n%s", err, out)
 	}
 	r := rep.Reports[0]
 	if r.Wallet != hot || !r.Balanced || r.Transactions != 6 || len(r.Foreign) != 0 || len(r.Assets) != 2 {
