@@ -135,7 +135,7 @@ func waitMined(ctx context.Context, client *evm.Client, hashes []common.Hash) er
 		for i, r := range rs {
 			if r == nil {
 				done = false
-			} else if r.Status != 1 {
+			} else if !r.Success {
 				return fmt.Errorf("transfer %s reverted", hashes[i].Hex())
 			}
 		}

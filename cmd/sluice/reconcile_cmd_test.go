@@ -270,7 +270,7 @@ func sendFrom(t *testing.T, ctx context.Context, client *evm.Client, chain *sand
 	if err != nil {
 		t.Fatal(err)
 	}
-	for mined := rs[0].BlockNumber.Uint64(); blockNumber(t, client) <= mined; time.Sleep(50 * time.Millisecond) {
+	for mined := rs[0].BlockNumber; blockNumber(t, client) <= mined; time.Sleep(50 * time.Millisecond) {
 	}
 	return hashes[len(hashes)-1]
 }

@@ -3,13 +3,10 @@ package evm
 import (
 	"context"
 	"fmt"
-	"math/big"
 	"sync"
 	"time"
 
-	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/common/hexutil"
-	"github.com/ethereum/go-ethereum/core/types"
 )
 
 // The receipts of a block are fetched once for every sender of a chain:
@@ -32,13 +29,13 @@ type blockCache struct {
 type blockEntry struct {
 	ready    chan struct{} // closed once fetched
 	fetched  time.Time
-	receipts []*types.Receipt
+	receipts []*Receipt
 	err      error
 }
 
 // BlockReceipts returns every receipt of a block (eth_getBlockReceipts),
 // fetching it once for concurrent and recent callers.
-func (c *Client) BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error) {
+func (c *Client) BlockReceipts(ctx context.Context, number uint64) ([]*Receipt, error) {
 	bc := &c.blocks
 	bc.mu.Lock()
 	if bc.entries == nil {
@@ -98,7 +95,7 @@ func (c *Client) ForgetBlocks(from uint64) {
 	}
 }
 
-func (c *Client) fetchBlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error) {
+func (c *Client) fetchBlockReceipts(ctx context.Context, number uint64) ([]*Receipt, error) {
 	var lean []*leanReceipt
 	if err := c.call(ctx, &lean, "eth_getBlockReceipts", hexutil.EncodeUint64(number)); err != nil {
 		return nil, err
@@ -106,38 +103,9 @@ func (c *Client) fetchBlockReceipts(ctx context.Context, number uint64) ([]*type
 	if lean == nil { // null: the node does not have the block (yet)
 		return nil, fmt.Errorf("receipts of block %d: %w", number, ErrNotFound)
 	}
-	rs := make([]*types.Receipt, len(lean))
+	rs := make([]*Receipt, len(lean))
 	for i, r := range lean {
 		rs[i] = r.receipt()
 	}
 	return rs, nil
-}
-
-// leanReceipt is the part of a receipt a sender reads. Decoding only these
-// fields skips the logs and the bloom, which are most of a receipt's bytes
-// and of its decoding cost (a block of token transfers is mostly logs).
-type leanReceipt struct {
-	TxHash            common.Hash    `json:"transactionHash"`
-	BlockHash         common.Hash    `json:"blockHash"`
-	BlockNumber       *hexutil.Big   `json:"blockNumber"`
-	GasUsed           hexutil.Uint64 `json:"gasUsed"`
-	EffectiveGasPrice *hexutil.Big   `json:"effectiveGasPrice"`
-	Status            hexutil.Uint64 `json:"status"`
-	TransactionIndex  hexutil.Uint   `json:"transactionIndex"`
-}
-
-// receipt returns the receipt with the lean fields set (nil for nil).
-func (r *leanReceipt) receipt() *types.Receipt {
-	if r == nil {
-		return nil
-	}
-	out := &types.Receipt{TxHash: r.TxHash, BlockHash: r.BlockHash, GasUsed: uint64(r.GasUsed),
-		Status: uint64(r.Status), TransactionIndex: uint(r.TransactionIndex), BlockNumber: new(big.Int)}
-	if r.BlockNumber != nil {
-		out.BlockNumber = r.BlockNumber.ToInt()
-	}
-	if r.EffectiveGasPrice != nil {
-		out.EffectiveGasPrice = r.EffectiveGasPrice.ToInt()
-	}
-	return out
 }

@@ -47,7 +47,7 @@ func TestBlockReceiptsFetchedOnceForAllSenders(t *testing.T) {
 	for i := range got {
 		wg.Go(func() {
 			rs, err := c.BlockReceipts(ctx, 7)
-			if err != nil || len(rs) != 1 || rs[0].BlockNumber.Uint64() != 7 {
+			if err != nil || len(rs) != 1 || rs[0].BlockNumber != 7 {
 				t.Errorf("caller %d: %v, %v", i, rs, err)
 			}
 		})

@@ -288,7 +288,7 @@ func (c *Client) broadcastBatch(ctx context.Context, b BatchBroadcaster, raws []
 
 // Receipts looks receipts up by transaction hash; a transaction not mined
 // (or unknown) has a nil receipt.
-func (c *Client) Receipts(ctx context.Context, hashes []common.Hash) ([]*types.Receipt, error) {
+func (c *Client) Receipts(ctx context.Context, hashes []common.Hash) ([]*Receipt, error) {
 	elems := make([]rpc.BatchElem, len(hashes))
 	lean := make([]*leanReceipt, len(hashes))
 	for i, h := range hashes {
@@ -297,7 +297,7 @@ func (c *Client) Receipts(ctx context.Context, hashes []common.Hash) ([]*types.R
 	if err := c.batch(ctx, "eth_getTransactionReceipt", elems); err != nil {
 		return nil, err
 	}
-	out := make([]*types.Receipt, len(hashes))
+	out := make([]*Receipt, len(hashes))
 	for i := range elems {
 		if elems[i].Error != nil {
 			return nil, fmt.Errorf("receipt %s: %w", hashes[i].Hex(), elems[i].Error)

@@ -215,17 +215,23 @@ type Receipt struct {
 	BlockHash         common.Hash
 	GasUsed           uint64
 	EffectiveGasPrice *big.Int
-	Success           bool // receipt status 1
-	Cancel            bool // the mined attempt is the payout's cancel
+	L1Fee             *big.Int // the L1 data fee an OP-stack chain adds; nil elsewhere
+	Success           bool     // receipt status 1
+	Cancel            bool     // the mined attempt is the payout's cancel
 	// TransferLogs are the log indexes of the token Transfer events a
 	// batch transaction emitted from the wallet, in order: one per payout
 	// of its chunk, in chunk order (nil for native coin).
 	TransferLogs []uint
 }
 
-// Fee is what the receipt cost: gasUsed × effectiveGasPrice.
+// Fee is what the receipt cost: gasUsed × effectiveGasPrice, plus the L1
+// data fee where the chain charges one.
 func (r Receipt) Fee() *big.Int {
-	return new(big.Int).Mul(new(big.Int).SetUint64(r.GasUsed), r.EffectiveGasPrice)
+	fee := new(big.Int).Mul(new(big.Int).SetUint64(r.GasUsed), r.EffectiveGasPrice)
+	if r.L1Fee != nil {
+		fee.Add(fee, r.L1Fee)
+	}
+	return fee
 }
 
 // Failure ends a queued payout before any nonce was used.

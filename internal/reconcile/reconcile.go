@@ -44,8 +44,8 @@ type Chain interface {
 	BalanceAt(ctx context.Context, account common.Address, number uint64) (*big.Int, error)
 	TokenBalanceAt(ctx context.Context, token, account common.Address, number uint64) (*big.Int, error)
 	TokenTransfersIn(ctx context.Context, token, account common.Address, from, to uint64) (*big.Int, int, error)
-	Receipts(ctx context.Context, hashes []common.Hash) ([]*types.Receipt, error)
-	BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error)
+	Receipts(ctx context.Context, hashes []common.Hash) ([]*evm.Receipt, error)
+	BlockReceipts(ctx context.Context, number uint64) ([]*evm.Receipt, error)
 	FindNonceUser(ctx context.Context, account common.Address, nonce, head uint64) (evm.TxRef, uint64, error)
 }
 
@@ -252,7 +252,7 @@ func (r *Report) minedFees(ctx context.Context, books Books, chain Chain, req Re
 		if rc.EffectiveGasPrice == nil {
 			return nil, fmt.Errorf("receipt of %s has no effective gas price", a.TxHash.Hex())
 		}
-		fees.Add(fees, new(big.Int).Mul(new(big.Int).SetUint64(rc.GasUsed), rc.EffectiveGasPrice))
+		fees.Add(fees, rc.Fee())
 		used[a.Nonce] = true
 		r.Transactions++
 		for _, n := range authorizedNonces(a, req.Wallet) {
@@ -287,10 +287,10 @@ func (r *Report) minedFees(ctx context.Context, books Books, chain Chain, req Re
 // transaction's receipt by decoding its whole block's, so thousands of
 // lookups in full blocks cost the node thousands of blocks' work
 // (BenchmarkReconcile: 1,900 attempts/s by hash).
-func minedReceipts(ctx context.Context, chain Chain, req Request, attempts []*payout.Attempt) (map[common.Hash]*types.Receipt, error) {
-	mined := map[common.Hash]*types.Receipt{}
-	inRange := func(rc *types.Receipt) bool {
-		return rc != nil && rc.BlockNumber != nil && rc.BlockNumber.Uint64() > req.From && rc.BlockNumber.Uint64() <= req.To
+func minedReceipts(ctx context.Context, chain Chain, req Request, attempts []*payout.Attempt) (map[common.Hash]*evm.Receipt, error) {
+	mined := map[common.Hash]*evm.Receipt{}
+	inRange := func(rc *evm.Receipt) bool {
+		return rc != nil && rc.BlockNumber > req.From && rc.BlockNumber <= req.To
 	}
 	if blocks := req.To - req.From; uint64(len(attempts)) >= blocks {
 		ours := make(map[common.Hash]bool, len(attempts))

@@ -26,7 +26,7 @@ type fakeChain struct {
 	balances map[uint64]*big.Int // native, after block
 	tokens   map[uint64]*big.Int // token, after block
 	in       *big.Int
-	receipts map[common.Hash]*types.Receipt
+	receipts map[common.Hash]*evm.Receipt
 	lookups  int
 	// blockReads counts BlockReceipts calls.
 	blockReads int
@@ -54,19 +54,19 @@ func (c *fakeChain) TokenBalanceAt(_ context.Context, _, _ common.Address, n uin
 func (c *fakeChain) TokenTransfersIn(context.Context, common.Address, common.Address, uint64, uint64) (*big.Int, int, error) {
 	return c.in, 1, nil
 }
-func (c *fakeChain) Receipts(_ context.Context, hs []common.Hash) ([]*types.Receipt, error) {
+func (c *fakeChain) Receipts(_ context.Context, hs []common.Hash) ([]*evm.Receipt, error) {
 	c.lookups++
-	out := make([]*types.Receipt, len(hs))
+	out := make([]*evm.Receipt, len(hs))
 	for i, h := range hs {
 		out[i] = c.receipts[h]
 	}
 	return out, nil
 }
-func (c *fakeChain) BlockReceipts(_ context.Context, n uint64) ([]*types.Receipt, error) {
+func (c *fakeChain) BlockReceipts(_ context.Context, n uint64) ([]*evm.Receipt, error) {
 	c.blockReads++
-	var out []*types.Receipt
+	var out []*evm.Receipt
 	for h, r := range c.receipts {
-		if r.BlockNumber.Uint64() == n {
+		if r.BlockNumber == n {
 			cp := *r
 			cp.TxHash = h
 			out = append(out, &cp)
@@ -108,8 +108,8 @@ func (b *fakeBooks) AttemptsAtNonces(_ context.Context, _ uint64, _ common.Addre
 	return out, nil
 }
 
-func receipt(block, gas uint64, price int64) *types.Receipt {
-	return &types.Receipt{BlockNumber: new(big.Int).SetUint64(block), GasUsed: gas, EffectiveGasPrice: big.NewInt(price), Status: 1}
+func receipt(block, gas uint64, price int64) *evm.Receipt {
+	return &evm.Receipt{BlockNumber: block, GasUsed: gas, EffectiveGasPrice: big.NewInt(price), Success: true}
 }
 
 // TestRunExplainsEveryNonceAndFee: a replaced attempt's fee does not
@@ -138,7 +138,7 @@ func TestRunExplainsEveryNonceAndFee(t *testing.T) {
 		balances: map[uint64]*big.Int{100: big.NewInt(1_000_000), 110: big.NewInt(1_000_000 - 1_000 - 21_000*7 - 30_000*7)},
 		tokens:   map[uint64]*big.Int{100: big.NewInt(500), 110: big.NewInt(500 - 50 + 20 + 3)},
 		in:       big.NewInt(20),
-		receipts: map[common.Hash]*types.Receipt{
+		receipts: map[common.Hash]*evm.Receipt{
 			delegating.Hash(): receipt(101, 21_000, 7),
 			mined:             receipt(102, 30_000, 7),
 			outside:           receipt(111, 99_000, 7), // not in blocks 101-110
@@ -253,4 +253,25 @@ func rawOf(t *testing.T, tx *types.Transaction) []byte {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+// TestFeesIncludeTheL1DataFee: on an OP-stack chain the wallet pays each
+// receipt's l1Fee on top of the gas; the books count it, so they match.
+func TestFeesIncludeTheL1DataFee(t *testing.T) {
+	wallet := common.HexToAddress("0xa1")
+	tx := common.Hash{7}
+	rc := receipt(11, 21_000, 3)
+	rc.L1Fee = big.NewInt(500)
+	books := &fakeBooks{attempts: []*payout.Attempt{{PayoutID: "po_1", Nonce: 0, TxHash: tx}},
+		paid: []payout.Paid{{Asset: "ETH", Amount: big.NewInt(1_000), Payouts: 1}}}
+	chain := &fakeChain{nonces: map[uint64]uint64{10: 0, 20: 1},
+		balances: map[uint64]*big.Int{10: big.NewInt(1_000_000), 20: big.NewInt(1_000_000 - 1_000 - 21_000*3 - 500)},
+		receipts: map[common.Hash]*evm.Receipt{tx: rc}}
+	r, err := Run(context.Background(), books, chain, Request{Wallet: wallet, From: 10, To: 20, Assets: []payout.Asset{{Symbol: "ETH"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := r.Assets[0]; !r.Balanced() || l.Fees.Int64() != 21_000*3+500 || l.Unexplained.Sign() != 0 {
+		t.Errorf("fees %s, unexplained %s, balanced %v; want the gas and the l1Fee counted, nothing unexplained", l.Fees, l.Unexplained, r.Balanced())
+	}
 }

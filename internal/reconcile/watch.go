@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicepay/sluice/internal/evm"
@@ -162,7 +161,7 @@ func (w *Watcher) Pass(ctx context.Context) {
 	if head > w.cfg.Confirmations {
 		confirmed = head - w.cfg.Confirmations
 	}
-	node := &passChain{WatchChain: w.cfg.Node, blocks: map[uint64][]*types.Receipt{}}
+	node := &passChain{WatchChain: w.cfg.Node, blocks: map[uint64][]*evm.Receipt{}}
 	for _, wallet := range w.cfg.Wallets {
 		w.passWallet(ctx, node, wallet, confirmed)
 	}
@@ -174,10 +173,10 @@ func (w *Watcher) Pass(ctx context.Context) {
 // may read).
 type passChain struct {
 	WatchChain
-	blocks map[uint64][]*types.Receipt
+	blocks map[uint64][]*evm.Receipt
 }
 
-func (p *passChain) BlockReceipts(ctx context.Context, n uint64) ([]*types.Receipt, error) {
+func (p *passChain) BlockReceipts(ctx context.Context, n uint64) ([]*evm.Receipt, error) {
 	if rs, ok := p.blocks[n]; ok {
 		return rs, nil
 	}

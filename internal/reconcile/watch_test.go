@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/sluicepay/sluice/internal/evm"
 	"github.com/sluicepay/sluice/internal/payout"
 )
 
@@ -140,7 +140,7 @@ func TestWatcherReconcilesSettledBlocks(t *testing.T) {
 	late := common.Hash{0x1a}
 	books.attempts = []*payout.Attempt{{PayoutID: "po_late", Nonce: 6, TxHash: late}}
 	books.unrecorded = map[string]bool{"po_late": true}
-	chain.receipts = map[common.Hash]*types.Receipt{late: receipt(1005, 21_000, 1)}
+	chain.receipts = map[common.Hash]*evm.Receipt{late: receipt(1005, 21_000, 1)}
 	chain.nonces[1008] = 7
 	chain.head, settled = 1010, 1008
 	w.Pass(ctx)

@@ -3,7 +3,7 @@ package txm
 import (
 	"context"
 
-	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/sluicepay/sluice/internal/evm"
 )
 
 // receiptsFetch is one block's receipts being read off the loop's
@@ -15,7 +15,7 @@ import (
 type receiptsFetch struct {
 	number   uint64
 	done     chan struct{} // closed once receipts and err are set
-	receipts []*types.Receipt
+	receipts []*evm.Receipt
 	err      error
 }
 
@@ -49,7 +49,7 @@ const bulkRound = 16
 // through st.fetched. A fetch of another block under way is abandoned: a
 // reorg moved the scan back. After a bulk round (bulkRound) it waits for
 // the read instead.
-func (s *Sender) blockReceipts(ctx context.Context, number uint64) (receipts []*types.Receipt, ready bool, err error) {
+func (s *Sender) blockReceipts(ctx context.Context, number uint64) (receipts []*evm.Receipt, ready bool, err error) {
 	st := s.st
 	f := st.fetch
 	if f == nil || f.number != number {

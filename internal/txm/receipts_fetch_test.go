@@ -24,7 +24,7 @@ type slowReceipts struct {
 	gate *gate // opened to let the held read answer
 }
 
-func (c *slowReceipts) BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error) {
+func (c *slowReceipts) BlockReceipts(ctx context.Context, number uint64) ([]*evm.Receipt, error) {
 	rs, err := c.Client.BlockReceipts(ctx, number)
 	if c.in(rs) {
 		if err := c.gate.wait(ctx); err != nil {

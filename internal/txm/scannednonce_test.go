@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/sluicepay/sluice/internal/evm"
 	"github.com/sluicepay/sluice/internal/payout"
@@ -51,7 +50,7 @@ func (c *minedBeforeNonceRead) Nonce(ctx context.Context, account common.Address
 	return c.Client.Nonce(ctx, account, tag)
 }
 
-func (c *minedBeforeNonceRead) Receipts(ctx context.Context, hashes []common.Hash) ([]*types.Receipt, error) {
+func (c *minedBeforeNonceRead) Receipts(ctx context.Context, hashes []common.Hash) ([]*evm.Receipt, error) {
 	c.mu.Lock()
 	c.lookedUp += len(hashes)
 	c.mu.Unlock()

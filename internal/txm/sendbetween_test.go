@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/sluicepay/sluice/internal/evm"
 	"github.com/sluicepay/sluice/internal/payout"
@@ -28,7 +27,7 @@ type arrivingDuringScan struct {
 	arrived *payout.Payout
 }
 
-func (c *arrivingDuringScan) BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error) {
+func (c *arrivingDuringScan) BlockReceipts(ctx context.Context, number uint64) ([]*evm.Receipt, error) {
 	rs, err := c.Client.BlockReceipts(ctx, number)
 	if c.in(rs) {
 		c.mu.Lock()
@@ -60,7 +59,7 @@ func (w *txWatch) watchFor(h common.Hash) {
 }
 
 // in reports whether rs holds the watched transaction.
-func (w *txWatch) in(rs []*types.Receipt) bool {
+func (w *txWatch) in(rs []*evm.Receipt) bool {
 	w.lock.Lock()
 	defer w.lock.Unlock()
 	for _, r := range rs {

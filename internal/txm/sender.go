@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/sluicepay/sluice/internal/evm"
 	"github.com/sluicepay/sluice/internal/fees"
@@ -28,8 +27,8 @@ type Chain interface {
 	TokenBalance(ctx context.Context, token, account common.Address) (*big.Int, error)
 	EstimateGas(ctx context.Context, calls []evm.Call) ([]uint64, []error, error)
 	SendRaw(ctx context.Context, raws [][]byte) ([]error, error)
-	BlockReceipts(ctx context.Context, number uint64) ([]*types.Receipt, error)
-	Receipts(ctx context.Context, hashes []common.Hash) ([]*types.Receipt, error)
+	BlockReceipts(ctx context.Context, number uint64) ([]*evm.Receipt, error)
+	Receipts(ctx context.Context, hashes []common.Hash) ([]*evm.Receipt, error)
 	FindNonceUser(ctx context.Context, account common.Address, nonce, head uint64) (evm.TxRef, uint64, error)
 
 	// What batch transactions read (see Batching).

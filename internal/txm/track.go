@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/sluicepay/sluice/internal/evm"
 	"github.com/sluicepay/sluice/internal/payout"
@@ -151,7 +150,7 @@ func (s *Sender) scan(ctx context.Context, head uint64) error {
 
 // recordReceipts stores the receipts that belong to attempts in flight and
 // moves their payouts to confirming.
-func (s *Sender) recordReceipts(ctx context.Context, receipts []*types.Receipt) error {
+func (s *Sender) recordReceipts(ctx context.Context, receipts []*evm.Receipt) error {
 	st := s.st
 	var found []payout.Receipt
 	for _, r := range receipts {
@@ -164,8 +163,8 @@ func (s *Sender) recordReceipts(ctx context.Context, receipts []*types.Receipt) 
 		}
 		a := f.attemptByHash(r.TxHash)
 		found = append(found, payout.Receipt{
-			PayoutID: f.payoutID, TxHash: r.TxHash, BlockNumber: r.BlockNumber.Uint64(), BlockHash: r.BlockHash,
-			GasUsed: r.GasUsed, EffectiveGasPrice: r.EffectiveGasPrice, Success: r.Status == types.ReceiptStatusSuccessful,
+			PayoutID: f.payoutID, TxHash: r.TxHash, BlockNumber: r.BlockNumber, BlockHash: r.BlockHash,
+			GasUsed: r.GasUsed, EffectiveGasPrice: r.EffectiveGasPrice, L1Fee: r.L1Fee, Success: r.Success,
 			Cancel: a != nil && a.Kind == payout.AttemptCancel,
 		})
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/sluicepay/sluice/internal/evm"
 	"github.com/sluicepay/sluice/internal/fees"
 	"github.com/sluicepay/sluice/internal/payout"
+	"github.com/sluicepay/sluice/internal/rpcpool/rpcfault"
 	"github.com/sluicepay/sluice/internal/sandbox"
 	"github.com/sluicepay/sluice/internal/store"
 	"github.com/sluicepay/sluice/internal/store/storetest"
@@ -499,5 +500,34 @@ func testReorgSendsBackAndCompletesOnce(t *testing.T, e *env, restart bool) {
 	}
 	if *got[ids[0]].BlockHash == *old.BlockHash {
 		t.Error("the payout still points at the block that was reorged away")
+	}
+}
+
+// TestL1DataFeeIsPartOfTheFee: on an OP-stack chain a receipt's l1Fee is
+// charged on top of the gas; the payout's recorded fee includes it, read
+// from the receipts of the block scan (a node that adds l1Fee to every
+// receipt stands in for such a chain).
+func TestL1DataFeeIsPartOfTheFee(t *testing.T) {
+	key, _ := crypto.GenerateKey()
+	e := newEnvWith(t, key, "sqlite:"+filepath.Join(t.TempDir(), "sluice.db"), sandbox.Config{DataDir: t.TempDir(), RPCAddr: "127.0.0.1:0", HotWalletKey: key})
+	op := rpcfault.New(t, e.chain.RPCURL(), rpcfault.L1Fee)
+	client, err := evm.Dial(context.Background(), op.URL, "sandbox", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	p := e.create("ETH", common.HexToAddress("0x00000000000000000000000000000000000a11fe"), big.NewInt(1_000))
+	s := e.senderWith(txm.Config{Owner: "a", Client: client})
+	s.Start(context.Background())
+	defer s.Stop()
+	got := e.mineUntil([]string{p.ID}, 20*time.Second)[p.ID]
+	r, err := e.eth.TransactionReceipt(context.Background(), *got.TxHash)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gas := new(big.Int).Mul(new(big.Int).SetUint64(r.GasUsed), r.EffectiveGasPrice)
+	want := new(big.Int).Add(gas, big.NewInt(rpcfault.L1FeeWei))
+	if got.Status != payout.StatusCompleted || got.Fee == nil || got.Fee.Cmp(want) != 0 {
+		t.Fatalf("payout %s fee %v, want completed with %s (gas %s + l1Fee %d)", got.Status, got.Fee, want, gas, rpcfault.L1FeeWei)
 	}
 }

@@ -9,6 +9,7 @@ package rpcfault
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -42,7 +43,16 @@ const (
 	// go-ethereum's hash of the decoded header, as on chains whose headers
 	// go-ethereum does not model.
 	PreLondon Fault = "pre_london"
+	// L1Fee makes the node look like an OP-stack chain (Optimism, Base):
+	// every receipt carries "l1Fee": L1FeeWei, the fee for posting the
+	// transaction to L1 that those chains charge on top of the gas. (The
+	// dev chain does not take it from the sender: only what is read of
+	// receipts changes.)
+	L1Fee Fault = "l1_fee"
 )
+
+// L1FeeWei is the l1Fee the L1Fee fault puts in every receipt.
+const L1FeeWei = 123_456_789
 
 // Upstream is a fault-injecting JSON-RPC upstream. Set RetryAfter, Delay
 // and SlowEvery before the first request; Set changes the fault at any
@@ -198,7 +208,7 @@ func (u *Upstream) forward(w http.ResponseWriter, r *http.Request, body []byte, 
 	}
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
-	if f := u.Fault(); methods != nil && (f == WrongChain || f == Stale || f == Syncing || f == PreLondon) {
+	if f := u.Fault(); methods != nil && (f == WrongChain || f == Stale || f == Syncing || f == PreLondon || f == L1Fee) {
 		out = rewrite(out, methods, f)
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -221,6 +231,16 @@ func rewrite(body []byte, methods map[string]string, f Fault) []byte {
 			m["error"] = json.RawMessage(`{"code":-32601,"message":"the method ` + method + ` does not exist/is not available"}`)
 		case f == PreLondon && (method == "eth_getBlockByNumber" || method == "eth_getBlockByHash"):
 			m["result"] = withoutBaseFee(m["result"])
+		case f == L1Fee && method == "eth_getTransactionReceipt":
+			m["result"] = withL1Fee(m["result"])
+		case f == L1Fee && method == "eth_getBlockReceipts":
+			var rs []json.RawMessage
+			if json.Unmarshal(m["result"], &rs) == nil {
+				for i := range rs {
+					rs[i] = withL1Fee(rs[i])
+				}
+				m["result"], _ = json.Marshal(rs)
+			}
 		}
 	}
 	if batch {
@@ -228,6 +248,17 @@ func rewrite(body []byte, methods map[string]string, f Fault) []byte {
 		return out
 	}
 	out, _ := json.Marshal(msgs[0])
+	return out
+}
+
+// withL1Fee adds "l1Fee": L1FeeWei to a receipt (null stays null).
+func withL1Fee(receipt json.RawMessage) json.RawMessage {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(receipt, &fields) != nil || fields == nil {
+		return receipt
+	}
+	fields["l1Fee"] = json.RawMessage(fmt.Sprintf(`"0x%x"`, L1FeeWei))
+	out, _ := json.Marshal(fields)
 	return out
 }
 
