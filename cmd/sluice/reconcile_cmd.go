@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/big"
 	"sort"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -34,8 +35,9 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	cfgPath := fs.String("config", defaultDoctorConfig, "the YAML config file: its database, chains and hot wallets")
 	chainName := fs.String("chain", "", "reconcile this chain only (default: every chain)")
 	walletFlag := fs.String("wallet", "", "reconcile this wallet only, e.g. one rotated away (default: the chain's hot wallets)")
-	fromBlock := fs.Int64("from-block", -1, fmt.Sprintf("balances after this block open the books (default: --to-block less %d)", defaultReconcileBlocks))
-	toBlock := fs.Int64("to-block", -1, "balances after this block close them (default: the head less the chain's confirmations)")
+	var fromBlock, toBlock blockFlag
+	fs.Var(&fromBlock, "from-block", fmt.Sprintf("balances after this `block` open the books (default: --to-block less %d)", defaultReconcileBlocks))
+	fs.Var(&toBlock, "to-block", "balances after this `block` close them (default: the head less the chain's confirmations)")
 	asJSON := fs.Bool("json", false, "print the reports as JSON")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: sluice reconcile --config FILE [--chain NAME] [--wallet ADDR] [--from-block N] [--to-block N] [--json]")
@@ -53,9 +55,6 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if *walletFlag != "" && !common.IsHexAddress(*walletFlag) {
 		return fail("--wallet %q is not a 0x address of 40 hex digits", *walletFlag)
-	}
-	if *fromBlock < -1 || *toBlock < -1 {
-		return fail("--from-block and --to-block must not be negative")
 	}
 	cfg, err := config.Load(*cfgPath)
 	if err != nil {
@@ -80,7 +79,7 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	defer func() { _ = db.Close() }()
 	var reports []*reconcile.Report
 	for _, ch := range chains {
-		rs, err := reconcileChain(ctx, db, ch, *walletFlag, *fromBlock, *toBlock, stderr)
+		rs, err := reconcileChain(ctx, db, ch, *walletFlag, fromBlock.value(), toBlock.value(), stderr)
 		if err != nil {
 			return fail("chain %s: %v", ch.Name, err)
 		}
@@ -103,6 +102,36 @@ func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	return 0
+}
+
+// blockFlag is a block number flag that may be left unset.
+type blockFlag struct {
+	n   uint64
+	set bool
+}
+
+func (b *blockFlag) String() string {
+	if b == nil || !b.set {
+		return ""
+	}
+	return strconv.FormatUint(b.n, 10)
+}
+
+func (b *blockFlag) Set(v string) error {
+	n, err := strconv.ParseUint(v, 10, 63)
+	if err != nil {
+		return fmt.Errorf("%q is not a block number (0 or more)", v)
+	}
+	b.n, b.set = n, true
+	return nil
+}
+
+// value is the block, or -1 when the flag was not given.
+func (b *blockFlag) value() int64 {
+	if !b.set {
+		return -1
+	}
+	return int64(b.n)
 }
 
 // reconcileChain reconciles the chain's hot wallets (or the one named).

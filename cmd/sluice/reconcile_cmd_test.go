@@ -196,7 +196,8 @@ func TestReconcileRefusesBadFlags(t *testing.T) {
 		want string
 	}{
 		{[]string{"--wallet", "0x12"}, `--wallet "0x12"`},
-		{[]string{"--from-block", "-5"}, "must not be negative"},
+		{[]string{"--from-block", "-5"}, `invalid value "-5" for flag -from-block: "-5" is not a block number`},
+		{[]string{"--to-block", "latest"}, `"latest" is not a block number`},
 		{[]string{"--config", filepath.Join(t.TempDir(), "none.yaml")}, "none.yaml"},
 		{[]string{"extra"}, `unexpected argument "extra"`},
 	} {
