@@ -499,13 +499,18 @@ func openSigner(chain string, w config.HotWallet, opts engineOptions) (payout.Si
 
 // domainChain turns a configured chain into the domain's view of it.
 func domainChain(ch config.Chain, wallets []common.Address) payout.Chain {
+	return payout.Chain{Name: ch.Name, ChainID: ch.ChainID, Confirmations: ch.Confirmations, Assets: assetsOf(ch),
+		HotWallet: wallets[0], HotWallets: wallets}
+}
+
+// assetsOf returns a chain's assets by symbol: its coin and its tokens.
+func assetsOf(ch config.Chain) map[string]payout.Asset {
 	assets := map[string]payout.Asset{ch.NativeSymbol: {Symbol: ch.NativeSymbol, Decimals: *ch.NativeDecimals}}
 	for _, t := range ch.Tokens {
 		a := common.HexToAddress(t.Address)
 		assets[t.Symbol] = payout.Asset{Symbol: t.Symbol, Token: &a, Decimals: t.Decimals}
 	}
-	return payout.Chain{Name: ch.Name, ChainID: ch.ChainID, Confirmations: ch.Confirmations, Assets: assets,
-		HotWallet: wallets[0], HotWallets: wallets}
+	return assets
 }
 
 func apiKeys(cfg *config.Config) ([]httpapi.APIKey, error) {
@@ -744,7 +749,6 @@ func blockTimes(clients map[string]*evm.Client) func(ctx context.Context, chain 
 	}
 }
 
-// startRisk starts the approval sweep and the circuit breakers.
 // defaultReconcileEvery is how often the books are reconciled when the
 // config does not say.
 const defaultReconcileEvery = time.Minute
@@ -785,6 +789,7 @@ func (e *engine) startReconcile(ctx context.Context, cfg *config.Config, clients
 	return nil
 }
 
+// startRisk starts the approval sweep and the circuit breakers.
 func (e *engine) startRisk(ctx context.Context, cfg *config.Config, catalog *payout.Catalog) error {
 	e.sweeper = payout.NewApprovalSweeper(e.store, cfg.Approvals.Sweep, time.Now, e.log)
 	e.sweeper.PolicyExpiry = cfg.Approvals.Expiry // a policy version waits as long as a payout

@@ -28,7 +28,8 @@ const defaultReconcileBlocks = 127
 
 // runReconcile compares each hot wallet's books with the chain over a
 // range of blocks, reading the config's database and upstreams directly.
-// Exit 0: the books match; 1: drift; 2: usage, config or a read failed.
+// Exit 0: the books match; 1: drift, or payouts not yet recorded; 2: usage,
+// config or a read failed.
 func runReconcile(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("reconcile", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -204,7 +205,7 @@ func reconcileRange(head, confirmations uint64, from, to int64) (uint64, uint64,
 
 // chainAssets lists a chain's assets, the native coin first.
 func chainAssets(ch config.Chain) []payout.Asset {
-	assets := domainChain(ch, []common.Address{{}}).Assets
+	assets := assetsOf(ch)
 	out := make([]payout.Asset, 0, len(assets))
 	for _, a := range assets {
 		out = append(out, a)
@@ -271,29 +272,12 @@ func writeReconciliation(w io.Writer, r *reconcile.Report) {
 	fmt.Fprintln(w)
 }
 
-// reconcileJSON is the reports as scripts read them: amounts as decimal
-// strings of base units.
+// reconcileJSON is the reports as scripts read them, each saying whether
+// it balanced (amounts: decimal strings of base units, see reconcile.Line).
 func reconcileJSON(rs []*reconcile.Report) any {
-	type line struct {
-		reconcile.Line
-		Opening     string  `json:"opening"`
-		Closing     string  `json:"closing"`
-		Paid        string  `json:"paid"`
-		Fees        *string `json:"fees,omitempty"`
-		Received    *string `json:"received,omitempty"`
-		Unexplained string  `json:"unexplained"`
-	}
 	type report struct {
 		*reconcile.Report
-		Balanced bool   `json:"balanced"`
-		Assets   []line `json:"assets"`
-	}
-	opt := func(v interface{ String() string }, isNil bool) *string {
-		if isNil {
-			return nil
-		}
-		s := v.String()
-		return &s
+		Balanced bool `json:"balanced"`
 	}
 	out := make([]report, len(rs))
 	for i, r := range rs {
@@ -304,11 +288,6 @@ func reconcileJSON(rs []*reconcile.Report) any {
 			r.Unrecorded = []string{}
 		}
 		out[i] = report{Report: r, Balanced: r.Balanced() && r.Recorded()}
-		for _, l := range r.Assets {
-			out[i].Assets = append(out[i].Assets, line{Line: l, Opening: l.Opening.String(), Closing: l.Closing.String(),
-				Paid: l.Paid.String(), Fees: opt(l.Fees, l.Fees == nil), Received: opt(l.Received, l.Received == nil),
-				Unexplained: l.Unexplained.String()})
-		}
 	}
 	return struct {
 		Reports []report `json:"reports"`

@@ -31,8 +31,8 @@ func (c *Client) BalanceAt(ctx context.Context, account common.Address, number u
 // TokenBalanceAt returns token.balanceOf(account) after block number: 0
 // before the token's contract existed.
 func (c *Client) TokenBalanceAt(ctx context.Context, token, account common.Address, number uint64) (*big.Int, error) {
-	var out hexutil.Bytes
-	if err := c.call(ctx, &out, "eth_call", balanceOfArg(token, account), hexutil.EncodeUint64(number)); err != nil {
+	out, err := c.balanceOf(ctx, token, account, hexutil.EncodeUint64(number))
+	if err != nil {
 		return nil, fmt.Errorf("balanceOf(%s) on %s at block %d: %w", account.Hex(), token.Hex(), number, err)
 	}
 	switch len(out) {

@@ -65,14 +65,22 @@ var balanceOfSelector = []byte{0x70, 0xa0, 0x82, 0x31}
 
 // TokenBalance returns an account's ERC-20 balance at the latest block.
 func (c *Client) TokenBalance(ctx context.Context, token, account common.Address) (*big.Int, error) {
-	var out hexutil.Bytes
-	if err := c.call(ctx, &out, "eth_call", balanceOfArg(token, account), "latest"); err != nil {
+	out, err := c.balanceOf(ctx, token, account, "latest")
+	if err != nil {
 		return nil, err
 	}
 	if len(out) != 32 {
 		return nil, fmt.Errorf("balanceOf(%s) on %s: answer of %d bytes, want 32", account.Hex(), token.Hex(), len(out))
 	}
 	return new(big.Int).SetBytes(out), nil
+}
+
+// balanceOf calls token.balanceOf(account) at block (a tag or a number)
+// and returns the raw answer.
+func (c *Client) balanceOf(ctx context.Context, token, account common.Address, block string) (hexutil.Bytes, error) {
+	var out hexutil.Bytes
+	err := c.call(ctx, &out, "eth_call", balanceOfArg(token, account), block)
+	return out, err
 }
 
 // balanceOfArg is the eth_call argument of token.balanceOf(account).

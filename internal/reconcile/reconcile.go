@@ -11,6 +11,7 @@ package reconcile
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -117,6 +118,30 @@ type Line struct {
 	Drift       bool     `json:"drift"`
 }
 
+// MarshalJSON writes the amounts as decimal strings of base units, as
+// Sluice writes money in JSON.
+func (l Line) MarshalJSON() ([]byte, error) {
+	type plain Line // Line without this method
+	return json.Marshal(struct {
+		plain
+		Opening     string  `json:"opening"`
+		Closing     string  `json:"closing"`
+		Paid        string  `json:"paid"`
+		Fees        *string `json:"fees,omitempty"`
+		Received    *string `json:"received,omitempty"`
+		Unexplained string  `json:"unexplained"`
+	}{plain(l), l.Opening.String(), l.Closing.String(), l.Paid.String(), decimalOrNil(l.Fees), decimalOrNil(l.Received), l.Unexplained.String()})
+}
+
+// decimalOrNil is v as a decimal string, or nil for nil.
+func decimalOrNil(v *big.Int) *string {
+	if v == nil {
+		return nil
+	}
+	s := v.String()
+	return &s
+}
+
 // Balanced reports whether the books match the chain: no asset drifts and
 // every nonce in the range was Sluice's.
 func (r *Report) Balanced() bool {
@@ -196,11 +221,18 @@ func assetLine(ctx context.Context, chain Chain, req Request, a payout.Asset, pa
 // stateHint adds what to do to a read of a block's state that the node
 // no longer keeps.
 func stateHint(err error, block uint64) error {
-	if kind, _ := evm.Classify(err); kind == evm.KindNodeBehind {
+	if prunedState(err) {
 		return fmt.Errorf("%w: the node keeps no state for block %d (a full node keeps about the last 128 blocks): "+
 			"reconcile a more recent range, or add an archive node as an upstream", err, block)
 	}
 	return err
+}
+
+// prunedState reports whether err is a node's answer that it no longer
+// keeps a block's state.
+func prunedState(err error) bool {
+	kind, _ := evm.Classify(err)
+	return kind == evm.KindNodeBehind
 }
 
 // settle computes what the books leave unexplained, and whether it is

@@ -277,13 +277,6 @@ func (w *Watcher) record(r *Report, drift map[string]any) {
 	w.log.Error("the books do not match the chain", "wallet", hex, "from_block", r.FromBlock+1, "to_block", r.ToBlock, "detail", drift["detail"])
 }
 
-// prunedState reports whether err is a node's answer that it no longer
-// keeps a block's state.
-func prunedState(err error) bool {
-	kind, _ := evm.Classify(err)
-	return kind == evm.KindNodeBehind
-}
-
 // driftData is the wallet.drift event's data: the blocks, each asset that
 // drifted with its books, the foreign nonces, and a sentence.
 func driftData(r *Report) map[string]any {

@@ -24,9 +24,8 @@ import (
 // writer's path. temp_store=MEMORY keeps the savepoint journals of group
 // commit off the disk. Each connection caches up to 16 MiB of pages
 // (SQLite's default is 2 MiB, which a busy engine's indexes outgrow: every
-// miss is a read system call). No
-// memory map: it measured no faster, and an I/O error in a mapped page is a
-// crash rather than an error.
+// miss is a read system call). No memory map: it measured no faster, and
+// an I/O error in a mapped page is a crash rather than an error.
 const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 	"&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)&_pragma=temp_store(MEMORY)" +
 	"&_pragma=cache_size(-16384)"

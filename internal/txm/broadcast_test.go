@@ -118,17 +118,5 @@ func TestBroadcastIsTimedWhenTheNodeAnswers(t *testing.T) {
 // broadcastsTimed is how many accept-to-broadcast times reg holds.
 func broadcastsTimed(t *testing.T, reg *prometheus.Registry) uint64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n uint64
-	for _, mf := range mfs {
-		if mf.GetName() == "sluice_payout_accept_to_broadcast_seconds" {
-			for _, m := range mf.GetMetric() {
-				n += m.GetHistogram().GetSampleCount()
-			}
-		}
-	}
-	return n
+	return uint64(gathered(t, reg, "sluice_payout_accept_to_broadcast_seconds", nil))
 }

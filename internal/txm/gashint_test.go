@@ -157,24 +157,5 @@ func TestPlainTransferReadsCodeInsteadOfEstimating(t *testing.T) {
 // rpcCalls reads sluice_rpc_calls_total for a method and outcome.
 func rpcCalls(t *testing.T, reg *prometheus.Registry, method, outcome string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != "sluice_rpc_calls_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			labels := map[string]string{}
-			for _, l := range m.GetLabel() {
-				labels[l.GetName()] = l.GetValue()
-			}
-			if labels["method"] == method && labels["outcome"] == outcome {
-				n += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return n
+	return gathered(t, reg, "sluice_rpc_calls_total", map[string]string{"method": method, "outcome": outcome})
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sluicepay/sluice/internal/payout"
 )
@@ -164,4 +165,34 @@ func (e *env) createNative(n int, firstTo int64, amount *big.Int) []string {
 		ids[i] = e.create("ETH", common.BigToAddress(big.NewInt(firstTo+int64(i))), amount).ID
 	}
 	return ids
+}
+
+// gathered sums what reg holds of the metric name, over the series whose
+// labels include match: counters' values, histograms' sample counts.
+func gathered(t *testing.T, reg *prometheus.Registry, name string, match map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range match {
+				if labels[k] != v {
+					continue series
+				}
+			}
+			n += m.GetCounter().GetValue() + float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return n
 }

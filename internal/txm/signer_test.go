@@ -195,17 +195,5 @@ func TestFeeBumpWaitsForSigner(t *testing.T) {
 
 func senderErrors(t *testing.T, reg *prometheus.Registry) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n float64
-	for _, mf := range mfs {
-		if mf.GetName() == "sluice_sender_errors_total" {
-			for _, m := range mf.GetMetric() {
-				n += m.GetCounter().GetValue()
-			}
-		}
-	}
-	return n
+	return gathered(t, reg, "sluice_sender_errors_total", nil)
 }
